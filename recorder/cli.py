@@ -1,0 +1,48 @@
+"""``emgrec`` command line. Each subcommand lives in a module of :mod:`recorder.commands`
+that defines ``register(subparsers)``; the module's handler is set with ``set_defaults(func=...)``
+and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from . import __version__, commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emgrec", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"emgrec {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"{commands.__name__}.{m.name}")
+        mod.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, RuntimeError) as e:
+        # Expected failures (bad file, bad device, bad option) get one clear line, not a traceback.
+        if args.verbose:
+            raise
+        print(f"emgrec {args.command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

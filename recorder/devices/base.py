@@ -1,0 +1,265 @@
+"""Base classes for EMG sources: one reader thread per device, explicit states, cooperative stop.
+
+A driver turns bytes into :class:`~recorder.types.EmgChunk` and hands them to a sink callback on
+its own thread; it knows nothing about files or widgets. Sinks must be cheap (append to a queue or
+ring buffer): they run on the acquisition thread.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from ..clock import SampleClock, now
+from ..types import DeviceState, DeviceStatus, EmgChunk
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[EmgChunk], None]
+StatusCallback = Callable[[DeviceStatus], None]
+
+
+class DeviceError(RuntimeError):
+    """A device failed in a way the user must hear about (bad port, wrong device, protocol error)."""
+
+
+class DeviceNotFound(DeviceError):
+    """The port does not exist or no device answered on it."""
+
+
+class DeviceLost(DeviceError):
+    """The device vanished mid-stream (unplugged, port closed); the driver will try to reconnect."""
+
+
+class EmgSource(abc.ABC):
+    """An EMG device or stream. Subclasses implement :meth:`_run` and set the attributes below.
+
+    Attributes (set by subclasses before :meth:`start`):
+        kind: short name ("myo", "cyton", "synthetic", "replay", ...).
+        sample_rate_hz: nominal rate.
+        channel_names: list of C names.
+        units: raw unit name ("counts").
+        scale_to_uV: multiply raw values by this for microvolts (NaN when not meaningful,
+            e.g. the Myo's unitless int8).
+        dtype: numpy dtype of the raw samples.
+    """
+
+    kind: str = "base"
+    sample_rate_hz: float = 200.0
+    channel_names: list[str] = []
+    units: str = "counts"
+    scale_to_uV: float = float("nan")
+    dtype = np.int16
+
+    def __init__(self) -> None:
+        self._status = DeviceStatus()
+        self._status_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sink: Sink | None = None
+        self._on_status: StatusCallback | None = None
+        self.clock = SampleClock(self.sample_rate_hz)
+        self._next_index = 0
+        self._rate_window: list[tuple[float, int]] = []
+
+    # -- public API -------------------------------------------------------------------------
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    def describe(self) -> dict:
+        """JSON-able description saved in the session's ``device`` attribute."""
+        return {"kind": self.kind, "sample_rate_hz": self.sample_rate_hz,
+                "channel_names": list(self.channel_names), "units": self.units,
+                "scale_to_uV": self.scale_to_uV, **self._status.info}
+
+    def start(self, sink: Sink, on_status: StatusCallback | None = None) -> None:
+        """Start streaming on a new thread; chunks go to ``sink`` (called on that thread)."""
+        if self._thread is not None:
+            raise RuntimeError(f"{self.kind} source already started")
+        self._sink, self._on_status = sink, on_status
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._thread_main, name=f"emg-{self.kind}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask the reader thread to finish and wait for it. Safe to call twice."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> DeviceStatus:
+        with self._status_lock:
+            return replace(self._status, info=dict(self._status.info))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Release resources that outlive the thread (emulators, files). Default: nothing."""
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def _run(self) -> None:
+        """Acquire until ``self._stop`` is set. Raise DeviceError for fatal problems."""
+
+    def _thread_main(self) -> None:
+        try:
+            self._run()
+            self._set_state(DeviceState.STOPPED)
+        except DeviceError as e:
+            log.error("%s: %s", self.kind, e)
+            self._set_state(DeviceState.ERROR, str(e))
+        except Exception as e:  # a bug must still reach the user, not vanish with the thread
+            log.exception("%s reader crashed", self.kind)
+            self._set_state(DeviceState.ERROR, f"{type(e).__name__}: {e}")
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Runs on the reader thread after _run, even after an error. Override to close ports."""
+
+    def _update_status(self, **fields) -> None:
+        with self._status_lock:
+            for k, v in fields.items():
+                setattr(self._status, k, v)
+            snap = replace(self._status, info=dict(self._status.info))
+        if self._on_status is not None:
+            self._on_status(snap)
+
+    def _set_state(self, state: DeviceState, error: str = "") -> None:
+        fields = {"state": state}
+        if error:
+            fields["last_error"] = error
+        if state == DeviceState.RECONNECTING:
+            with self._status_lock:
+                fields["reconnects"] = self._status.reconnects + 1
+        self._update_status(**fields)
+
+    def _count_bad_packet(self, n: int = 1) -> None:
+        with self._status_lock:
+            self._status.bad_packets += n
+
+    def _emit(self, x: np.ndarray, arrival: float, first_index: int | None = None) -> EmgChunk:
+        """Stamp (n, C) samples with the fitted clock and pass them to the sink.
+
+        first_index: the device-continuous index of x[0] when the device has a counter; None to
+        continue from the previous chunk. A jump forward is a gap: counted as lost samples.
+        """
+        n = int(x.shape[0])
+        if first_index is None:
+            first_index = self._next_index
+        lost = first_index - self._next_index if self._status.samples_received else 0
+        t = self.clock.stamp(first_index, n, arrival)
+        chunk = EmgChunk(x=x, t=t, first_index=first_index, arrival=arrival)
+        self._next_index = first_index + n
+        with self._status_lock:
+            st = self._status
+            st.samples_received += n
+            if lost > 0:
+                st.samples_lost += lost
+            st.measured_rate_hz = self._measure_rate(arrival, st.samples_received)
+        if self._sink is not None:
+            self._sink(chunk)
+        return chunk
+
+    def _measure_rate(self, arrival: float, total: int) -> float:
+        w = self._rate_window
+        w.append((arrival, total))
+        while len(w) > 2 and arrival - w[0][0] > 2.0:
+            w.pop(0)
+        if len(w) < 2 or w[-1][0] - w[0][0] < 0.2:
+            return self._status.measured_rate_hz
+        return (w[-1][1] - w[0][1]) / (w[-1][0] - w[0][0])
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait, waking early on stop; returns True if stop was requested."""
+        return self._stop.wait(seconds)
+
+
+class SerialEmgSource(EmgSource):
+    """A pyserial device with automatic reconnect: open, handshake, stream; on DeviceLost, retry.
+
+    Subclasses implement :meth:`_open` (returns a ``serial.Serial``), :meth:`_handshake`
+    (configures the device and starts streaming) and :meth:`_read_some` (reads what is there,
+    parses it, calls :meth:`_emit`). A silence longer than ``lost_after_s`` counts as lost.
+    """
+
+    reconnect_interval_s = 0.25
+    lost_after_s = 1.0
+
+    def __init__(self, port: str, reconnect: bool = True):
+        super().__init__()
+        self.port = port
+        self.reconnect = reconnect
+        self._ser = None
+
+    @abc.abstractmethod
+    def _open(self):
+        ...
+
+    @abc.abstractmethod
+    def _handshake(self) -> None:
+        ...
+
+    @abc.abstractmethod
+    def _read_some(self) -> None:
+        ...
+
+    def _shutdown_device(self) -> None:
+        """Best-effort stop command to the device before the port closes."""
+
+    def _close_port(self) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            self._set_state(DeviceState.CONNECTING if first else DeviceState.RECONNECTING)
+            try:
+                self._ser = self._open()
+                self._handshake()
+                self._set_state(DeviceState.STREAMING)
+                first = False
+                while not self._stop.is_set():
+                    self._read_some()
+            except DeviceLost as e:
+                log.warning("%s on %s lost: %s", self.kind, self.port, e)
+                self._update_status(last_error=str(e))
+            except DeviceNotFound as e:
+                if first or not self.reconnect:
+                    raise
+                self._update_status(last_error=str(e))
+            finally:
+                if self._stop.is_set():
+                    try:
+                        self._shutdown_device()
+                    except (DeviceError, OSError):
+                        pass
+                self._close_port()
+            if not self.reconnect:
+                raise DeviceLost(f"{self.kind} on {self.port} was lost and reconnect is off")
+            first = False
+            if self._sleep(self.reconnect_interval_s):
+                break

@@ -1,0 +1,69 @@
+"""The sample-count clock fit against a simulated bursty device with drift and jitter."""
+import numpy as np
+import pytest
+
+from recorder.clock import SampleClock
+
+
+def simulate(rate=200.0, ppm=150.0, seconds=60.0, burst=6, latency_ms=(0.05, 3.0), seed=1):
+    """Samples taken at true times; delivered in bursts of `burst` samples, each burst arriving
+    after its last sample plus a random latency (min latency_ms[0], exponential tail of latency_ms[1])."""
+    rng = np.random.default_rng(seed)
+    true_rate = rate * (1 + ppm * 1e-6)
+    n = int(seconds * rate)
+    t_true = 1000.0 + np.arange(n) / true_rate
+    chunks = []
+    for i in range(0, n - burst, burst):
+        lat = latency_ms[0] / 1e3 + rng.exponential(latency_ms[1] / 1e3)
+        chunks.append((i, burst, t_true[i + burst - 1] + lat))
+    # arrivals cannot go backwards on a serial link
+    arr = np.maximum.accumulate([c[2] for c in chunks])
+    return t_true, [(i, k, a) for (i, k, _), a in zip(chunks, arr)]
+
+
+def run_fit(t_true, chunks, rate=200.0):
+    clock = SampleClock(rate)
+    err = np.empty(len(t_true))
+    err[:] = np.nan
+    for i, k, a in chunks:
+        err[i:i + k] = clock.stamp(i, k, a) - t_true[i:i + k]
+    return clock, err[np.isfinite(err)]
+
+
+def test_fit_removes_jitter_and_drift():
+    t_true, chunks = simulate()
+    clock, err = run_fit(t_true, chunks)
+    settled = np.abs(err[int(10 * 200):]) * 1e3  # after 10 s of history
+    assert np.percentile(settled, 99) < 0.5, np.percentile(settled, 99)
+    assert clock.rate_hz == pytest.approx(200 * (1 + 150e-6), rel=2e-5)
+    # Naive stamping (arrival time of the chunk for every sample) would be off by milliseconds.
+    naive = np.concatenate([np.full(k, a) - t_true[i:i + k] for i, k, a in chunks])
+    assert np.percentile(np.abs(naive), 99) * 1e3 > 10 * np.percentile(settled, 99)
+
+
+def test_fitted_times_are_monotonic_within_and_across_chunks():
+    t_true, chunks = simulate(seconds=20)
+    clock = SampleClock(200.0)
+    last = -np.inf
+    for i, k, a in chunks:
+        t = clock.stamp(i, k, a)
+        assert np.all(np.diff(t) > 0)
+        assert t[0] > last - 1e-4  # re-anchoring may move by well under a sample period
+        last = t[-1]
+
+
+def test_expected_index_places_a_gap():
+    t_true, chunks = simulate(seconds=10, ppm=0)
+    clock = SampleClock(200.0)
+    for i, k, a in chunks[:200]:
+        clock.stamp(i, k, a)
+    # A burst of 6 arriving 1 s after the previous one: its last sample is ~200 samples after the
+    # previous burst's last, so 200 - 6 samples were lost in between.
+    last_i, last_k, last_a = chunks[199]
+    idx = clock.expected_index(last_a + 1.0, 6)
+    assert idx - (last_i + last_k) == pytest.approx(194, abs=3)
+
+
+def test_rejects_nonsense_rate():
+    with pytest.raises(ValueError):
+        SampleClock(0)

@@ -1,0 +1,415 @@
+"""A synthetic subject: a kinematic right hand that moves, and the forearm EMG its muscles would make.
+
+It is the embedded default source of the project (demo, tests, benchmarks run without hardware), so
+it must be learnable: the EMG really carries the pose.
+
+Model, in three layers, all pure functions of host time ``t`` (seconds) given the seed:
+
+1. **Pose parameters** ``q(t)`` (7 values: flexion of thumb, index, middle, ring, pinky in [0, 1]
+   (0 straight, 1 fully curled), finger spread in [0, 1], thumb opposition in [0, 1]) follow a looping,
+   seeded schedule of segments (rest, open/close, single-finger flexions, gestures), each a
+   minimum-jerk transition into a target pose followed by a hold of ~1-3 s, plus slow smooth jitter.
+2. **Kinematics**: 21 MediaPipe landmarks in mm from adult bone lengths (scaled per subject), wrist at
+   the origin, axes as MediaPipe's (x right, y down, z away from the camera); the palm faces the
+   camera with the fingers up, and the whole hand turns slowly about the wrist.
+3. **Muscles and EMG**: 10 activations (flexor and extensor of each finger) from the flexion level
+   and velocity; each channel's EMG is band-limited noise (20-90 Hz at 200 Hz sampling, up to
+   450 Hz at higher rates) whose standard deviation is ``gain * (M @ a) + baseline`` with a fixed,
+   seeded, positive mixing ``M`` (n_channels x 10), plus broadband baseline noise, in Myo int8 counts.
+
+The noise is a sum of sinusoids with seeded frequencies and phases, not a stateful filter, so
+``emg(t)`` is stateless: any t array (uneven, drifting, overlapping or out of order) gives the same
+values for the same times, and consecutive calls are continuous by construction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .clock import now
+from .devices.base import EmgSource
+from .types import N_LANDMARKS
+
+FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
+#: Pose parameter names, the columns of :meth:`SyntheticSubject.pose_params`.
+POSE_PARAMS = ("flex_thumb", "flex_index", "flex_middle", "flex_ring", "flex_pinky", "spread", "opposition")
+#: Muscle names, the columns of :meth:`SyntheticSubject.activations`.
+MUSCLES = tuple(f"{f}_{kind}" for f in FINGER_NAMES for kind in ("flexor", "extensor"))
+
+# Target poses: (thumb, index, middle, ring, pinky flexion, spread, thumb opposition).
+POSES: dict[str, tuple[float, ...]] = {
+    "rest": (0.25, 0.22, 0.25, 0.28, 0.30, 0.35, 0.25),
+    "open": (0.0, -0.04, -0.04, -0.04, -0.04, 1.0, 0.0),
+    "close": (0.75, 0.88, 0.9, 0.9, 0.9, 0.2, 0.6),
+    "flex_thumb": (0.95, 0.22, 0.25, 0.28, 0.30, 0.35, 0.9),
+    "flex_index": (0.25, 0.95, 0.25, 0.28, 0.30, 0.35, 0.25),
+    "flex_middle": (0.25, 0.3, 0.95, 0.35, 0.30, 0.35, 0.25),
+    "flex_ring": (0.25, 0.25, 0.4, 0.95, 0.45, 0.35, 0.25),
+    "flex_pinky": (0.25, 0.22, 0.25, 0.4, 0.95, 0.35, 0.25),
+    "fist": (0.85, 1.0, 1.0, 1.0, 1.0, 0.1, 0.7),
+    "point": (0.8, 0.0, 1.0, 1.0, 1.0, 0.2, 0.7),
+    "peace": (0.8, 0.0, 0.0, 1.0, 1.0, 1.0, 0.7),
+    "thumb_up": (0.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.0),
+    "pinch": (0.5, 0.55, 0.1, 0.1, 0.1, 0.5, 1.0),
+    "palm": (0.0, 0.0, 0.0, 0.0, 0.0, 0.15, 0.1),
+}
+SINGLE_FINGERS = tuple(f"flex_{f}" for f in FINGER_NAMES)
+GESTURES = ("fist", "point", "peace", "thumb_up", "pinch", "palm")
+
+# Adult right hand, mm (before the per-subject scale). Finger MCP positions relative to the wrist,
+# with the thumb on +x (a right hand seen palm-on by an unmirrored camera).
+_MCP = {"index": (27.0, -85.0, 0.0), "middle": (7.0, -88.0, -1.0),
+        "ring": (-12.0, -82.0, 1.0), "pinky": (-29.0, -72.0, 4.0)}
+_PHALANGES = {"index": (39.0, 23.0, 19.0), "middle": (44.0, 27.0, 20.0),
+              "ring": (41.0, 26.0, 20.0), "pinky": (32.0, 19.0, 18.0)}
+_THUMB_CMC = (22.0, -28.0, -8.0)
+_THUMB_BONES = (42.0, 31.0, 27.0)  # metacarpal, proximal, distal (to the tip)
+# In-plane direction of each finger (degrees toward +x) at spread 0 and its change at spread 1.
+_FINGER_ANGLE = {"index": (3.0, 9.0), "middle": (0.0, 1.0), "ring": (-3.0, -8.0), "pinky": (-7.0, -17.0)}
+# Joint flexion at full flexion (degrees): MCP, PIP, DIP.
+_FLEX_DEG = (85.0, 100.0, 65.0)
+
+_TRANSITION_S = 0.5
+_VEL_SCALE = 2.0  # flexion units per second that count as a full-speed movement
+
+
+def _min_jerk(tau: np.ndarray) -> np.ndarray:
+    tau = np.clip(tau, 0.0, 1.0)
+    return tau ** 3 * (10.0 - 15.0 * tau + 6.0 * tau ** 2)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _bend(d: np.ndarray, b: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate unit directions d (n, 3) toward reference directions b (n, 3) by angle (n,) radians."""
+    perp = _unit(b - np.sum(b * d, axis=-1, keepdims=True) * d)
+    a = angle[:, None]
+    return np.cos(a) * d + np.sin(a) * perp
+
+
+class SyntheticSubject:
+    """A seeded synthetic person wearing an armband in front of a camera.
+
+    seed: selects the schedule order and hold times, hand size, mixing matrix and noise.
+    n_channels: EMG channels (8 for a Myo).
+    t_origin: host-clock seconds at which the subject's motion starts (subject time 0); default now.
+    emg_rate_hz: sampling rate :meth:`emg` assumes when no ``rate_hz`` is given; sets the noise band.
+    """
+
+    n_muscles = len(MUSCLES)
+
+    def __init__(self, seed: int = 0, n_channels: int = 8, t_origin: float | None = None,
+                 emg_rate_hz: float = 200.0):
+        if n_channels < 1:
+            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+        self.seed = int(seed)
+        self.n_channels = int(n_channels)
+        self.t_origin = now() if t_origin is None else float(t_origin)
+        self.emg_rate_hz = float(emg_rate_hz)
+        rng = np.random.default_rng([self.seed, 0x5EED])
+        self.hand_scale = float(rng.uniform(0.92, 1.08))
+        self._build_schedule(rng)
+        # Slow smooth jitter: per pose parameter and per wrist angle, three sinusoids each.
+        self._jit_f = rng.uniform(0.05, 0.5, size=(10, 3))
+        self._jit_p = rng.uniform(0, 2 * np.pi, size=(10, 3))
+        self._jit_amp = np.array([0.03] * 5 + [0.05, 0.04]
+                                 + [math.radians(a) for a in (10.0, 14.0, 8.0)])
+        # Armband: electrodes evenly around the forearm; each muscle lies under some angle.
+        # Flexors on the volar side, extensors on the dorsal side, so the mixing is positive,
+        # smooth around the band, and different for every muscle.
+        theta = np.arange(self.n_channels) * 2 * np.pi / self.n_channels
+        phi = np.empty(self.n_muscles)
+        # Stratified angles (shuffled per subject) so no two muscles sit on the same spot.
+        phi[0::2] = np.pi * (rng.permutation(5) + rng.uniform(0.25, 0.75, 5)) / 5
+        phi[1::2] = np.pi + np.pi * (rng.permutation(5) + rng.uniform(0.25, 0.75, 5)) / 5
+        kappa = rng.uniform(4.0, 7.0, self.n_muscles)
+        weight = rng.uniform(0.6, 1.0, self.n_muscles)
+        m = np.exp(kappa * (np.cos(theta[:, None] - phi[None, :]) - 1.0)) * weight + 0.05
+        self.mixing = m  # (C, 10), positive
+        # Scale so that every muscle fully active gives std ~36 counts on the loudest channel
+        # (peaks ~3.5 std stay inside int8), and rest a few counts.
+        self.emg_gain = 36.0 / float(m.sum(axis=1).max())
+        self.emg_baseline_std = 2.5
+        # Carrier/baseline sinusoid parameters as fractions of the band, so they scale with the rate.
+        k = 48
+        self._car_u = rng.uniform(0, 1, size=(self.n_channels, k))
+        self._car_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, k))
+        self._base_u = rng.uniform(0, 1, size=(self.n_channels, 32))
+        self._base_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, 32))
+        # Where the hand sits in the image (wanders slowly).
+        self._img_f = rng.uniform(0.03, 0.12, size=2)
+        self._img_p = rng.uniform(0, 2 * np.pi, size=2)
+
+    # -- schedule ----------------------------------------------------------------------------------
+    def _build_schedule(self, rng: np.random.Generator) -> None:
+        names: list[str] = ["rest"]
+        blocks = []
+        oc = []
+        for _ in range(3):
+            oc += ["open", "close"]
+        blocks.append(oc + ["rest"])
+        fingers = list(SINGLE_FINGERS)
+        rng.shuffle(fingers)
+        blocks.append([x for f in fingers for x in (f, "rest")])
+        gestures = list(GESTURES)
+        rng.shuffle(gestures)
+        blocks.append([x for g in gestures for x in (g, "rest")])
+        order = rng.permutation(len(blocks))
+        for i in order:
+            names += blocks[i]
+        starts, targets, t = [], [], 0.0
+        for name in names:
+            hold = float(rng.uniform(1.0, 3.0)) if name not in ("open", "close") else float(rng.uniform(0.8, 1.5))
+            target = np.array(POSES[name], dtype=np.float64)
+            target[:5] += rng.normal(0.0, 0.03, 5)  # the same gesture is never quite the same pose
+            starts.append(t)
+            targets.append(target)
+            t += _TRANSITION_S + hold
+        self.period_s = t
+        self._names = names
+        self._starts = np.asarray(starts)
+        self._targets = np.asarray(targets)  # (S, 7)
+        #: One loop of the schedule: (start_s, end_s, name) in subject seconds; a segment starts
+        #: with its 0.5 s transition into the pose and ends when the next transition starts.
+        self.schedule: list[tuple[float, float, str]] = [
+            (float(s), float(e), n) for s, e, n in zip(self._starts, list(self._starts[1:]) + [t], names)]
+
+    def segments_between(self, t0: float, t1: float) -> list[tuple[float, float, str]]:
+        """Schedule segments overlapping host-time [t0, t1], as (start, end, name) in host seconds
+        (clipped to the interval); used to write gesture labels into a session."""
+        out = []
+        if t1 <= t0:
+            return out
+        k = math.floor((t0 - self.t_origin) / self.period_s)
+        while True:
+            base = self.t_origin + k * self.period_s
+            if base >= t1:
+                break
+            for s, e, name in self.schedule:
+                a, b = base + s, base + e
+                if b > t0 and a < t1:
+                    out.append((max(a, t0), min(b, t1), name))
+            k += 1
+        return out
+
+    def _segment_index(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = np.mod(np.asarray(t, dtype=np.float64) - self.t_origin, self.period_s)
+        idx = np.searchsorted(self._starts, u, side="right") - 1
+        return idx, u
+
+    def gesture(self, t) -> list[str]:
+        """Schedule segment name at each host time t (n,)."""
+        idx, _ = self._segment_index(np.atleast_1d(t))
+        return [self._names[i] for i in idx]
+
+    # -- pose --------------------------------------------------------------------------------------
+    def _jitter(self, t: np.ndarray) -> np.ndarray:
+        s = t[:, None, None] - self.t_origin
+        return np.sum(np.sin(2 * np.pi * self._jit_f * s + self._jit_p), axis=-1) / 3.0 * self._jit_amp
+
+    def pose_params(self, t) -> np.ndarray:
+        """(n, 7) pose parameters (see ``POSE_PARAMS``) at host times t (n,) seconds."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        idx, u = self._segment_index(t)
+        cur = self._targets[idx]
+        prev = self._targets[idx - 1]  # idx 0 wraps to the last segment of the loop
+        s = _min_jerk((u - self._starts[idx]) / _TRANSITION_S)[:, None]
+        q = prev + (cur - prev) * s + self._jitter(t)[:, :7]
+        q[:, :5] = np.clip(q[:, :5], -0.08, 1.05)
+        q[:, 5:] = np.clip(q[:, 5:], 0.0, 1.0)
+        return q
+
+    def wrist_rotation(self, t) -> np.ndarray:
+        """(n, 3, 3) rotation of the hand about the wrist at host times t."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        ang = self._jitter(t)[:, 7:]
+        rx, ry, rz = ang[:, 0], ang[:, 1], ang[:, 2]
+        cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
+        one, zero = np.ones_like(rx), np.zeros_like(rx)
+        Rx = np.stack([one, zero, zero, zero, cx, -sx, zero, sx, cx], -1).reshape(-1, 3, 3)
+        Ry = np.stack([cy, zero, sy, zero, one, zero, -sy, zero, cy], -1).reshape(-1, 3, 3)
+        Rz = np.stack([cz, -sz, zero, sz, cz, zero, zero, zero, one], -1).reshape(-1, 3, 3)
+        return Rz @ Ry @ Rx
+
+    def pose_world_mm(self, t) -> np.ndarray:
+        """(n, 21, 3) float32 landmarks in mm, MediaPipe order and axes, wrist at the origin."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        q = self.pose_params(t)
+        n = len(t)
+        sc = self.hand_scale
+        out = np.zeros((n, N_LANDMARKS, 3))
+        normal = np.broadcast_to(np.array([0.0, 0.0, -1.0]), (n, 3))  # palm side faces the camera
+        # Fingers: planar chains in the plane of the finger direction and the palm normal.
+        for fi, name in enumerate(FINGER_NAMES[1:], start=1):
+            f = q[:, fi]
+            base_deg, spread_deg = _FINGER_ANGLE[name]
+            ang = np.radians(base_deg + spread_deg * q[:, 5])
+            d0 = np.stack([np.sin(ang), -np.cos(ang), np.zeros(n)], -1)
+            p = np.broadcast_to(np.array(_MCP[name]) * sc, (n, 3)).copy()
+            j0 = 4 * fi + 1
+            out[:, j0] = p
+            total = np.zeros(n)
+            for k, (bone, deg) in enumerate(zip(_PHALANGES[name], _FLEX_DEG)):
+                total = total + np.radians(deg) * f
+                d = np.cos(total)[:, None] * d0 + np.sin(total)[:, None] * normal
+                p = p + d * bone * sc
+                out[:, j0 + k + 1] = p
+        # Thumb: the metacarpal swings from abducted (in the palm plane) to opposed (toward the camera
+        # and across the palm); MCP and IP flex toward the palm centre.
+        ft, opp = q[:, 0], q[:, 6]
+        cmc = np.array(_THUMB_CMC) * sc
+        out[:, 1] = cmc
+        alpha = np.radians(48.0 - 18.0 * opp - 12.0 * np.clip(ft, 0, None))
+        d = np.stack([np.sin(alpha), -np.cos(alpha), np.zeros(n)], -1)
+        d = _bend(d, normal, np.radians(10.0 + 45.0 * opp))
+        across = np.broadcast_to(_unit(np.array([-0.8, -0.2, -0.6])), (n, 3))
+        p = np.broadcast_to(cmc, (n, 3)).copy()
+        for k, (bone, deg) in enumerate(zip(_THUMB_BONES, (0.0, 50.0, 75.0))):
+            if deg:
+                d = _bend(d, across, np.radians(deg) * ft)
+            p = p + d * bone * sc
+            out[:, 2 + k] = p
+        R = self.wrist_rotation(t)
+        return np.einsum("nij,nkj->nki", R, out).astype(np.float32)
+
+    def image_landmarks(self, t, width: int = 640, height: int = 480,
+                        world: np.ndarray | None = None) -> np.ndarray:
+        """(n, 21, 3) float32 MediaPipe-style normalised image landmarks at host times t.
+
+        A pinhole camera (focal length 0.95 x width px) looks at the hand from ~450 mm; x, y are in
+        [0, 1] of the image, z is depth relative to the wrist on roughly the same scale as x
+        (MediaPipe's convention). ``world`` reuses landmarks already computed for these times.
+        """
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        w = self.pose_world_mm(t).astype(np.float64) if world is None else np.asarray(world, np.float64)
+        focal = 0.95 * width
+        dist = 450.0 / (0.5 + 0.5 * min(1.0, 1.33 * height / width))  # keep the hand in frame
+        s = t - self.t_origin
+        wob = np.sin(2 * np.pi * self._img_f * s[:, None] + self._img_p)  # (n, 2)
+        cx = 0.5 * width + 0.06 * width * wob[:, 0]
+        cy = 0.80 * height + 0.04 * height * wob[:, 1]
+        z = dist + w[..., 2]
+        x = cx[:, None] + focal * w[..., 0] / z
+        y = cy[:, None] + focal * w[..., 1] / z
+        out = np.stack([x / width, y / height, w[..., 2] * focal / dist / width], -1)
+        return out.astype(np.float32)
+
+    # -- muscles and EMG ---------------------------------------------------------------------------
+    def activations(self, t) -> np.ndarray:
+        """(n, 10) muscle activations in [0, 1] (columns ``MUSCLES``) at host times t.
+
+        Holding a finger flexed beyond its relaxed position needs its flexor, holding it extended
+        needs its extensor, and moving it needs a burst of the agonist; a little tone always stays.
+        """
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        h = 0.005
+        f = self.pose_params(t)[:, :5]
+        v = (self.pose_params(t + h)[:, :5] - self.pose_params(t - h)[:, :5]) / (2 * h)
+        relaxed = np.array(POSES["rest"][:5])
+        flex_hold = np.clip(f - relaxed, 0, None) / (1.0 - relaxed)
+        ext_hold = np.clip(relaxed - f, 0, None) / relaxed
+        a = np.empty((len(t), self.n_muscles))
+        a[:, 0::2] = 0.04 + 0.8 * flex_hold + 0.3 * np.clip(v, 0, None) / _VEL_SCALE
+        a[:, 1::2] = 0.04 + 0.8 * ext_hold + 0.3 * np.clip(-v, 0, None) / _VEL_SCALE + 0.1 * flex_hold
+        return np.clip(a, 0.0, 1.0)
+
+    def emg_envelope(self, t) -> np.ndarray:
+        """(n, C) standard deviation of the EMG (counts) at host times t, without the baseline."""
+        return self.emg_gain * self.activations(t) @ self.mixing.T
+
+    @staticmethod
+    def _band(rate_hz: float) -> tuple[float, float]:
+        """EMG band (Hz) for a sampling rate: 20-90 Hz at 200 Hz, up to 20-450 Hz."""
+        return 20.0, min(450.0, 0.45 * rate_hz)
+
+    def _noise(self, s: np.ndarray, u: np.ndarray, ph: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        """Unit-variance band-limited noise (n, C) as a sum of sinusoids at subject seconds s."""
+        freq = lo + u * (hi - lo)  # (C, K)
+        k = freq.shape[1]
+        out = np.empty((len(s), freq.shape[0]))
+        step = max(1, 200_000 // freq.size)  # bound the (n, C, K) temporary
+        for i in range(0, len(s), step):
+            arg = 2 * np.pi * freq[None] * s[i:i + step, None, None] + ph[None]
+            out[i:i + step] = np.sin(arg).sum(-1)
+        return out * math.sqrt(2.0 / k)
+
+    def emg(self, t, rate_hz: float | None = None) -> np.ndarray:
+        """(n, C) float64 EMG in Myo int8 counts (clipped to +-127) at host times t (n,) seconds.
+
+        rate_hz: the sampling rate of t (sets the noise band, so nothing aliases); default
+        ``emg_rate_hz``. Stateless: the value at a time never depends on earlier calls.
+        """
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        rate = self.emg_rate_hz if rate_hz is None else float(rate_hz)
+        lo, hi = self._band(rate)
+        s = t - self.t_origin
+        env = self.emg_envelope(t)
+        x = env * self._noise(s, self._car_u, self._car_p, lo, hi)
+        x += self.emg_baseline_std * self._noise(s, self._base_u, self._base_p, 2.0, 0.45 * rate)
+        return np.clip(x, -127.0, 127.0)
+
+    __call__ = emg  # an emulator's ``generator(t)``
+
+
+class SyntheticEmgSource(EmgSource):
+    """An in-process synthetic armband (no serial port) at any rate and channel count.
+
+    Emits a chunk every ``chunk_s`` seconds (default 10 ms) from its own thread; sample k of the
+    stream is taken at host time ``t_start + k / sample_rate_hz`` (see :meth:`truth_times`), and its
+    value is ``subject.emg(t)``. Values are nominally microvolts (``scale_to_uV`` = 1); with
+    ``dtype=np.int16`` they are rounded to integer counts of 1 uV.
+    """
+
+    kind = "synthetic"
+
+    def __init__(self, subject: SyntheticSubject | None = None, sample_rate_hz: float = 2000.0,
+                 n_channels: int = 16, dtype=np.float32, chunk_s: float = 0.01, seed: int = 0):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.int16)):
+            raise ValueError(f"synthetic source dtype must be float32 or int16, got {self.dtype}")
+        self.sample_rate_hz = float(sample_rate_hz)
+        if subject is None:
+            subject = SyntheticSubject(seed=seed, n_channels=n_channels, emg_rate_hz=self.sample_rate_hz)
+        elif subject.n_channels != n_channels:
+            raise ValueError(f"subject has {subject.n_channels} channels, source asked for {n_channels}")
+        self.subject = subject
+        self.channel_names = [f"ch{i + 1}" for i in range(n_channels)]
+        self.units = "uV" if self.dtype.kind == "f" else "counts"
+        self.scale_to_uV = 1.0
+        self.chunk_s = float(chunk_s)
+        self.t_start: float | None = None
+        super().__init__()
+        self._status.info = {"seed": subject.seed, "dtype": self.dtype.name}
+
+    def truth_times(self, first_index: int, n: int) -> np.ndarray:
+        """(n,) float64 host seconds at which samples first_index .. first_index + n - 1 were taken."""
+        if self.t_start is None:
+            raise RuntimeError("truth_times() before the source started")
+        return self.t_start + (first_index + np.arange(n, dtype=np.float64)) / self.sample_rate_hz
+
+    def _run(self) -> None:
+        from .types import DeviceState
+        self._set_state(DeviceState.STREAMING)
+        self.t_start = t_start = now()
+        sent = 0
+        deadline = t_start
+        while True:
+            deadline += self.chunk_s
+            if self._sleep(max(0.0, deadline - now())):
+                return
+            arrival = now()
+            due = int((arrival - t_start) * self.sample_rate_hz) - sent
+            if due <= 0:
+                continue
+            t = self.truth_times(sent, due)
+            x = self.subject.emg(t, rate_hz=self.sample_rate_hz)
+            if self.dtype.kind == "i":
+                x = np.round(x)
+            self._emit(x.astype(self.dtype), arrival, first_index=sent)
+            sent += due
+            if arrival > deadline + 1.0:  # fell far behind (suspended host): do not spin to catch up
+                deadline = arrival

@@ -52,7 +52,7 @@ POSES: dict[str, tuple[float, ...]] = {
     "point": (0.8, 0.0, 1.0, 1.0, 1.0, 0.2, 0.7),
     "peace": (0.8, 0.0, 0.0, 1.0, 1.0, 1.0, 0.7),
     "thumb_up": (0.0, 1.0, 1.0, 1.0, 1.0, 0.1, 0.0),
-    "pinch": (0.5, 0.55, 0.1, 0.1, 0.1, 0.5, 1.0),
+    "pinch": (0.35, 0.5, 0.1, 0.1, 0.1, 0.5, 0.6),
     "palm": (0.0, 0.0, 0.0, 0.0, 0.0, 0.15, 0.1),
 }
 SINGLE_FINGERS = tuple(f"flex_{f}" for f in FINGER_NAMES)
@@ -263,7 +263,7 @@ class SyntheticSubject:
         ft, opp = q[:, 0], q[:, 6]
         cmc = np.array(_THUMB_CMC) * sc
         out[:, 1] = cmc
-        alpha = np.radians(48.0 - 18.0 * opp - 12.0 * np.clip(ft, 0, None))
+        alpha = np.radians(38.0 - 12.0 * opp - 10.0 * np.clip(ft, 0, None))
         d = np.stack([np.sin(alpha), -np.cos(alpha), np.zeros(n)], -1)
         d = _bend(d, normal, np.radians(10.0 + 45.0 * opp))
         across = np.broadcast_to(_unit(np.array([-0.8, -0.2, -0.6])), (n, 3))

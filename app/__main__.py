@@ -1,0 +1,39 @@
+"""``python -m app [--emg SPEC] [--camera SPEC]``: the desktop app (same as ``emgrec gui``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect: bool = True,
+        settings_path: str | None = None) -> int:
+    """Open the main window and, if ``connect``, connect the given sources; returns the exit code."""
+    from PySide6 import QtWidgets
+
+    from .main_window import MainWindow, apply_theme
+    from .settings import Settings
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("emgrec")
+    app.setOrganizationName("emgrec")
+    apply_theme(app)
+    win = MainWindow(Settings(settings_path))
+    win.show()
+    if connect:
+        win.capture_view.connect_sources(emg, camera)
+    return app.exec()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m app", description=__doc__.split("\n")[0])
+    p.add_argument("--emg", default="synthetic", help="EMG source spec (default: synthetic)")
+    p.add_argument("--camera", default="synthetic", help="camera spec: synthetic | none | INDEX | FILE")
+    p.add_argument("--no-connect", action="store_true", help="open without connecting")
+    p.add_argument("--settings", help="INI file for settings (default: the user's settings)")
+    a = p.parse_args(argv)
+    return run(a.emg, a.camera, not a.no_connect, a.settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

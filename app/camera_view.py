@@ -1,0 +1,87 @@
+"""Camera view: the latest frame, letterboxed, with the detected hand drawn on top and a status line."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from recorder.types import Frame, Landmarks
+
+from .skeleton import bgr_to_qimage, draw_hand, to_pixels
+
+
+class CameraView(QtWidgets.QWidget):
+    """Shows a frame (BGR) and its landmarks; ``set_message`` replaces the picture with a text
+    (no camera, camera error). The skeleton is drawn in widget coordinates so it stays sharp."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(240, 180)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
+        self._image: QtGui.QImage | None = None
+        self._landmarks: np.ndarray | None = None  # (21, 3) normalised, or None
+        self._overlays: list[tuple[np.ndarray, str]] = []  # extra hands (e.g. model prediction)
+        self._message = "No camera"
+        self._info = ""
+        self.has_hand = False
+        self.frame_index = -1
+
+    def set_frame(self, frame: Frame, landmarks: Landmarks | None = None, info: str = "") -> None:
+        """Show ``frame``; draw ``landmarks`` if they belong to a recent frame and found a hand."""
+        self._image = bgr_to_qimage(frame.image)
+        self.frame_index = frame.index
+        self.has_hand = landmarks is not None and landmarks.has_hand
+        self._landmarks = landmarks.image if self.has_hand else None
+        self._message = ""
+        self._info = info
+        self.update()
+
+    def set_overlay(self, hands: list[tuple[np.ndarray, str]]) -> None:
+        """Extra hands to draw: (21, 3) normalised landmarks and a colour each."""
+        self._overlays = list(hands)
+        self.update()
+
+    def set_message(self, text: str) -> None:
+        self._image, self._landmarks, self._message, self.has_hand = None, None, text, False
+        self.frame_index = -1
+        self.update()
+
+    def image_rect(self) -> QtCore.QRectF:
+        """Where the frame is drawn (aspect kept, centred)."""
+        if self._image is None:
+            return QtCore.QRectF(self.rect())
+        iw, ih = self._image.width(), self._image.height()
+        s = min(self.width() / iw, self.height() / ih)
+        w, h = iw * s, ih * s
+        return QtCore.QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        p = QtGui.QPainter(self)
+        p.fillRect(self.rect(), QtGui.QColor("#0b0e11"))
+        if self._image is None:
+            p.setPen(QtGui.QColor("#9aa4ad"))
+            p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter, self._message)
+            return
+        r = self.image_rect()
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.drawImage(r, self._image)
+        width = max(2.0, r.width() / 220)
+        if self._landmarks is not None:
+            draw_hand(p, to_pixels(self._landmarks, r), width=width)
+        for lm, color in self._overlays:
+            pts = to_pixels(lm, r)
+            if pts is not None:
+                draw_hand(p, pts, color=color, width=width)
+        # Status pill: hand / no hand and rates.
+        text = ("hand" if self.has_hand else "no hand") + (f"   {self._info}" if self._info else "")
+        f = p.font()
+        f.setPointSizeF(max(9.0, f.pointSizeF()))
+        f.setBold(True)
+        p.setFont(f)
+        fm = QtGui.QFontMetrics(f)
+        box = QtCore.QRectF(r.x() + 8, r.y() + 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(QtGui.QColor(0, 0, 0, 160))
+        p.drawRoundedRect(box, 6, 6)
+        p.setPen(QtGui.QColor("#80ed99" if self.has_hand else "#ffb703"))
+        p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)

@@ -1,0 +1,185 @@
+"""Live EMG display: stacked scrolling traces with per-channel quality, a spectrogram, a frame meter.
+
+The widgets take plain arrays (t (n,) host seconds, x (n, C) raw units); the capture view pulls
+them from the capture's ring buffer on a display timer and hands them over. Nothing here knows
+about devices or threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+from scipy import signal
+
+from recorder.quality import BAD, GOOD, WARN, ChannelQuality
+
+#: Trace colours (distinct on a dark background), cycled over channels.
+CHANNEL_COLORS = ["#4cc9f0", "#f72585", "#b5e48c", "#ffb703", "#a78bfa", "#fb8500", "#2ec4b6",
+                  "#e9c46a", "#90e0ef", "#ff006e", "#80ed99", "#ffd166", "#c77dff", "#f4a261",
+                  "#48cae4", "#ef476f"]
+QUALITY_COLORS = {GOOD: "#38b000", WARN: "#ffb703", BAD: "#e63946"}
+PLOT_BG = "#101418"
+
+
+class FpsMeter:
+    """Counts events (redraws) and reports their rate over a sliding window (events per second)."""
+
+    def __init__(self, window_s: float = 2.0, clock=time.monotonic):
+        self.window_s, self._clock = window_s, clock
+        self._t: deque[float] = deque()
+        self.count = 0
+
+    def tick(self) -> None:
+        t = self._clock()
+        self._t.append(t)
+        self.count += 1
+        while self._t and t - self._t[0] > self.window_s:
+            self._t.popleft()
+
+    @property
+    def fps(self) -> float:
+        if len(self._t) < 2:
+            return 0.0
+        span = self._t[-1] - self._t[0]
+        return (len(self._t) - 1) / span if span > 0 else 0.0
+
+
+class EmgPlot(pg.GraphicsLayoutWidget):
+    """One plot with C stacked traces (channel k drawn around y = C - 1 - k, DC removed, one shared
+    gain so amplitudes compare across channels); x is seconds before the newest sample, so the x
+    range [-width_s, 0] never changes and the traces scroll. A coloured quality tag sits at the left
+    of each trace."""
+
+    def __init__(self, width_s: float = 5.0, parent=None):
+        super().__init__(parent)
+        self.setBackground(PLOT_BG)
+        self.width_s = width_s
+        self.plot = self.addPlot()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=False, alpha=0.15)
+        self.plot.setXRange(-width_s, 0, padding=0)
+        self.plot.setLabel("bottom", "seconds")
+        self._curves: list[pg.PlotDataItem] = []
+        self._tags: list[pg.TextItem] = []
+        self._names: list[str] = []
+        self._gain = 1.0          # raw units per lane half-height, adapted slowly
+        self._gain_t = 0.0
+        self.auto_gain = True
+
+    @property
+    def n_channels(self) -> int:
+        return len(self._curves)
+
+    def set_channels(self, names: list[str]) -> None:
+        """Create one curve and one quality tag per channel (call when the source changes)."""
+        self.plot.clear()
+        self._curves, self._tags, self._names = [], [], list(names)
+        c = len(names)
+        for k, name in enumerate(names):
+            curve = self.plot.plot(pen=pg.mkPen(CHANNEL_COLORS[k % len(CHANNEL_COLORS)], width=1))
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            curve.setSkipFiniteCheck(True)
+            self._curves.append(curve)
+            tag = pg.TextItem(name, color="#cccccc", anchor=(0, 0.5), fill=pg.mkBrush(16, 20, 24, 200))
+            tag.setPos(-self.width_s, c - 1 - k + 0.38)
+            self.plot.addItem(tag, ignoreBounds=True)
+            self._tags.append(tag)
+        self.plot.hideAxis("left")  # the tags name the channels
+        self.plot.setYRange(-0.6, c - 0.4, padding=0)
+        self.plot.setXRange(-self.width_s, 0, padding=0)
+
+    def set_gain(self, half_height: float) -> None:
+        """Fix the gain: raw units that fill half a lane; turns auto gain off."""
+        self.auto_gain = False
+        self._gain = max(float(half_height), 1e-12)
+
+    def update_data(self, t: np.ndarray, x: np.ndarray) -> None:
+        """Redraw from t (n,) host seconds and x (n, C) raw units (the newest ``width_s`` seconds)."""
+        if not self._curves or len(t) == 0:
+            for cu in self._curves:
+                cu.setData([], [])
+            return
+        rel = t - t[-1]
+        xc = x - x.mean(axis=0)
+        if self.auto_gain and (t[-1] - self._gain_t > 0.5 or self._gain_t == 0.0):
+            # A robust amplitude (99th percentile of |x|) over all channels, smoothed so the traces
+            # do not jump with every burst.
+            amp = float(np.percentile(np.abs(xc), 99)) if xc.size else 1.0
+            amp = max(amp, 1e-9)
+            self._gain = amp if self._gain_t == 0.0 else 0.7 * self._gain + 0.3 * amp
+            self._gain_t = t[-1]
+        c = len(self._curves)
+        scale = 0.45 / self._gain
+        for k, curve in enumerate(self._curves[: xc.shape[1]]):
+            curve.setData(rel, xc[:, k] * scale + (c - 1 - k))
+
+    def set_quality(self, quality: list[ChannelQuality]) -> None:
+        """Colour each channel's tag by its quality and show its RMS (raw units) or the problem."""
+        for k, (tag, q) in enumerate(zip(self._tags, quality)):
+            text = f"{self._names[k]}  rms {q.rms:.3g}"
+            if q.reason:
+                text += f"  {q.reason}"
+            tag.setText(text, color=QUALITY_COLORS[q.level])
+
+
+class SpectrogramView(QtWidgets.QWidget):
+    """Spectrogram (log power, dB) of one selectable channel over the last few seconds."""
+
+    channel_changed = QtCore.Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.combo = QtWidgets.QComboBox()
+        self.combo.currentIndexChanged.connect(self.channel_changed)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("Spectrogram of"))
+        top.addWidget(self.combo)
+        top.addStretch(1)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.glw.setBackground(PLOT_BG)
+        self.plot = self.glw.addPlot()
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setLabel("left", "Hz")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setColorMap(pg.colormap.get("inferno"))
+        self.plot.addItem(self.image)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addWidget(self.glw, 1)
+
+    @property
+    def channel(self) -> int:
+        return max(self.combo.currentIndex(), 0)
+
+    def set_channels(self, names: list[str]) -> None:
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(names)
+        self.combo.blockSignals(False)
+        self.image.clear()
+
+    def update_data(self, x: np.ndarray, fs: float, span_s: float) -> None:
+        """x: (n,) raw samples of the selected channel at fs Hz, covering the last span_s seconds."""
+        nper = int(2 ** round(np.log2(max(fs * 0.32, 16))))  # ~0.3 s windows: ~3 Hz resolution
+        if len(x) < 2 * nper:
+            return
+        f, tt, sxx = signal.spectrogram(x.astype(np.float64), fs=fs, nperseg=nper,
+                                        noverlap=nper * 3 // 4, detrend="constant", scaling="density")
+        db = 10.0 * np.log10(sxx + 1e-12)
+        lo, hi = np.percentile(db, [5, 99.5])
+        self.image.setImage(db, autoLevels=False, levels=(lo, max(hi, lo + 1)))
+        dur = len(x) / fs
+        # Columns are window centres; place them so the newest sits at x = 0 like the traces.
+        self.image.setRect(QtCore.QRectF(-dur, 0.0, dur, fs / 2))
+        self.plot.setXRange(-span_s, 0, padding=0)
+        self.plot.setYRange(0, fs / 2, padding=0)

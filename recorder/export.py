@@ -1,0 +1,679 @@
+"""Exports of session files: training-ready arrays (HDF5 / NPZ), the seed project's joined CSV,
+and MP4 video with the hand skeleton drawn over the stored frames.
+
+Every export takes ``progress(fraction, message)`` and ``cancel`` (a ``threading.Event`` or a
+callable returning True to stop; checked between blocks, raising :class:`ExportCancelled`), writes
+to a temporary file next to the output and renames it into place only when complete, so a
+cancelled or failed export never leaves a half-written file under the final name.
+
+Windows come from :func:`recorder.dataset.build_windows` (the same windowing the training uses),
+called on time blocks of one session at a time, so memory stays bounded however long the recording:
+each block holds ``block_s`` seconds of anchors plus the EMG their windows reach back to.
+The file layouts are documented in ``docs/export.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from . import __version__
+from .types import HAND_CONNECTIONS, N_LANDMARKS
+
+log = logging.getLogger(__name__)
+
+#: progress(fraction in [0, 1], message); cancel: threading.Event or callable returning True to stop.
+Progress = Callable[[float, str], None]
+
+#: Joint names of the seed project's joined CSV (Leap Motion naming), in MediaPipe landmark order:
+#: wrist, then per finger the four joints from the hand outwards (MediaPipe CMC/MCP, MCP/PIP,
+#: IP/DIP, TIP map to Leap Proximal, Intermediate, Distal, Tip).
+SEED_JOINT_NAMES: tuple[str, ...] = ("Wrist",) + tuple(
+    f"{finger} {joint}" for finger in ("Thumb", "Index", "Middle", "Ring", "Pinky")
+    for joint in ("Proximal", "Intermediate", "Distal", "Tip"))
+assert len(SEED_JOINT_NAMES) == N_LANDMARKS
+SEED_HAND_COLUMNS: tuple[str, ...] = tuple(f"{j} {a}" for j in SEED_JOINT_NAMES for a in "xyz")
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # -1: in no part (the gap between parts)
+
+
+class ExportError(ValueError):
+    """Bad export request (no sessions, mismatched sessions, unknown format); names the file."""
+
+
+class ExportCancelled(RuntimeError):
+    """The cancel flag was set; the partial output was removed."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    items: int          # windows, rows or frames written
+    manifest: dict | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Plumbing: progress, cancel, atomic output
+# ------------------------------------------------------------------------------------------------
+
+class _Job:
+    def __init__(self, progress: Progress | None, cancel) -> None:
+        self.progress = progress
+        if cancel is None:
+            self._cancelled = lambda: False
+        elif isinstance(cancel, threading.Event):
+            self._cancelled = cancel.is_set
+        elif callable(cancel):
+            self._cancelled = cancel
+        else:
+            raise TypeError("cancel must be a threading.Event, a callable or None")
+
+    def step(self, fraction: float, message: str) -> None:
+        if self._cancelled():
+            raise ExportCancelled(f"export cancelled ({message})")
+        if self.progress is not None:
+            self.progress(min(1.0, max(0.0, float(fraction))), message)
+
+
+@contextlib.contextmanager
+def _atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path in the output's folder; rename it to ``path`` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would stick to the export; the writer creates the file (umask applies).
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _paths(sessions: Sequence[str | Path]) -> list[Path]:
+    out = [Path(s) for s in sessions]
+    if not out:
+        raise ExportError("no session files given")
+    for p in out:
+        if not p.is_file():
+            raise FileNotFoundError(f"session file not found: {p}")
+    return out
+
+
+def _finite_or_none(v: float) -> float | None:
+    """NaN is not JSON: unknown scales are written as null."""
+    return float(v) if np.isfinite(v) else None
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------------------------
+# Windows, one session and one time block at a time
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _SessionPlan:
+    path: Path
+    sha256: str
+    rate_hz: float
+    channel_names: list[str]
+    units: str
+    scale_to_uV: float
+    n_samples: int
+    n_frames: int
+    frames_with_hand: int
+    labels: list
+    duration_s: float
+
+
+def _plan(paths: list[Path], job: _Job) -> list[_SessionPlan]:
+    from .dataset import file_sha256
+    from .session import SessionReader
+
+    plans = []
+    for i, p in enumerate(paths):
+        job.step(0.0, f"checking {p.name}")
+        with SessionReader(p) as r:
+            plans.append(_SessionPlan(p, "", r.sample_rate_hz, list(r.channel_names), r.units, r.scale_to_uV,
+                                      r.n_samples, r.n_frames, int(r.has_hand().sum()), r.labels, r.duration_s))
+        plans[-1].sha256 = file_sha256(p)
+    first = plans[0]
+    for pl in plans[1:]:
+        if abs(pl.rate_hz - first.rate_hz) > 1e-6 or len(pl.channel_names) != len(first.channel_names):
+            raise ExportError(f"{pl.path}: {pl.rate_hz:g} Hz x {len(pl.channel_names)} channels differs from "
+                              f"{first.path}: {first.rate_hz:g} Hz x {len(first.channel_names)}; export them separately")
+    return plans
+
+
+def _iter_window_blocks(plan: _SessionPlan, *, task: str, window_ms: float, class_names: list[str],
+                        background_label: str | None, grid_step_ms: float = 50.0,
+                        all_frames: bool = False, block_s: float = 60.0):
+    """Yield WindowSets of one session, block by block (``frame`` = session frame row, -1 for grid).
+
+    Anchors are the session's frames (pose task, or any task when it has frames) or a regular grid
+    every ``grid_step_ms`` (EMG-only sessions). ``all_frames``: anchor on every frame, hand or not
+    (for drawing predictions on video; targets are then meaningless and zero).
+    Each block is handed to :func:`recorder.dataset.build_windows` as a small in-memory session whose
+    EMG starts a full window (plus margin) before the block's first anchor, so it keeps exactly the
+    windows the whole session would keep.
+    """
+    from .dataset import DatasetError, SessionArrays, build_windows, window_samples
+    from .session import SessionReader
+
+    T = window_samples(window_ms, plan.rate_hz)
+    period = 1.0 / plan.rate_hz
+    with SessionReader(plan.path) as r:
+        emg_t = r.emg_t
+        gaps = r.gaps
+        use_frames = r.n_frames > 0 and (all_frames or plan.frames_with_hand > 0)
+        if use_frames:
+            anchor_t = r.video_t
+            world = None if all_frames else r.landmarks_world
+        else:
+            if task == "pose":
+                raise ExportError(f"{plan.path}: no frames with a hand, so no pose targets; export with task 'gesture'")
+            if not len(emg_t):
+                return
+            # The grid dataset.build_windows(anchor="grid") uses, laid over the whole session.
+            anchor_t = np.arange(emg_t[0] + (T - 1) * period, emg_t[-1] + 1e-9, grid_step_ms * 1e-3)
+            world = None
+        if not len(anchor_t) or len(emg_t) < T:
+            return
+        edges = np.arange(anchor_t[0], anchor_t[-1] + block_s, block_s)
+        bounds = np.searchsorted(anchor_t, edges, side="left")
+        bounds[-1] = len(anchor_t)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if b <= a:
+                continue
+            e0 = int(np.searchsorted(emg_t, anchor_t[a] - (T + 2) * period, side="left"))
+            e1 = int(np.searchsorted(emg_t, anchor_t[b - 1] + 2 * period, side="right"))
+            if world is not None:
+                w = np.asarray(world[a:b], dtype=np.float32)
+                if not np.isfinite(w).all(axis=(1, 2)).any():
+                    continue  # no hand in this block
+            else:
+                # Pseudo-frames: build_windows anchors on "frames with a hand"; here every anchor counts.
+                w = np.zeros((b - a, N_LANDMARKS, 3), np.float32)
+            sa = SessionArrays(name=plan.path.name, rate_hz=plan.rate_hz, channel_names=plan.channel_names,
+                               emg_t=emg_t[e0:e1], emg=np.asarray(r.emg_data[e0:e1], dtype=np.float32),
+                               gaps=gaps, frame_t=anchor_t[a:b], world=w, labels=[] if all_frames else plan.labels,
+                               path=str(plan.path), sha256=plan.sha256, scale_to_uV=plan.scale_to_uV)
+            try:
+                ws = build_windows([sa], task="pose" if (world is not None and task == "pose") else "gesture",
+                                   window_ms=window_ms, anchor="frames", class_names=class_names,
+                                   background_label=background_label)
+            except DatasetError:
+                continue  # every anchor of this block was dropped (gap, too early, unlabelled)
+            ws.frame = ws.frame + a if use_frames else np.full(len(ws.frame), -1, np.int64)
+            if world is None:
+                ws.y = None
+            yield ws, b / len(anchor_t)
+
+
+def _class_names(plans: list[_SessionPlan], background_label: str | None, given: Sequence[str] | None) -> list[str]:
+    if given is not None:
+        return list(given)
+    names = {n for pl in plans for _, _, n in pl.labels}
+    if background_label:
+        names.add(background_label)
+    return sorted(names)
+
+
+def _resolve_task(plans: list[_SessionPlan], task: str) -> str:
+    if task == "auto":
+        return "pose" if all(pl.frames_with_hand > 0 for pl in plans) else "gesture"
+    if task not in ("pose", "gesture"):
+        raise ExportError(f"task must be 'auto', 'pose' or 'gesture', got {task!r}")
+    return task
+
+
+# ------------------------------------------------------------------------------------------------
+# Training-ready arrays: HDF5 (streamed) and NPZ (streamed from the HDF5)
+# ------------------------------------------------------------------------------------------------
+
+class _H5Windows:
+    """Growable, chunked datasets in an open h5py file; appends WindowSet blocks."""
+
+    def __init__(self, f, T: int, C: int, with_y: bool, chunk_rows: int):
+        self.f = f
+        self.n = 0
+        rows = max(16, min(chunk_rows, (1 << 20) // max(1, T * C * 4)))  # ~1 MiB chunks of X
+        self.ds = {
+            "X": f.create_dataset("X", (0, T, C), maxshape=(None, T, C), chunks=(rows, T, C), dtype="<f4"),
+            "label": f.create_dataset("label", (0,), maxshape=(None,), chunks=(4096,), dtype="<i8"),
+            "t": f.create_dataset("t", (0,), maxshape=(None,), chunks=(4096,), dtype="<f8"),
+            "frame": f.create_dataset("frame", (0,), maxshape=(None,), chunks=(4096,), dtype="<i8"),
+            "session": f.create_dataset("session", (0,), maxshape=(None,), chunks=(4096,), dtype="<i8"),
+        }
+        if with_y:
+            self.ds["Y"] = f.create_dataset("Y", (0, 3 * N_LANDMARKS), maxshape=(None, 3 * N_LANDMARKS),
+                                            chunks=(4096, 3 * N_LANDMARKS), dtype="<f4")
+        self.sum = np.zeros(C, np.float64)
+        self.sumsq = np.zeros(C, np.float64)
+
+    def append(self, ws, session_index: int) -> None:
+        m = len(ws)
+        cols = {"X": ws.X, "label": ws.label, "t": ws.t, "frame": ws.frame,
+                "session": np.full(m, session_index, np.int64)}
+        if "Y" in self.ds:
+            cols["Y"] = ws.y
+        for k, v in cols.items():
+            d = self.ds[k]
+            d.resize(self.n + m, axis=0)
+            d[self.n:] = v
+        self.n += m
+        flat = ws.X.reshape(-1, ws.X.shape[-1]).astype(np.float64)
+        self.sum += flat.sum(axis=0)
+        self.sumsq += np.square(flat).sum(axis=0)
+
+    def norm(self, T: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel mean and std over every exported window sample (as dataset.fit_channel_norm)."""
+        count = max(1, self.n * T)
+        mean = self.sum / count
+        std = np.sqrt(np.maximum(self.sumsq / count - mean ** 2, 0.0))
+        std[std < 1e-6] = 1.0
+        return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _split_codes(t: np.ndarray, session: np.ndarray, sessions: list[dict], window_n: int, rate_hz: float,
+                 split_mode: str, **split_kw) -> tuple[dict, np.ndarray]:
+    """A dataset split over the windows' anchor times, and per-window part codes (N,) int8."""
+    from .dataset import WindowSet, make_split, split_indices, split_to_json
+
+    # make_split/split_indices read only times, sessions and the window length: X is a zero-size
+    # broadcast stand-in, so no window data is loaded for this.
+    dummy_x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (len(t), 1, 1))
+    ws = WindowSet(X=dummy_x, y=None, label=np.zeros(len(t), np.int64), t=t, frame=np.zeros(len(t), np.int64),
+                   session=session, sessions=sessions, class_names=[], rate_hz=rate_hz, channel_names=[],
+                   window_n=window_n, anchor="frames")
+    split = make_split(ws, mode=split_mode, **split_kw)
+    codes = np.full(len(t), -1, np.int8)
+    for part, code in SPLIT_CODES.items():
+        codes[split_indices(ws, split, part)] = code
+    return split_to_json(split), codes
+
+
+def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str | None = None, window_ms: float = 200.0,
+                   task: str = "auto", normalise: bool = False, class_names: Sequence[str] | None = None,
+                   background_label: str | None = "rest", grid_step_ms: float = 50.0, split: str = "time",
+                   val_fraction: float = 0.15, test_fraction: float = 0.15, block_s: float = 60.0,
+                   progress: Progress | None = None, cancel=None) -> ExportResult:
+    """Training-ready windows of one or more sessions (same rate and channels) in one file.
+
+    Arrays (N windows, T samples, C channels):
+      X (N, T, C) float32 EMG windows, raw device units, or normalised ((x - x_mean) / x_std) when
+        ``normalise``; Y (N, 63) float32 wrist-relative world landmarks in mm (pose task only);
+      label (N,) int64 index into class_names (-1: unlabelled); t (N,) float64 anchor time in
+        session seconds (window's last sample at or before it); frame (N,) int64 video row (-1 for
+        grid anchors); session (N,) int64 index into the manifest's sessions; split (N,) int8
+        0 train / 1 val / 2 test / -1 between parts; session_index (S, 2) int64 [start, stop) rows;
+      x_mean, x_std (C,) float32 per-channel statistics over all exported windows.
+    fmt: "h5" (written block by block; bounded memory) or "npz"; default from the suffix of ``out`` (streamed from an HDF5 built first,
+    member by member, so also bounded). A JSON manifest goes into the file (attribute / member
+    ``manifest``) and next to it as ``OUT.json``.
+    task: "pose", "gesture" (no Y) or "auto" (pose when every session has frames with a hand).
+    split: "time" | "blocks" | "session" as :func:`recorder.dataset.make_split`.
+    """
+    import h5py
+
+    from .dataset import window_samples
+
+    out = Path(out)
+    if fmt is None:
+        fmt = "npz" if out.suffix.lower() == ".npz" else "h5"
+    if fmt not in ("h5", "npz"):
+        raise ExportError(f"array format must be 'h5' or 'npz', got {fmt!r}")
+    job = _Job(progress, cancel)
+    paths = _paths(sessions)
+    out = Path(out)
+    plans = _plan(paths, job)
+    task = _resolve_task(plans, task)
+    classes = _class_names(plans, background_label, class_names)
+    rate, chans = plans[0].rate_hz, plans[0].channel_names
+    T = window_samples(window_ms, rate)
+    C = len(chans)
+    total_s = sum(max(pl.duration_s, 1e-9) for pl in plans)
+    done_s = 0.0
+    session_meta = []
+    with _atomic_output(out) as tmp_out:
+        # npz: build the HDF5 first (bounded memory), then stream it into the zip.
+        tmp = tmp_out if fmt == "h5" else tmp_out.with_name(tmp_out.name + ".h5")
+        try:
+            with h5py.File(tmp, "w") as f:
+                sink = _H5Windows(f, T, C, task == "pose", chunk_rows=256)
+                index = []
+                for si, pl in enumerate(plans):
+                    start = sink.n
+                    dropped = 0
+                    for ws, frac in _iter_window_blocks(pl, task=task, window_ms=window_ms, class_names=classes,
+                                                        background_label=background_label, grid_step_ms=grid_step_ms,
+                                                        block_s=block_s):
+                        sink.append(ws, si)
+                        dropped += ws.dropped
+                        job.step((done_s + frac * pl.duration_s) / total_s * (0.9 if fmt == "h5" else 0.6),
+                                 f"{pl.path.name}: {sink.n - start} windows")
+                    done_s += pl.duration_s
+                    index.append((start, sink.n))
+                    session_meta.append({"name": pl.path.name, "path": str(pl.path.resolve()), "sha256": pl.sha256,
+                                         "duration_s": pl.duration_s, "samples": pl.n_samples, "frames": pl.n_frames,
+                                         "windows": sink.n - start, "dropped": dropped})
+                if sink.n == 0:
+                    raise ExportError(f"no usable windows in {', '.join(str(p) for p in paths)} "
+                                      f"(task {task}, window {window_ms:g} ms)")
+                x_mean, x_std = sink.norm(T)
+                job.step(0.9 if fmt == "h5" else 0.6, "split and normalisation")
+                split_json, codes = _split_codes(f["t"][:], f["session"][:], session_meta, T, rate, split,
+                                                 val_fraction=val_fraction, test_fraction=test_fraction) \
+                    if split != "none" else (None, np.full(sink.n, -1, np.int8))
+                f.create_dataset("split", data=codes)
+                f.create_dataset("session_index", data=np.asarray(index, np.int64).reshape(-1, 2))
+                f.create_dataset("x_mean", data=x_mean)
+                f.create_dataset("x_std", data=x_std)
+                if normalise:
+                    X = f["X"]
+                    step = X.chunks[0] * 16
+                    for a in range(0, sink.n, step):
+                        X[a:a + step] = (X[a:a + step] - x_mean) / x_std
+                        job.step(0.9 + 0.1 * a / sink.n, "normalising")
+                manifest = {
+                    "format": "emgrec-windows", "format_version": 1, "created_utc": _utc_now(),
+                    "software_version": __version__, "task": task, "n_windows": int(sink.n),
+                    "window": {"ms": window_ms, "samples": T, "anchor": "frames with a hand" if task == "pose"
+                               else "frames or a grid", "grid_step_ms": grid_step_ms,
+                               "rule": "last sample at or before the anchor time ends the window"},
+                    "emg": {"sample_rate_hz": rate, "channel_names": chans, "units": plans[0].units,
+                            "scale_to_uV": _finite_or_none(plans[0].scale_to_uV), "dtype": "float32"},
+                    "targets": None if task != "pose" else {
+                        "shape": [3 * N_LANDMARKS], "units": "mm", "frame": "MediaPipe world landmarks minus the wrist",
+                        "order": "landmark-major x, y, z (21 MediaPipe landmarks)"},
+                    "labels": {"class_names": classes, "background": background_label, "unlabelled": -1},
+                    "normalisation": {"applied": bool(normalise), "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                                      "fit_on": "all exported windows (refit on the train split for training)"},
+                    "split": split_json, "split_codes": SPLIT_CODES,
+                    "sessions": session_meta,
+                    "arrays": ["X", "Y", "label", "t", "frame", "session", "split", "session_index", "x_mean", "x_std"]
+                    if task == "pose" else ["X", "label", "t", "frame", "session", "split", "session_index",
+                                            "x_mean", "x_std"],
+                }
+                f.attrs["manifest"] = json.dumps(manifest)
+                f.attrs["class_names"] = json.dumps(classes)
+                f.attrs["channel_names"] = json.dumps(chans)
+            if fmt == "npz":
+                _h5_to_npz(tmp, tmp_out, manifest, job)
+        finally:
+            if fmt == "npz":
+                tmp.unlink(missing_ok=True)
+    Path(str(out) + ".json").write_text(json.dumps(manifest, indent=1))
+    job.step(1.0, f"wrote {manifest['n_windows']} windows to {out.name}")
+    return ExportResult(out, fmt, int(manifest["n_windows"]), manifest)
+
+
+def _h5_to_npz(h5_path: Path, npz_path: Path, manifest: dict, job: _Job, rows_per_write: int = 4096) -> None:
+    """Stream each dataset of the HDF5 export into an uncompressed .npz member (np.load reads it)."""
+    import h5py
+    from numpy.lib import format as npformat
+
+    with h5py.File(h5_path, "r") as f, zipfile.ZipFile(npz_path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        names = [n for n in manifest["arrays"] if n in f]
+        for k, name in enumerate(names):
+            d = f[name]
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as fp:
+                npformat.write_array_header_2_0(fp, {"descr": npformat.dtype_to_descr(d.dtype),
+                                                     "fortran_order": False, "shape": d.shape})
+                if d.ndim == 0 or d.shape[0] == 0:
+                    fp.write(np.ascontiguousarray(d[()]).tobytes())
+                    continue
+                for a in range(0, d.shape[0], rows_per_write):
+                    fp.write(np.ascontiguousarray(d[a:a + rows_per_write]).tobytes())
+                    job.step(0.6 + 0.4 * (k + a / d.shape[0]) / len(names), f"writing {name}")
+        small = {"class_names": np.array(manifest["labels"]["class_names"], dtype=str),
+                 "channel_names": np.array(manifest["emg"]["channel_names"], dtype=str),
+                 "manifest": np.array(json.dumps(manifest))}
+        for name, arr in small.items():
+            with zf.open(f"{name}.npy", "w") as fp:
+                npformat.write_array(fp, arr, allow_pickle=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# The seed project's joined CSV
+# ------------------------------------------------------------------------------------------------
+
+def csv_header(n_channels: int = 8) -> list[str]:
+    """Columns of :func:`export_csv`: 3 times, ch1..chC, 63 hand coordinates, label."""
+    return (["hand timestamp", "timestamp diff", "emg timestamp"] + [f"ch{i + 1}" for i in range(n_channels)]
+            + list(SEED_HAND_COLUMNS) + ["label"])
+
+
+def export_csv(session: str | Path, out: str | Path, *, rows_per_block: int = 20000,
+               progress: Progress | None = None, cancel=None) -> ExportResult:
+    """One session as the seed project's joined CSV: one row per EMG sample.
+
+    Columns (see :func:`csv_header`): ``hand timestamp`` (session s of the latest frame at or
+    before the sample; nan before the first frame), ``timestamp diff`` (hand - emg, s, <= 0),
+    ``emg timestamp`` (session s), ``ch1..chC`` (raw device units), 63 hand columns
+    ``Wrist x .. Pinky Tip z`` (world landmarks of that frame in mm, forward-filled; nan where the
+    frame had no hand), ``label`` (gesture segment covering the sample, empty if none).
+    """
+    from .dataset import labels_at
+    from .session import SessionReader
+
+    job = _Job(progress, cancel)
+    session, out = Path(session), Path(out)
+    with SessionReader(session) as r, _atomic_output(out) as tmp:
+        n, C = r.n_samples, len(r.channel_names)
+        emg_t, vt = r.emg_t, r.video_t
+        labels = r.labels
+        integer = np.issubdtype(r.emg_data.dtype, np.integer)
+        ch_fmt = "%d" if integer else "%.6g"
+        fmt = ",".join(["%.6f", "%.6f", "%.6f"] + [ch_fmt] * C + ["%.3f"] * (3 * N_LANDMARKS))
+        with open(tmp, "w", newline="") as fp:
+            fp.write(",".join(csv_header(C)) + "\n")
+            for a in range(0, n, rows_per_block):
+                b = min(n, a + rows_per_block)
+                t = emg_t[a:b]
+                x = np.asarray(r.emg_data[a:b])
+                fi = np.searchsorted(vt, t, side="right") - 1  # forward fill: latest frame at or before
+                hand = np.full((b - a, 3 * N_LANDMARKS), np.nan, np.float64)
+                th = np.full(b - a, np.nan)
+                have = fi >= 0
+                if have.any():
+                    lo, hi = int(fi[have].min()), int(fi[have].max()) + 1
+                    w = np.asarray(r.landmarks_world[lo:hi], dtype=np.float64).reshape(hi - lo, -1)
+                    hand[have] = w[fi[have] - lo]
+                    th[have] = vt[fi[have]]
+                names = labels_at(t, labels, None)
+                block = np.column_stack([th, th - t, t, x.astype(np.float64), hand])
+                lines = [(fmt % tuple(row)) + "," + _csv_field(nm) for row, nm in zip(block, names)]
+                fp.write("\n".join(lines) + "\n")
+                job.step(b / max(1, n), f"{session.name}: {b} of {n} rows")
+    return ExportResult(out, "csv", n)
+
+
+def _csv_field(name: str | None) -> str:
+    if not name:
+        return ""
+    if any(c in name for c in ',"\n'):
+        return '"' + name.replace('"', '""') + '"'
+    return name
+
+
+def read_csv(path: str | Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """Read an :func:`export_csv` file back: (header, (rows, 3 + C + 63) float64, labels)."""
+    import csv
+
+    with open(path, newline="") as fp:
+        rd = csv.reader(fp)
+        header = next(rd)
+        rows, labels = [], []
+        for row in rd:
+            rows.append([float(v) if v else np.nan for v in row[:-1]])
+            labels.append(row[-1])
+    return header, np.asarray(rows, dtype=np.float64).reshape(-1, len(header) - 1), labels
+
+
+# ------------------------------------------------------------------------------------------------
+# Video with the skeleton overlay
+# ------------------------------------------------------------------------------------------------
+
+TRUTH_BGR = (80, 220, 80)
+PRED_BGR = (255, 80, 255)
+
+
+def draw_skeleton(img: np.ndarray, pts_px: np.ndarray, color=TRUTH_BGR, thickness: int = 2) -> None:
+    """Draw 21 (x, y) pixel points and the MediaPipe connections onto a BGR image in place."""
+    import cv2
+
+    if not np.isfinite(pts_px).all():
+        return
+    p = np.round(pts_px).astype(np.int32)
+    for a, b in HAND_CONNECTIONS:
+        cv2.line(img, tuple(map(int, p[a])), tuple(map(int, p[b])), color, thickness, cv2.LINE_AA)
+    for q in p:
+        cv2.circle(img, tuple(map(int, q)), thickness + 1, color, -1, cv2.LINE_AA)
+
+
+def _inset_points(rel_mm: np.ndarray, x0: int, y0: int, size: int, span_mm: float = 220.0) -> np.ndarray:
+    """Orthographic x-y view of wrist-relative mm landmarks (21, 3), fitted into a square inset."""
+    s = size / span_mm
+    return np.stack([x0 + size / 2 + rel_mm[:, 0] * s, y0 + size * 0.8 + rel_mm[:, 1] * s], axis=1)
+
+
+def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.ndarray], np.ndarray] | None = None,
+                 window_ms: float = 200.0, fps: float | None = None, inset: bool = True,
+                 progress: Progress | None = None, cancel=None) -> ExportResult:
+    """MP4 (mp4v) of the stored frames with the landmark skeleton drawn on (green).
+
+    predict: optional ``f(X (M, T, C) float32 raw units) -> (M, 63) mm wrist-relative`` (a pose
+    model); its output and the recorded pose (both wrist-relative) are drawn side by side in an
+    inset, prediction in magenta, for every frame whose EMG window is complete.
+    fps: output frame rate; default the session's measured frame rate. Frames are written in
+    stored order, one video frame per stored frame.
+    """
+    import cv2
+
+    job = _Job(progress, cancel)
+    session, out = Path(session), Path(out)
+    from .session import SessionReader
+
+    preds: dict[int, np.ndarray] = {}
+    if predict is not None:
+        plan = _plan([session], job)[0]
+        for ws, frac in _iter_window_blocks(plan, task="gesture", window_ms=window_ms, class_names=["-"],
+                                            background_label="-", all_frames=True):
+            y = np.asarray(predict(ws.X), dtype=np.float32).reshape(len(ws), -1)
+            if y.shape[1] != 3 * N_LANDMARKS:
+                raise ExportError(f"predict returned {y.shape[1]} values per window; a pose model gives 63")
+            preds.update(zip(ws.frame.tolist(), y))
+            job.step(0.3 * frac, "predicting")
+    p0 = 0.3 if predict is not None else 0.0
+    with SessionReader(session) as r:
+        nf = r.n_frames
+        if nf == 0:
+            raise ExportError(f"{session}: no video frames to export")
+        vt = r.video_t
+        if fps is None:
+            fps = (nf - 1) / (vt[-1] - vt[0]) if nf > 1 and vt[-1] > vt[0] else 30.0
+        first = r.frame(0)
+        h, w = first.shape[:2]
+        with _atomic_output(out) as tmp:
+            # OpenCV picks the container from the extension: give the temp file a .mp4 name.
+            tmp_mp4 = tmp.with_name(tmp.name + ".mp4")
+            writer = cv2.VideoWriter(str(tmp_mp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+            if not writer.isOpened():
+                raise OSError(f"OpenCV cannot write MP4 (mp4v) to {out}")
+            try:
+                step = 256
+                for a in range(0, nf, step):
+                    b = min(nf, a + step)
+                    img_lm = np.asarray(r.landmarks_image[a:b])
+                    world = np.asarray(r.landmarks_world[a:b])
+                    for i in range(a, b):
+                        img = first if i == 0 else r.frame(i)
+                        draw_skeleton(img, img_lm[i - a, :, :2] * (w, h))
+                        if inset and (predict is not None):
+                            size = min(h, w) // 3
+                            x0, y0 = w - 2 * size - 10, 10
+                            cv2.rectangle(img, (x0, y0), (x0 + 2 * size, y0 + size), (40, 40, 40), -1)
+                            wr = world[i - a]
+                            if np.isfinite(wr).all():
+                                draw_skeleton(img, _inset_points(wr - wr[:1], x0, y0, size), TRUTH_BGR, 1)
+                            if i in preds:
+                                draw_skeleton(img, _inset_points(preds[i].reshape(N_LANDMARKS, 3), x0 + size, y0,
+                                                                 size), PRED_BGR, 1)
+                        cv2.putText(img, f"{vt[i]:8.2f} s", (10, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                                    (255, 255, 255), 1, cv2.LINE_AA)
+                        writer.write(img)
+                    job.step(p0 + (1 - p0) * b / nf, f"{session.name}: frame {b} of {nf}")
+            finally:
+                writer.release()
+            os.replace(tmp_mp4, tmp)
+    return ExportResult(out, "mp4", nf)
+
+
+def load_pose_predictor(model_dir: str | Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``predict(X (M, T, C) raw) -> (M, 63) mm`` function from a model folder (see recorder.training)."""
+    import importlib
+
+    for mod_name, fn_name in (("recorder.live", "load_predictor"), ("recorder.training", "load_predictor"),
+                              ("recorder.models", "load_predictor")):
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError:
+            continue
+        loader = getattr(mod, fn_name, None)
+        if loader is None:
+            continue
+        loaded = loader(model_dir)
+        module = loaded[0] if isinstance(loaded, tuple) else loaded
+        import torch
+
+        def predict(X: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return module(torch.as_tensor(np.asarray(X, np.float32))).cpu().numpy()
+        return predict
+    raise ExportError(f"cannot load model {model_dir}: no model loader (recorder.live.load_predictor) available")
+
+
+# ------------------------------------------------------------------------------------------------
+# One entry point for the CLI and the GUI
+# ------------------------------------------------------------------------------------------------
+
+FORMATS = ("npz", "h5", "csv", "mp4")
+
+
+def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_ms: float = 200.0,
+           model_dir: str | Path | None = None, progress: Progress | None = None, cancel=None,
+           **options) -> list[ExportResult]:
+    """Export sessions in ``fmt``. npz/h5 merge all sessions into ``out``; csv/mp4 write one file
+    per session: ``out`` itself for one session, else ``out/<session stem>.<fmt>`` (a folder)."""
+    paths = _paths(sessions)
+    out = Path(out)
+    if fmt in ("npz", "h5"):
+        return [export_windows(paths, out, fmt=fmt, window_ms=window_ms, progress=progress, cancel=cancel, **options)]
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    targets = [out] if len(paths) == 1 and out.suffix else [out / f"{p.stem}.{fmt}" for p in paths]
+    predict = load_pose_predictor(model_dir) if (fmt == "mp4" and model_dir) else None
+    results = []
+    for k, (p, o) in enumerate(zip(paths, targets)):
+        def sub(frac, msg, k=k):
+            if progress is not None:
+                progress((k + frac) / len(paths), msg)
+        if fmt == "csv":
+            results.append(export_csv(p, o, progress=sub, cancel=cancel, **options))
+        else:
+            results.append(export_video(p, o, predict=predict, window_ms=window_ms, progress=sub, cancel=cancel,
+                                        **options))
+    return results

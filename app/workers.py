@@ -1,0 +1,180 @@
+"""Run long jobs off the GUI thread and hear about them through Qt signals (napari ``thread_worker`` style).
+
+A job is a plain function. If its signature has a ``progress`` parameter it receives a callable
+``progress(done, total, text="")``; if it has a ``cancel`` parameter it receives a
+:class:`threading.Event` that is set when the user cancels (check it and return or raise
+:class:`Cancelled`). A generator function may instead ``yield`` values: each one is emitted as
+``yielded`` and cancellation is checked between yields. The job never touches widgets; the widgets
+listen to the signals, which Qt delivers on the GUI thread.
+
+    pool = WorkerPool(self)                       # owned by a widget; shut down in closeEvent
+    w = pool.start(rerun_landmarks, path, settings)
+    w.signals.progress.connect(bar_update); w.signals.returned.connect(done)
+    w.signals.errored.connect(show_error); cancel_button.clicked.connect(w.cancel)
+
+Signals, in order: ``started``; any number of ``progress``/``yielded``; exactly one of ``returned``
+(the function's result), ``errored`` (the exception) or ``aborted`` (cancelled); then ``finished``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Cancelled", "Worker", "WorkerSignals", "WorkerPool"]
+
+
+class Cancelled(Exception):
+    """Raised by a job (or by ``progress`` once cancel is set) to stop early; reported as ``aborted``."""
+
+
+class WorkerSignals(QObject):
+    started = Signal()
+    progress = Signal(int, int, str)  # done, total, text
+    yielded = Signal(object)
+    returned = Signal(object)
+    errored = Signal(object)  # the exception instance (with __traceback__)
+    aborted = Signal()
+    finished = Signal()
+
+
+class Worker(QRunnable):
+    """One job for a :class:`QThreadPool`. Create on the GUI thread (so the signals live there).
+
+    progress_interval_s: progress reports closer together than this are dropped (the last one,
+    done == total, always goes through) so a fast loop cannot flood the GUI event queue.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args, progress_interval_s: float = 0.05, **kwargs):
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns it; the pool must not delete it under us
+        self.fn, self.args, self.kwargs = fn, args, dict(kwargs)
+        self.signals = WorkerSignals()
+        self._cancel = threading.Event()
+        self._done = threading.Event()
+        self._running = False
+        self._interval = progress_interval_s
+        self._last_progress = 0.0
+        params = inspect.signature(fn).parameters
+        if "progress" in params:
+            self.kwargs.setdefault("progress", self._progress)
+        if "cancel" in params:
+            self.kwargs.setdefault("cancel", self._cancel)
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    # -- control (any thread)
+    def cancel(self) -> None:
+        """Ask the job to stop; it stops at its next check of ``cancel`` or ``progress``."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the job has finished (signals may still be queued); True if it has."""
+        return self._done.wait(timeout_s)
+
+    # -- in the worker thread
+    def _progress(self, done: int, total: int, text: str = "") -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        now = time.monotonic()
+        if done >= total or now - self._last_progress >= self._interval:
+            self._last_progress = now
+            self.signals.progress.emit(int(done), int(total), str(text))
+
+    def run(self) -> None:  # noqa: D401 - QRunnable API
+        self._running = True
+        sig = self.signals
+        try:
+            sig.started.emit()
+            if self._cancel.is_set():
+                raise Cancelled()
+            out = self.fn(*self.args, **self.kwargs)
+            if inspect.isgenerator(out):
+                for item in out:
+                    sig.yielded.emit(item)
+                    if self._cancel.is_set():
+                        out.close()
+                        raise Cancelled()
+                out = None
+            if self._cancel.is_set():
+                raise Cancelled()
+            self.result = out
+            sig.returned.emit(out)
+        except Cancelled:
+            sig.aborted.emit()
+        except Exception as e:  # reported to the GUI as a signal, never swallowed
+            log.debug("worker %s failed", getattr(self.fn, "__name__", self.fn), exc_info=True)
+            self.error = e
+            sig.errored.emit(e)
+        finally:
+            self._running = False
+            self._done.set()
+            sig.finished.emit()
+
+
+class WorkerPool(QObject):
+    """A private thread pool that remembers its workers, so a widget can cancel and join them on close.
+
+    max_threads: concurrent jobs (default 1: jobs on one session file must not overlap).
+    """
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 1):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._pool.setExpiryTimeout(1000)
+        self._workers: list[Worker] = []
+
+    def start(self, fn: Callable[..., Any], *args, **kwargs) -> Worker:
+        """Create a :class:`Worker` for fn(*args, **kwargs) and queue it; connect to its signals
+        right away (it cannot emit before control returns to the event loop)."""
+        w = Worker(fn, *args, **kwargs)
+        return self.submit(w)
+
+    def submit(self, worker: Worker) -> Worker:
+        self._workers = [x for x in self._workers if not x.done]
+        self._workers.append(worker)
+        self._pool.start(worker)
+        return worker
+
+    @property
+    def busy(self) -> bool:
+        return any(not w.done for w in self._workers)
+
+    def active_threads(self) -> int:
+        return self._pool.activeThreadCount()
+
+    def cancel_all(self) -> None:
+        for w in self._workers:
+            w.cancel()
+
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Cancel every job, wait for them, and let the pool's idle threads exit. True when all done."""
+        self.cancel_all()
+        for w in self._workers:
+            if not w.done and self._pool.tryTake(w):  # queued, never started: report it as aborted
+                w._done.set()
+                w.signals.aborted.emit()
+                w.signals.finished.emit()
+        ok = self._pool.waitForDone(int(timeout_s * 1000))
+        self._workers = [w for w in self._workers if not w.done]
+        return ok

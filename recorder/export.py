@@ -347,6 +347,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
     total_s = sum(max(pl.duration_s, 1e-9) for pl in plans)
     done_s = 0.0
     session_meta = []
+    p_win = 0.85 if fmt == "h5" else 0.5  # progress share of windowing; the rest: normalise, npz copy
     with _atomic_output(out) as tmp_out:
         # npz: build the HDF5 first (bounded memory), then stream it into the zip.
         tmp = tmp_out if fmt == "h5" else tmp_out.with_name(tmp_out.name + ".h5")
@@ -362,7 +363,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
                                                         block_s=block_s):
                         sink.append(ws, si)
                         dropped += ws.dropped
-                        job.step((done_s + frac * pl.duration_s) / total_s * (0.9 if fmt == "h5" else 0.6),
+                        job.step((done_s + frac * pl.duration_s) / total_s * p_win,
                                  f"{pl.path.name}: {sink.n - start} windows")
                     done_s += pl.duration_s
                     index.append((start, sink.n))
@@ -373,7 +374,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
                     raise ExportError(f"no usable windows in {', '.join(str(p) for p in paths)} "
                                       f"(task {task}, window {window_ms:g} ms)")
                 x_mean, x_std = sink.norm(T)
-                job.step(0.9 if fmt == "h5" else 0.6, "split and normalisation")
+                job.step(p_win, "split and normalisation")
                 split_json, codes = _split_codes(f["t"][:], f["session"][:], session_meta, T, rate, split,
                                                  val_fraction=val_fraction, test_fraction=test_fraction) \
                     if split != "none" else (None, np.full(sink.n, -1, np.int8))
@@ -386,7 +387,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
                     step = X.chunks[0] * 16
                     for a in range(0, sink.n, step):
                         X[a:a + step] = (X[a:a + step] - x_mean) / x_std
-                        job.step(0.9 + 0.1 * a / sink.n, "normalising")
+                        job.step(p_win + 0.1 * a / sink.n, "normalising")
                 manifest = {
                     "format": "emgrec-windows", "format_version": 1, "created_utc": _utc_now(),
                     "software_version": __version__, "task": task, "n_windows": int(sink.n),
@@ -437,7 +438,7 @@ def _h5_to_npz(h5_path: Path, npz_path: Path, manifest: dict, job: _Job, rows_pe
                     continue
                 for a in range(0, d.shape[0], rows_per_write):
                     fp.write(np.ascontiguousarray(d[a:a + rows_per_write]).tobytes())
-                    job.step(0.6 + 0.4 * (k + a / d.shape[0]) / len(names), f"writing {name}")
+                    job.step(0.6 + 0.4 * (k + a / d.shape[0]) / len(names), f"writing {name}.npy")
         small = {"class_names": np.array(manifest["labels"]["class_names"], dtype=str),
                  "channel_names": np.array(manifest["emg"]["channel_names"], dtype=str),
                  "manifest": np.array(json.dumps(manifest))}
@@ -622,28 +623,16 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
     return ExportResult(out, "mp4", nf)
 
 
-def load_pose_predictor(model_dir: str | Path) -> Callable[[np.ndarray], np.ndarray]:
-    """A ``predict(X (M, T, C) raw) -> (M, 63) mm`` function from a model folder (see recorder.training)."""
-    import importlib
+def load_pose_predictor(model_dir: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """(predict, window_ms) from a model folder (:func:`recorder.modelio.load_model`):
+    ``predict(X (M, T, C) raw units) -> (M, 63) mm`` wrist-relative. Raises ExportError for a
+    gesture model (nothing to draw as a hand)."""
+    from .modelio import load_model
 
-    for mod_name, fn_name in (("recorder.live", "load_predictor"), ("recorder.training", "load_predictor"),
-                              ("recorder.models", "load_predictor")):
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:
-            continue
-        loader = getattr(mod, fn_name, None)
-        if loader is None:
-            continue
-        loaded = loader(model_dir)
-        module = loaded[0] if isinstance(loaded, tuple) else loaded
-        import torch
-
-        def predict(X: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return module(torch.as_tensor(np.asarray(X, np.float32))).cpu().numpy()
-        return predict
-    raise ExportError(f"cannot load model {model_dir}: no model loader (recorder.live.load_predictor) available")
+    model = load_model(model_dir)
+    if model.task != "pose":
+        raise ExportError(f"{model_dir}: a {model.task} model; the video overlay needs a pose model")
+    return model.predict, model.window_ms
 
 
 # ------------------------------------------------------------------------------------------------
@@ -665,7 +654,9 @@ def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
     targets = [out] if len(paths) == 1 and out.suffix else [out / f"{p.stem}.{fmt}" for p in paths]
-    predict = load_pose_predictor(model_dir) if (fmt == "mp4" and model_dir) else None
+    predict = None
+    if fmt == "mp4" and model_dir:
+        predict, window_ms = load_pose_predictor(model_dir)  # the model decides its window length
     results = []
     for k, (p, o) in enumerate(zip(paths, targets)):
         def sub(frac, msg, k=k):

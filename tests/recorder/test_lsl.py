@@ -254,3 +254,39 @@ def test_cli_lsl_list_shows_stream(capsys):
     streams = json.loads(capsys.readouterr().out)
     mine = [s for s in streams if s["name"] == name]
     assert mine and mine[0]["type"] == "EMG" and mine[0]["channels"] == 8 and mine[0]["rate_hz"] == RATE
+
+
+def test_recording_an_lsl_stream_gives_a_session_with_the_right_samples_and_times(tmp_path):
+    from recorder.session import SessionReader, SessionWriter
+
+    name = _name("rec")
+    out = EmgOutlet(name, RATE, CH, "counts", float("nan"), np.int8)
+    src = LslEmgSource(name=name, resolve_timeout_s=2.0)
+    t0 = now()
+    writer = SessionWriter(tmp_path / "lsl.h5", sample_rate_hz=src.sample_rate_hz, channel_names=src.channel_names,
+                           units=src.units, scale_to_uV=src.scale_to_uV, emg_dtype=src.dtype, t0=t0,
+                           metadata={"device": src.describe()}, video=False).start()
+    sink = Collector()
+
+    def both(chunk):
+        writer.add_emg(chunk)
+        sink(chunk)
+
+    src.start(both)
+    try:
+        assert out.wait_for_consumers(3.0)
+        n = 1000
+        x = _signal(n)
+        t = now() + 0.05 + np.arange(n) / RATE
+        for k in range(0, n, 40):
+            out.push(x[k:k + 40], t[k:k + 40])
+        assert sink.wait_for(n)
+    finally:
+        src.stop()
+        path = writer.close()
+    assert writer.error is None
+    with SessionReader(path) as r:
+        assert r.n_samples == n and r.channel_names == CH
+        np.testing.assert_array_equal(np.asarray(r.emg_data), x)
+        assert np.abs(r.emg_t - (t - t0)).max() < 1e-3
+        assert r.attrs["device"]["kind"] == "lsl" and r.attrs["device"]["stream_name"] == name

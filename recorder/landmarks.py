@@ -131,9 +131,16 @@ class LandmarkWorker:
         self._last_error = ""
 
     def start(self, sink: LandmarkSink) -> None:
-        """Start the worker thread; ``sink(frame, landmarks)`` is called on it for every processed frame."""
+        """Start the worker thread; ``sink(frame, landmarks)`` is called on it for every processed frame.
+
+        In "mediapipe" mode the model is loaded here, on the caller's thread (about a second), so
+        the first frames are not dropped while it loads and a missing MediaPipe raises
+        :class:`LandmarkError` right away; "auto" loads it on the first frame without truth.
+        """
         if self._thread is not None:
             raise RuntimeError("landmark worker already started")
+        if self.mode == "mediapipe" and self._detector is None:
+            self._detector = HandDetector(**self.detector_options)
         self._sink = sink
         self._stopping = False
         self._thread = threading.Thread(target=self._main, name="landmarks", daemon=True)

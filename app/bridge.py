@@ -37,6 +37,14 @@ class _Rate:
         return (len(self._t) - 1) / span if span > 0 else 0.0
 
 
+class _BridgeEvent(QtCore.QEvent):
+    TYPE = QtCore.QEvent.Type(QtCore.QEvent.registerEventType())
+
+    def __init__(self, kind: str, text: str):
+        super().__init__(self.TYPE)
+        self.kind, self.text = kind, text
+
+
 class CaptureBridge(QtCore.QObject):
     """Attach with ``bridge.attach(capture)`` (and ``detach()`` before the capture is dropped).
 
@@ -69,10 +77,16 @@ class CaptureBridge(QtCore.QObject):
         if kind in self._rates:
             with self._lock:
                 self._rates[kind].add(now())
-        elif kind == "error":
-            self.error.emit(str(payload))
-        elif kind == "state":
-            self.state.emit(str(payload))
+        elif kind in ("error", "state"):
+            # Posted, not emitted: the signal is emitted on the GUI thread in event(). (Also avoids
+            # PySide6 6.12.0's refcount leak on signals emitted from non-Qt threads.)
+            QtCore.QCoreApplication.postEvent(self, _BridgeEvent(kind, str(payload)))
+
+    def event(self, ev) -> bool:
+        if isinstance(ev, _BridgeEvent):
+            (self.error if ev.kind == "error" else self.state).emit(ev.text)
+            return True
+        return super().event(ev)
 
     def rate(self, kind: str) -> float:
         """Events per second of ``kind`` ("emg" chunks, "frame", "landmarks") over the last 2 s."""

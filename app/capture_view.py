@@ -464,6 +464,14 @@ class CaptureView(QtWidgets.QWidget):
             self.camera_view.set_message("Waiting for frames…")
         if warning:
             self.banner.show_message(warning, "warn")
+        # Errors raised while the worker started the parts happened before the bridge listened.
+        st = cap.status()
+        early = list(st["errors"])
+        e = st["emg"]
+        if e.state in (DeviceState.ERROR, DeviceState.RECONNECTING) and e.last_error:
+            early.append(f"{cap.emg.kind}: {e.last_error}")
+        if early:
+            self.banner.show_message(early[-1], "error")
         self.fps = FpsMeter()
         self.display_timer.start()
         self.status_timer.start()

@@ -71,10 +71,16 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         self._gain = 1.0          # raw units per lane half-height, adapted slowly
         self._gain_t = 0.0
         self.auto_gain = True
+        self._n_points = 0
 
     @property
     def n_channels(self) -> int:
         return len(self._curves)
+
+    @property
+    def n_points(self) -> int:
+        """Samples per trace in the last redraw."""
+        return self._n_points
 
     def set_channels(self, names: list[str]) -> None:
         """Create one curve and one quality tag per channel (call when the source changes)."""
@@ -102,6 +108,7 @@ class EmgPlot(pg.GraphicsLayoutWidget):
 
     def update_data(self, t: np.ndarray, x: np.ndarray) -> None:
         """Redraw from t (n,) host seconds and x (n, C) raw units (the newest ``width_s`` seconds)."""
+        self._n_points = len(t)
         if not self._curves or len(t) == 0:
             for cu in self._curves:
                 cu.setData([], [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -58,6 +59,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.tabs)
         if hasattr(self.library, "open_requested"):
             self.library.open_requested.connect(self.open_session)
+        for tab in (self.review, self.library):
+            if hasattr(tab, "message"):
+                tab.message.connect(self._status)
+        out = self.settings.output_dir()
+        if out.is_dir() and hasattr(self.library, "set_folder"):
+            self.library.set_folder(out)
         self.capture_view.recording_stopped.connect(self._on_recording_saved)
         self.capture_view.status_message.connect(self._status)
         self.tabs.currentChanged.connect(self._on_tab)
@@ -135,22 +142,23 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def open_session(self, path: str) -> None:
         """Show a session file in the Review tab."""
-        opener = getattr(self.review, "open", None) or getattr(self.review, "open_session", None)
+        opener = getattr(self.review, "open_session", None)
         if opener is None:
             self.statusBar().showMessage(f"Review view not available to open {path}")
             return
-        try:
-            opener(path)
-        except (OSError, ValueError) as e:  # corrupt or foreign file: say so, keep the app running
-            self.statusBar().showMessage(f"Cannot open {path}: {e}")
-            QtWidgets.QMessageBox.warning(self, "Cannot open session", f"{path}\n\n{e}")
-            return
-        self.tabs.setCurrentWidget(self.review)
+        # The review view reports unreadable files itself and returns False.
+        if opener(path):
+            self.tabs.setCurrentWidget(self.review)
 
     def _on_recording_saved(self, path: str) -> None:
-        refresh = getattr(self.library, "refresh", None)
-        if callable(refresh):
-            refresh()
+        lib = self.library
+        if not hasattr(lib, "set_folder"):
+            return
+        folder = Path(path).parent
+        if lib.folder != folder:
+            lib.set_folder(folder)
+        else:
+            lib.refresh()
 
     def _show_keys(self) -> None:
         keys = "\n".join(f"{g.key or '—'}\t{g.name}" for g in self.capture_view.labels.gestures)
@@ -160,6 +168,10 @@ class MainWindow(QtWidgets.QMainWindow):
             f"Ctrl+1..3\ttabs\n\nLabels (hold the key, or toggle mode):\n{keys}\n\nEnter in the marker box adds a marker.")
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        maybe_close = getattr(self.review, "maybe_close", None)
+        if callable(maybe_close) and not maybe_close():  # unsaved label edits: user cancelled
+            event.ignore()
+            return
         self.settings.set_geometry(self.saveGeometry())
         self.capture_view.shutdown()
         for tab in (self.review, self.library):

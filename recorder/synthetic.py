@@ -135,11 +135,11 @@ class SyntheticSubject:
         self.emg_gain = 36.0 / float(m.sum(axis=1).max())
         self.emg_baseline_std = 2.5
         # Carrier/baseline sinusoid parameters as fractions of the band, so they scale with the rate.
-        k = 48
+        k = 32
         self._car_u = rng.uniform(0, 1, size=(self.n_channels, k))
         self._car_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, k))
-        self._base_u = rng.uniform(0, 1, size=(self.n_channels, 32))
-        self._base_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, 32))
+        self._base_u = rng.uniform(0, 1, size=(self.n_channels, 16))
+        self._base_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, 16))
         # Where the hand sits in the image (wanders slowly).
         self._img_f = rng.uniform(0.03, 0.12, size=2)
         self._img_p = rng.uniform(0, 2 * np.pi, size=2)

@@ -1,5 +1,8 @@
-import sys
+"""``python -m recorder`` runs the ``emgrec`` command line."""
 
-from .cli import main
+if __name__ == "__main__":
+    import sys
 
-sys.exit(main())
+    from .cli import main
+
+    sys.exit(main())

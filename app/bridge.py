@@ -78,8 +78,7 @@ class CaptureBridge(QtCore.QObject):
             with self._lock:
                 self._rates[kind].add(now())
         elif kind in ("error", "state"):
-            # Posted, not emitted: the signal is emitted on the GUI thread in event(). (Also avoids
-            # PySide6 6.12.0's refcount leak on signals emitted from non-Qt threads.)
+            # Posted to the GUI thread, where event() emits the signal: slots never run on a worker.
             QtCore.QCoreApplication.postEvent(self, _BridgeEvent(kind, str(payload)))
 
     def event(self, ev) -> bool:

@@ -1,0 +1,134 @@
+"""Hotkey labelling and the prompted protocol panel, against a fake capture (no devices)."""
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.labeling import LabelController, LabelPanel, normalize_key
+from app.protocol_view import ProtocolView
+from app.settings import Gesture, Settings
+
+
+class FakeCapture:
+    """Records what the GUI asks of a Capture."""
+
+    def __init__(self):
+        self.calls, self.labels, self.markers = [], [], []
+        self.recording = True
+
+    def label_on(self, name, t):
+        self.calls.append(("on", name, t))
+
+    def label_off(self, name, t):
+        self.calls.append(("off", name, t))
+
+    def add_label(self, s, e, name):
+        self.labels.append((s, e, name))
+
+    def add_marker(self, text, t):
+        self.markers.append((t, text))
+
+
+@pytest.fixture
+def panel(qtbot):
+    w = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(w)
+    target = QtWidgets.QLabel("plot")
+    target.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+    ctl = LabelController([Gesture("rest", "1"), Gesture("fist", "2"), Gesture("pinch", "P")], scope=w)
+    p = LabelPanel(ctl)
+    lay.addWidget(target)
+    lay.addWidget(p)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    cap = FakeCapture()
+    ctl.set_capture(cap)
+    yield ctl, p, target, cap
+    ctl.dispose()
+
+
+def _key(widget, key, release=False, autorep=False):
+    t = QtCore.QEvent.Type.KeyRelease if release else QtCore.QEvent.Type.KeyPress
+    ev = QtGui.QKeyEvent(t, key, QtCore.Qt.KeyboardModifier.NoModifier, "", autorep)
+    QtWidgets.QApplication.sendEvent(widget, ev)
+
+
+def test_hold_mode_press_release_and_autorepeat(panel):
+    ctl, p, target, cap = panel
+    _key(target, QtCore.Qt.Key.Key_2)
+    for _ in range(3):  # auto-repeat while the key is held: ignored
+        _key(target, QtCore.Qt.Key.Key_2, autorep=True)
+        _key(target, QtCore.Qt.Key.Key_2, release=True, autorep=True)
+    assert ctl.active == ["fist"] and "fist" in p.active.text()
+    _key(target, QtCore.Qt.Key.Key_2, release=True)
+    assert [(c[0], c[1]) for c in cap.calls] == [("on", "fist"), ("off", "fist")]
+    assert cap.calls[1][2] >= cap.calls[0][2]
+    assert ctl.active == [] and p.active.text() == "no label"
+    _key(target, QtCore.Qt.Key.Key_P)       # letter hotkeys work too
+    _key(target, QtCore.Qt.Key.Key_P, release=True)
+    _key(target, QtCore.Qt.Key.Key_9)       # not a hotkey: untouched
+    assert [c[1] for c in cap.calls] == ["fist", "fist", "pinch", "pinch"]
+
+
+def test_keys_typed_into_text_fields_are_not_labels(panel, qtbot):
+    ctl, p, target, cap = panel
+    p.marker.setFocus()
+    qtbot.waitUntil(p.marker.hasFocus)
+    qtbot.keyClicks(p.marker, "12 ok")
+    assert cap.calls == [] and p.marker.text() == "12 ok"
+    qtbot.keyClick(p.marker, QtCore.Qt.Key.Key_Return)
+    assert [m[1] for m in cap.markers] == ["12 ok"] and p.marker.text() == ""
+
+
+def test_toggle_mode_and_release_all(panel):
+    ctl, p, target, cap = panel
+    p.mode.setCurrentIndex(1)
+    assert ctl.mode == "toggle"
+    _key(target, QtCore.Qt.Key.Key_1)
+    _key(target, QtCore.Qt.Key.Key_1, release=True)
+    assert ctl.active == ["rest"]
+    _key(target, QtCore.Qt.Key.Key_2)
+    _key(target, QtCore.Qt.Key.Key_2, release=True)
+    assert ctl.active == ["rest", "fist"]
+    _key(target, QtCore.Qt.Key.Key_1)
+    assert ctl.active == ["fist"]
+    ctl.release_all()
+    assert ctl.active == [] and [c[0] for c in cap.calls] == ["on", "on", "off", "off"]
+
+
+def test_editing_gestures_and_persisting(panel, tmp_path):
+    ctl, p, target, cap = panel
+    saved = []
+    p.gestures_changed.connect(lambda g, m: saved.append((g, m)))
+    p.table.item(1, 0).setText("grip")
+    p.table.item(1, 1).setText("g")
+    p.table.item(2, 1).setText("Ctrl+X, Y")        # two keys: rejected, cleared
+    assert [(g.name, g.key) for g in ctl.gestures] == [("rest", "1"), ("grip", "G"), ("pinch", "")]
+    _key(target, QtCore.Qt.Key.Key_G)
+    assert ctl.active == ["grip"]
+    s = Settings(tmp_path / "s.ini")
+    s.set_gestures(saved[-1][0])
+    s.set_label_mode("toggle")
+    s2 = Settings(tmp_path / "s.ini")
+    assert [(g.name, g.key) for g in s2.gestures()] == [("rest", "1"), ("grip", "G"), ("pinch", "")]
+    assert s2.label_mode() == "toggle"
+    assert normalize_key(" f ") == "F" and normalize_key("") == ""
+
+
+def test_protocol_view_labels_and_redo(qtbot):
+    cap = FakeCapture()
+    v = ProtocolView(["fist", "open"], {"reps": 2, "hold_s": 0.5, "rest_s": 0.2, "countdown_s": 0.2})
+    qtbot.addWidget(v)
+    v.gesture_edit.setText("fist, open")
+    v.set_capture(cap)
+    v.start()
+    assert v.running
+    qtbot.waitUntil(lambda: v.protocol is not None and v.protocol._holds_done >= 1, timeout=3000)
+    v.redo()                                 # the first fist is discarded and prompted again
+    assert v.detail.text().startswith("redo: fist rep 1")
+    with qtbot.waitSignal(v.running_changed, timeout=10000):
+        pass
+    assert not v.running
+    holds = [(n, round(e - s, 2)) for s, e, n in cap.labels if n != "rest"]
+    assert holds == [("fist", 0.5), ("fist", 0.5), ("open", 0.5), ("open", 0.5)]
+    assert all(e > s for s, e, _ in cap.labels)
+    assert v.labels_written == len(cap.labels)

@@ -42,6 +42,7 @@ class ProtocolView(QtWidgets.QGroupBox):
 
         self.gesture_edit = QtWidgets.QLineEdit(", ".join(g for g in gestures if g != "rest"))
         self.gesture_edit.setToolTip("Gestures to prompt, comma separated, in order")
+        self.gesture_edit.setCursorPosition(0)
         self.reps = QtWidgets.QSpinBox(minimum=1, maximum=50, value=int(p["reps"]))
         self.hold = self._seconds(p["hold_s"], 0.5)
         self.rest = self._seconds(p["rest_s"], 0.0)

@@ -1,0 +1,457 @@
+"""Training windows from session files: EMG window ending at each anchor time -> pose / gesture.
+
+For every anchor (a video frame with a hand, or a point of a regular grid for EMG-only sessions),
+the input is the EMG window of ``window_n`` samples whose last sample is the last one taken at or
+before the anchor time; the pose target is the 21 world landmarks (mm) minus the wrist, flattened
+to 63 values; the gesture target is the label segment covering the anchor time. Anchors whose
+window reaches before the first sample, crosses a recorded gap or a hole in the sample times, or
+whose time lies in a gap or past the end of the EMG are dropped.
+
+Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t`` and the
+windows from one strided gather (``sliding_window_view``), so an hour of 200 Hz data builds in well
+under a second once read.
+
+Splits are contiguous time blocks or whole sessions, never random windows (overlapping windows
+leak): a gap of one window length (plus ``extra_gap_s``) separates the blocks, so no EMG sample is
+in the windows of two parts. A split is stored as time ranges per session (by content hash), so a
+model folder can recreate it exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .types import N_LANDMARKS
+
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "val", "test")
+
+
+class DatasetError(ValueError):
+    """No usable windows, incompatible sessions or a bad split; the message names the file."""
+
+
+# -- reading sessions --------------------------------------------------------------------------------
+@dataclass
+class SessionArrays:
+    """One session in memory (all times in session seconds).
+
+    emg_t: (N,) float64 s; emg: (N, C) float32 raw device units; gaps: (G, 2) float64 s;
+    frame_t: (F,) float64 s; world: (F, 21, 3) float32 mm (NaN where no hand) or None;
+    labels: [(start_s, end_s, name)].
+    """
+
+    name: str
+    rate_hz: float
+    channel_names: list[str]
+    emg_t: np.ndarray
+    emg: np.ndarray
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    frame_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    world: np.ndarray | None = None
+    labels: list = field(default_factory=list)
+    path: str = ""
+    sha256: str = ""
+    scale_to_uV: float = float("nan")
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            # In-memory sessions (tests) get a content hash too, so stored splits can find them.
+            h = hashlib.sha256()
+            h.update(np.ascontiguousarray(self.emg_t).tobytes())
+            h.update(np.ascontiguousarray(self.emg).tobytes())
+            self.sha256 = h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_session(path: str | Path) -> SessionArrays:
+    """Load what training needs from one session file (EMG, gaps, frame times, world landmarks,
+    labels) into memory. Raises the session module's SessionFormatError for bad files."""
+    from .session import SessionReader
+
+    path = Path(path)
+    with SessionReader(path) as r:
+        emg_t = np.asarray(r.emg_t[:], dtype=np.float64)
+        emg = np.asarray(r.emg_data[:], dtype=np.float32)
+        gaps = np.asarray(r.gaps[:], dtype=np.float64).reshape(-1, 2)
+        frame_t = np.asarray(r.video_t[:], dtype=np.float64) if r.video_t is not None else np.zeros(0)
+        world = None
+        if len(frame_t):
+            world = np.asarray(r.landmarks_world[:], dtype=np.float32)
+        labels = [(float(s), float(e), str(n)) for s, e, n in r.labels]
+        s = SessionArrays(name=path.name, rate_hz=float(r.sample_rate_hz), channel_names=list(r.channel_names),
+                          emg_t=emg_t, emg=emg, gaps=gaps, frame_t=frame_t, world=world, labels=labels,
+                          path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV))
+    if emg.ndim != 2 or len(emg) != len(emg_t):
+        raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
+    return s
+
+
+def as_sessions(sessions: Iterable[str | Path | SessionArrays]) -> list[SessionArrays]:
+    out = [s if isinstance(s, SessionArrays) else read_session(s) for s in sessions]
+    if not out:
+        raise DatasetError("no sessions given")
+    return out
+
+
+# -- windowing ---------------------------------------------------------------------------------------
+def window_ends(emg_t: np.ndarray, anchor_t: np.ndarray, window_n: int, rate_hz: float,
+                gaps: np.ndarray | None = None, tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the last EMG sample at or before each anchor, and whether its window is usable.
+
+    emg_t: (N,) sorted sample times (s); anchor_t: (M,) s; window_n: samples per window.
+    A window [end - window_n + 1, end] is kept when it starts at or after sample 0, the anchor is
+    within 1.5 sample periods of its last sample (not inside a gap or past the end), its samples
+    span no more than (window_n - 1) periods (+ ``tolerance`` relative for clock drift, + half a
+    period), i.e. no sample is missing, and it does not overlap a recorded gap (G, 2).
+    Returns end (M,) int64 (clipped into range) and ok (M,) bool.
+    """
+    emg_t = np.asarray(emg_t, dtype=np.float64)
+    anchor_t = np.asarray(anchor_t, dtype=np.float64)
+    period = 1.0 / rate_hz
+    end = np.searchsorted(emg_t, anchor_t, side="right") - 1
+    start = end - (window_n - 1)
+    ok = start >= 0
+    end_c = np.clip(end, 0, len(emg_t) - 1)
+    start_c = np.clip(start, 0, len(emg_t) - 1)
+    ok &= end >= 0
+    ok &= anchor_t - emg_t[end_c] <= 1.5 * period
+    ok &= emg_t[end_c] - emg_t[start_c] <= (window_n - 1) * period * (1.0 + tolerance) + 0.5 * period
+    if gaps is not None and len(gaps):
+        t_first = emg_t[start_c]
+        for g0, g1 in np.asarray(gaps, dtype=np.float64).reshape(-1, 2):
+            ok &= ~((g0 <= anchor_t) & (g1 >= t_first))
+    return end_c.astype(np.int64), ok
+
+
+def gather_windows(x: np.ndarray, end: np.ndarray, window_n: int, dtype=np.float32) -> np.ndarray:
+    """(M, T, C) windows x[end - T + 1 : end + 1] for each end index, from x (N, C), in one gather."""
+    view = sliding_window_view(x, window_n, axis=0)  # (N - T + 1, C, T), no copy
+    return np.ascontiguousarray(view[np.asarray(end) - (window_n - 1)].transpose(0, 2, 1), dtype=dtype)
+
+
+def labels_at(t: np.ndarray, labels: Sequence[tuple[float, float, str]], background: str | None) -> list[str | None]:
+    """Label name covering each time (M,); the latest-starting segment wins where segments overlap;
+    ``background`` (or None) where no segment covers t."""
+    t = np.asarray(t, dtype=np.float64)
+    out: list[str | None] = [background] * len(t)
+    if not labels:
+        return out
+    segs = sorted(labels, key=lambda s: s[0])
+    starts = np.array([s[0] for s in segs])
+    ends = np.array([s[1] for s in segs])
+    # The latest segment starting at or before t covers it in the common (non-overlapping) case.
+    k = np.searchsorted(starts, t, side="right") - 1
+    names = [s[2] for s in segs]
+    inside = (k >= 0) & (t < ends[np.clip(k, 0, None)])
+    for i in np.flatnonzero(inside):
+        out[i] = names[k[i]]
+    # Rare: t is past the latest-starting segment's end but inside an earlier, longer one.
+    for i in np.flatnonzero(~inside & (k >= 0)):
+        for j in range(k[i], -1, -1):
+            if t[i] < ends[j]:
+                out[i] = names[j]
+                break
+    return out
+
+
+TARGET_FRAMES = ("wrist", "hand")
+
+
+def hand_frame(world: np.ndarray) -> np.ndarray:
+    """(n, 21, 3) world landmarks (mm) -> the same hand in its own palm frame (mm): origin at the
+    wrist, +y toward the middle-finger MCP (9), +x toward the index MCP (5) side across the palm
+    (from the pinky MCP 17), +z = x cross y (the palm normal). The global orientation of the hand
+    (how the forearm is held) is removed; finger articulation, which forearm EMG carries, remains."""
+    p = np.asarray(world, dtype=np.float64)
+    p = p - p[:, :1]
+    y = p[:, 9] / np.linalg.norm(p[:, 9], axis=-1, keepdims=True)
+    across = p[:, 5] - p[:, 17]
+    x = across - np.sum(across * y, axis=-1, keepdims=True) * y
+    x /= np.linalg.norm(x, axis=-1, keepdims=True)
+    z = np.cross(x, y)
+    R = np.stack([x, y, z], axis=-1)  # columns are the frame axes
+    return np.einsum("nkj,nji->nki", p, R).astype(np.float32)
+
+
+@dataclass
+class WindowSet:
+    """All windows of a dataset, in memory.
+
+    X: (M, T, C) float32 raw device units; y: (M, 63) float32 mm wrist-relative (NaN-free) or None;
+    label: (M,) int64 index into class_names, -1 where unlabelled; t: (M,) float64 anchor time
+    (session s); frame: (M,) int64 frame index of the anchor, -1 for grid anchors; session: (M,) int64
+    index into ``sessions`` (dicts: name, path, sha256, duration_s).
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    label: np.ndarray
+    t: np.ndarray
+    frame: np.ndarray
+    session: np.ndarray
+    sessions: list[dict]
+    class_names: list[str]
+    rate_hz: float
+    channel_names: list[str]
+    window_n: int
+    anchor: str
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return int(len(self.X))
+
+    @property
+    def window_s(self) -> float:
+        return self.window_n / self.rate_hz
+
+    def subset(self, idx: np.ndarray) -> "WindowSet":
+        idx = np.asarray(idx)
+        return WindowSet(self.X[idx], None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
+                         self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
+                         self.channel_names, self.window_n, self.anchor)
+
+
+def window_samples(window_ms: float, rate_hz: float) -> int:
+    n = int(round(window_ms * 1e-3 * rate_hz))
+    if n < 2:
+        raise DatasetError(f"window of {window_ms} ms at {rate_hz} Hz is under 2 samples")
+    return n
+
+
+def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str = "pose", window_ms: float = 200.0,
+                  anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
+                  background_label: str | None = "rest", target_frame: str = "wrist") -> WindowSet:
+    """Windows from one or more sessions (same rate and channels).
+
+    task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
+    anchor: "frames", "grid" (every grid_step_ms over the EMG) or "auto" (frames when the session
+    has any, else the grid). class_names: fixed class order (e.g. a model's); default the sorted
+    names found. background_label: class of times no label covers (None: such windows are dropped
+    for the gesture task). target_frame: "wrist" (world axes, wrist-relative; the default of the
+    architecture) or "hand" (the palm's own frame, see :func:`hand_frame`).
+    """
+    if target_frame not in TARGET_FRAMES:
+        raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
+    if task not in ("pose", "gesture"):
+        raise DatasetError(f"task must be 'pose' or 'gesture', got {task!r}")
+    ss = as_sessions(sessions)
+    rate, chans = ss[0].rate_hz, ss[0].channel_names
+    for s in ss[1:]:
+        if abs(s.rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
+            raise DatasetError(f"{s.name}: {s.rate_hz} Hz x {len(s.channel_names)} channels differs from "
+                               f"{ss[0].name}: {rate} Hz x {len(chans)}")
+    T = window_samples(window_ms, rate)
+    Xs, ys, ts, fs, sis, names = [], [], [], [], [], []
+    dropped = 0
+    used_anchor = set()
+    for si, s in enumerate(ss):
+        mode = anchor
+        if mode == "auto":
+            mode = "frames" if len(s.frame_t) else "grid"
+        if mode == "frames":
+            if s.world is None or not len(s.frame_t):
+                raise DatasetError(f"{s.name}: no video frames to anchor windows on (use anchor='grid')")
+            has_hand = np.isfinite(s.world).all(axis=(1, 2))
+            at = s.frame_t[has_hand]
+            frame = np.flatnonzero(has_hand)
+        elif mode == "grid":
+            if task == "pose":
+                raise DatasetError(f"{s.name}: the pose task needs frames with landmarks")
+            if len(s.emg_t) == 0:
+                raise DatasetError(f"{s.name}: no EMG samples")
+            step = grid_step_ms * 1e-3
+            at = np.arange(s.emg_t[0] + (T - 1) / rate, s.emg_t[-1] + 1e-9, step)
+            frame = np.full(len(at), -1, dtype=np.int64)
+        else:
+            raise DatasetError(f"anchor must be 'auto', 'frames' or 'grid', got {anchor!r}")
+        used_anchor.add(mode)
+        if len(s.emg_t) < T:
+            dropped += len(at)
+            continue
+        end, ok = window_ends(s.emg_t, at, T, rate, s.gaps)
+        lab = labels_at(at, s.labels, background_label)
+        if task == "gesture":
+            ok &= np.array([n is not None for n in lab], dtype=bool)
+        dropped += int((~ok).sum())
+        end, at, frame = end[ok], at[ok], frame[ok]
+        Xs.append(gather_windows(s.emg, end, T))
+        if task == "pose":
+            w = s.world[frame].astype(np.float32)
+            w = hand_frame(w) if target_frame == "hand" else w - w[:, :1]
+            ys.append(w.reshape(len(w), 3 * N_LANDMARKS))
+        ts.append(at)
+        fs.append(frame)
+        sis.append(np.full(len(at), si, dtype=np.int64))
+        names += [n for n, k in zip(lab, ok) if k]
+    if not Xs or sum(len(t) for t in ts) == 0:
+        raise DatasetError(f"no usable windows in {', '.join(s.name for s in ss)} "
+                           f"(task {task}, window {window_ms} ms, {dropped} dropped)")
+    if class_names is None:
+        class_names = sorted({n for n in names if n is not None})
+    index = {n: i for i, n in enumerate(class_names)}
+    label = np.array([index.get(n, -1) if n is not None else -1 for n in names], dtype=np.int64)
+    if task == "gesture":
+        unknown = label < 0
+        if unknown.any():
+            log.warning("%d windows carry labels outside the class list; dropped", int(unknown.sum()))
+    ws = WindowSet(
+        X=np.concatenate(Xs), y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
+        frame=np.concatenate(fs), session=np.concatenate(sis),
+        sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
+                   "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0} for s in ss],
+        class_names=list(class_names), rate_hz=rate, channel_names=list(chans), window_n=T,
+        anchor="+".join(sorted(used_anchor)), dropped=dropped)
+    if task == "gesture" and (label < 0).any():
+        ws = ws.subset(np.flatnonzero(label >= 0))
+        ws.dropped = dropped + int((label < 0).sum())
+    return ws
+
+
+# -- splits ------------------------------------------------------------------------------------------
+def _intervals_select(t: np.ndarray, intervals: list[list[float]]) -> np.ndarray:
+    m = np.zeros(len(t), dtype=bool)
+    for a, b in intervals:
+        m |= (t >= a) & (t < b)
+    return m
+
+
+def make_split(ws: WindowSet, mode: str = "time", val_fraction: float = 0.15, test_fraction: float = 0.15,
+               extra_gap_s: float = 0.0, n_blocks: int = 5, val_block: int = -1, test_block: int | None = None,
+               val_sessions: Sequence[int | str] | None = None,
+               test_sessions: Sequence[int | str] | None = None) -> dict:
+    """A JSON-able split: {"mode", "gap_s", "sessions": [{name, sha256, train|val|test: [[t0, t1), ...]}]}.
+
+    mode "time": in every session, the last ``test_fraction`` of the anchor time span is test, the
+      ``val_fraction`` before it val, the rest train.
+    mode "blocks": every session cut into ``n_blocks`` equal time blocks; block ``val_block`` is val,
+      ``test_block`` (optional) test, the others train (k-fold cross-validation over val_block).
+    mode "session": whole sessions (indices or names); default the last session is val (with >= 3
+      sessions and test_fraction > 0: the second-last val and the last test).
+    Between parts a gap of one window length + extra_gap_s is left out, so no two parts share EMG.
+    """
+    gap = ws.window_s + float(extra_gap_s)
+    entries = []
+    n_s = len(ws.sessions)
+    if mode == "session":
+        def resolve(sel):
+            out = set()
+            for v in sel or []:
+                if isinstance(v, str):
+                    hits = [i for i, s in enumerate(ws.sessions) if s["name"] == v or s["path"] == v]
+                    if not hits:
+                        raise DatasetError(f"split: no session named {v!r}")
+                    out.update(hits)
+                else:
+                    out.add(int(v) % n_s)
+            return out
+        if val_sessions is None and test_sessions is None:
+            if n_s < 2:
+                raise DatasetError("a split by session needs at least 2 sessions")
+            val_set, test_set = ({n_s - 2}, {n_s - 1}) if (n_s >= 3 and test_fraction > 0) else ({n_s - 1}, set())
+        else:
+            val_set, test_set = resolve(val_sessions), resolve(test_sessions)
+        for i, s in enumerate(ws.sessions):
+            part = "test" if i in test_set else "val" if i in val_set else "train"
+            e = {"name": s["name"], "sha256": s["sha256"], "train": [], "val": [], "test": []}
+            e[part] = [[-np.inf, np.inf]]
+            entries.append(e)
+    elif mode in ("time", "blocks"):
+        for i, s in enumerate(ws.sessions):
+            t = ws.t[ws.session == i]
+            e = {"name": s["name"], "sha256": s["sha256"], "train": [], "val": [], "test": []}
+            if len(t) == 0:
+                entries.append(e)
+                continue
+            a, b = float(t.min()), float(t.max()) + 1e-6
+            span = b - a
+            if mode == "time":
+                if not (0 < val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+                    raise DatasetError(f"bad split fractions val={val_fraction}, test={test_fraction}")
+                c1 = a + (1 - val_fraction - test_fraction) * span
+                c2 = a + (1 - test_fraction) * span
+                blocks = [("train", a, c1), ("val", c1, c2)] + ([("test", c2, b)] if test_fraction > 0 else [])
+            else:
+                edges = a + span * np.arange(n_blocks + 1) / n_blocks
+                vb = val_block % n_blocks
+                tb = None if test_block is None else test_block % n_blocks
+                if vb == tb:
+                    raise DatasetError("val_block and test_block must differ")
+                blocks = [("val" if k == vb else "test" if k == tb else "train", float(edges[k]), float(edges[k + 1]))
+                          for k in range(n_blocks)]
+            # A block loses its first `gap` seconds when the block before it belongs to another part,
+            # so the windows (which reach `window_s` back) of different parts never share samples.
+            for k, (part, lo, hi) in enumerate(blocks):
+                if k > 0 and blocks[k - 1][0] != part:
+                    lo = lo + gap
+                if lo < hi:
+                    e[part].append([lo, hi])
+            entries.append(e)
+    else:
+        raise DatasetError(f"split mode must be 'time', 'blocks' or 'session', got {mode!r}")
+    return {"mode": mode, "gap_s": gap, "sessions": entries}
+
+
+def split_indices(ws: WindowSet, split: dict, part: str, strict: bool = True) -> np.ndarray:
+    """Indices (into ws) of the windows in ``part`` of a stored split. Sessions are matched by
+    content hash, then by name. Sessions the split does not know are left out when strict,
+    counted entirely as ``part`` otherwise."""
+    if part not in PARTS:
+        raise DatasetError(f"part must be one of {PARTS}, got {part!r}")
+    by_hash = {e["sha256"]: e for e in split["sessions"]}
+    by_name = {e["name"]: e for e in split["sessions"]}
+    mask = np.zeros(len(ws), dtype=bool)
+    for i, s in enumerate(ws.sessions):
+        e = by_hash.get(s["sha256"]) or by_name.get(s["name"])
+        sel = ws.session == i
+        if e is None:
+            if not strict:
+                mask |= sel
+            continue
+        mask |= sel & _intervals_select(ws.t, [[float(a), float(b)] for a, b in e[part]])
+    return np.flatnonzero(mask)
+
+
+def split_to_json(split: dict) -> dict:
+    """Infinite bounds (session splits) as strings, so the split is strict JSON."""
+    def conv(v):
+        return "inf" if v == np.inf else "-inf" if v == -np.inf else v
+    return {**split, "sessions": [{**e, **{p: [[conv(a), conv(b)] for a, b in e[p]] for p in PARTS}}
+                                  for e in split["sessions"]]}
+
+
+def split_from_json(split: dict) -> dict:
+    return {**split, "sessions": [{**e, **{p: [[float(a), float(b)] for a, b in e[p]] for p in PARTS}}
+                                  for e in split["sessions"]]}
+
+
+# -- normalisation -----------------------------------------------------------------------------------
+def fit_channel_norm(X: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (C,) of raw units over windows X (M, T, C) (rows ``idx`` only: fit
+    on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros."""
+    Xs = X if idx is None else X[idx]
+    flat = Xs.reshape(-1, Xs.shape[-1]).astype(np.float64)
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def fit_target_norm(y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coordinate mean and std (63,) of training targets (mm); the wrist (always 0) gets std 1."""
+    yt = y[idx].astype(np.float64)
+    mean, std = yt.mean(axis=0), yt.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -1,0 +1,347 @@
+"""Model folders: save, load (validated, never pickle), evaluate, ensemble, predict, export.
+
+A model is a folder::
+
+    model.json          architecture + hyper-parameters, input (rate, channels, window), normalisation,
+                        targets, class names, split, data fingerprint, metrics, curves, versions
+    weights.safetensors the Predictor's state dict (network + normalisation buffers)
+
+The loaded module (:class:`recorder.models.Predictor`) takes raw EMG windows (B, T, C) in device
+units and returns (B, 63) mm wrist-relative poses or (B, K) class probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import dataset as ds
+from .metrics import gesture_metrics, pose_metrics
+from .models import ModelConfigError, Predictor, build_model
+
+log = logging.getLogger(__name__)
+
+FORMAT = "emgrec-model"
+FORMAT_VERSION = 1
+META_FILE = "model.json"
+WEIGHTS_FILE = "weights.safetensors"
+_REQUIRED = ("format", "format_version", "task", "architecture", "input", "normalisation", "targets",
+             "class_names", "baseline", "split")
+
+
+class ModelFormatError(ValueError):
+    """A folder that is not a readable emgrec model (missing, corrupt, foreign or mismatched files)."""
+
+    def __init__(self, path, problem: str):
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {problem}")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-able: {type(o).__name__}")
+
+
+def _clean(o):
+    """NaN/inf -> None, so model.json is strict JSON that any tool reads."""
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def save_model(out_dir: str | Path, predictor: Predictor, meta: dict) -> Path:
+    """Write ``model.json`` and ``weights.safetensors`` into out_dir (created). Returns the folder."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in predictor.state_dict().items()}
+    tmp = out / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"format": FORMAT, "task": str(meta.get("task"))})
+    tmp.replace(out / WEIGHTS_FILE)
+    text = json.dumps(_clean(json.loads(json.dumps(meta, default=_json_default))), indent=1, allow_nan=False)
+    (out / (META_FILE + ".tmp")).write_text(text)
+    (out / (META_FILE + ".tmp")).replace(out / META_FILE)
+    return out
+
+
+def read_meta(model_dir: str | Path) -> dict:
+    """model.json of a folder, validated for the keys every model has; ModelFormatError otherwise."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise ModelFormatError(d, "not a folder (a model is a folder with model.json and weights.safetensors)")
+    f = d / META_FILE
+    if not f.is_file():
+        raise ModelFormatError(d, f"no {META_FILE}; not an emgrec model folder")
+    try:
+        meta = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelFormatError(d, f"{META_FILE} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ModelFormatError(d, f"{META_FILE} is not an emgrec model (format {got!r}, expected {FORMAT!r})")
+    if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
+        raise ModelFormatError(d, f"model format version {meta.get('format_version')!r} is not readable by this "
+                                  f"software (reads up to {FORMAT_VERSION})")
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise ModelFormatError(d, f"{META_FILE} lacks {', '.join(missing)}")
+    return meta
+
+
+class LoadedModel:
+    """A model folder in memory.
+
+    module: the :class:`Predictor` (CPU, eval mode); meta: model.json; task: "pose" | "gesture";
+    window_n: T samples; rate_hz; channel_names; class_names; baseline_pose (63,) mm (pose task).
+    """
+
+    def __init__(self, path: Path, meta: dict, module: Predictor):
+        self.path = Path(path)
+        self.meta = meta
+        self.module = module
+        self.task: str = meta["task"]
+        inp = meta["input"]
+        self.window_n = int(inp["window_n"])
+        self.rate_hz = float(inp["sample_rate_hz"])
+        self.channel_names = list(inp["channel_names"])
+        self.class_names = list(meta["class_names"])
+        self.split = ds.split_from_json(meta["split"])
+        b = meta["baseline"]
+        self.baseline_pose = np.asarray(b["pose_mm"], np.float32) if self.task == "pose" else None
+        self.majority_class = b.get("class") if self.task == "gesture" else None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def window_ms(self) -> float:
+        return float(self.meta["input"]["window_ms"])
+
+    def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used).
+        Returns (N, 63) float32 mm, or (N, K) class probabilities."""
+        from .training import predict_array
+        X = np.asarray(X, np.float32)
+        if X.ndim != 3 or X.shape[2] != len(self.channel_names) or X.shape[1] < self.window_n:
+            raise ValueError(f"{self.path}: expected windows (N, >={self.window_n}, {len(self.channel_names)}), "
+                             f"got {X.shape}")
+        return predict_array(self.module, X[:, X.shape[1] - self.window_n:], batch)
+
+
+def load_model(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
+    """Load and validate a model folder. Raises ModelFormatError (naming the folder) when the folder
+    is missing files, holds invalid JSON, a foreign format, a corrupt weights file, or weights that
+    do not fit the described architecture."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    d = Path(model_dir)
+    meta = read_meta(d)
+    w = d / WEIGHTS_FILE
+    if not w.is_file():
+        pickles = sorted(p.name for p in d.glob("*.pt*")) + sorted(p.name for p in d.glob("*.pkl"))
+        hint = f" (found {', '.join(pickles)}: pickled weights are never loaded)" if pickles else ""
+        raise ModelFormatError(d, f"no {WEIGHTS_FILE}{hint}")
+    try:
+        state = load_file(str(w), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ModelFormatError(d, f"{WEIGHTS_FILE} is corrupt or not safetensors ({e})") from None
+    try:
+        inp = meta["input"]
+        n_out = int(meta["targets"]["n"])
+        net = build_model(meta["architecture"], int(inp["n_channels"]), int(inp["window_n"]), n_out)
+        pred = Predictor(net, meta["task"], torch.zeros(int(inp["n_channels"])), torch.ones(int(inp["n_channels"])),
+                         torch.zeros(n_out), torch.ones(n_out))
+        pred.load_state_dict(state, strict=True)
+    except ModelConfigError as e:
+        raise ModelFormatError(d, f"model.json describes an architecture this software cannot build ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFormatError(d, f"model.json is incomplete ({type(e).__name__}: {e})") from None
+    except RuntimeError as e:  # load_state_dict: missing/unexpected keys or shape mismatch
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelFormatError(d, f"weights do not match the architecture in model.json: {first}") from None
+    pred.to(device).eval()
+    return LoadedModel(d, meta, pred)
+
+
+def is_model_dir(path: str | Path) -> bool:
+    return (Path(path) / META_FILE).is_file()
+
+
+# -- ensembles ---------------------------------------------------------------------------------------
+class Ensemble:
+    """Several models with the same task, rate, channels (and classes) used as one: poses are averaged
+    in mm, class probabilities averaged. Members may use different window lengths; windows are built
+    with the longest and each member takes its trailing ``window_n`` samples."""
+
+    def __init__(self, models: Sequence[str | Path | LoadedModel]):
+        self.members = [m if isinstance(m, LoadedModel) else load_model(m) for m in models]
+        if not self.members:
+            raise ValueError("an ensemble needs at least one model")
+        a = self.members[0]
+        for m in self.members[1:]:
+            if m.task != a.task or abs(m.rate_hz - a.rate_hz) > 1e-6 or len(m.channel_names) != len(a.channel_names):
+                raise ValueError(f"{m.path} ({m.task}, {m.rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
+                                 f"{a.path} ({a.task}, {a.rate_hz} Hz, {len(a.channel_names)} ch)")
+            if a.task == "gesture" and m.class_names != a.class_names:
+                raise ValueError(f"{m.path}: classes {m.class_names} differ from {a.path}: {a.class_names}")
+        self.task, self.rate_hz, self.channel_names = a.task, a.rate_hz, a.channel_names
+        self.class_names = a.class_names
+        self.window_n = max(m.window_n for m in self.members)
+        self.split = a.split
+        self.meta = {**a.meta, "input": {**a.meta["input"], "window_n": self.window_n,
+                                         "window_ms": self.window_n / self.rate_hz * 1e3}}
+        self.baseline_pose = a.baseline_pose
+        self.majority_class = a.majority_class
+        self.path = Path("+".join(m.name for m in self.members))
+
+    @property
+    def name(self) -> str:
+        return "ensemble(" + ", ".join(m.name for m in self.members) + ")"
+
+    @property
+    def window_ms(self) -> float:
+        return self.window_n / self.rate_hz * 1e3
+
+    def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """X: (N, T', C) with T' >= the longest member window. Mean of the members' outputs."""
+        return np.mean([m.predict(X, batch) for m in self.members], axis=0).astype(np.float32)
+
+
+Model = LoadedModel | Ensemble
+
+
+def as_model(paths: Sequence[str | Path], ensemble: bool) -> list[Model]:
+    """Load model folders; with ensemble=True, one Ensemble of them all."""
+    ms = [load_model(p) for p in paths]
+    return [Ensemble(ms)] if ensemble and len(ms) > 1 else ms
+
+
+# -- evaluation and prediction on sessions -----------------------------------------------------------
+def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -> ds.WindowSet:
+    """Windows for ``model`` from sessions, with the model's window, classes and anchoring."""
+    dc = model.meta.get("config", {}).get("data", {})
+    return ds.build_windows(sessions, task=model.task, window_ms=model.window_n / model.rate_hz * 1e3,
+                            anchor=anchor or dc.get("anchor", "auto"), grid_step_ms=dc.get("grid_step_ms", 50.0),
+                            class_names=model.class_names if model.task == "gesture" else None,
+                            background_label=dc.get("background_label", "rest"),
+                            target_frame=dc.get("target_frame", "wrist"))
+
+
+def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
+    if abs(ws.rate_hz - model.rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
+        raise ValueError(f"{model.path}: model expects {model.rate_hz} Hz x {len(model.channel_names)} channels, "
+                         f"sessions have {ws.rate_hz} Hz x {len(ws.channel_names)}")
+
+
+def held_out_indices(model: Model, ws: ds.WindowSet, part: str = "auto") -> tuple[np.ndarray, str]:
+    """Which windows to score. part "all": every window; "train" | "val" | "test": that part of the
+    model's stored split (sessions it never saw count entirely); "auto": the model's test part (val
+    when it has no test part) for sessions it was trained on, every window of other sessions."""
+    if part == "all":
+        return np.arange(len(ws)), "all"
+    if part == "auto":
+        has_test = any(e["test"] for e in model.split["sessions"])
+        part = "test" if has_test else "val"
+    return ds.split_indices(ws, model.split, part, strict=False), part
+
+
+def evaluate(model: Model, sessions: Iterable, part: str = "auto") -> dict:
+    """Score a model or ensemble on sessions. Returns {"model", "part", "n_windows", "metrics"}
+    with pose metrics (MPJPE, per finger, R^2, mean-pose baseline = the model's training mean pose,
+    ratio) or gesture metrics (accuracy, confusion, recall, majority baseline)."""
+    ws = model_windows(model, sessions)
+    _check_compatible(model, ws)
+    idx, used = held_out_indices(model, ws, part)
+    if len(idx) == 0:
+        raise ds.DatasetError(f"no windows to evaluate in the {used!r} part of these sessions")
+    out = model.predict(ws.X[idx])
+    if model.task == "pose":
+        m = pose_metrics(out, ws.y[idx], model.baseline_pose)
+    else:
+        m = gesture_metrics(out, ws.label[idx], model.class_names, model.majority_class)
+    return {"model": model.name, "part": used, "n_windows": int(len(idx)), "metrics": m}
+
+
+def predict_session(model: Model, session, anchor: str | None = None) -> dict:
+    """Per-anchor predictions for one session: {"t" (M,) s, "frame" (M,) (-1 for grid anchors),
+    "pred" (M, 63) mm or (M, K) probabilities, "true" (M, 63) or labels (M,), "class_names"}."""
+    ws = model_windows(model, [session], anchor)
+    _check_compatible(model, ws)
+    pred = model.predict(ws.X)
+    return {"t": ws.t, "frame": ws.frame, "pred": pred,
+            "true": ws.y if model.task == "pose" else ws.label, "class_names": model.class_names,
+            "task": model.task}
+
+
+# -- export ------------------------------------------------------------------------------------------
+def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path, Path]:
+    """Export a model folder for use without emgrec: "torchscript" (torch.jit, .pt), "pt2"
+    (torch.export program), or "onnx" (needs the ``onnx``/``onnxscript`` packages). The exported
+    program takes raw EMG (B, T, C) float32 and includes the normalisation. A sidecar ``OUT.json``
+    says how to feed it. Returns (model file, sidecar)."""
+    m = load_model(model_dir)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    C, T = len(m.channel_names), m.window_n
+    example = torch.zeros(2, T, C)
+    module = m.module.eval()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            traced = torch.jit.trace(module, example, check_trace=False)
+        traced.save(str(out))
+    elif fmt == "pt2":
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        prog = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
+        torch.export.save(prog, str(out))
+    elif fmt == "onnx":
+        try:
+            import onnx  # noqa: F401  (torch.onnx.export needs it in torch >= 2.9)
+            import onnxscript  # noqa: F401
+        except ImportError as e:
+            raise RuntimeError(f"ONNX export needs the 'onnx' and 'onnxscript' packages ({e}); "
+                               f"use --format torchscript or pt2") from None
+        torch.onnx.export(module, (example,), str(out), input_names=["emg"], output_names=["out"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=65536)}}, dynamo=True)
+    else:
+        raise ValueError(f"export format must be torchscript, pt2 or onnx, got {fmt!r}")
+    meta = m.meta
+    side = {
+        "exported_from": str(m.path), "format": fmt, "file": out.name,
+        "load": {"torchscript": "torch.jit.load(file)", "pt2": "torch.export.load(file).module()",
+                 "onnx": "onnxruntime.InferenceSession(file)"}[fmt],
+        "input": {"shape": ["batch", T, C], "dtype": "float32", "units": "raw device units (as recorded)",
+                  "sample_rate_hz": m.rate_hz, "window_n": T, "window_ms": T / m.rate_hz * 1e3,
+                  "channel_order": m.channel_names,
+                  "order": "oldest sample first; the last sample is the newest (prediction time)"},
+        "normalisation": {"included": True, "formula": "(x - x_mean) / x_std per channel, inside the model",
+                          "x_mean": meta["normalisation"]["x_mean"], "x_std": meta["normalisation"]["x_std"]},
+        "output": ({"shape": ["batch", 63], "units": "mm",
+                    "layout": "21 MediaPipe hand landmarks x (x, y, z), world axes, wrist-relative, flattened"}
+                   if m.task == "pose" else
+                   {"shape": ["batch", len(m.class_names)], "units": "probability", "class_names": m.class_names}),
+        "task": m.task, "architecture": meta["architecture"], "metrics": meta.get("metrics", {}),
+        "software": meta.get("software", {}),
+    }
+    side_path = out.with_name(out.name + ".json")
+    side_path.write_text(json.dumps(_clean(side), indent=1))
+    return out, side_path

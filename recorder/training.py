@@ -1,0 +1,602 @@
+"""Training: sessions -> windows -> PyTorch model -> model folder, with progress, cancel, sweeps and DDP.
+
+``train(config, sessions, out_dir, progress=callback, cancel=event)`` is the one entry point; the
+same function runs single-process or under ``torchrun`` (DistributedDataParallel: gloo on CPU, NCCL
+on GPU; every rank builds the same windows, takes its shard of each epoch's permutation, and only
+rank 0 writes). Batches are gathered from in-memory tensors with an index permutation (no
+DataLoader), so the loop costs little more than a bare PyTorch loop.
+
+Command line for GUIs and clusters (one JSON object per line on stdout)::
+
+    python -m recorder.training --config cfg.json [--out DIR] [SESSION ...]
+    torchrun --nproc_per_node=2 -m recorder.training --config cfg.json --out DIR SESSION ...
+
+``cfg.json`` holds a (partial) training config (see :data:`DEFAULT_CONFIG`) and optionally
+``"sessions": [...]`` and ``"out": "..."``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import dataset as ds
+from .metrics import format_metrics_table, gesture_metrics, pose_metrics
+from .models import Predictor, build_model, count_parameters
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[dict], None]
+
+#: Every key a config may hold; ``resolve_config`` fills in what is missing and rejects the unknown.
+DEFAULT_CONFIG: dict = {
+    "task": "pose",  # "pose" (63 mm targets) or "gesture" (class labels)
+    "model": {"name": "small_lstm", "params": {}},
+    "data": {
+        "window_ms": 200.0,
+        "anchor": "auto",  # "frames" | "grid" | "auto" (frames when present, else grid)
+        "grid_step_ms": 50.0,
+        "background_label": "rest",  # gesture class of unlabelled time (null: drop those windows)
+        "class_names": None,  # fixed class order; default: sorted names found
+        "target_frame": "wrist",  # pose targets: "wrist" (world axes - wrist) or "hand" (palm frame)
+    },
+    "split": {
+        "mode": "time",  # "time" | "blocks" | "session"
+        "val_fraction": 0.15, "test_fraction": 0.15, "extra_gap_s": 0.0,
+        "n_blocks": 5, "val_block": -1, "test_block": None,
+        "val_sessions": None, "test_sessions": None,
+    },
+    "augment": {"scale": 0.0, "noise": 0.0},  # per-window-and-channel gain 1 +- scale; noise std (z units)
+    "train": {
+        "epochs": 40, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-5,
+        "schedule": "plateau",  # "plateau" | "cosine" | "none"
+        "clip_grad": 1.0, "patience": 8, "seed": 0, "device": "auto",
+        "class_weights": True, "max_time_s": None, "threads": None,
+    },
+}
+
+#: Short names for sweep / CLI overrides.
+ALIASES = {
+    "lr": "train.lr", "batch": "train.batch_size", "batch_size": "train.batch_size", "epochs": "train.epochs",
+    "seed": "train.seed", "patience": "train.patience", "weight_decay": "train.weight_decay",
+    "schedule": "train.schedule", "clip_grad": "train.clip_grad", "device": "train.device",
+    "model": "model.name", "hidden": "model.params.hidden", "dropout": "model.params.dropout",
+    "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "split": "split.mode",
+    "scale": "augment.scale", "noise": "augment.noise",
+}
+
+
+class ConfigError(ValueError):
+    """An unknown or malformed training config key."""
+
+
+def _merge(base: dict, over: dict, path: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if k not in base:
+            raise ConfigError(f"unknown config key {path + k!r}")
+        if isinstance(base[k], dict) and k != "params" and isinstance(v, dict):
+            out[k] = _merge(base[k], v, path + k + ".")
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def resolve_config(config: dict | None = None) -> dict:
+    """DEFAULT_CONFIG updated with ``config`` (nested dicts merged); unknown keys raise ConfigError."""
+    cfg = _merge(DEFAULT_CONFIG, config or {})
+    if cfg["task"] not in ("pose", "gesture"):
+        raise ConfigError(f"task must be 'pose' or 'gesture', got {cfg['task']!r}")
+    if cfg["train"]["schedule"] not in ("plateau", "cosine", "none"):
+        raise ConfigError(f"train.schedule must be plateau, cosine or none, got {cfg['train']['schedule']!r}")
+    if int(cfg["train"]["epochs"]) < 1 or int(cfg["train"]["batch_size"]) < 2:
+        raise ConfigError("train.epochs must be >= 1 and train.batch_size >= 2")
+    return cfg
+
+
+def parse_value(text: str):
+    """'1e-3' -> 0.001, '64' -> 64, 'true' -> True, '[32,32]' -> [32, 32], 'conv_lstm' -> 'conv_lstm'."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def set_path(cfg: dict, key: str, value) -> dict:
+    """Set a dotted key (or an alias from :data:`ALIASES`) in a config dict, in place."""
+    path = ALIASES.get(key, key).split(".")
+    d = cfg
+    for p in path[:-1]:
+        d = d.setdefault(p, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"cannot set {key!r}: {p!r} is not a section")
+    d[path[-1]] = value
+    return cfg
+
+
+# -- distributed -------------------------------------------------------------------------------------
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup(device_pref: str) -> _Dist:
+    """Pick the device; join the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    import torch.distributed as dist
+
+    use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
+    if device_pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    d = _Dist()
+    if world > 1 or dist.is_initialized():
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if use_cuda else "gloo")
+            d.owns_group = True
+        d.rank, d.world = dist.get_rank(), dist.get_world_size()
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        d.device = torch.device("cuda", local)
+    return d
+
+
+def _all_sum(t: torch.Tensor, d: _Dist) -> torch.Tensor:
+    if d.world > 1:
+        import torch.distributed as dist
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+# -- results -----------------------------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """out_dir: the model folder (None when not written); metrics: {"val": ..., "test": ...};
+    history: one dict per epoch; predictor: the best model (CPU, eval mode); meta: model.json content."""
+
+    out_dir: Path | None
+    metrics: dict
+    history: list[dict]
+    best_epoch: int
+    stopped: str
+    predictor: Predictor
+    meta: dict
+
+
+def _augment(xb: torch.Tensor, scale: float, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """Training-only augmentation on normalised windows (B, T, C): per window-and-channel gain in
+    [1 - scale, 1 + scale] (electrode contact changes amplitude) and additive Gaussian noise."""
+    if scale > 0:
+        g = 1.0 + scale * (2.0 * torch.rand(xb.shape[0], 1, xb.shape[2], generator=gen, device=gen.device) - 1.0)
+        xb = xb * g.to(xb.device)
+    if noise > 0:
+        xb = xb + noise * torch.randn(xb.shape, generator=gen, device=gen.device).to(xb.device)
+    return xb
+
+
+def _software() -> dict:
+    from . import __version__
+    return {"emgrec": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": sys.version.split()[0]}
+
+
+def _fingerprint(ws: ds.WindowSet, cfg: dict) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for s in ws.sessions:
+        h.update(s["sha256"].encode())
+    h.update(json.dumps(cfg["data"], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor, batch: int = 4096,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """Run a module over windows X (N, T, C) in eval mode, in batches; returns (N, out) float32."""
+    module.eval()
+    Xt = torch.as_tensor(X)
+    outs = [module(Xt[i:i + batch].to(device)).float().cpu() for i in range(0, len(Xt), batch)]
+    return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
+
+
+def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, task: str,
+                     baseline_pose: np.ndarray | None = None, majority: int | None = None) -> dict:
+    """Metrics of ``predictor`` on windows ``idx`` of ``ws`` (with the baseline of the same windows)."""
+    out = predict_array(predictor, ws.X[idx])
+    if task == "pose":
+        return pose_metrics(out, ws.y[idx], baseline_pose)
+    return gesture_metrics(out, ws.label[idx], ws.class_names, majority)
+
+
+# -- training ----------------------------------------------------------------------------------------
+def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str | Path | None = None,
+          progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> TrainResult:
+    """Train one model.
+
+    config: partial config (see DEFAULT_CONFIG); sessions: session paths, ``SessionArrays`` or a
+    prebuilt ``WindowSet`` (must match config.data); out_dir: model folder to write (rank 0 only;
+    None: do not write). progress(dict) is called with {"event": "start" | "epoch" | "done", ...};
+    epoch events carry epoch, epochs, train_loss, val_loss, val_mpjpe_mm or val_acc, lr, elapsed_s,
+    eta_s, samples_per_s, best. cancel: set it to stop after the current batch (the best model so far
+    is kept and written, with ``stopped: "cancelled"``).
+    """
+    cfg = resolve_config(config)
+    tc, task = cfg["train"], cfg["task"]
+    t_start = time.perf_counter()
+    d = _setup(tc["device"])
+    if tc["threads"]:
+        torch.set_num_threads(int(tc["threads"]))
+    emit = progress if (progress is not None and d.is_main) else (lambda _e: None)
+    try:
+        # -- data ----------------------------------------------------------------------------------
+        if isinstance(sessions, ds.WindowSet):
+            ws = sessions
+        else:
+            dc = cfg["data"]
+            ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
+                                  grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
+                                  background_label=dc["background_label"], target_frame=dc["target_frame"])
+        sp = cfg["split"]
+        split = ds.make_split(ws, **sp)
+        parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
+        if len(parts["train"]) < 2 or len(parts["val"]) < 1:
+            raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
+                                  f"validation windows; record more or change split")
+        x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
+        K = len(ws.class_names)
+        if task == "pose":
+            y_mean, y_std = ds.fit_target_norm(ws.y, parts["train"])
+            n_out = ws.y.shape[1]
+            majority = None
+        else:
+            if K < 2:
+                raise ds.DatasetError(f"gesture task needs >= 2 classes, found {ws.class_names}")
+            y_mean = y_std = None
+            n_out = K
+            counts = np.bincount(ws.label[parts["train"]], minlength=K)
+            majority = int(counts.argmax())
+
+        # -- model ---------------------------------------------------------------------------------
+        seed = int(tc["seed"])
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        if d.device.type == "cuda":
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        net = build_model(cfg["model"], len(ws.channel_names), ws.window_n, n_out)
+        n_params = count_parameters(net)
+        net.to(d.device)
+        model: nn.Module = net
+        if d.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            model = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+
+        # Whole dataset normalised once, on the device; batches are index gathers.
+        dev = d.device
+        Xn = (torch.from_numpy(ws.X).to(dev) - torch.from_numpy(x_mean).to(dev)) / torch.from_numpy(x_std).to(dev)
+        if task == "pose":
+            Yn = (torch.from_numpy(ws.y).to(dev) - torch.from_numpy(y_mean).to(dev)) / torch.from_numpy(y_std).to(dev)
+            loss_fn: nn.Module = nn.MSELoss()
+            y_std_t, y_mean_t = torch.from_numpy(y_std).to(dev), torch.from_numpy(y_mean).to(dev)
+        else:
+            Yn = torch.from_numpy(ws.label).to(dev)
+            w = None
+            if tc["class_weights"]:
+                # Inverse class frequency (mean 1 over present classes) so rare gestures count.
+                c = counts.astype(np.float64)
+                w = np.where(c > 0, c.sum() / (np.count_nonzero(c) * np.maximum(c, 1)), 0.0)
+                w = torch.tensor(w, dtype=torch.float32, device=dev)
+            loss_fn = nn.CrossEntropyLoss(weight=w)
+        opt = torch.optim.Adam(net.parameters(), lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
+        epochs = int(tc["epochs"])
+        if tc["schedule"] == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, int(tc["patience"]) // 3))
+        elif tc["schedule"] == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        else:
+            sched = None
+
+        train_idx = torch.from_numpy(parts["train"]).to(dev)
+        val_idx = parts["val"]
+        # Validation is sharded over ranks and summed, so every rank takes the same stop decision.
+        my_val = torch.from_numpy(val_idx[d.rank::d.world]).to(dev)
+        B = int(tc["batch_size"])
+        gen = torch.Generator().manual_seed(seed)  # same permutation on every rank
+        aug_gen = torch.Generator().manual_seed(seed * 7919 + 1 + d.rank)
+        aug = cfg["augment"]
+        emit({"event": "start", "task": task, "model": cfg["model"]["name"], "params": n_params,
+              "n_train": int(len(parts["train"])), "n_val": int(len(val_idx)), "n_test": int(len(parts["test"])),
+              "window_n": ws.window_n, "classes": ws.class_names if task == "gesture" else None,
+              "device": str(dev), "world_size": d.world, "epochs": epochs})
+
+        history: list[dict] = []
+        best = (math.inf, -1)
+        best_state = copy.deepcopy(net.state_dict())
+        stale = 0
+        stopped = "epochs"
+        max_time = tc["max_time_s"]
+        for epoch in range(1, epochs + 1):
+            t_ep = time.perf_counter()
+            perm = train_idx[torch.randperm(len(train_idx), generator=gen).to(dev)]
+            if d.world > 1:  # DistributedSampler semantics: pad by wrapping, then take every world-th
+                pad = (-len(perm)) % d.world
+                perm = torch.cat([perm, perm[:pad]])[d.rank::d.world]
+            model.train()
+            loss_sum = torch.zeros((), device=dev)
+            n_seen = 0
+            n_batches = len(perm) // B + (1 if len(perm) % B >= 2 else 0)  # a batch of 1 breaks BatchNorm
+            for bi in range(n_batches):
+                if cancel is not None and cancel.is_set():
+                    stopped = "cancelled"
+                    break
+                b = perm[bi * B:(bi + 1) * B]
+                xb = Xn[b]
+                if aug["scale"] or aug["noise"]:
+                    xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen)
+                loss = loss_fn(model(xb), Yn[b])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc["clip_grad"]:
+                    nn.utils.clip_grad_norm_(net.parameters(), float(tc["clip_grad"]))
+                opt.step()
+                loss_sum += loss.detach() * len(b)
+                n_seen += len(b)
+            if stopped == "cancelled" and n_seen == 0:
+                break
+            # -- validation (sharded) -----------------------------------------------------------
+            net.eval()
+            with torch.no_grad():
+                acc = torch.zeros(4, dtype=torch.float64, device=dev)  # val loss sum, metric sum, n, train loss
+                for i in range(0, len(my_val), 4096):
+                    vb = my_val[i:i + 4096]
+                    out = net(Xn[vb])
+                    acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
+                    if task == "pose":
+                        p = (out * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
+                        tr = (Yn[vb] * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
+                        acc[1] += torch.linalg.vector_norm(p - tr, dim=-1).mean(dim=1).double().sum()
+                    else:
+                        acc[1] += (out.argmax(1) == Yn[vb]).double().sum()
+                    acc[2] += len(vb)
+                acc[3] = loss_sum.double() / max(n_seen, 1) / d.world
+                _all_sum(acc, d)
+            val_loss = float(acc[0] / acc[2])
+            val_metric = float(acc[1] / acc[2])
+            lr = opt.param_groups[0]["lr"]
+            if sched is not None:
+                sched.step(val_loss) if tc["schedule"] == "plateau" else sched.step()
+            improved = val_loss < best[0]
+            if improved:
+                best = (val_loss, epoch)
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                stale = 0
+            else:
+                stale += 1
+            elapsed = time.perf_counter() - t_start
+            dt = time.perf_counter() - t_ep
+            rec = {"event": "epoch", "epoch": epoch, "epochs": epochs, "train_loss": float(acc[3]),
+                   "val_loss": val_loss, ("val_mpjpe_mm" if task == "pose" else "val_acc"): val_metric,
+                   "lr": lr, "elapsed_s": elapsed, "eta_s": dt * (epochs - epoch),
+                   "samples_per_s": n_seen * d.world / dt if dt > 0 else None, "best": improved}
+            history.append(rec)
+            emit(rec)
+            if stopped == "cancelled":
+                break
+            if stale >= int(tc["patience"]):
+                stopped = "early"
+                break
+            if max_time is not None and elapsed > float(max_time):
+                stopped = "time"
+                break
+
+        # -- final model and metrics (rank 0) ---------------------------------------------------------
+        net.load_state_dict(best_state)
+        net.cpu().eval()
+        predictor = Predictor(net, task, torch.from_numpy(x_mean), torch.from_numpy(x_std),
+                              None if y_mean is None else torch.from_numpy(y_mean),
+                              None if y_std is None else torch.from_numpy(y_std)).eval()
+        metrics: dict = {}
+        meta: dict = {}
+        if d.is_main:
+            for p in ("val", "test"):
+                if len(parts[p]):
+                    metrics[p] = evaluate_windows(predictor, ws, parts[p], task, y_mean, majority)
+            meta = _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics, history,
+                         best[1], stopped, n_params, time.perf_counter() - t_start, d)
+            out_path = None
+            if out_dir is not None:
+                from .modelio import save_model
+                out_path = save_model(out_dir, predictor, meta)
+            emit({"event": "done", "out_dir": str(out_path) if out_path else None, "best_epoch": best[1],
+                  "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start})
+        else:
+            out_path = None
+        if d.world > 1:
+            import torch.distributed as dist
+            dist.barrier()
+        return TrainResult(Path(out_path) if out_path else None, metrics, history, best[1], stopped, predictor, meta)
+    finally:
+        if d.owns_group:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+
+
+def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics, history, best_epoch,
+          stopped, n_params, seconds, d) -> dict:
+    import datetime as _dt
+    task = cfg["task"]
+    per_session = []
+    for i, s in enumerate(ws.sessions):
+        counts = {p: int(np.count_nonzero(ws.session[parts[p]] == i)) for p in ds.PARTS}
+        per_session.append({**s, "windows": counts})
+    meta = {
+        "format": "emgrec-model",
+        "format_version": 1,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "task": task,
+        "architecture": {"name": cfg["model"]["name"], "params": cfg["model"].get("params") or {}},
+        "config": cfg,
+        "input": {"sample_rate_hz": ws.rate_hz, "channel_names": ws.channel_names,
+                  "n_channels": len(ws.channel_names), "window_n": ws.window_n,
+                  "window_ms": cfg["data"]["window_ms"], "units": "raw device units",
+                  "layout": "(B, T, C) float32, oldest sample first; the last sample is the one at or "
+                            "before the prediction time", "anchor": ws.anchor},
+        "normalisation": {"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                          "y_mean": None if y_mean is None else y_mean.tolist(),
+                          "y_std": None if y_std is None else y_std.tolist(),
+                          "note": "inside the model: it takes raw units and returns mm / probabilities"},
+        "targets": ({"kind": "world_landmarks_mm_wrist_relative", "n": 63,
+                     "layout": "21 MediaPipe landmarks x (x, y, z) mm, flattened row-major, wrist (0) = 0"}
+                    if task == "pose" else
+                    {"kind": "class_probabilities", "n": len(ws.class_names), "layout": "softmax over class_names"}),
+        "class_names": ws.class_names,
+        "baseline": ({"kind": "training mean pose", "pose_mm": y_mean.tolist()} if task == "pose"
+                     else {"kind": "training majority class", "class": majority,
+                           "name": ws.class_names[majority]}),
+        "split": ds.split_to_json(split),
+        "data": {"sessions": per_session, "fingerprint": _fingerprint(ws, cfg),
+                 "windows": {p: int(len(parts[p])) for p in ds.PARTS}, "dropped": ws.dropped},
+        "metrics": metrics,
+        "history": history,
+        "training": {"best_epoch": best_epoch, "epochs_run": len(history), "stopped": stopped,
+                     "seconds": seconds, "device": str(d.device), "world_size": d.world, "params": n_params},
+        "software": _software(),
+    }
+    return meta
+
+
+# -- sweeps ------------------------------------------------------------------------------------------
+def expand_grid(grid: dict[str, list]) -> list[dict]:
+    """{"lr": [1e-3, 3e-4], "batch": [64, 256]} -> 4 override dicts, in a stable order."""
+    keys = list(grid)
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(list(grid[k]) for k in keys))]
+
+
+def _run_name(i: int, over: dict) -> str:
+    parts = [f"{k}={v}" for k, v in over.items()]
+    name = f"{i:02d}_" + "_".join(parts)
+    return "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)[:120]
+
+
+def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, out_dir: str | Path,
+          progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> list[dict]:
+    """Train one model per grid point into ``out_dir/<NN_key=value...>/`` and write a comparison
+    table ``out_dir/sweep.md`` and ``out_dir/sweep.json`` (overrides, final metrics, curves).
+    Sessions are read once; windows are built once per distinct data config. Returns the run rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sessions = sessions if isinstance(sessions, ds.WindowSet) else ds.as_sessions(sessions)
+    cache: dict[str, ds.WindowSet] = {}
+    rows = []
+    for i, over in enumerate(expand_grid(grid)):
+        if cancel is not None and cancel.is_set():
+            break
+        cfg = copy.deepcopy(base_config or {})
+        for k, v in over.items():
+            set_path(cfg, k, v)
+        full = resolve_config(cfg)
+        key = json.dumps([full["task"], full["data"]], sort_keys=True)
+        if isinstance(sessions, ds.WindowSet):
+            data = sessions
+        else:
+            if key not in cache:
+                dc = full["data"]
+                cache[key] = ds.build_windows(sessions, task=full["task"], window_ms=dc["window_ms"], anchor=dc["anchor"],
+                                              grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
+                                              background_label=dc["background_label"],
+                                              target_frame=dc["target_frame"])
+            data = cache[key]
+        name = _run_name(i, over)
+
+        def tagged(e, _name=name, _i=i):
+            if progress is not None:
+                progress({**e, "run": _name, "run_index": _i})
+        res = train(cfg, data, out_dir / name, progress=tagged, cancel=cancel)
+        rows.append({"run": name, "overrides": over, "out_dir": str(res.out_dir), "best_epoch": res.best_epoch,
+                     "epochs_run": len(res.history), "stopped": res.stopped,
+                     "seconds": res.meta.get("training", {}).get("seconds"), "metrics": res.metrics,
+                     "history": res.history})
+    (out_dir / "sweep.json").write_text(json.dumps({"base_config": base_config, "grid": grid, "runs": rows},
+                                                   indent=1, default=str))
+    (out_dir / "sweep.md").write_text(format_sweep_table(rows))
+    return rows
+
+
+def format_sweep_table(rows: list[dict]) -> str:
+    """Markdown comparison: one line per run, held-out (test, else val) metrics beside the baseline."""
+    lines = ["| run | epochs | best | s | part | metric | baseline | ratio / bal. acc |", "|---" * 8 + "|"]
+    for r in rows:
+        part = "test" if "test" in r["metrics"] else "val"
+        m = r["metrics"].get(part, {})
+        if "mpjpe_mm" in m:
+            metric, base, extra = f"MPJPE {m['mpjpe_mm']:.1f} mm", f"{m['baseline_mpjpe_mm']:.1f} mm", f"{m['ratio']:.3f}"
+        elif "accuracy" in m:
+            metric, base, extra = f"acc {m['accuracy']:.4f}", f"{m.get('baseline_accuracy', float('nan')):.4f}", \
+                f"{m['balanced_accuracy']:.4f}"
+        else:
+            metric = base = extra = "-"
+        secs = f"{r['seconds']:.0f}" if r.get("seconds") is not None else "-"
+        lines.append(f"| {r['run']} | {r['epochs_run']} | {r['best_epoch']} | {secs} | {part} | {metric} | {base} | {extra} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- command line ------------------------------------------------------------------------------------
+def jsonl_progress(stream=None) -> ProgressFn:
+    """A progress callback that writes one JSON object per line (flushed) to ``stream`` (stdout)."""
+    def emit(e: dict) -> None:
+        s = stream or sys.stdout
+        s.write(json.dumps(e, default=float) + "\n")
+        s.flush()
+    return emit
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m recorder.training", description=__doc__.split("\n")[0])
+    p.add_argument("sessions", nargs="*", help="session files (default: the config's 'sessions')")
+    p.add_argument("--config", required=True, help="JSON config file")
+    p.add_argument("--out", help="model folder (default: the config's 'out')")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    args = p.parse_args(argv)
+    raw = json.loads(Path(args.config).read_text())
+    sessions = args.sessions or raw.pop("sessions", [])
+    out = args.out or raw.pop("out", None)
+    raw.pop("sessions", None)
+    raw.pop("out", None)
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        set_path(raw, k, parse_value(v))
+    if not sessions:
+        p.error("no sessions given")
+    emit = jsonl_progress()
+    try:
+        train(raw, sessions, out, progress=emit)
+    except (OSError, ValueError, RuntimeError) as e:
+        emit({"event": "error", "error": f"{type(e).__name__}: {e}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -75,7 +75,7 @@ class CytonEmulator(PtyEmulator):
 
     Commands: ``v`` soft reset (stops, counter to 0, banner ending ``$$$``), ``b`` start, ``s``
     stop, ``1``-``8`` / ``!@#$%^&*`` channel off / on (an off channel sends zeros), ``d`` default
-    channel settings, ``D`` query defaults, ``x...X`` / ``z...Z`` settings (accepted, ignored);
+    channel settings, ``D`` query defaults, ``x...X`` / ``z...Z`` / ``~N`` settings (accepted, ignored);
     anything else is accepted and ignored. All received commands are kept in :attr:`commands`.
     """
 
@@ -100,6 +100,7 @@ class CytonEmulator(PtyEmulator):
         self.answer = answer
         self.t_stream_start: float | None = None
         self.commands: list[str] = []
+        self._commands_cond = threading.Condition()
         self.channel_on = np.ones(N_CHANNELS, dtype=bool)
         self._streaming = False
         self._tick_t = 0.0             # host time of the last tick
@@ -144,6 +145,11 @@ class CytonEmulator(PtyEmulator):
                 out[lo - first_index:hi - first_index] = self._delivered[lo:hi]
             return out
 
+    def wait_command(self, command: str, count: int = 1, timeout: float = 2.0) -> bool:
+        """Wait until ``command`` has been received ``count`` times in all; False on timeout."""
+        with self._commands_cond:
+            return self._commands_cond.wait_for(lambda: self.commands.count(command) >= count, timeout)
+
     @property
     def n_generated(self) -> int:
         """One past the highest stream index produced so far."""
@@ -167,13 +173,14 @@ class CytonEmulator(PtyEmulator):
         if not self.answer:
             return b""
         for c in buf.decode("latin-1"):
-            if self._setting is not None:  # inside x...X or z...Z: swallow until the terminator
+            if self._setting is not None:  # inside x...X, z...Z or ~N: swallow until it ends
                 self._setting.append(ord(c))
-                if c in "XZ":
+                if c in "XZ" or self._setting[0] == ord("~"):
                     self.commands.append(self._setting.decode("latin-1"))
                     self._setting = None
                 continue
-            self.commands.append(c)
+            if c not in "xz~":
+                self.commands.append(c)
             if c == "v":
                 self._power_on()
                 self.write(BANNER)
@@ -193,8 +200,10 @@ class CytonEmulator(PtyEmulator):
                 self.write(b"updating channel settings to default$$$")
             elif c == "D":
                 self.write(b"060110$$$")
-            elif c in "xz":
+            elif c in "xz~":
                 self._setting = bytearray(c.encode())
+        with self._commands_cond:
+            self._commands_cond.notify_all()
         return b""
 
     def _start_stream(self) -> None:

@@ -1,0 +1,572 @@
+"""Fault tolerance: unplug/replug, corrupt packets, SIGKILL, disk full, corrupt files and models.
+
+Every case checks data against ground truth (the emulators' logs of what the firmware produced),
+not against the recorder's own counters. Cases that lose data are hard failures (CI exits non-zero).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .core import FAIL, ROOT, Context, Row
+
+GROUP = "faults"
+
+
+def _open_emulated(kind: str, subject, log_s: float = 600.0):
+    """(driver, emulator, sent(first, n) -> (n, 8) values; KeyError/IndexError if never produced)."""
+    if kind == "myo":
+        from recorder.devices.myo import open_synthetic_myo
+        src = open_synthetic_myo(subject=subject, seed=1, log_s=log_s)
+        return src, src.emulator, src.emulator.sent_values
+    from recorder.devices.cyton import open_synthetic_cyton
+    src = open_synthetic_cyton(subject=subject, seed=1)
+    return src, src.emulator, src.emulator.sent_counts
+
+
+def _produced(sent, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices in [lo, hi] that the firmware produced, and their (n, 8) values."""
+    idx, vals = [], []
+    i = lo
+    while i <= hi:
+        n = min(256, hi - i + 1)
+        try:  # fast path: a whole block produced
+            vals.append(np.asarray(sent(i, n)))
+            idx.append(np.arange(i, i + n))
+        except (KeyError, IndexError):
+            for k in range(i, i + n):
+                try:
+                    vals.append(np.asarray(sent(k, 1)))
+                    idx.append(np.array([k]))
+                except (KeyError, IndexError):
+                    pass
+        i += n
+    if not idx:
+        return np.empty(0, np.int64), np.empty((0, 8))
+    return np.concatenate(idx), np.concatenate(vals)
+
+
+def _wait_streaming(src, timeout: float = 20.0) -> None:
+    from recorder.types import DeviceState
+    deadline = time.monotonic() + timeout
+    while src.status().state != DeviceState.STREAMING or src.status().samples_received == 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{src.kind} did not stream within {timeout} s: {src.status()}")
+        time.sleep(0.05)  # polling a status snapshot; the driver has no "streaming" event to wait on
+
+
+# -- unplug / replug ---------------------------------------------------------------------------------
+
+def unplug_case(kind: str, cycles: int, workdir: Path, seed: int = 0) -> dict:
+    """Record while pulling the emulator's port ``cycles`` times; every produced sample whose true
+    time lies outside the file's recorded gaps must be in the file with the right value."""
+    from recorder.capture import Capture
+    from recorder.session import SessionReader
+    from recorder.synthetic import SyntheticSubject
+
+    rng = random.Random(seed)
+    subject = SyntheticSubject(seed=1)
+    src, emu, sent = _open_emulated(kind, subject, log_s=cycles * 6 + 120)
+    cap = Capture(src, None, None, subject=subject)
+    path = workdir / f"unplug-{kind}.h5"
+    path.unlink(missing_ok=True)
+    cap.start()
+    try:
+        _wait_streaming(src)
+        cap.start_recording(path, {"notes": "bench unplug"})
+        time.sleep(1.0)
+        for _ in range(cycles):
+            emu.unplug()
+            time.sleep(rng.uniform(0.2, 1.2))
+            emu.replug()
+            time.sleep(rng.uniform(1.5, 2.5))  # reconnect takes a handshake; then stream a while
+        time.sleep(1.0)
+        cap.stop_recording()
+        st = src.status()
+    finally:
+        cap.stop()
+    rate = src.sample_rate_hz
+    with SessionReader(path) as r:
+        t0 = float(r.attrs["t0_host_s"])
+        ft = np.asarray(r.emg_t) + t0
+        fx = np.asarray(r.emg_data[:]).astype(np.int64)
+        gaps = np.asarray(r.gaps).reshape(-1, 2) + t0
+    # Produced samples whose true time falls inside the recorded span.
+    truth0 = emu.truth_times(0, 1)[0]
+    lo = max(0, int(np.floor((ft[0] - truth0) * rate)) - 2)
+    hi = int(np.ceil((ft[-1] - truth0) * rate)) + 2
+    pidx, pval = _produced(sent, lo, hi)
+    tt = emu.truth_times(0, 1)[0] + pidx / (rate * (1 + emu.rate_error_ppm * 1e-6))
+    inside_span = (tt >= ft[0] - 0.1) & (tt <= ft[-1] + 0.1)  # candidates for matching
+    pidx, pval, tt = pidx[inside_span], pval[inside_span].astype(np.int64), tt[inside_span]
+    tol = 2e-3
+    in_gap = np.zeros(len(tt), bool)
+    for g0, g1 in gaps:
+        in_gap |= (tt > g0 - tol) & (tt < g1 + tol)
+    # Match by value: each file sample to the produced sample with the same 8 values within 0.5 s
+    # (values are effectively unique locally). Matched within 0.6 of a period: correct; further:
+    # present but misplaced in time; no match: a value the firmware never sent.
+    by_val: dict[bytes, list[int]] = {}
+    for j in range(len(pidx)):
+        by_val.setdefault(pval[j].tobytes(), []).append(j)
+    have = np.zeros(len(pidx), bool)
+    misplaced = corrupt = 0
+    bad_notes: list[str] = []
+    worst_dt = 0.0
+    for i in range(len(ft)):
+        js = by_val.get(fx[i].tobytes(), [])
+        js = [j for j in js if abs(tt[j] - ft[i]) < 0.5 and not have[j]]
+        if not js:
+            corrupt += 1
+            if len(gaps) and corrupt <= 3:
+                k = int(np.argmin(np.abs(gaps[:, 1] - ft[i])))
+                bad_notes.append(f"stored value never sent at {1e3 * (ft[i] - gaps[k, 1]):+.1f} ms from a gap end "
+                                 f"(file row {i}, {fx[i][:4].tolist()}...)")
+            continue
+        j = min(js, key=lambda j: abs(tt[j] - ft[i]))
+        have[j] = True
+        dt = ft[i] - tt[j]
+        if abs(dt) > 0.6 / rate:
+            misplaced += 1
+            worst_dt = max(worst_dt, abs(dt), key=abs)
+    # Loss is judged strictly inside the recorded span (its ends depend on when recording began/ended).
+    outside = ~in_gap & (tt > ft[0] + 0.01) & (tt < ft[-1] - 0.01)
+    lost_outside = int(np.count_nonzero(outside & ~have))
+    lost_inside = int(np.count_nonzero(in_gap & ~have & (tt > ft[0]) & (tt < ft[-1])))
+    detail = bad_notes
+    for b in np.flatnonzero(outside & ~have)[:4]:
+        k = int(np.argmin(np.minimum(np.abs(gaps[:, 0] - tt[b]), np.abs(gaps[:, 1] - tt[b])))) if len(gaps) else 0
+        g = gaps[k] if len(gaps) else (0.0, 0.0)
+        detail.append(f"idx {pidx[b]}: {1e3 * (tt[b] - g[0]):+.1f} ms from gap start, {1e3 * (tt[b] - g[1]):+.1f} ms from its end")
+    return {"detail": detail, "kind": kind, "cycles": cycles, "reconnects": int(st.reconnects), "gaps": int(len(gaps)),
+            "produced": int(len(pidx)), "file_samples": int(len(ft)), "lost_outside_gaps": lost_outside,
+            "lost_inside_gaps": lost_inside, "corrupt_file_samples": corrupt, "misplaced_file_samples": misplaced,
+            "worst_misplacement_ms": 1e3 * worst_dt,
+            "gap_s_total": float((gaps[:, 1] - gaps[:, 0]).sum()) if len(gaps) else 0.0}
+
+
+# -- corrupt packets -----------------------------------------------------------------------------------
+
+def garbage_case(kind: str, seconds: float) -> dict:
+    """Stream with garbage, truncated and duplicated packets, then clean; the driver must survive,
+    count bad packets, resynchronise, and never deliver a sample with a wrong value or index."""
+    from recorder.synthetic import SyntheticSubject
+    from recorder.types import DeviceState
+
+    subject = SyntheticSubject(seed=2)
+    src, emu, sent = _open_emulated(kind, subject, log_s=seconds + 60)
+    chunks = []
+    src.start(chunks.append)
+    try:
+        _wait_streaming(src)
+        emu.garbage_prob, emu.truncate_prob, emu.duplicate_prob = 0.03, 0.02, 0.02
+        time.sleep(seconds)
+        emu.garbage_prob = emu.truncate_prob = emu.duplicate_prob = 0.0
+        n_before_clean = sum(len(c) for c in chunks)
+        time.sleep(3.0)
+        st = src.status()
+        alive = src.running and st.state == DeviceState.STREAMING
+    finally:
+        src.stop()
+        faults = dict(emu.faults)
+        src.close()
+    n_clean = sum(len(c) for c in chunks) - n_before_clean
+    wrong = checked = 0
+    seen: set[int] = set()
+    dup_delivered = 0
+    for c in chunks:
+        try:
+            ref = np.asarray(sent(c.first_index, len(c))).astype(np.int64)
+        except (KeyError, IndexError):
+            wrong += len(c)
+            continue
+        wrong += int(np.count_nonzero(np.any(ref != c.x.astype(np.int64), axis=1)))
+        checked += len(c)
+        for i in range(c.first_index, c.first_index + len(c)):
+            if i in seen:
+                dup_delivered += 1
+            seen.add(i)
+    return {"kind": kind, "seconds": seconds, "alive": bool(alive), "state": st.state.value,
+            "bad_packets": int(st.bad_packets), "injected": faults, "samples": checked,
+            "wrong_values": wrong, "duplicates_delivered": dup_delivered,
+            "samples_in_last_3s": n_clean, "resync_ok": bool(n_clean >= 0.8 * 3.0 * src.sample_rate_hz),
+            "driver_samples_lost": int(st.samples_lost), "last_error": st.last_error}
+
+
+# -- SIGKILL -------------------------------------------------------------------------------------------
+
+def _kill_child(path: str) -> int:
+    """Child: record synthetic Myo + camera until killed; prints READY when recording."""
+    from recorder.capture import Capture
+    cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=3)
+    cap.start()
+    first = threading.Event()
+    cap.add_listener(lambda k, p: first.set() if k == "emg" else None)
+    if not first.wait(30):
+        print("NO DATA", flush=True)
+        return 1
+    cap.start_recording(path, {"notes": "bench sigkill"})
+    print("READY", flush=True)
+    threading.Event().wait()  # until SIGKILL
+    return 0
+
+
+def kill_case(runs: int, workdir: Path, seed: int = 0) -> dict:
+    from recorder.clock import now
+    from recorder.session import SessionReader
+
+    rng = random.Random(seed)
+    worst_emg = worst_video = 0.0
+    failures: list[str] = []
+    ok = 0
+    for i in range(runs):
+        path = workdir / f"killed-{i}.h5"
+        path.unlink(missing_ok=True)
+        p = subprocess.Popen([sys.executable, "-m", "bench.faults", "--kill-child", str(path)], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = p.stdout.readline().strip()
+        if line != "READY":
+            p.kill()
+            p.wait()
+            failures.append(f"run {i}: child did not start recording ({line!r})")
+            continue
+        time.sleep(rng.uniform(1.0, 6.0))
+        t_kill = now()
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        try:
+            with SessionReader(path) as r:
+                t0 = float(r.attrs["t0_host_s"])
+                et = np.asarray(r.emg_t)
+                vt = np.asarray(r.video_t)
+                if r.n_frames:
+                    r.frame(r.n_frames - 1)  # the last frame decodes
+                rate = r.sample_rate_hz
+            emg_lag = t_kill - (t0 + et[-1]) if et.size else float("inf")
+            vid_lag = t_kill - (t0 + vt[-1]) if vt.size else float("inf")
+            holes = int(np.count_nonzero(np.diff(et) > 1.5 / rate)) if et.size > 1 else 0
+            worst_emg, worst_video = max(worst_emg, emg_lag), max(worst_video, vid_lag)
+            if emg_lag > 1.0 or vid_lag > 1.0 or holes:
+                failures.append(f"run {i}: last EMG {emg_lag:.2f} s, last frame {vid_lag:.2f} s before the kill, "
+                                f"{holes} holes")
+            else:
+                ok += 1
+        except Exception as e:  # any failure to open is exactly what this case looks for
+            failures.append(f"run {i}: {type(e).__name__}: {e}")
+    return {"runs": runs, "ok": ok, "worst_emg_lag_s": worst_emg, "worst_video_lag_s": worst_video,
+            "failures": failures}
+
+
+# -- disk full -----------------------------------------------------------------------------------------
+
+def _diskfull_child(path: str, limit_bytes: int) -> int:
+    """Child: RLIMIT_FSIZE-limited recording; prints one JSON line with what the user was told."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+    from recorder.capture import Capture
+
+    errors: list[str] = []
+    got = threading.Event()
+
+    def listen(kind, payload):
+        if kind == "error":
+            errors.append(str(payload))
+            if "recording stopped" in str(payload):
+                got.set()
+
+    cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=4)
+    cap.add_listener(listen)
+    cap.start()
+    time.sleep(1.0)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    cap.start_recording(path, {"notes": "bench disk full"})
+    stopped = got.wait(60)
+    w_err = repr(cap._writer.error) if cap._writer is not None else None
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    cap.stop()
+    print(json.dumps({"stopped": stopped, "errors": errors, "writer_error": w_err}), flush=True)
+    return 0
+
+
+def diskfull_case(workdir: Path, limit_mb: float = 3.0) -> dict:
+    from recorder.session import SessionReader
+
+    path = workdir / "diskfull.h5"
+    path.unlink(missing_ok=True)
+    p = subprocess.run([sys.executable, "-m", "bench.faults", "--diskfull-child", str(path),
+                        str(int(limit_mb * 2**20))], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    res = {"exit": p.returncode, "limit_mb": limit_mb}
+    try:
+        res.update(json.loads(p.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        res.update(stopped=False, errors=[], child_stderr=p.stderr[-400:])
+    msg = next((e for e in res.get("errors", []) if "recording stopped" in e), "")
+    res["message"] = msg
+    res["clear"] = bool(msg) and str(path) in msg
+    try:
+        with SessionReader(path) as r:
+            et = np.asarray(r.emg_t)
+            res["file_samples"] = int(et.size)
+            res["file_frames"] = int(r.n_frames)
+            res["holes"] = int(np.count_nonzero(np.diff(et) > 1.5 / r.sample_rate_hz)) if et.size > 1 else 0
+            res["file_mb"] = round(path.stat().st_size / 2**20, 2)
+            res["valid"] = et.size > 0 and res["holes"] == 0
+    except Exception as e:  # the file must open; report how it did not
+        res["valid"] = False
+        res["open_error"] = f"{type(e).__name__}: {e}"
+    return res
+
+
+# -- corrupt, truncated, foreign files and model folders -------------------------------------------
+
+def _attempt_session(path: Path) -> tuple[str, str]:
+    """('opened' | 'clear' | 'unclear', detail). Clear: SessionFormatError/FileNotFoundError naming the file."""
+    from recorder.session import SessionFormatError, SessionReader
+    try:
+        with SessionReader(path) as r:
+            r.summary()
+            np.asarray(r.emg_t)
+            r.emg_data[:]
+            if r.n_frames:
+                r.frame(r.n_frames - 1)
+            np.asarray(r.landmarks_world[:])
+        return "opened", ""
+    except (SessionFormatError, FileNotFoundError) as e:
+        return ("clear" if str(path.name) in str(e) else "unclear"), f"{type(e).__name__}: {e}"
+    except Exception as e:
+        return "unclear", f"{type(e).__name__}: {e}"
+
+
+def corrupt_files_case(workdir: Path) -> dict:
+    import h5py
+
+    from recorder.simulate import make_synthetic_session
+
+    d = workdir / "corrupt"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    good = make_synthetic_session(d / "good.h5", duration_s=20.0, seed=5, camera=True)
+    data = good.read_bytes()
+    rng = np.random.default_rng(5)
+    cases: dict[str, Path] = {}
+
+    def write(name, content: bytes):
+        p = d / name
+        p.write_bytes(content)
+        cases[name] = p
+
+    write("empty.h5", b"")
+    write("text.h5", b"subject,emg\n1,2\n" * 50)
+    write("random.h5", rng.bytes(200_000))
+    for frac in (0.1, 0.5, 0.9, 0.99):
+        write(f"truncated-{int(frac * 100)}pct.h5", data[: int(len(data) * frac)])
+    bad_super = bytearray(data)
+    bad_super[8:64] = rng.bytes(56)
+    write("bad-superblock.h5", bytes(bad_super))
+    for k, frac in enumerate((0.02, 0.3, 0.6)):
+        b = bytearray(data)
+        a = int(len(b) * frac)
+        b[a:a + 4096] = rng.bytes(4096)
+        write(f"scribbled-{k}.h5", bytes(b))
+    with h5py.File(d / "foreign.h5", "w") as f:
+        f["data"] = np.zeros((10, 3))
+    cases["foreign.h5"] = d / "foreign.h5"
+    newer = d / "newer-version.h5"
+    shutil.copy(good, newer)
+    with h5py.File(newer, "a") as f:
+        f.attrs["format_version"] = 99
+    cases["newer-version.h5"] = newer
+    nodata = d / "missing-dataset.h5"
+    shutil.copy(good, nodata)
+    with h5py.File(nodata, "a") as f:
+        del f["emg/t"]
+    cases["missing-dataset.h5"] = nodata
+    (d / "folder.h5").mkdir()
+    cases["folder.h5"] = d / "folder.h5"
+    cases["missing.h5"] = d / "missing.h5"
+    results = {name: _attempt_session(p) for name, p in cases.items()}
+    return {"cases": len(results), "clear": sum(v[0] == "clear" for v in results.values()),
+            "opened": sum(v[0] == "opened" for v in results.values()),
+            "unclear": {k: v[1] for k, v in results.items() if v[0] == "unclear"},
+            "detail": {k: v[0] for k, v in results.items()}}
+
+
+class _Evil:
+    """Unpickling this creates a marker file: proof that a loader executed untrusted pickle code."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def corrupt_models_case(workdir: Path) -> dict:
+    import torch
+
+    from recorder.modelio import ModelFormatError, load_model
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import train
+
+    d = workdir / "models"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    sess = make_synthetic_session(d / "s.h5", duration_s=40.0, seed=6)
+    good = train({"model": {"name": "dense", "params": {}}, "data": {"anchor": "grid"},
+                  "train": {"epochs": 1, "device": "cpu"}}, [sess], d / "good").out_dir
+    load_model(good)  # the unmodified folder loads
+    marker = d / "PWNED"
+    cases: dict[str, Path] = {}
+
+    def variant(name, edit):
+        p = d / name
+        shutil.copytree(good, p)
+        edit(p)
+        cases[name] = p
+
+    variant("no-json", lambda p: (p / "model.json").unlink())
+    variant("bad-json", lambda p: (p / "model.json").write_text("{not json"))
+    variant("foreign-json", lambda p: (p / "model.json").write_text(json.dumps({"format": "keras", "layers": []})))
+    variant("newer-version", lambda p: (p / "model.json").write_text(
+        json.dumps(dict(json.loads((p / "model.json").read_text()), format_version=99))))
+    variant("no-weights", lambda p: (p / "weights.safetensors").unlink())
+    variant("truncated-weights", lambda p: (p / "weights.safetensors").write_bytes(
+        (p / "weights.safetensors").read_bytes()[:300]))
+    variant("random-weights", lambda p: (p / "weights.safetensors").write_bytes(os.urandom(5000)))
+
+    def pickled_weights(p):
+        torch.save({"w": _Evil(str(marker))}, p / "weights.safetensors")
+    variant("pickle-as-weights", pickled_weights)
+
+    def pickle_beside(p):
+        (p / "weights.safetensors").unlink()
+        torch.save({"w": _Evil(str(marker))}, p / "model.pt")
+    variant("pickle-model-pt", pickle_beside)
+
+    def wrong_arch(p):
+        m = json.loads((p / "model.json").read_text())
+        m["input"]["n_channels"] = int(m["input"]["n_channels"]) + 3
+        (p / "model.json").write_text(json.dumps(m))
+    variant("weights-wrong-shape", wrong_arch)
+    notdir = d / "a-file"
+    notdir.write_text("x")
+    cases["not-a-folder"] = notdir
+    cases["missing"] = d / "missing"
+    out = {}
+    for name, p in cases.items():
+        try:
+            load_model(p)
+            out[name] = ("opened", "")
+        except ModelFormatError as e:
+            out[name] = ("clear" if p.name in str(e) else "unclear", str(e))
+        except Exception as e:
+            out[name] = ("unclear", f"{type(e).__name__}: {e}")
+    return {"cases": len(out), "clear": sum(v[0] == "clear" for v in out.values()),
+            "opened": [k for k, v in out.items() if v[0] == "opened"],
+            "unclear": {k: v[1] for k, v in out.items() if v[0] == "unclear"},
+            "pickle_executed": marker.exists()}
+
+
+# -- group entry ---------------------------------------------------------------------------------------
+
+def run(ctx: Context) -> list[Row]:
+    rows: list[Row] = []
+    cycles = ctx.pick(3, 20)
+    for kind in ("myo", "cyton"):
+        name = {"myo": "Myo", "cyton": "Cyton"}[kind]
+        r = unplug_case(kind, cycles, ctx.workdir)
+        rows += [
+            Row(GROUP, f"unplug/replug x{cycles} ({name}): samples lost outside recorded gaps",
+                r["lost_outside_gaps"] + r["corrupt_file_samples"], "samples", "== 0", hard=True,
+                note=f"{r['gaps']} gaps ({r['gap_s_total']:.1f} s) in the file, {r['lost_inside_gaps']} lost "
+                     f"inside gaps, {r['corrupt_file_samples']} stored values never sent; "
+                     + "; ".join(r["detail"][:2]), extra=r),
+            Row(GROUP, f"unplug/replug x{cycles} ({name}): samples stamped a period or more off after reconnect",
+                r["misplaced_file_samples"], "samples", "== 0",
+                note=f"worst {r['worst_misplacement_ms']:+.1f} ms (index placed by the fitted clock after a silence)"),
+            Row(GROUP, f"unplug/replug x{cycles} ({name}): reconnects", r["reconnects"], "", f">= {cycles}",
+                hard=True, note="driver reconnected after every unplug"),
+            Row(GROUP, f"unplug/replug x{cycles} ({name}): gaps recorded", r["gaps"], "", f">= {cycles}", hard=True),
+        ]
+    secs = ctx.pick(8.0, 30.0)
+    for kind in ("myo", "cyton"):
+        name = {"myo": "Myo/BGAPI", "cyton": "Cyton"}[kind]
+        g = garbage_case(kind, secs)
+        inj = g["injected"]
+        rows += [
+            Row(GROUP, f"garbage/truncated/duplicated packets ({name}): wrong or misplaced samples delivered",
+                g["wrong_values"] + g["duplicates_delivered"], "samples", "== 0", hard=True,
+                note=f"{g['samples']} samples checked against the firmware log", extra=g),
+            Row(GROUP, f"garbage/truncated/duplicated packets ({name}): bad packets counted", g["bad_packets"], "",
+                "> 0", hard=True, note=f"injected garbage {inj['garbage']}, truncated {inj['truncated']}, "
+                                       f"duplicated {inj['duplicated']} in {secs:.0f} s"),
+            Row(GROUP, f"garbage/truncated/duplicated packets ({name}): alive and resynchronised",
+                int(g["alive"] and g["resync_ok"]), "bool", "== 1", hard=True,
+                note=f"{g['samples_in_last_3s']} samples in the 3 s after the faults stopped; state {g['state']}"),
+        ]
+    runs = ctx.pick(3, 20)
+    k = kill_case(runs, ctx.workdir)
+    rows.append(Row(GROUP, f"SIGKILL while recording x{runs}: files that open with all data up to 1 s before",
+                    k["ok"], f"of {runs}", f">= {runs}", hard=True,
+                    note=f"worst: last EMG sample {k['worst_emg_lag_s']:.2f} s, last frame "
+                         f"{k['worst_video_lag_s']:.2f} s before the kill" + ("; " + "; ".join(k["failures"][:3])
+                                                                             if k["failures"] else ""), extra=k))
+    df = diskfull_case(ctx.workdir)
+    rows += [Row(GROUP, "disk full (RLIMIT_FSIZE 3 MB): recording stops with a clear message",
+                 int(df.get("stopped", False) and df["clear"]), "bool", "== 1", hard=True,
+                 note=(df["message"][:160] or f"no message; {df.get('errors')}"), extra=df),
+             Row(GROUP, "disk full: file valid up to that point", int(df.get("valid", False)), "bool", "== 1",
+                 hard=True, note=(f"{df.get('file_samples', 0)} samples, {df.get('file_frames', 0)} frames, "
+                                  f"{df.get('holes', '?')} holes" if df.get("valid") else df.get("open_error", "")))]
+    cf = corrupt_files_case(ctx.workdir)
+    rows.append(Row(GROUP, "corrupt/truncated/foreign session files: unclear errors", len(cf["unclear"]),
+                    f"of {cf['cases']}", "== 0",
+                    note=f"{cf['clear']} clear SessionFormatError/FileNotFoundError, {cf['opened']} opened "
+                         f"(readable part); " + "; ".join(f"{k}: {v[:80]}" for k, v in cf["unclear"].items()),
+                    extra=cf))
+    cm = corrupt_models_case(ctx.workdir)
+    rows += [Row(GROUP, "corrupt/foreign model folders: unclear errors", len(cm["unclear"]) + len(cm["opened"]),
+                 f"of {cm['cases']}", "== 0",
+                 note=f"{cm['clear']} clear ModelFormatError; " + "; ".join(f"{k}: {v[:80]}" for k, v in cm["unclear"].items()),
+                 extra=cm),
+             Row(GROUP, "untrusted pickle executed while loading a model", int(cm["pickle_executed"]), "bool",
+                 "== 0", hard=True)]
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kill-child", metavar="PATH")
+    ap.add_argument("--diskfull-child", nargs=2, metavar=("PATH", "BYTES"))
+    ap.add_argument("--case", choices=["unplug", "garbage", "kill", "diskfull", "files", "models"])
+    ap.add_argument("--workdir", default="/tmp/emgrec-bench")
+    a = ap.parse_args(argv)
+    if a.kill_child:
+        return _kill_child(a.kill_child)
+    if a.diskfull_child:
+        return _diskfull_child(a.diskfull_child[0], int(a.diskfull_child[1]))
+    wd = Path(a.workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    res = {"unplug": lambda: [unplug_case(k, 2, wd) for k in ("myo", "cyton")],
+           "garbage": lambda: [garbage_case(k, 5.0) for k in ("myo", "cyton")],
+           "kill": lambda: kill_case(2, wd), "diskfull": lambda: diskfull_case(wd),
+           "files": lambda: corrupt_files_case(wd), "models": lambda: corrupt_models_case(wd)}[a.case]()
+    print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

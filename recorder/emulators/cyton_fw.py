@@ -72,6 +72,7 @@ class CytonEmulator(PtyEmulator):
     generator: ``f(t_host (n,) float64 s) -> (n, 8) float microvolts``; default :class:`BandLimitedEmg`.
     rate_error_ppm: the crystal's error; the true rate is 250 * (1 + ppm * 1e-6) Hz.
     answer: False makes a mute device (ignores every command), for "wrong device" tests.
+    frozen: set True to hang the firmware (no data, commands ignored) with the port still present.
 
     Commands: ``v`` soft reset (stops, counter to 0, banner ending ``$$$``), ``b`` start, ``s``
     stop, ``1``-``8`` / ``!@#$%^&*`` channel off / on (an off channel sends zeros), ``d`` default
@@ -98,6 +99,7 @@ class CytonEmulator(PtyEmulator):
         self.rate_error_ppm = float(rate_error_ppm)
         self.true_rate_hz = NOMINAL_RATE_HZ * (1.0 + self.rate_error_ppm * 1e-6)
         self.answer = answer
+        self.frozen = False
         self.t_stream_start: float | None = None
         self.commands: list[str] = []
         self._commands_cond = threading.Condition()
@@ -108,6 +110,9 @@ class CytonEmulator(PtyEmulator):
         self._g_next = 0               # next stream index to send
         self._counter_origin: int | None = None  # stream index that gets sample number 0
         self._log_lock = threading.Lock()
+        # Firmware state is touched by the emulator thread (tick, commands) and by whoever calls
+        # unplug()/replug(); one lock keeps a tick from seeing half a power cycle.
+        self._fw_lock = threading.RLock()
         self._counts = np.zeros((4096, N_CHANNELS), np.int32)
         self._delivered = np.zeros(4096, bool)
         self._generated = np.zeros(4096, bool)
@@ -163,6 +168,10 @@ class CytonEmulator(PtyEmulator):
         self._power_on()
 
     def _power_on(self) -> None:
+        with self._fw_lock:
+            self._reset_state()
+
+    def _reset_state(self) -> None:
         self._streaming = False
         self._counter_origin = None
         self.channel_on[:] = True
@@ -170,8 +179,15 @@ class CytonEmulator(PtyEmulator):
         self._block = None
 
     def on_command(self, buf: bytes) -> bytes:
-        if not self.answer:
+        if not self.answer or self.frozen:
             return b""
+        with self._fw_lock:
+            self._handle_commands(buf)
+        with self._commands_cond:
+            self._commands_cond.notify_all()
+        return b""
+
+    def _handle_commands(self, buf: bytes) -> None:
         for c in buf.decode("latin-1"):
             if self._setting is not None:  # inside x...X, z...Z or ~N: swallow until it ends
                 self._setting.append(ord(c))
@@ -202,9 +218,6 @@ class CytonEmulator(PtyEmulator):
                 self.write(b"060110$$$")
             elif c in "xz~":
                 self._setting = bytearray(c.encode())
-        with self._commands_cond:
-            self._commands_cond.notify_all()
-        return b""
 
     def _start_stream(self) -> None:
         t = host_now()
@@ -220,7 +233,11 @@ class CytonEmulator(PtyEmulator):
         self._streaming = True
 
     def tick(self) -> None:
-        if not self._streaming:
+        with self._fw_lock:
+            self._tick()
+
+    def _tick(self) -> None:
+        if not self._streaming or self.frozen:
             return
         self._tick_t = t = host_now()
         g_due = math.floor((t - self.t_stream_start) * self.true_rate_hz) + 1

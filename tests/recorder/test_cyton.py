@@ -179,6 +179,26 @@ def test_unplug_mid_stream_reconnects_and_shows_the_gap(emu):
     assert np.abs(err).max() < 4.0 + abs(shift) * 4.0
 
 
+def test_silent_device_is_lost_and_reopened(emu):
+    col = Collector()
+    d = run_driver(emu.port, col, handshake_timeout_s=0.3)
+    try:
+        col.wait_samples(100)
+        emu.frozen = True  # firmware hangs; the port stays
+        col.wait(lambda: DeviceState.RECONNECTING in col.states, 3, "silence detected")
+        assert "no data" in d.status().last_error
+        emu.frozen = False
+        col.wait(lambda: col.states[-1] == DeviceState.STREAMING, 5, "streaming again")
+        col.wait_samples(50)
+        st = d.status()
+    finally:
+        d.stop()
+    idx, x, _ = col.arrays()
+    gap = np.diff(idx).max() - 1
+    assert st.samples_lost == gap >= d.lost_after_s * 250
+    assert np.all(np.diff(idx) > 0)
+
+
 def test_foreign_port_raises_device_not_found_naming_the_port():
     with PtyEmulator(name="ttyUSB-mute") as mute:  # opens fine, answers nothing
         with pytest.raises(DeviceNotFound, match=f"no OpenBCI Cyton answered on {mute.port}"):

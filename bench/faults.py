@@ -291,11 +291,12 @@ def _diskfull_child(path: str, limit_bytes: int) -> int:
     cap.add_listener(listen)
     cap.start()
     time.sleep(1.0)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, hard))  # soft limit only: it can be lifted again
     cap.start_recording(path, {"notes": "bench disk full"})
     stopped = got.wait(60)
     w_err = repr(cap._writer.error) if cap._writer is not None else None
-    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
     cap.stop()
     print(json.dumps({"stopped": stopped, "errors": errors, "writer_error": w_err}), flush=True)
     return 0
@@ -350,6 +351,20 @@ def _attempt_session(path: Path) -> tuple[str, str]:
         return "unclear", f"{type(e).__name__}: {e}"
 
 
+def _attempt_in_child(path: Path, timeout_s: float = 30.0) -> tuple[str, str]:
+    """_attempt_session in a child process, so a reader that hangs or crashes on a bad file is
+    reported as such instead of stalling the suite."""
+    try:
+        p = subprocess.run([sys.executable, "-m", "bench.faults", "--attempt", str(path)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return "unclear", f"reader hung (> {timeout_s:.0f} s)"
+    try:
+        return tuple(json.loads(p.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        return "unclear", f"reader process died (exit {p.returncode}): {p.stderr.strip()[-200:]}"
+
+
 def corrupt_files_case(workdir: Path) -> dict:
     import h5py
 
@@ -397,7 +412,7 @@ def corrupt_files_case(workdir: Path) -> dict:
     (d / "folder.h5").mkdir()
     cases["folder.h5"] = d / "folder.h5"
     cases["missing.h5"] = d / "missing.h5"
-    results = {name: _attempt_session(p) for name, p in cases.items()}
+    results = {name: _attempt_in_child(p) for name, p in cases.items()}
     return {"cases": len(results), "clear": sum(v[0] == "clear" for v in results.values()),
             "opened": sum(v[0] == "opened" for v in results.values()),
             "unclear": {k: v[1] for k, v in results.items() if v[0] == "unclear"},
@@ -528,6 +543,8 @@ def run(ctx: Context) -> list[Row]:
     rows += [Row(GROUP, "disk full (RLIMIT_FSIZE 3 MB): recording stops with a clear message",
                  int(df.get("stopped", False) and df["clear"]), "bool", "== 1", hard=True,
                  note=(df["message"][:160] or f"no message; {df.get('errors')}"), extra=df),
+             Row(GROUP, "disk full: recording process exits cleanly afterwards", int(df["exit"] == 0), "bool", "== 1",
+                 note=f"child exit status {df['exit']}" + (" (negative: killed by that signal)" if df["exit"] < 0 else "")),
              Row(GROUP, "disk full: file valid up to that point", int(df.get("valid", False)), "bool", "== 1",
                  hard=True, note=(f"{df.get('file_samples', 0)} samples, {df.get('file_frames', 0)} frames, "
                                   f"{df.get('holes', '?')} holes" if df.get("valid") else df.get("open_error", "")))]
@@ -551,9 +568,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kill-child", metavar="PATH")
     ap.add_argument("--diskfull-child", nargs=2, metavar=("PATH", "BYTES"))
+    ap.add_argument("--attempt", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--case", choices=["unplug", "garbage", "kill", "diskfull", "files", "models"])
     ap.add_argument("--workdir", default="/tmp/emgrec-bench")
     a = ap.parse_args(argv)
+    if a.attempt:
+        print(json.dumps(list(_attempt_session(Path(a.attempt)))))
+        return 0
     if a.kill_child:
         return _kill_child(a.kill_child)
     if a.diskfull_child:

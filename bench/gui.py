@@ -1,0 +1,63 @@
+"""GUI: the capture view's redraw rate while recording (offscreen Qt), read from the app's own
+FpsMeter (``CaptureView.redraw_fps``), sampled once a second."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .core import Context, Row
+
+GROUP = "gui"
+
+
+def run(ctx: Context) -> list[Row]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        from PySide6 import QtWidgets
+
+        from app.main_window import MainWindow
+        from app.settings import Settings
+    except ImportError as e:
+        return [Row(GROUP, "redraw rate", None, status="not yet measured", note=f"app not importable: {e}")]
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    tmp = Path(tempfile.mkdtemp(prefix="emgrec-bench-gui-", dir=ctx.workdir))
+    settings = Settings(tmp / "settings.ini")
+    settings.set_output_dir(tmp / "sessions")
+    w = MainWindow(settings)
+    w.show()
+    cv = w.capture_view
+
+    def pump(seconds: float, until=None) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            if until is not None and until():
+                return True
+            time.sleep(0.002)  # the Qt event loop runs in processEvents; this only yields the GIL
+        return until is None
+
+    cv.connect_sources("synthetic", "synthetic")
+    if not pump(60, lambda: cv.capture is not None):
+        w.close()
+        return [Row(GROUP, "redraw rate while recording", None, status="FAIL", note="capture did not connect")]
+    pump(3)
+    ok = cv.start_recording()
+    fps = []
+    end = time.monotonic() + ctx.pick(15.0, 60.0)
+    while time.monotonic() < end:
+        pump(1.0)
+        fps.append(cv.redraw_fps)
+    rec = cv.capture.recording if cv.capture is not None else False
+    cv.stop_recording()
+    pump(2)
+    w.close()
+    pump(1)
+    a = np.asarray(fps[2:] or fps)
+    return [Row(GROUP, "redraw rate while recording (mean)", float(a.mean()), "fps", ">= 60",
+                note=f"offscreen Qt, synthetic Myo + camera; recording started: {ok}, still recording at the end: {rec}"),
+            Row(GROUP, "redraw rate while recording (worst 1 s)", float(a.min()), "fps", ">= 30")]

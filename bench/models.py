@@ -1,0 +1,96 @@
+"""Models: training windows/s of recorder.training.train per model vs a minimal PyTorch loop on the
+same tensors (same model, optimiser, batch size, threads), and inference latency per window."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .core import Context, Row, percentiles_ms
+
+GROUP = "models"
+
+
+def _minimal_loop(net, X, Y, batch: int, epochs: int, lr: float) -> float:
+    """Windows/s of the plainest training loop: permute, slice, forward, MSE, backward, Adam step."""
+    import torch
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    loss_fn = torch.nn.MSELoss()
+    rates = []
+    for _ in range(epochs):
+        net.train()
+        t = time.perf_counter()
+        perm = torch.randperm(len(X))
+        n = 0
+        for i in range(0, len(perm) - 1, batch):
+            b = perm[i:i + batch]
+            if len(b) < 2:
+                break
+            loss = loss_fn(net(X[b]), Y[b])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n += len(b)
+        rates.append(n / (time.perf_counter() - t))
+    return float(np.median(rates))
+
+
+def run(ctx: Context) -> list[Row]:
+    import torch
+
+    from recorder import dataset as ds
+    from recorder.models import build_model, model_names
+    from recorder.modelio import load_model
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import train
+
+    torch.set_num_threads(1)  # the machine is shared; one thread for both sides keeps the ratio fair
+    sess = make_synthetic_session(ctx.workdir / "models-session.h5", duration_s=ctx.pick(120.0, 300.0), seed=7)
+    ws = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="grid", grid_step_ms=ctx.pick(20.0, 10.0))
+    epochs = ctx.pick(2, 4)
+    rows: list[Row] = []
+    names = model_names()
+    for name in names:
+        cfg = {"model": {"name": name, "params": {}}, "data": {"anchor": "grid"},
+               "train": {"epochs": epochs, "device": "cpu", "schedule": "none", "patience": 99, "threads": 1,
+                         "batch_size": 128}}
+        rates = []
+        out = ctx.workdir / f"model-{name}"
+        res = train(cfg, ws, out, progress=lambda e: rates.append(e["samples_per_s"]) if e.get("event") == "epoch" else None)
+        r_train = float(np.median(rates))
+        # The same tensors the trainer uses: normalised windows and targets of the training part.
+        split = ds.make_split(ws, mode="time", val_fraction=0.15, test_fraction=0.15, extra_gap_s=0.0)
+        tr = ds.split_indices(ws, split, "train")
+        xm, xs = ds.fit_channel_norm(ws.X, tr)
+        ym, ys = ds.fit_target_norm(ws.y, tr)
+        X = (torch.from_numpy(ws.X[tr]) - torch.from_numpy(xm)) / torch.from_numpy(xs)
+        Y = (torch.from_numpy(ws.y[tr]) - torch.from_numpy(ym)) / torch.from_numpy(ys)
+        torch.manual_seed(0)
+        net = build_model({"name": name, "params": {}}, len(ws.channel_names), ws.window_n, ws.y.shape[1])
+        r_min = _minimal_loop(net, X, Y, 128, epochs, 2e-3)
+        rows += [Row(GROUP, f"{name}: training (recorder.training.train)", r_train, "windows/s",
+                     note=f"{len(tr)} training windows of {ws.window_n} x {len(ws.channel_names)}, 1 thread; "
+                          f"includes per-epoch validation"),
+                 Row(GROUP, f"{name}: train / minimal PyTorch loop", r_train / r_min, "ratio", ">= 0.9",
+                     note=f"minimal loop {r_min:.0f} windows/s")]
+        m = load_model(res.out_dir)
+        one = ws.X[:1]
+        for _ in range(10):
+            m.predict(one)
+        lat = []
+        for i in range(ctx.pick(200, 1000)):
+            t = time.perf_counter()
+            m.predict(ws.X[i % len(ws.X)][None])
+            lat.append(time.perf_counter() - t)
+        p50, p99 = percentiles_ms(np.asarray(lat), (50, 99))
+        rows.append(Row(GROUP, f"{name}: inference latency per window p50 / p99", round(p50, 3), "ms",
+                        note=f"p99 {p99:.3f} ms (LoadedModel.predict, batch 1, CPU, 1 thread)"))
+    try:
+        import recorder.live  # noqa: F401
+        rows.append(Row(GROUP, "live preview latency (EMG arrival to prediction)", None, status="not yet measured",
+                        note="recorder.live exists; its latency hook is not wired into this bench yet"))
+    except ImportError:
+        rows.append(Row(GROUP, "live preview latency (EMG arrival to prediction)", None, status="not yet measured",
+                        note="recorder/live.py has not landed"))
+    return rows

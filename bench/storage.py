@@ -1,0 +1,93 @@
+"""Storage: SessionWriter throughput against plain file writes of the same bytes (one run, so the
+ratio is meaningful on a shared machine). File size per minute with video comes from the Myo soak."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from .core import Context, Row
+
+GROUP = "storage"
+
+
+def _payload(seconds: float, rate: float = 2000.0, n_ch: int = 16, fps: float = 30.0):
+    """EMG chunks (10 ms each) and JPEG frames equivalent to ``seconds`` of recording."""
+    import cv2
+
+    from recorder.camera import SyntheticCamera
+    from recorder.synthetic import SyntheticSubject
+
+    rng = np.random.default_rng(0)
+    n = int(seconds * rate)
+    x = rng.normal(0, 300, size=(n, n_ch)).astype(np.int16)
+    t = np.arange(n) / rate
+    cam = SyntheticCamera(SyntheticSubject(seed=0), fps=fps)
+    jpegs = []
+    for i in range(24):  # a few distinct rendered frames, reused (encoding is not what we time)
+        img, _, _ = cam.capture(1000.0 + i / fps)
+        jpegs.append(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+    return x, t, jpegs, int(seconds * fps)
+
+
+def run(ctx: Context) -> list[Row]:
+    from recorder.session import SessionReader, SessionWriter
+    from recorder.types import EmgChunk, Frame, Landmarks
+
+    seconds = ctx.pick(60.0, 300.0)
+    x, t, jpegs, n_frames = _payload(seconds)
+    step = 20  # 10 ms chunks at 2 kHz
+    path = ctx.workdir / "storage.h5"
+    path.unlink(missing_ok=True)
+    img = np.zeros((4, 4, 3), np.uint8)
+    t0 = time.perf_counter()
+    w = SessionWriter(path, sample_rate_hz=2000.0, channel_names=[f"ch{i}" for i in range(16)],
+                      emg_dtype=np.int16, t0=0.0, metadata={"notes": "bench storage"}, video=True,
+                      max_queued_frames=n_frames + 10)
+    w.start()
+    fi = 0
+    frame_every = int(len(t) / max(n_frames, 1))
+    for k in range(0, len(t), step):
+        w.add_emg(EmgChunk(x[k:k + step], t[k:k + step], k, float(t[min(k + step, len(t)) - 1])))
+        if fi < n_frames and k >= fi * frame_every:
+            w.add_frame(Frame(img, float(t[k]), fi), jpeg=jpegs[fi % len(jpegs)])
+            lm = Landmarks.empty(float(t[k]), fi)
+            w.add_landmarks(lm)
+            fi += 1
+    w.close()
+    dt_writer = time.perf_counter() - t0
+    if w.error is not None:
+        return [Row(GROUP, "session write", str(w.error), status="FAIL", hard=True)]
+    size = path.stat().st_size
+    with SessionReader(path) as r:
+        ok = r.n_samples == len(t) and r.n_frames == fi
+    # Plain writes of the same bytes: EMG data + times + JPEGs, appended in the same batches.
+    plain = ctx.workdir / "storage.bin"
+    raw_bytes = 0
+    t0 = time.perf_counter()
+    with open(plain, "wb") as f:
+        batch = int(0.5 * 2000)  # the writer flushes every 0.5 s
+        for k in range(0, len(t), batch):
+            f.write(x[k:k + batch].tobytes())
+            f.write(t[k:k + batch].tobytes())
+            raw_bytes += x[k:k + batch].nbytes + t[k:k + batch].nbytes
+            for j in range(int(k / frame_every), min(fi, int((k + batch) / frame_every))):
+                f.write(jpegs[j % len(jpegs)])
+                raw_bytes += len(jpegs[j % len(jpegs)])
+            f.flush()
+        os.fsync(f.fileno())
+    dt_plain = time.perf_counter() - t0
+    plain.unlink()
+    mb = raw_bytes / 2**20
+    w_rate, p_rate = mb / dt_writer, mb / dt_plain
+    return [
+        Row(GROUP, "session write throughput (2 kHz x 16 int16 + 30 fps JPEG, as fast as possible)", w_rate, "MB/s",
+            note=f"{mb:.0f} MB of payload ({seconds:.0f} s of recording) in {dt_writer:.1f} s; file "
+                 f"{size / 2**20:.0f} MB; reads back complete: {ok}"),
+        Row(GROUP, "plain file writes of the same bytes", p_rate, "MB/s", note="write + flush per 0.5 s batch, fsync at end"),
+        Row(GROUP, "session writer / plain writes", w_rate / p_rate, "ratio",
+            note=f"real-time need is {mb / seconds:.2f} MB/s, i.e. {w_rate / (mb / seconds):.0f}x headroom"),
+        Row(GROUP, "session writer written back intact", int(ok), "bool", "== 1", hard=True),
+    ]

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
     ap.add_argument("--soak-s", type=float, help="acquisition soak seconds (default 60 quick, 600 full)")
     ap.add_argument("--workdir", default=None, help="scratch folder (default a temp folder)")
-    ap.add_argument("--out", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go")
+    ap.add_argument("--out", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go (quick: RESULTS-quick.md, results-quick.json)")
     args = ap.parse_args(argv)
     groups = GROUPS if not args.only else [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
@@ -109,10 +109,12 @@ def main(argv=None) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "soak_s": soak_s, "wall_s": round(wall, 1), "machine": info,
                "hard_failures": len(failed), "groups": results}
-    (outdir / "results.json").write_text(json.dumps(summary, indent=1, default=str))
-    write_markdown(outdir / "RESULTS.md", info, results, args.quick, wall)
+    # A quick run never overwrites the committed full-run results.
+    md, js = ("RESULTS-quick.md", "results-quick.json") if args.quick else ("RESULTS.md", "results.json")
+    (outdir / js).write_text(json.dumps(summary, indent=1, default=str))
+    write_markdown(outdir / md, info, results, args.quick, wall)
     nym = sum(r["status"] == NYM for g in results for r in g["rows"])
-    print(f"[bench] wrote {outdir / 'RESULTS.md'}; {len(failed)} hard failure(s), {nym} not yet measured; "
+    print(f"[bench] wrote {outdir / md}; {len(failed)} hard failure(s), {nym} not yet measured; "
           f"{wall / 60:.1f} min", flush=True)
     for r in failed:
         print(f"[bench] FAIL {r['name']}: {_fmt(r['value'])} ({r['note'][:200]})", flush=True)

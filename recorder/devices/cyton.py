@@ -148,7 +148,7 @@ class CytonParser:
         buf = self._buf
         arr = np.frombuffer(buf, dtype=np.uint8)
         n = arr.shape[0]
-        starts: list[np.ndarray] = []
+        runs: list[tuple[int, int]] = []  # (start, number of packets) of accepted packets
         pos = 0
         while pos < n:
             if self._aligned:
@@ -161,7 +161,7 @@ class CytonParser:
                     good &= (nxt >= n) | (arr[np.minimum(nxt, n - 1)] == SYNC)
                     k = m if good.all() else int(np.argmin(good))
                     if k:
-                        starts.append(s[:k])
+                        runs.append((pos, k))
                         pos += PACKET_LEN * k
                         self._accept()
                         continue
@@ -169,7 +169,7 @@ class CytonParser:
             if verdict is None:  # need more bytes
                 break
             if verdict == pos:
-                starts.append(np.array([pos]))
+                runs.append((pos, 1))
                 pos += PACKET_LEN
                 self._accept()
             else:
@@ -177,11 +177,11 @@ class CytonParser:
         if final and pos < n:
             pos = self._skip(pos, n)
         self._buf = buf[pos:]
-        if starts:
-            s = np.concatenate(starts)
-            raw = arr[s[:, None] + np.arange(PACKET_LEN)]
+        blocks = [arr[a:a + PACKET_LEN * k].reshape(k, PACKET_LEN) for a, k in runs]
+        if len(blocks) == 1:
+            raw = blocks[0]
         else:
-            raw = np.zeros((0, PACKET_LEN), np.uint8)
+            raw = np.concatenate(blocks) if blocks else np.zeros((0, PACKET_LEN), np.uint8)
         return self._number(*decode_packets(raw))
 
     def _decide(self, arr: np.ndarray, pos: int, n: int, final: bool) -> int | None:

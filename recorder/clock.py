@@ -92,8 +92,20 @@ class SampleClock:
         arr = np.asarray(pairs, dtype=np.float64)
         idx, t = arr[:, 0], arr[:, 1]
         if span >= self.min_fit_s and len(pairs) >= 8:
-            ic = idx - idx.mean()
-            slope = float(np.dot(ic, t - t.mean()) / np.dot(ic, ic))
+            # Fit the slope through the lower envelope (the least-delayed pair of each second), not
+            # all pairs: queueing delay that grows or shrinks over the window would bend a plain fit.
+            resid = t - idx / self.nominal_rate_hz
+            bins = ((t - t[0]) // 1.0).astype(np.int64)
+            order = np.lexsort((resid, bins))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = bins[order][1:] != bins[order][:-1]
+            sel = order[first]
+            if len(sel) >= 3:
+                ei, et = idx[sel], t[sel]
+            else:
+                ei, et = idx, t
+            ic = ei - ei.mean()
+            slope = float(np.dot(ic, et - et.mean()) / np.dot(ic, ic))
             # Accept only physically plausible rates (within 5 % of nominal): guards against a
             # stall or a burst in a short window bending the fit.
             if abs(slope * self.nominal_rate_hz - 1.0) < 0.05:

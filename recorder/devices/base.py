@@ -258,6 +258,8 @@ class SerialEmgSource(EmgSource):
                     except (DeviceError, OSError):
                         pass
                 self._close_port()
+            if self._stop.is_set():
+                break
             if not self.reconnect:
                 raise DeviceLost(f"{self.kind} on {self.port} was lost and reconnect is off")
             first = False

@@ -67,3 +67,17 @@ def test_expected_index_places_a_gap():
 def test_rejects_nonsense_rate():
     with pytest.raises(ValueError):
         SampleClock(0)
+
+
+def test_growing_queueing_delay_does_not_bend_the_rate():
+    """Mean latency that grows over the window (a filling queue) must not be read as drift."""
+    rng = np.random.default_rng(3)
+    rate, true_rate = 200.0, 200.0 * (1 + 60e-6)
+    n = 40 * 200
+    t_true = 50.0 + np.arange(n) / true_rate
+    clock = SampleClock(rate)
+    for i in range(0, n - 4, 4):
+        scale = 0.5e-3 + 8e-3 * i / n  # mean extra delay grows from 0.5 to 8.5 ms
+        a = t_true[i + 3] + 50e-6 + (rng.exponential(scale) if rng.random() > 0.1 else 0.0)
+        clock.stamp(i, 4, a)
+    assert abs(clock.rate_hz / true_rate - 1) < 20e-6

@@ -1,0 +1,35 @@
+"""``emgrec devices``: list serial ports and say which look like a Myo dongle or an OpenBCI Cyton."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("devices", help="list serial ports and recognised EMG dongles", description=__doc__)
+    p.add_argument("--all", action="store_true", help="also list ports that are not a known dongle")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_devices)
+
+
+def _devices(args) -> int:
+    from ..devices.ports import list_ports
+
+    ports = list_ports(recognised_only=not args.all)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in ports], indent=2))
+        return 0
+    if not ports:
+        what = "serial ports" if args.all else "Myo (BLED112) or OpenBCI (FTDI) dongles"
+        print(f"No {what} found. The built-in synthetic armband needs none (EMG source 'synthetic').")
+        return 0
+    w = max(len(p.device) for p in ports)
+    print(f"{'PORT':<{w}}  {'KIND':<6}  {'USB ID':<9}  DESCRIPTION")
+    for p in ports:
+        spec = p.kind or "-"
+        print(f"{p.device:<{w}}  {spec:<6}  {p.usb_id:<9}  {p.description}")
+    kinds = {p.kind for p in ports if p.kind}
+    if kinds:
+        example = next(p for p in ports if p.kind)
+        print(f"\nUse e.g. --emg {example.kind}:{example.device}")
+    return 0

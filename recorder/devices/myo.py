@@ -1,0 +1,447 @@
+"""Thalmic Myo armband through its BLED112 USB dongle (BGAPI over a CDC serial port).
+
+Connect sequence (PROTOCOLS.md): end any procedure, disconnect connections 0..2, discover until a
+Myo's advert appears, end the procedure, connect, read firmware (0x17), name (0x03) and battery
+(0x11), keep the armband awake, subscribe to the EMG characteristics, set the EMG mode. Every step
+waits for the dongle's response or event with a deadline; nothing sleeps blindly.
+
+The Myo has no sample counter. The driver keeps the index contiguous and uses what the transport
+does reveal: raw EMG rotates over four characteristics (0x2b, 0x2e, 0x31, 0x34), so a skipped
+characteristic means 1..3 lost notifications (2 samples each). After a silence (reconnect, or an
+arrival gap much longer than a burst) the index is placed by the fitted clock
+(:meth:`SampleClock.expected_index`), so the gap shows as lost samples instead of shifting every
+later sample in time.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections import deque
+
+import numpy as np
+
+from ..clock import now
+from . import bgapi
+from .base import DeviceError, DeviceLost, DeviceNotFound, SerialEmgSource
+from .bgapi import BgapiParser, Packet
+
+log = logging.getLogger(__name__)
+
+# GATT handles of the Myo (myohw.h).
+H_NAME = 0x03
+H_BATTERY = 0x11
+H_BATTERY_CCCD = 0x12
+H_FIRMWARE = 0x17
+H_COMMAND = 0x19
+H_EMG50 = 0x27
+H_EMG50_CCCD = 0x28
+RAW_HANDLES = (0x2B, 0x2E, 0x31, 0x34)
+RAW_CCCDS = tuple(h + 1 for h in RAW_HANDLES)
+RAW_POS = {h: i for i, h in enumerate(RAW_HANDLES)}
+EMG_MODE_OFF, EMG_MODE_50HZ, EMG_MODE_FILTERED, EMG_MODE_RAW = 0x00, 0x01, 0x02, 0x03
+#: The end of a Myo's advert data: AD type 0x06 + control-service UUID d5060001-a904-deb9-4748-2c7f4a124842.
+MYO_SERVICE_AD = bytes.fromhex("06 42 48 12 4A 7F 2C 48 47 B9 DE 04 A9 01 00 06 D5")
+
+MODES = {"raw": (200.0, np.int8, EMG_MODE_RAW), "emg50": (50.0, np.uint16, EMG_MODE_50HZ)}
+
+
+class _Timeout(DeviceError):
+    pass
+
+
+class _Stopped(DeviceLost):
+    """Stop was requested while waiting for the dongle."""
+
+
+class MyoDriver(SerialEmgSource):
+    """Myo EMG through a BLED112 dongle on ``port``.
+
+    mode: "raw" (200 Hz, int8 counts, the default) or "emg50" (50 Hz rectified/smoothed, uint16).
+    reconnect: reopen the port and redo the connect sequence after the dongle or armband is lost.
+    address: "aa:bb:cc:dd:ee:ff" to connect to one armband when several are around (else the first).
+    Chunks: x (n, 8) in the mode's dtype, no unit (scale_to_uV NaN).
+    """
+
+    kind = "myo"
+    channel_names = [f"emg{i}" for i in range(1, 9)]
+    units = "counts"
+    scale_to_uV = float("nan")
+    response_timeout_s = 1.0
+    connect_timeout_s = 5.0
+    #: An arrival gap this long (s) is a silence: the next data is placed by the clock.
+    silence_s = 0.1
+    #: After a silence, keep reading while data comes at most this far apart (s), up to drain_max_s.
+    drain_gap_s = 0.015
+    drain_max_s = 0.25
+
+    def __init__(self, port: str, mode: str = "raw", reconnect: bool = True, *, address: str | None = None,
+                 scan_timeout_s: float = 10.0, response_timeout_s: float | None = None):
+        if mode not in MODES:
+            raise ValueError(f"Myo mode must be one of {sorted(MODES)}, got {mode!r}")
+        self.mode = mode
+        self.sample_rate_hz, self.dtype, self._emg_mode = MODES[mode]
+        super().__init__(port, reconnect)
+        self.address = bytes.fromhex(address.replace(":", ""))[::-1] if address else None
+        self.scan_timeout_s = scan_timeout_s
+        if response_timeout_s is not None:
+            self.response_timeout_s = response_timeout_s
+        self.emulator = None  # set by open_synthetic_myo; closed with the driver
+        self._parser = BgapiParser()
+        self._pending: deque[tuple[Packet, float]] = deque()
+        self._conn: int | None = None
+        self._per_note = 2 if mode == "raw" else 1
+        self._cursor: int | None = None     # index of the next expected sample
+        self._last_pos: int | None = None   # raw: round-robin position of the last notification
+        self._last_value = b""
+        self._last_data = 0.0               # arrival of the last EMG data
+        self._last_rx = 0.0                 # arrival of the last byte
+        self._resync = True
+        self._keep_data = False             # keep notifications read while waiting (after set-mode)
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(port=self.port, mode=self.mode, emulated=self.emulator is not None)
+        return d
+
+    def close(self) -> None:
+        """Stop streaming and close the emulator this driver owns (if any)."""
+        self.stop()
+        emu, self.emulator = self.emulator, None
+        if emu is not None:
+            emu.close()
+
+    # -- serial I/O -------------------------------------------------------------------------------
+    def _open(self):
+        import serial
+
+        try:
+            ser = serial.Serial(self.port, 115200, timeout=0.05, write_timeout=1.0)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise DeviceNotFound(f"cannot open the Myo dongle port {self.port}: {e}") from e
+        ser.reset_input_buffer()
+        self._parser.reset()
+        self._pending.clear()
+        return ser
+
+    def _read_bytes(self) -> tuple[bytes, float]:
+        """Bytes available now (waits up to the port timeout for the first), and their arrival time."""
+        import serial
+
+        ser = self._ser
+        try:
+            data = ser.read(1)
+            if data:
+                k = ser.in_waiting
+                if k:
+                    data += ser.read(k)
+        except (serial.SerialException, OSError) as e:
+            raise DeviceLost(f"Myo dongle on {self.port} vanished: {e}") from e
+        return data, now()
+
+    def _send(self, key: tuple[int, int], payload: bytes = b"") -> None:
+        import serial
+
+        try:
+            self._ser.write(bgapi.command(key, payload))
+        except (serial.SerialException, OSError) as e:
+            raise DeviceLost(f"cannot write to the Myo dongle on {self.port}: {e}") from e
+
+    def _feed(self, data: bytes) -> list[Packet]:
+        packets = self._parser.feed(data)
+        bad = self._parser.take_bad()
+        if bad:
+            self._count_bad_packet(bad)
+        return packets
+
+    def _wait(self, match, timeout: float, what: str, ignore_stop: bool = False) -> Packet:
+        """Read until a packet satisfies ``match``; other packets are kept for streaming or dropped."""
+        deadline = now() + timeout
+        skipped: deque[tuple[Packet, float]] = deque()
+        try:
+            while True:
+                while self._pending:
+                    p, t = self._pending.popleft()
+                    if match(p):
+                        return p
+                    self._check_disconnect(p)
+                    if self._keep_data and p.is_event and p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE:
+                        skipped.append((p, t))  # the first EMG data after set-mode
+                if self._stop.is_set() and not ignore_stop:
+                    raise _Stopped(f"stopped while waiting for {what}")
+                if now() >= deadline:
+                    raise _Timeout(f"no {what} from the dongle on {self.port} within {timeout:.1f} s")
+                data, t = self._read_bytes()
+                if data:
+                    self._last_rx = t
+                    self._pending.extend((p, t) for p in self._feed(data))
+        finally:
+            self._pending.extendleft(reversed(skipped))
+
+    def _check_disconnect(self, p: Packet) -> None:
+        if p.is_event and p.key() == bgapi.EVT_CONNECTION_DISCONNECTED and self._conn is not None \
+                and p.payload[0] == self._conn:
+            self._conn = None
+            reason = struct.unpack_from("<H", p.payload, 1)[0]
+            raise DeviceLost(f"Myo on {self.port} disconnected (reason {reason:#06x})")
+
+    def _request(self, key: tuple[int, int], payload: bytes = b"", what: str = "") -> Packet:
+        """Send a command and wait for its response."""
+        self._send(key, payload)
+        return self._wait(lambda p: not p.is_event and p.key() == key, self.response_timeout_s,
+                          f"response to {what or key}")
+
+    def _read_attr(self, handle: int) -> bytes:
+        resp = self._request(bgapi.CMD_ATTCLIENT_READ_BY_HANDLE, struct.pack("<BH", self._conn, handle),
+                             f"read of handle {handle:#04x}")
+        result = struct.unpack_from("<H", resp.payload, 1)[0]
+        if result:
+            raise DeviceLost(f"Myo on {self.port} refused to read handle {handle:#04x} (error {result:#06x})")
+        p = self._wait(lambda p: p.is_event and (
+            (p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE and bgapi.parse_attribute_value(p.payload)[1] == handle)
+            or (p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED and struct.unpack_from("<H", p.payload, 3)[0] == handle)),
+            self.response_timeout_s, f"value of handle {handle:#04x}")
+        if p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED:
+            err = struct.unpack_from("<H", p.payload, 1)[0]
+            raise DeviceLost(f"Myo on {self.port}: reading handle {handle:#04x} failed (error {err:#06x})")
+        return bgapi.parse_attribute_value(p.payload)[3]
+
+    def _write_attr(self, handle: int, data: bytes, ignore_stop: bool = False) -> None:
+        self._send(bgapi.CMD_ATTCLIENT_ATTRIBUTE_WRITE, struct.pack("<BHB", self._conn, handle, len(data)) + data)
+        key = bgapi.CMD_ATTCLIENT_ATTRIBUTE_WRITE
+        resp = self._wait(lambda p: not p.is_event and p.key() == key, self.response_timeout_s,
+                          f"response to a write of handle {handle:#04x}", ignore_stop)
+        if struct.unpack_from("<H", resp.payload, 1)[0]:
+            raise DeviceLost(f"Myo on {self.port} refused a write to handle {handle:#04x}")
+        p = self._wait(lambda p: p.is_event and p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED
+                       and struct.unpack_from("<H", p.payload, 3)[0] == handle,
+                       self.response_timeout_s, f"completion of a write of handle {handle:#04x}", ignore_stop)
+        err = struct.unpack_from("<H", p.payload, 1)[0]
+        if err:
+            raise DeviceError(f"Myo on {self.port} rejected a write to handle {handle:#04x} (error {err:#06x})")
+
+    # -- connect sequence -------------------------------------------------------------------------
+    def _handshake(self) -> None:
+        self._conn = None
+        self._last_pos = None
+        self._resync = True
+        self._keep_data = False
+        try:
+            self._request(bgapi.CMD_GAP_END_PROCEDURE, what="gap_end_procedure")
+        except _Timeout:
+            raise DeviceNotFound(f"no BLED112 dongle answered on {self.port} within {self.response_timeout_s:.1f} s "
+                                 "(is this the Myo's Bluetooth dongle, VID:PID 2458:0001?)") from None
+        for h in range(3):
+            self._request(bgapi.CMD_CONNECTION_DISCONNECT, bytes([h]), "connection_disconnect")
+        addr = self._discover()
+        self._request(bgapi.CMD_GAP_END_PROCEDURE, what="gap_end_procedure")
+        resp = self._request(bgapi.CMD_GAP_CONNECT_DIRECT, addr + struct.pack("<BHHHH", 0, 6, 6, 64, 0),
+                             "gap_connect_direct")
+        result = struct.unpack_from("<H", resp.payload)[0]
+        if result:
+            raise DeviceLost(f"the dongle on {self.port} refused to connect (error {result:#06x})")
+        try:
+            ev = self._wait(lambda p: p.is_event and p.key() == bgapi.EVT_CONNECTION_STATUS and p.payload[1] & 0x01,
+                            self.connect_timeout_s, "connection to the Myo")
+        except _Timeout as e:
+            self._send(bgapi.CMD_GAP_END_PROCEDURE)  # abandon the pending connection
+            raise DeviceLost(str(e)) from None
+        self._conn = ev.payload[0]
+        major, minor, patch, hw = struct.unpack("<4H", self._read_attr(H_FIRMWARE)[:8])
+        name = self._read_attr(H_NAME).decode("utf-8", errors="replace")
+        battery = self._read_attr(H_BATTERY)[0]
+        self._write_attr(H_COMMAND, b"\x09\x01\x01")  # never sleep while we stream
+        for cccd in (RAW_CCCDS if self.mode == "raw" else (H_EMG50_CCCD,)):
+            self._write_attr(cccd, b"\x01\x00")
+        self._write_attr(H_BATTERY_CCCD, b"\x01\x00")
+        self._keep_data = True  # EMG may arrive before the set-mode completion event
+        self._write_attr(H_COMMAND, bytes([0x01, 0x03, self._emg_mode, 0x00, 0x00]))
+        info = {"port": self.port, "mode": self.mode, "firmware": f"{major}.{minor}.{patch}",
+                "hardware_rev": hw, "name": name, "address": ":".join(f"{b:02x}" for b in addr[::-1])}
+        self._update_status(info=info, battery_pct=int(battery))
+        self._last_rx = self._last_data = now()
+        log.info("Myo %s (firmware %s, battery %d %%) streaming %s on %s", name, info["firmware"], battery,
+                 self.mode, self.port)
+
+    def _discover(self) -> bytes:
+        resp = self._request(bgapi.CMD_GAP_DISCOVER, b"\x01", "gap_discover")
+        result = struct.unpack_from("<H", resp.payload)[0]
+        if result:
+            raise DeviceLost(f"the dongle on {self.port} refused to scan (error {result:#06x})")
+
+        def is_myo(p: Packet) -> bool:
+            if not (p.is_event and p.key() == bgapi.EVT_GAP_SCAN_RESPONSE):
+                return False
+            addr, adv = p.payload[2:8], p.payload[11:]
+            return MYO_SERVICE_AD in adv and (self.address is None or addr == self.address)
+
+        try:
+            return self._wait(is_myo, self.scan_timeout_s, "Myo advert").payload[2:8]
+        except _Timeout:
+            self._send(bgapi.CMD_GAP_END_PROCEDURE)
+            raise DeviceNotFound(f"the BLED112 on {self.port} found no Myo armband in {self.scan_timeout_s:.1f} s "
+                                 "(is it charged, awake, in range and not connected elsewhere?)") from None
+
+    def _shutdown_device(self) -> None:
+        """Turn EMG off and drop the link, so the armband goes back to advertising."""
+        if self._ser is None or self._conn is None:
+            return
+        try:
+            self._write_attr(H_COMMAND, bytes([0x01, 0x03, EMG_MODE_OFF, 0x00, 0x00]), ignore_stop=True)
+        except _Timeout:
+            pass  # the link is going anyway; the disconnect below ends it
+        self._send(bgapi.CMD_CONNECTION_DISCONNECT, bytes([self._conn]))
+        self._wait(lambda p: not p.is_event and p.key() == bgapi.CMD_CONNECTION_DISCONNECT,
+                   self.response_timeout_s, "response to connection_disconnect", ignore_stop=True)
+        self._conn = None
+
+    # -- streaming ----------------------------------------------------------------------------------
+    def _read_some(self) -> None:
+        if self._pending:  # data that arrived with the last handshake responses
+            groups: dict[float, list[Packet]] = {}
+            while self._pending:
+                p, t = self._pending.popleft()
+                groups.setdefault(t, []).append(p)
+            for t, packets in groups.items():
+                self._process(packets, t)
+        data, arrival = self._read_bytes()
+        if not data:
+            if arrival - self._last_rx > self.lost_after_s:
+                raise DeviceLost(f"no data from the Myo dongle on {self.port} for {arrival - self._last_rx:.1f} s")
+            return
+        self._last_rx = arrival
+        self._process(self._feed(data), arrival)
+
+    def _process(self, packets: list[Packet], arrival: float) -> None:
+        notes, lost = self._extract(packets)
+        if notes:
+            groups = [(notes, arrival)]
+            silent = self._resync or arrival - self._last_data > self.silence_s
+            if silent and lost is None:
+                lost = self._drain(groups)
+            self._emit_groups(groups, silent)
+        if lost is not None:
+            raise lost
+
+    def _extract(self, packets: list[Packet]) -> tuple[list[tuple[int, bytes]], DeviceLost | None]:
+        """EMG notifications as (round-robin position, 16 value bytes); battery updates applied;
+        a disconnect event is returned (raised after the data before it is emitted)."""
+        notes: list[tuple[int, bytes]] = []
+        lost: DeviceLost | None = None
+        raw = self.mode == "raw"
+        for p in packets:
+            if p.type != bgapi.EVENT:
+                continue
+            if p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE:
+                _conn, handle, _type, value = bgapi.parse_attribute_value(p.payload)
+                if raw and handle in RAW_POS and len(value) == 16:
+                    notes.append((RAW_POS[handle], value))
+                elif not raw and handle == H_EMG50 and len(value) == 17:
+                    notes.append((0, value[:16]))
+                elif handle == H_BATTERY and value:
+                    self._update_status(battery_pct=int(value[0]))
+            elif p.key() == bgapi.EVT_CONNECTION_DISCONNECTED:
+                try:
+                    self._check_disconnect(p)
+                except DeviceLost as e:
+                    lost = e
+        return notes, lost
+
+    def _drain(self, groups: list) -> DeviceLost | None:
+        """After a silence, read the rest of a backlog before placing it: data that was delayed
+        (not lost) arrives in a quick run of reads, and only the last of them tells where the
+        run ends in time. Stops at the first gap of ``drain_gap_s`` (or after ``drain_max_s``)."""
+        import select
+
+        deadline = now() + self.drain_max_s
+        while True:
+            timeout = min(self.drain_gap_s, deadline - now())
+            if timeout <= 0:
+                return None
+            try:
+                ready, _, _ = select.select([self._ser.fileno()], [], [], timeout)
+            except (OSError, ValueError) as e:
+                raise DeviceLost(f"Myo dongle on {self.port} vanished: {e}") from e
+            if not ready:
+                return None
+            data, t = self._read_bytes()
+            if not data:
+                return None
+            self._last_rx = t
+            notes, lost = self._extract(self._feed(data))
+            if notes:
+                groups.append((notes, t))
+            if lost is not None:
+                return lost
+
+    def _emit_groups(self, groups: list[tuple[list[tuple[int, bytes]], float]], silent: bool) -> None:
+        """Index the notifications of one or more reads and emit them as contiguous chunks.
+
+        groups: [(notes, arrival)] in arrival order. Raw indices follow the round-robin (a skipped
+        characteristic = 2 lost samples per notification); after a silence the clock places the
+        run, rounded to whole round-robin cycles (8 samples) when the round-robin is known."""
+        per, raw = self._per_note, self.mode == "raw"
+        start = self._cursor
+        if start is None:  # first data ever: align the index with the round-robin phase
+            start = per * groups[0][0][0][0] if raw else 0
+        phase_known = raw and self._last_pos is not None
+        c, last_pos, last_val = start, self._last_pos, self._last_value
+        indexed: list[tuple[list[int], list[bytes], float]] = []
+        for notes, arrival in groups:
+            idx: list[int] = []
+            vals: list[bytes] = []
+            for pos, value in notes:
+                missing = 0
+                if raw and last_pos is not None:
+                    missing = (pos - last_pos - 1) % 4
+                    if missing == 3 and value == last_val:  # the same notification twice
+                        self._count_bad_packet()
+                        continue
+                i = c + per * missing
+                idx.append(i)
+                vals.append(value)
+                c, last_pos, last_val = i + per, pos, value
+            if idx:
+                indexed.append((idx, vals, arrival))
+        if not indexed:
+            return
+        if silent:
+            first = indexed[0][0][0]
+            e = self.clock.expected_index(indexed[-1][2], c - first)
+            shift = 0 if e is None else e - first
+            if phase_known:
+                shift = 8 * round(shift / 8)  # the round-robin already counted the rest
+            if shift > per:
+                indexed = [([i + shift for i in idx], vals, t) for idx, vals, t in indexed]
+                c += shift
+        self._resync = False
+        self._cursor, self._last_pos, self._last_value = c, last_pos, last_val
+        self._last_data = indexed[-1][2]
+        # Emit runs of consecutive indices; a jump between runs is counted as lost by _emit.
+        dt = np.int8 if raw else "<u2"
+        for idx, vals, arrival in indexed:
+            run = 0
+            for k in range(1, len(idx) + 1):
+                if k == len(idx) or idx[k] != idx[k - 1] + per:
+                    x = np.frombuffer(b"".join(vals[run:k]), dtype=dt).reshape(-1, 8)
+                    self._emit(x.astype(self.dtype, copy=False), arrival, first_index=idx[run])
+                    run = k
+
+
+def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options) -> MyoDriver:
+    """A :class:`MyoDriver` (raw, 200 Hz) on a running :class:`~recorder.emulators.myo_fw.MyoEmulator`.
+
+    subject: any object with ``emg(t (n,) seconds) -> (n, 8)`` (the synthetic subject); None for
+    the emulator's band-limited noise. The driver owns the emulator: ``driver.close()`` closes it.
+    """
+    from ..emulators.myo_fw import MyoEmulator
+
+    gen = subject.emg if subject is not None else None
+    emu = MyoEmulator(generator=gen, seed=seed, **emulator_options).start()
+    try:
+        drv = MyoDriver(emu.port, mode="raw", reconnect=True)
+    except Exception:
+        emu.close()
+        raise
+    drv.emulator = emu
+    return drv

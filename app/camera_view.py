@@ -25,6 +25,7 @@ class CameraView(QtWidgets.QWidget):
         self._info = ""
         self.has_hand = False
         self.frame_index = -1
+        self.painted_hook = None  # callable() run after a paint that drew overlays (latency probes)
 
     def set_frame(self, frame: Frame, landmarks: Landmarks | None = None, info: str = "") -> None:
         """Show ``frame``; draw ``landmarks`` if they belong to a recent frame and found a hand."""
@@ -72,6 +73,8 @@ class CameraView(QtWidgets.QWidget):
             pts = to_pixels(lm, r)
             if pts is not None:
                 draw_hand(p, pts, color=color, width=width)
+        if self._overlays and self.painted_hook is not None:
+            self.painted_hook()
         # Status pill: hand / no hand and rates.
         text = ("hand" if self.has_hand else "no hand") + (f"   {self._info}" if self._info else "")
         f = p.font()

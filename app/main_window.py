@@ -10,7 +10,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from recorder import __version__
 
 from .capture_view import CaptureView
+from .live_preview import LivePreview
 from .settings import Settings
+from .train_view import TrainView
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.capture_view, "Capture")
         self.review = self._optional_tab("app.review", "ReviewView", "Review")
         self.library = self._optional_tab("app.library", "LibraryView", "Library")
+        self.train_view = TrainView(self.settings)
+        self.tabs.addTab(self.train_view, "Train")
+        self.train_view.message.connect(self._status)
+        # Live model preview over the Capture tab's camera view (model chosen in the toolbar).
+        self.live = LivePreview(self.capture_view.camera_view, self)
+        self.capture_view.capture_changed.connect(self.live.set_capture)
         self.setCentralWidget(self.tabs)
         if hasattr(self.library, "open_requested"):
             self.library.open_requested.connect(self.open_session)
@@ -104,7 +112,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (cv.act_connect, None, cv.act_record, cv.act_pause, cv.act_stop):
             cap_menu.addSeparator() if a is None else cap_menu.addAction(a)
         view_menu = mb.addMenu("&View")
-        for i, name in enumerate(("Capture", "Review", "Library")):
+        for i, name in enumerate(("Capture", "Review", "Library", "Train")):
             a = view_menu.addAction(name, lambda i=i: self.tabs.setCurrentIndex(i))
             a.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
         help_menu = mb.addMenu("&Help")
@@ -118,6 +126,54 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
         for a in (cv.act_connect, cv.act_record, cv.act_pause, cv.act_stop):
             tb.addAction(a)
+        self._build_model_toolbar()
+
+    def _build_model_toolbar(self) -> None:
+        """'Model' chooser for the live preview and its status (error, latency, gesture)."""
+        tb = self.addToolBar("Live model")
+        tb.setObjectName("liveModelToolbar")
+        tb.setMovable(False)
+        tb.addWidget(QtWidgets.QLabel(" Live model "))
+        self.model_combo = QtWidgets.QComboBox(minimumContentsLength=24)
+        self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.addItem("(none)", None)
+        self.model_combo.setToolTip("Model drawn over the camera while capturing (trained in the Train tab)")
+        self.model_combo.currentIndexChanged.connect(lambda _i: self.live.set_model(self.model_combo.currentData()))
+        tb.addWidget(self.model_combo)
+        browse = QtWidgets.QToolButton(text="…", toolTip="Choose a model folder")
+        browse.clicked.connect(self._browse_model)
+        tb.addWidget(browse)
+        tb.addWidget(self.live.label)
+        self.train_view.models_changed.connect(self._fill_model_combo)
+        self.train_view.live_model_requested.connect(self.choose_live_model)
+
+    def _fill_model_combo(self, entries: list) -> None:
+        current = self.model_combo.currentData()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItem("(none)", None)
+        for e in entries:
+            if not e.get("error"):
+                self.model_combo.addItem(f"{e['name']} · {e['headline']}", e["path"])
+        i = 0 if current is None else self.model_combo.findData(current)
+        if i < 0:
+            self.model_combo.addItem(Path(current).name, current)
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(max(0, i))
+        self.model_combo.blockSignals(False)
+
+    def choose_live_model(self, path: str | None) -> None:
+        """Select a model folder (or None) for the live preview."""
+        i = self.model_combo.findData(path)
+        if i < 0:
+            self.model_combo.addItem(Path(path).name, path)
+            i = self.model_combo.count() - 1
+        self.model_combo.setCurrentIndex(i)
+
+    def _browse_model(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Model folder", self.train_view.model_dir.text())
+        if d:
+            self.choose_live_model(d)
 
     # -- slots --------------------------------------------------------------------------------------
     def _status(self, text: str) -> None:
@@ -173,8 +229,9 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.settings.set_geometry(self.saveGeometry())
+        self.live.shutdown()
         self.capture_view.shutdown()
-        for tab in (self.review, self.library):
+        for tab in (self.review, self.library, self.train_view):
             close = getattr(tab, "shutdown", None)
             if callable(close):
                 close()

@@ -68,6 +68,9 @@ class SessionArrays:
             h = hashlib.sha256()
             h.update(np.ascontiguousarray(self.emg_t).tobytes())
             h.update(np.ascontiguousarray(self.emg).tobytes())
+            h.update(np.ascontiguousarray(self.frame_t).tobytes())
+            if self.world is not None:
+                h.update(np.ascontiguousarray(self.world).tobytes())
             self.sha256 = h.hexdigest()
 
 
@@ -233,7 +236,8 @@ def window_samples(window_ms: float, rate_hz: float) -> int:
 
 def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str = "pose", window_ms: float = 200.0,
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
-                  background_label: str | None = "rest", target_frame: str = "wrist") -> WindowSet:
+                  background_label: str | None = "rest", target_frame: str = "wrist",
+                  transition_guard_ms: float | None = None) -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -241,7 +245,10 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     has any, else the grid). class_names: fixed class order (e.g. a model's); default the sorted
     names found. background_label: class of times no label covers (None: such windows are dropped
     for the gesture task). target_frame: "wrist" (world axes, wrist-relative; the default of the
-    architecture) or "hand" (the palm's own frame, see :func:`hand_frame`).
+    architecture) or "hand" (the palm's own frame, see :func:`hand_frame`). transition_guard_ms
+    (gesture task): drop windows that contain a label boundary or end less than this long after
+    one, i.e. anchors within [b, b + window + guard] of a boundary b. A cued subject reacts a few
+    hundred ms after the label changes, so those windows carry the previous gesture's EMG.
     """
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
@@ -285,6 +292,12 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         lab = labels_at(at, s.labels, background_label)
         if task == "gesture":
             ok &= np.array([n is not None for n in lab], dtype=bool)
+            if transition_guard_ms is not None and s.labels:
+                b = np.unique(np.array([[a, e] for a, e, _ in s.labels], dtype=np.float64).ravel())
+                reach = (T - 1) / rate + transition_guard_ms * 1e-3
+                # first boundary at or after t - reach; dropped if it is at or before t
+                k = np.searchsorted(b, at - reach, side="left")
+                ok &= ~((k < len(b)) & (b[np.clip(k, 0, len(b) - 1)] <= at))
         dropped += int((~ok).sum())
         end, at, frame = end[ok], at[ok], frame[ok]
         Xs.append(gather_windows(s.emg, end, T))

@@ -169,8 +169,9 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
         inp = meta["input"]
         n_out = int(meta["targets"]["n"])
         net = build_model(meta["architecture"], int(inp["n_channels"]), int(inp["window_n"]), n_out)
+        pose = meta["task"] == "pose"
         pred = Predictor(net, meta["task"], torch.zeros(int(inp["n_channels"])), torch.ones(int(inp["n_channels"])),
-                         torch.zeros(n_out), torch.ones(n_out))
+                         torch.zeros(n_out) if pose else None, torch.ones(n_out) if pose else None)
         pred.load_state_dict(state, strict=True)
     except ModelConfigError as e:
         raise ModelFormatError(d, f"model.json describes an architecture this software cannot build ({e})") from None
@@ -244,7 +245,8 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
                             anchor=anchor or dc.get("anchor", "auto"), grid_step_ms=dc.get("grid_step_ms", 50.0),
                             class_names=model.class_names if model.task == "gesture" else None,
                             background_label=dc.get("background_label", "rest"),
-                            target_frame=dc.get("target_frame", "wrist"))
+                            target_frame=dc.get("target_frame", "wrist"),
+                            transition_guard_ms=dc.get("transition_guard_ms"))
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:

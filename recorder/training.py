@@ -54,6 +54,7 @@ DEFAULT_CONFIG: dict = {
         "background_label": "rest",  # gesture class of unlabelled time (null: drop those windows)
         "class_names": None,  # fixed class order; default: sorted names found
         "target_frame": "wrist",  # pose targets: "wrist" (world axes - wrist) or "hand" (palm frame)
+        "transition_guard_ms": None,  # gesture: drop windows within window + guard after a label change
     },
     "split": {
         "mode": "time",  # "time" | "blocks" | "session"
@@ -76,7 +77,7 @@ ALIASES = {
     "seed": "train.seed", "patience": "train.patience", "weight_decay": "train.weight_decay",
     "schedule": "train.schedule", "clip_grad": "train.clip_grad", "device": "train.device",
     "model": "model.name", "hidden": "model.params.hidden", "dropout": "model.params.dropout",
-    "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "split": "split.mode",
+    "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "guard_ms": "data.transition_guard_ms", "split": "split.mode",
     "scale": "augment.scale", "noise": "augment.noise",
 }
 
@@ -257,7 +258,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             dc = cfg["data"]
             ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
                                   grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
-                                  background_label=dc["background_label"], target_frame=dc["target_frame"])
+                                  background_label=dc["background_label"], target_frame=dc["target_frame"],
+                                  transition_guard_ms=dc["transition_guard_ms"])
         sp = cfg["split"]
         split = ds.make_split(ws, **sp)
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
@@ -467,7 +469,8 @@ def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics
                           "y_mean": None if y_mean is None else y_mean.tolist(),
                           "y_std": None if y_std is None else y_std.tolist(),
                           "note": "inside the model: it takes raw units and returns mm / probabilities"},
-        "targets": ({"kind": "world_landmarks_mm_wrist_relative", "n": 63,
+        "targets": ({"kind": ("world_landmarks_mm_wrist_relative" if cfg["data"]["target_frame"] == "wrist"
+                              else "hand_frame_landmarks_mm"), "frame": cfg["data"]["target_frame"], "n": 63,
                      "layout": "21 MediaPipe landmarks x (x, y, z) mm, flattened row-major, wrist (0) = 0"}
                     if task == "pose" else
                     {"kind": "class_probabilities", "n": len(ws.class_names), "layout": "softmax over class_names"}),
@@ -526,7 +529,8 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
                 cache[key] = ds.build_windows(sessions, task=full["task"], window_ms=dc["window_ms"], anchor=dc["anchor"],
                                               grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                               background_label=dc["background_label"],
-                                              target_frame=dc["target_frame"])
+                                              target_frame=dc["target_frame"],
+                                              transition_guard_ms=dc["transition_guard_ms"])
             data = cache[key]
         name = _run_name(i, over)
 

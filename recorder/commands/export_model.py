@@ -1,0 +1,23 @@
+"""emgrec export-model: a model folder as a standalone TorchScript / torch.export / ONNX file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export-model", help="export a model folder for use without emgrec",
+                       description="Export a model (normalisation included: raw EMG (B, T, C) in, mm or "
+                                   "probabilities out) plus a sidecar FILE.json describing its input and output.")
+    p.add_argument("model", type=Path, help="model folder")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "pt2", "onnx"],
+                   help="torchscript (torch.jit.load), pt2 (torch.export.load), onnx (needs onnx + onnxscript)")
+    p.add_argument("--out", type=Path, required=True, help="output file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..modelio import export_model
+    f, side = export_model(args.model, args.format, args.out)
+    print(f"{f} ({args.format}); input/output described in {side}")
+    return 0

@@ -1,0 +1,114 @@
+"""emgrec train: train an EMG -> hand pose (or gesture) model from session files into a model folder."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model from session files",
+                       description="Train an EMG -> hand-pose (or gesture) model. Ctrl-C stops early and "
+                                   "keeps the best model so far.")
+    p.add_argument("sessions", nargs="+", type=Path, help="session files (.h5)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write (a sweep: a folder of them)")
+    p.add_argument("--config", type=Path, help="JSON config (see recorder.training.DEFAULT_CONFIG); "
+                                               "options below override it")
+    p.add_argument("--task", choices=["pose", "gesture"], help="pose regression or gesture classification")
+    p.add_argument("--model", help="architecture: seed_lstm | small_lstm | dense | conv_lstm")
+    p.add_argument("--window-ms", type=float, help="EMG window ending at each frame (ms)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--split", choices=["time", "blocks", "session"], help="held-out time blocks or whole sessions")
+    p.add_argument("--target-frame", choices=["wrist", "hand"],
+                   help="pose targets in world axes minus the wrist, or in the palm's own frame")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set train.patience=5 --set model.params.hidden=128")
+    p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2",
+                   help="grid search, e.g. --sweep lr=1e-3,3e-4 batch=64,256; one model per combination "
+                        "under --out, with sweep.md / sweep.json comparing them")
+    p.add_argument("--jsonl-progress", action="store_true",
+                   help="print one JSON object per event on stdout (for GUIs running this as a subprocess)")
+    p.set_defaults(func=run)
+
+
+def parse_sweep(items: list[str]) -> dict[str, list]:
+    """["lr=1e-3,3e-4", "hidden=[32,32],[64]"] -> {"lr": [0.001, 0.0003], "hidden": [[32, 32], [64]]}."""
+    from ..training import parse_value
+    grid = {}
+    for item in items:
+        key, sep, vals = item.partition("=")
+        if not sep or not vals:
+            raise ValueError(f"--sweep expects KEY=V1,V2,..., got {item!r}")
+        try:
+            values = json.loads(f"[{vals}]")
+        except ValueError:
+            values = [parse_value(v) for v in vals.split(",")]
+        grid[key] = values
+    return grid
+
+
+def build_config(args) -> dict:
+    from ..training import parse_value, set_path
+    cfg = json.loads(args.config.read_text()) if args.config else {}
+    cfg.pop("sessions", None)
+    cfg.pop("out", None)
+    for opt, key in (("task", "task"), ("model", "model.name"), ("window_ms", "data.window_ms"),
+                     ("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
+                     ("seed", "train.seed"), ("split", "split.mode"), ("target_frame", "data.target_frame"),
+                     ("device", "train.device")):
+        v = getattr(args, opt)
+        if v is not None:
+            set_path(cfg, key, v)
+    for kv in args.set:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+        set_path(cfg, k, parse_value(v))
+    return cfg
+
+
+def _human_progress(e: dict) -> None:
+    ev = e.get("event")
+    tag = f"[{e['run']}] " if "run" in e else ""
+    if ev == "start":
+        print(f"{tag}{e['model']} ({e['params']} params) on {e['device']}: {e['n_train']} train / {e['n_val']} val / "
+              f"{e['n_test']} test windows of {e['window_n']} samples", file=sys.stderr)
+    elif ev == "epoch":
+        metric = f"val MPJPE {e['val_mpjpe_mm']:.2f} mm" if "val_mpjpe_mm" in e else f"val acc {e['val_acc']:.4f}"
+        print(f"{tag}epoch {e['epoch']:3d}/{e['epochs']}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}  "
+              f"{metric}  lr {e['lr']:.2g}  {e['elapsed_s']:.0f} s{'  *' if e['best'] else ''}", file=sys.stderr)
+    elif ev == "done":
+        print(f"{tag}stopped ({e['stopped']}) after {e['seconds']:.0f} s; best epoch {e['best_epoch']}; "
+              f"saved {e['out_dir']}", file=sys.stderr)
+
+
+def run(args) -> int:
+    from ..metrics import format_confusion, format_metrics_table
+    from ..training import jsonl_progress, sweep, train
+
+    cfg = build_config(args)
+    progress = jsonl_progress() if args.jsonl_progress else _human_progress
+    cancel = threading.Event()
+    prev = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        if args.sweep:
+            rows = sweep(cfg, parse_sweep(args.sweep), args.sessions, args.out, progress=progress, cancel=cancel)
+            if not args.jsonl_progress:
+                print((args.out / "sweep.md").read_text())
+            return 0 if rows else 1
+        res = train(cfg, args.sessions, args.out, progress=progress, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, prev)
+    if not args.jsonl_progress:
+        print(format_metrics_table(res.metrics))
+        for part, m in res.metrics.items():
+            if "confusion" in m:
+                print(f"\nconfusion ({part}; rows true, columns predicted):\n{format_confusion(m)}")
+    return 0

@@ -1,0 +1,233 @@
+"""Training beats the mean-pose baseline; reproducible; model folders round-trip without pickle;
+corrupt folders give clear errors; progress, cancel, JSONL, sweeps, ensembles, CLI and export."""
+import json
+import pickle
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from recorder import dataset as ds
+from recorder.cli import main as cli_main
+from recorder.modelio import (Ensemble, ModelFormatError, WEIGHTS_FILE, evaluate, export_model, load_model,
+                              predict_session)
+from recorder.simulate import make_synthetic_session
+from recorder.training import expand_grid, resolve_config, ConfigError, sweep, train
+
+TINY = {"model": {"name": "small_lstm", "params": {"hidden": 24, "dense": [32]}},
+        "data": {"window_ms": 150, "target_frame": "hand"},
+        "train": {"epochs": 3, "batch_size": 64, "threads": 1, "patience": 50}}
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return make_synthetic_session(tmp_path_factory.mktemp("syn") / "s.h5", duration_s=60, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained(session, tmp_path_factory):
+    events = []
+    out = tmp_path_factory.mktemp("models") / "m"
+    cfg = {**TINY, "model": {"name": "dense", "params": {"hidden": [64, 64]}},
+           "train": {**TINY["train"], "epochs": 8, "lr": 3e-3}}
+    res = train(cfg, [session], out, progress=events.append)
+    return res, events
+
+
+def test_short_training_beats_the_mean_pose_baseline(trained):
+    res, events = trained
+    m = res.metrics["test"]
+    assert m["n"] > 100
+    assert m["ratio"] < 0.6, m  # well below the baseline that ignores the EMG
+    assert m["r2"] > 0.5
+    # progress: start, one event per epoch with the documented keys, done
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    ep = [e for e in events if e["event"] == "epoch"]
+    assert len(ep) == len(res.history) == 8
+    assert {"epoch", "train_loss", "val_loss", "val_mpjpe_mm", "lr", "eta_s"} <= set(ep[0])
+    json.dumps(events)  # consumable by a subprocess parent
+
+
+def test_normalisation_is_fitted_on_the_training_split(trained, session):
+    res, _ = trained
+    meta = res.meta
+    ws = ds.build_windows([session], window_ms=150, target_frame="hand")
+    split = ds.split_from_json(meta["split"])
+    tr = ds.split_indices(ws, split, "train")
+    mean, std = ds.fit_channel_norm(ws.X, tr)
+    np.testing.assert_allclose(meta["normalisation"]["x_mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(meta["normalisation"]["x_std"], std, rtol=1e-6)
+    np.testing.assert_allclose(meta["baseline"]["pose_mm"], ws.y[tr].mean(0), rtol=1e-4, atol=1e-3)
+    assert meta["data"]["windows"]["train"] == len(tr)
+    assert meta["data"]["sessions"][0]["sha256"] == ds.file_sha256(session)
+
+
+def test_model_folder_round_trip_is_bit_identical_and_pickle_free(trained, session, monkeypatch):
+    res, _ = trained
+    folder = res.out_dir
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["model.json", WEIGHTS_FILE]
+
+    def no_pickle(*a, **k):
+        raise AssertionError("pickle used")
+    monkeypatch.setattr(torch, "load", no_pickle)
+    monkeypatch.setattr(pickle, "load", no_pickle)
+    monkeypatch.setattr(pickle, "loads", no_pickle)
+    m = load_model(folder)
+    ws = ds.build_windows([session], window_ms=150, target_frame="hand")
+    a = res.predictor(torch.from_numpy(ws.X[:300])).detach().numpy()
+    b = m.predict(ws.X[:300])
+    assert np.array_equal(a, b)
+    assert m.task == "pose" and m.window_n == 30 and m.rate_hz == 200.0
+    # the metrics stored in the folder are what evaluate() recomputes on the held-out part
+    r = evaluate(m, [session])
+    assert r["part"] == "test"
+    assert r["metrics"]["mpjpe_mm"] == pytest.approx(res.metrics["test"]["mpjpe_mm"], rel=1e-5)
+
+
+def test_corrupt_or_foreign_folders_raise_model_format_error(trained, tmp_path):
+    res, _ = trained
+    src = res.out_dir
+
+    def copy(name):
+        d = tmp_path / name
+        d.mkdir()
+        for f in src.iterdir():
+            (d / f.name).write_bytes(f.read_bytes())
+        return d
+
+    with pytest.raises(ModelFormatError, match="not a folder"):
+        load_model(tmp_path / "missing")
+    d = copy("trunc")
+    w = d / WEIGHTS_FILE
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(ModelFormatError, match="corrupt"):
+        load_model(d)
+    d = copy("badjson")
+    (d / "model.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        load_model(d)
+    d = copy("foreign")
+    (d / "model.json").write_text(json.dumps({"format": "keras"}))
+    with pytest.raises(ModelFormatError, match="not an emgrec model"):
+        load_model(d)
+    d = copy("mismatch")
+    meta = json.loads((d / "model.json").read_text())
+    meta["architecture"]["params"]["hidden"] = [16]
+    (d / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match="do not match"):
+        load_model(d)
+    d = copy("pickled")
+    (d / WEIGHTS_FILE).unlink()
+    torch.save({"x": 1}, d / "weights.pt")
+    with pytest.raises(ModelFormatError, match="never loaded"):
+        load_model(d)
+
+
+def test_training_is_reproducible(session):
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 1}}
+    data = ds.build_windows([session], window_ms=150, target_frame="hand")
+    h1 = train(cfg, data).history
+    h2 = train(cfg, data).history
+    assert [e["train_loss"] for e in h1] == [e["train_loss"] for e in h2]
+    assert [e["val_loss"] for e in h1] == [e["val_loss"] for e in h2]
+    h3 = train({**cfg, "train": {**cfg["train"], "seed": 1}}, data).history
+    assert h3[0]["train_loss"] != h1[0]["train_loss"]
+
+
+def test_cancel_keeps_the_best_model(session, tmp_path):
+    cancel = threading.Event()
+
+    def on_progress(e):
+        if e["event"] == "epoch" and e["epoch"] == 1:
+            cancel.set()
+    res = train({**TINY, "train": {**TINY["train"], "epochs": 20}}, [session], tmp_path / "c",
+                progress=on_progress, cancel=cancel)
+    assert res.stopped == "cancelled" and len(res.history) == 1
+    assert load_model(tmp_path / "c").meta["training"]["stopped"] == "cancelled"
+
+
+def test_gesture_task_beats_majority_and_ensemble(tmp_path):
+    # Two loops of the subject's ~65 s schedule, so every gesture is seen before the held-out block.
+    session = make_synthetic_session(tmp_path / "g.h5", duration_s=140, seed=2)
+    cfg = {"task": "gesture", "model": {"name": "dense", "params": {"hidden": [64]}},
+           "data": {"window_ms": 200, "anchor": "grid"}, "train": {"epochs": 8, "threads": 1, "lr": 3e-3}}
+    r1 = train(cfg, [session], tmp_path / "g1")
+    r2 = train({**cfg, "train": {**cfg["train"], "seed": 5}}, [session], tmp_path / "g2")
+    m = r1.metrics["test"]
+    assert m["accuracy"] > m["baseline_accuracy"] + 0.1
+    assert len(m["confusion"]) == len(r1.meta["class_names"])
+    ens = Ensemble([tmp_path / "g1", tmp_path / "g2"])
+    e = evaluate(ens, [session])
+    assert e["n_windows"] == m["n"] and 0 <= e["metrics"]["accuracy"] <= 1
+    p1, p2 = load_model(tmp_path / "g1"), load_model(tmp_path / "g2")
+    ws = ds.build_windows([session], task="gesture", window_ms=200, class_names=p1.class_names)
+    np.testing.assert_allclose(ens.predict(ws.X[:50]), (p1.predict(ws.X[:50]) + p2.predict(ws.X[:50])) / 2, atol=1e-6)
+
+
+def test_config_validation_and_grid():
+    with pytest.raises(ConfigError, match="unknown config key 'train.lrr'"):
+        resolve_config({"train": {"lrr": 1}})
+    assert resolve_config({"model": {"name": "dense", "params": {"hidden": [8]}}})["model"]["params"] == {"hidden": [8]}
+    assert expand_grid({"lr": [1, 2], "batch": [3, 4, 5]})[4] == {"lr": 2, "batch": 4}
+
+
+def test_sweep_writes_comparison(session, tmp_path):
+    rows = sweep({**TINY, "train": {**TINY["train"], "epochs": 1}}, {"lr": [1e-3, 3e-3]}, [session], tmp_path / "sw")
+    assert len(rows) == 2
+    md = (tmp_path / "sw" / "sweep.md").read_text()
+    assert "00_lr=0.001" in md and "01_lr=0.003" in md and "MPJPE" in md
+    data = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert len(data["runs"]) == 2 and data["runs"][1]["history"]
+    assert load_model(rows[0]["out_dir"]).meta["config"]["train"]["lr"] == 1e-3
+
+
+def test_cli_train_evaluate_predict_export(session, tmp_path, capsys):
+    out = tmp_path / "cli_model"
+    rc = cli_main(["train", str(session), "--model", "small_lstm", "--window-ms", "150", "--out", str(out),
+                   "--epochs", "1", "--set", "train.threads=1", "--set", "model.params.hidden=16",
+                   "--target-frame", "hand"])
+    assert rc == 0 and (out / "model.json").is_file()
+    capsys.readouterr()
+    assert cli_main(["evaluate", str(out), str(session)]) == 0
+    text = capsys.readouterr().out
+    assert "baseline mm" in text and "MPJPE" in text
+    csv = tmp_path / "pred.csv"
+    assert cli_main(["predict", str(out), str(session), "--out", str(csv)]) == 0
+    rows = np.loadtxt(csv, delimiter=",", skiprows=1)
+    r = predict_session(load_model(out), session)
+    assert rows.shape == (len(r["t"]), 2 + 126)
+    np.testing.assert_allclose(rows[:, 2:65], r["pred"], atol=1e-3)
+    ts = tmp_path / "m.pt"
+    assert cli_main(["export-model", str(out), "--format", "torchscript", "--out", str(ts)]) == 0
+    side = json.loads((tmp_path / "m.pt.json").read_text())
+    assert side["input"]["window_n"] == 30 and side["input"]["channel_order"][0] == "ch1"
+    assert cli_main(["evaluate", str(out), str(tmp_path / "nope.h5")]) == 1  # clear error, no traceback
+    assert "neither a model folder" in capsys.readouterr().err
+
+
+def test_exported_programs_match(trained, tmp_path):
+    res, _ = trained
+    m = load_model(res.out_dir)
+    x = torch.randn(5, m.window_n, 8) * 20
+    ref = m.module(x).detach()
+    f, side = export_model(res.out_dir, "torchscript", tmp_path / "m.pt")
+    assert torch.allclose(torch.jit.load(str(f))(x), ref, atol=1e-5)
+    f, side = export_model(res.out_dir, "pt2", tmp_path / "m.pt2")
+    prog = torch.export.load(str(f)).module()
+    assert torch.allclose(prog(x), ref, atol=1e-5)
+    assert json.loads(side.read_text())["output"]["units"] == "mm"
+
+
+def test_jsonl_subprocess(session, tmp_path):
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 2}, "sessions": [str(session)], "out": str(tmp_path / "j")}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    out = subprocess.run([sys.executable, "-m", "recorder.training", "--config", str(tmp_path / "cfg.json")],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["start", "epoch", "epoch", "done"]
+    assert (tmp_path / "j" / "model.json").is_file()

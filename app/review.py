@@ -51,22 +51,17 @@ def detect_session_landmarks(path, options: dict, progress: Callable[[int, int, 
     Returns {"image": (F, 21, 3) float32, "world_mm": (F, 21, 3) float32 mm, "score": (F,) float32,
     "handedness": [str] * F, "options": options}; NaN rows where no hand was found. Writes nothing.
     """
-    from recorder.landmarks import LandmarkWorker
+    from recorder.landmarks import run_on_frames
+    from recorder.types import Frame
 
     with SessionReader(path) as r:
         n = r.n_frames
         if n == 0:
             raise ValueError(f"{path}: session has no video frames to run hand detection on")
         vt = np.asarray(r.video_t, dtype=np.float64)
-
-        def frames():
-            from recorder.types import Frame
-            for i in range(n):
-                yield Frame(r.frame(i), float(vt[i]), i)
-
-        worker = LandmarkWorker(mode="mediapipe", **options)
-        lms = worker.run_on_frames(frames(), progress=(lambda k: progress(k, n, "hand detection"))
-                                   if progress else None, cancel=cancel)
+        frames = (Frame(r.frame(i), float(vt[i]), i) for i in range(n))  # decoded one at a time
+        lms = run_on_frames(frames, progress=(lambda k, _total: progress(k, n, "hand detection"))
+                            if progress else None, cancel=cancel, **options)
     if cancel is not None and cancel.is_set():
         from .workers import Cancelled
         raise Cancelled()

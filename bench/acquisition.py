@@ -66,13 +66,13 @@ def _runs(sorted_idx: np.ndarray) -> list[tuple[int, int]]:
     return [(int(r[0]), len(r)) for r in np.split(sorted_idx, cut)]
 
 
-def _check_against_firmware(fidx: np.ndarray, fx, sent) -> tuple[int, int, int]:
-    """(missing, never_sent, value_mismatch) for file sample indices ``fidx`` (file order) and
+def _check_against_firmware(fidx: np.ndarray, fx, sent) -> tuple[int, int, int, int]:
+    """(missing, never_sent, value_mismatch, misplaced) for file sample indices ``fidx`` (file order) and
     values ``fx`` against the firmware's log ``sent(first, n)`` (KeyError/IndexError for samples
     it never produced, e.g. while the stream was restarting). Without a log, every index between
     the first and last is taken as produced."""
     if fidx.size == 0:
-        return 0, 0, 0
+        return 0, 0, 0, 0
     lo, hi = int(fidx.min()), int(fidx.max())
     absent = np.setdiff1d(np.arange(lo, hi + 1), fidx)
     missing = never = mism = 0
@@ -86,14 +86,27 @@ def _check_against_firmware(fidx: np.ndarray, fx, sent) -> tuple[int, int, int]:
                 missing += 1
             except (KeyError, IndexError):
                 never += 1
+    misplaced = 0
     if sent is not None:
-        uniq, first_pos = np.unique(fidx, return_index=True)
-        for a, n in _runs(uniq):
-            ref = sent(a, n).astype(np.int64)
-            got = fx[first_pos[(uniq >= a) & (uniq < a + n)]].astype(np.int64)
-            mism += int(np.count_nonzero(np.any(ref != got, axis=1)))
-        mism += len(fidx) - len(uniq)  # a sample stored twice is wrong too
-    return missing, never, mism
+        # Produced values near the span, by value, to tell a misplaced sample (right value, wrong
+        # index, i.e. wrong time) from a corrupt one (a value the firmware never sent).
+        known: dict[bytes, list[int]] = {}
+        for i in range(max(0, lo - 64), hi + 65):
+            try:
+                known.setdefault(np.asarray(sent(i, 1))[0].astype(np.int64).tobytes(), []).append(i)
+            except (KeyError, IndexError):
+                pass
+        seen: set[int] = set()
+        for k, i in enumerate(fidx.tolist()):
+            v = np.asarray(fx[k]).astype(np.int64).tobytes()
+            at = known.get(v, [])
+            if i in at and i not in seen:
+                seen.add(i)
+            elif any(abs(j - i) <= 64 for j in at):
+                misplaced += 1
+            else:
+                mism += 1
+    return missing, never, mism, misplaced
 
 
 def soak(kind: str, seconds: float, workdir: Path) -> dict:
@@ -157,7 +170,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     unmatched = int(np.count_nonzero(np.abs(ts[pos] - ft) > 1e-5))
     fidx = idx[pos]
     span = int(fidx.max() - fidx.min() + 1) if fidx.size else 0
-    missing, never_sent, value_mismatch = _check_against_firmware(fidx, fx, sent)
+    missing, never_sent, value_mismatch, misplaced = _check_against_firmware(fidx, fx, sent)
     err = ft - truth(int(fidx.min()), span)[fidx - fidx.min()] if fidx.size else np.empty(0)
     p50, p99, pmax = percentiles_ms(err, (50, 99, 100))
     # Jitter alone: the error minus its median (a constant transport latency is not jitter).
@@ -165,7 +178,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     signed_med = float(np.median(err) * 1e3) if err.size else float("nan")
     rss0, rss_max = sampler.rss_mb()
     return {"kind": kind, "seconds": round(t_rec1 - t_rec0, 1), "file_samples": int(len(ft)),
-            "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "unmatched": unmatched,
+            "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "misplaced": misplaced, "unmatched": unmatched,
             "value_mismatch": value_mismatch, "driver_samples_lost": int(emg_st.samples_lost),
             "bad_packets": int(emg_st.bad_packets), "reconnects": int(emg_st.reconnects),
             "gaps_in_file": int(len(gaps)), "err_p50_ms": p50, "err_p99_ms": p99, "err_max_ms": pmax,
@@ -186,6 +199,8 @@ def rows_from(res: dict, soak_s: float) -> list[Row]:
             f"gaps {res['gaps_in_file']}, bad packets {res['bad_packets']}")
     rows = [Row(GROUP, f"{label}: EMG samples lost", lost, "samples", "== 0", hard=True, note=note, extra=res)]
     if k != "synthetic":
+        rows.append(Row(GROUP, f"{label}: samples stored at the wrong index (time)", res.get("misplaced", 0), "samples",
+                        "== 0", note="right value, index off by 1..64 samples (placement after a silence)"))
         rows += [Row(GROUP, f"{label}: timestamp error p50", res["err_p50_ms"], "ms", note="stamped vs emulator truth"),
                  Row(GROUP, f"{label}: timestamp error p99", res["err_p99_ms"], "ms", "< 0.5",
                      note=f"max {res['err_max_ms']:.3f} ms; median signed {res['err_median_signed_ms']:+.3f} ms, "

@@ -440,7 +440,7 @@ def corrupt_models_case(workdir: Path) -> dict:
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     sess = make_synthetic_session(d / "s.h5", duration_s=40.0, seed=6)
-    good = train({"model": {"name": "dense", "params": {}}, "data": {"anchor": "grid"},
+    good = train({"model": {"name": "dense", "params": {}}, "data": {"anchor": "auto"},
                   "train": {"epochs": 1, "device": "cpu"}}, [sess], d / "good").out_dir
     load_model(good)  # the unmodified folder loads
     marker = d / "PWNED"

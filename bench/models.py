@@ -47,12 +47,12 @@ def run(ctx: Context) -> list[Row]:
 
     torch.set_num_threads(1)  # the machine is shared; one thread for both sides keeps the ratio fair
     sess = make_synthetic_session(ctx.workdir / "models-session.h5", duration_s=ctx.pick(120.0, 300.0), seed=7)
-    ws = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="grid", grid_step_ms=ctx.pick(20.0, 10.0))
+    ws = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="auto")
     epochs = ctx.pick(2, 4)
     rows: list[Row] = []
     names = model_names()
     for name in names:
-        cfg = {"model": {"name": name, "params": {}}, "data": {"anchor": "grid"},
+        cfg = {"model": {"name": name, "params": {}}, "data": {"anchor": "auto"},
                "train": {"epochs": epochs, "device": "cpu", "schedule": "none", "patience": 99, "threads": 1,
                          "batch_size": 128}}
         rates = []

@@ -31,7 +31,7 @@ def test_firmware_check_finds_missing_and_wrong_samples():
     idx = np.array([10, 11, 13, 14])          # 12 is missing
     x = log[idx].copy()
     x[3, 0] += 1                               # 14 holds a wrong value
-    assert _check_against_firmware(idx, x, sent) == (1, 0, 1)
+    assert _check_against_firmware(idx, x, sent) == (1, 0, 1, 0)
 
 
 def test_short_soak_loses_nothing_and_reports(tmp_path):

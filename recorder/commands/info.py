@@ -1,0 +1,66 @@
+"""``emgrec info FILE.h5``: what a session file holds, as a readable table."""
+
+from __future__ import annotations
+
+import math
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="summarise a session file",
+                              description="Print what a session file holds (duration, rates, frames, labels, ...).")
+    p.add_argument("file", help="session file (.h5)")
+    p.add_argument("--labels", action="store_true", help="also list every label and marker")
+    p.set_defaults(func=run)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.3f}".rstrip("0").rstrip(".")
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def format_summary(s: dict, labels=(), markers=()) -> str:
+    """The ``emgrec info`` table as text."""
+    mb = s["file_bytes"] / 1e6
+    rows = [
+        ("file", s["path"]),
+        ("format", f"v{s['format_version']} (emgrec {s['software_version']}), created {s['created_utc']}"),
+        ("closed normally", s["complete"]),
+        ("subject / hand", f"{s['subject'] or '-'} / {s['hand'] or '-'}"),
+        ("device", s["device"] or "-"),
+        ("duration", f"{_fmt(s['duration_s'])} s"),
+        ("EMG", f"{s['samples']} samples x {s['channels']} channels, {s['emg_dtype']} {s['units']}"),
+        ("rate", f"{_fmt(s['sample_rate_hz'])} Hz nominal, {_fmt(s['measured_rate_hz'])} Hz measured"),
+        ("channels", s["channel_names"]),
+        ("scale", f"{_fmt(s['scale_to_uV'])} uV per unit"),
+        ("gaps", f"{s['gaps']} ({_fmt(s['gap_total_s'])} s)"),
+        ("video", f"{s['frames']} frames, {_fmt(s['fps'])} fps, {s['frames_with_hand']} with a hand"),
+        ("labels", s["labels"]),
+        ("markers", s["markers"]),
+        ("size", f"{mb:.1f} MB"),
+    ]
+    if s["notes"]:
+        rows.append(("notes", s["notes"]))
+    w = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{w}}  {_fmt(v)}" for k, v in rows]
+    if labels:
+        lines.append("")
+        lines += [f"  label  {a:9.3f} - {b:9.3f} s  {name}" for a, b, name in labels]
+    if markers:
+        lines += [f"  marker {t:9.3f} s  {text}" for t, text in markers]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..session import SessionReader
+
+    with SessionReader(args.file) as r:
+        labels = r.labels
+        print(format_summary(r.summary(), labels if args.labels else labels[:10], r.markers if args.labels else ()))
+        if not args.labels and len(labels) > 10:
+            print(f"  ... {len(labels) - 10} more labels (--labels lists all)")
+    return 0

@@ -1,0 +1,334 @@
+"""Import EMG from CSV/text files into normal session files (EMG only, no video).
+
+:func:`import_csv` is the general importer; :func:`import_myo_readings` and :func:`import_neurotron`
+are presets for the two public Myo datasets in ``../shared/data/emg``. The output is written to a
+temporary file in the destination folder and renamed at the end, so a failed import leaves nothing.
+Errors name the file and line: ``bad.csv line 17: expected 9 fields, got 4``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .session import SessionWriter
+from .types import EmgChunk
+
+MYO_READINGS_LABELS = {0: "rest", 1: "wrist flexion", 2: "wrist extension", 3: "radial deviation",
+                       4: "ulnar deviation", 5: "pronation", 6: "supination", 7: "fist"}
+#: Silence recorded between concatenated files of one myo-readings session (seconds).
+FILE_GAP_S = 1.0
+
+
+class ImportFormatError(ValueError):
+    """The source file is not in the expected format; the message names file and line."""
+
+
+class _Table:
+    """A parsed CSV: (T, K) float64 values, column names, the line number of every row."""
+
+    def __init__(self, path: Path, values: np.ndarray, names: list[str] | None, lines: np.ndarray):
+        self.path, self.values, self.names, self.lines = path, values, names, lines
+
+    def column(self, spec, what: str) -> int:
+        """Index of a column given by number (0-based) or header name."""
+        k = self.values.shape[1]
+        if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.strip().lstrip("-").isdigit()):
+            i = int(spec)
+            if not -k <= i < k:
+                raise ImportFormatError(f"{self.path.name}: {what} column {i} does not exist ({k} columns)")
+            return i % k
+        if self.names is None:
+            raise ImportFormatError(f"{self.path.name}: {what} column {spec!r} given by name but the file has no header")
+        if spec not in self.names:
+            raise ImportFormatError(f"{self.path.name}: no {what} column {spec!r}; columns are {', '.join(self.names)}")
+        return self.names.index(spec)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_table(path: Path, delimiter: str, has_header: bool | None) -> _Table:
+    rows: list[list[float]] = []
+    lines: list[int] = []
+    names = None
+    width = None
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise ImportFormatError(f"cannot read {path}: {e.strerror or e}") from e
+    with fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
+            for fields in reader:
+                line = reader.line_num
+                fields = [f.strip() for f in fields]
+                if not fields or all(f == "" for f in fields):
+                    continue  # blank lines (e.g. a trailing newline) carry nothing
+                if width is None:
+                    header = has_header if has_header is not None else not all(_is_number(f) for f in fields)
+                    width = len(fields)
+                    if header:
+                        names = fields
+                        continue
+                if len(fields) != width:
+                    raise ImportFormatError(f"{path.name} line {line}: expected {width} fields, got {len(fields)}")
+                try:
+                    rows.append([float(f) for f in fields])
+                except ValueError:
+                    bad = next(i for i, f in enumerate(fields) if not _is_number(f))
+                    raise ImportFormatError(f"{path.name} line {line}: field {bad + 1} is not a number: "
+                                            f"{fields[bad]!r}") from None
+                lines.append(line)
+        except csv.Error as e:
+            raise ImportFormatError(f"{path.name} line {reader.line_num}: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ImportFormatError(f"{path.name}: not a text file ({e.reason})") from None
+    if not rows:
+        raise ImportFormatError(f"{path.name}: no data rows")
+    return _Table(path, np.asarray(rows, dtype=np.float64), names, np.asarray(lines))
+
+
+def _parse_columns(spec) -> list:
+    """``"0-7"``, ``"ch1,ch2"``, ``[0, 1]`` -> list of column numbers or names."""
+    if isinstance(spec, str):
+        out: list = []
+        for part in (p.strip() for p in spec.split(",") if p.strip()):
+            m = re.fullmatch(r"(\d+)-(\d+)", part)
+            if m:
+                out.extend(range(int(m.group(1)), int(m.group(2)) + 1))
+            else:
+                out.append(int(part) if part.isdigit() else part)
+        return out
+    return list(spec)
+
+
+def _smallest_dtype(x: np.ndarray):
+    """int8/int16/int32 when every value is an integer that fits, else float32."""
+    if np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+        for dt in (np.int8, np.int16, np.int32):
+            info = np.iinfo(dt)
+            if x.min(initial=0) >= info.min and x.max(initial=0) <= info.max:
+                return dt
+    return np.float32
+
+
+def _label_segments(t: np.ndarray, codes: np.ndarray, period: float, names: dict) -> list[tuple[float, float, str]]:
+    """Runs of equal label codes -> (start_s, end_s, name); end is one sample period after the run."""
+    if len(codes) == 0:
+        return []
+    change = np.flatnonzero(np.diff(codes) != 0) + 1
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [len(codes)]))
+    out = []
+    for a, b in zip(starts, ends):
+        c = codes[a]
+        key = int(c) if float(c).is_integer() else float(c)
+        out.append((float(t[a]), float(t[b - 1] + period), str(names.get(key, key))))
+    return out
+
+
+def _find_gaps(t: np.ndarray, period: float, factor: float = 3.0) -> list[tuple[float, float]]:
+    """Intervals where consecutive timestamps are more than ``factor`` periods apart."""
+    d = np.diff(t)
+    k = np.flatnonzero(d > factor * period)
+    return [(float(t[i] + period), float(t[i + 1])) for i in k]
+
+
+def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel_names: Sequence[str], units: str,
+                   scale_to_uV: float, dtype, labels, gaps, metadata: dict) -> Path:
+    """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
+    into a temporary file in the destination folder, renamed when complete."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        w = SessionWriter(tmp, sample_rate_hz=rate_hz, channel_names=channel_names, units=units,
+                          scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata, video=False,
+                          flush_interval_s=1.0)
+        w.start()
+        step = 65536
+        for a in range(0, len(t), step):
+            w.add_emg(EmgChunk(x[a:a + step], t[a:a + step], a, float(t[min(len(t), a + step) - 1])))
+        for g0, g1 in gaps:
+            w.add_gap(g0, g1)
+        for s, e, name in labels:
+            w.add_label(s, e, name)
+        w.close()
+        if w.error is not None:
+            raise OSError(f"writing {dst} failed: {w.error}") from w.error
+        st = w.stats()
+        if st["samples"] != len(t) or st["rejected"]:
+            raise RuntimeError(f"writing {dst}: {st['samples']} of {len(t)} samples written")
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_column=None, time_unit: str = "s",
+               label_column=None, label_names: dict | None = None, delimiter: str = ",",
+               has_header: bool | None = None, units: str = "counts", scale_to_uV: float = float("nan"),
+               subject: str = "", notes: str = "", dtype=None, device: dict | None = None,
+               extra_attrs: dict | None = None) -> Path:
+    """Import one delimited text file as a session (EMG only). Returns ``dst``.
+
+    emg_columns: column numbers (0-based) or header names, or a string like ``"0-7"`` / ``"ch1,ch2"``.
+    time_column: column of sample times (``time_unit`` "s", "ms", "us" or "ns"); times are shifted so
+        the first sample is at 0 s (the original first time is kept in attr ``source_start_time``).
+        Without it, samples are evenly spaced at ``rate_hz``.
+    rate_hz: nominal rate; required without a time column, else measured from the times when None.
+    label_column: per-sample class codes; runs of one code become label segments named by ``label_names``.
+    has_header: None to detect (first row not all numbers). dtype: raw dtype, None for the smallest fit.
+    """
+    src = Path(src)
+    tab = _read_table(src, delimiter, has_header)
+    cols = [tab.column(c, "EMG") for c in _parse_columns(emg_columns)]
+    if not cols:
+        raise ImportFormatError(f"{src.name}: no EMG columns given")
+    x = tab.values[:, cols]
+    names = [tab.names[c] for c in cols] if tab.names else [f"ch{i + 1}" for i in range(len(cols))]
+    meta = {"subject": subject, "notes": notes, "hand": "",
+            "device": device or {"kind": "import", "source": str(src)},
+            "settings": {"importer": "csv", "emg_columns": cols, "time_column": time_column,
+                         "label_column": label_column, "time_unit": time_unit},
+            "source_file": src.name}
+    if time_column is not None:
+        scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(time_unit)
+        if scale is None:
+            raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
+        traw = tab.values[:, tab.column(time_column, "time")]
+        back = np.flatnonzero(np.diff(traw) < 0)
+        if back.size:
+            raise ImportFormatError(f"{src.name} line {tab.lines[back[0] + 1]}: time goes backwards "
+                                    f"({traw[back[0]]!r} then {traw[back[0] + 1]!r})")
+        t = (traw - traw[0]) * scale
+        meta["source_start_time"] = float(traw[0])
+        meta["source_time_unit"] = time_unit
+        if rate_hz is None:
+            span = t[-1] - t[0]
+            if len(t) < 2 or span <= 0:
+                raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass rate_hz")
+            rate_hz = (len(t) - 1) / span
+    else:
+        if not rate_hz or rate_hz <= 0:
+            raise ValueError(f"{src.name}: rate_hz is required when there is no time column")
+        t = np.arange(len(x)) / float(rate_hz)
+    period = 1.0 / float(rate_hz)
+    labels = []
+    if label_column is not None:
+        codes = tab.values[:, tab.column(label_column, "label")]
+        labels = _label_segments(t, codes, period, label_names or {})
+    if extra_attrs:
+        meta.update(extra_attrs)
+    dt = np.dtype(dtype) if dtype is not None else np.dtype(_smallest_dtype(x))
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        bad = np.flatnonzero((x < info.min).any(axis=1) | (x > info.max).any(axis=1) | (x != np.round(x)).any(axis=1))
+        if bad.size:
+            raise ImportFormatError(f"{src.name} line {tab.lines[bad[0]]}: value does not fit {dt.name}")
+    return _write_session(dst, x=x.astype(dt), t=t, rate_hz=float(rate_hz), channel_names=names, units=units,
+                          scale_to_uV=scale_to_uV, dtype=dt, labels=labels,
+                          gaps=_find_gaps(t, period) if time_column is not None else [], metadata=meta)
+
+
+def _myo_files(src: Path) -> list[Path]:
+    if src.is_file():
+        return [src]
+    if not src.is_dir():
+        raise FileNotFoundError(f"no such file or folder: {src}")
+    files = sorted((p for p in src.iterdir() if re.fullmatch(r"\d+\.txt", p.name)), key=lambda p: int(p.stem))
+    if not files:
+        raise ImportFormatError(f"{src}: no 0.txt .. 7.txt files (myo-readings layout)")
+    return files
+
+
+def import_myo_readings(src, dst, *, subject: str = "", notes: str = "") -> Path:
+    """Import aljazfrancic/myo-readings-dataset: lines ``e1,...,e8,label`` (int8, 200 Hz nominal, no times).
+
+    ``src`` is one ``k.txt`` or a session folder of ``0.txt .. 7.txt``; a folder becomes one session,
+    the files concatenated in numeric order with :data:`FILE_GAP_S` of recorded gap between them.
+    Labels: 0 rest, 1 wrist flexion, 2 extension, 3 radial deviation, 4 ulnar deviation, 5 pronation,
+    6 supination, 7 fist; each run of one label is a label segment.
+    """
+    src = Path(src)
+    rate = 200.0
+    period = 1.0 / rate
+    xs, ts, labels, gaps, sources = [], [], [], [], []
+    t_next = 0.0
+    for path in _myo_files(src):
+        tab = _read_table(path, ",", False)
+        if tab.values.shape[1] != 9:
+            raise ImportFormatError(f"{path.name} line {tab.lines[0]}: expected 9 fields (e1..e8,label), "
+                                    f"got {tab.values.shape[1]}")
+        x = tab.values[:, :8]
+        bad = np.flatnonzero(((x < -128) | (x > 127) | (x != np.round(x))).any(axis=1))
+        if bad.size:
+            raise ImportFormatError(f"{path.name} line {tab.lines[bad[0]]}: EMG values must be int8 (-128..127)")
+        if ts:
+            gaps.append((t_next, t_next + FILE_GAP_S))
+            t_next += FILE_GAP_S
+        t = t_next + np.arange(len(x)) / rate
+        labels += _label_segments(t, tab.values[:, 8], period, MYO_READINGS_LABELS)
+        xs.append(x.astype(np.int8))
+        ts.append(t)
+        sources.append(path.name)
+        t_next = t[-1] + period
+    x = np.concatenate(xs)
+    t = np.concatenate(ts)
+    meta = {"subject": subject or (src.name if src.is_dir() else src.parent.name), "notes": notes,
+            "hand": "right" if "right" in str(src.resolve()) else "left" if "left" in str(src.resolve()) else "",
+            "device": {"kind": "myo", "mode": "raw", "sample_rate_hz": rate, "source": "myo-readings-dataset"},
+            "settings": {"importer": "myo-readings", "files": sources, "file_gap_s": FILE_GAP_S,
+                         "label_names": MYO_READINGS_LABELS},
+            "source_file": str(src.name)}
+    return _write_session(dst, x=x, t=t, rate_hz=rate, channel_names=[f"emg{i + 1}" for i in range(8)],
+                          units="counts", scale_to_uV=float("nan"), dtype=np.int8, labels=labels, gaps=gaps,
+                          metadata=meta)
+
+
+def import_neurotron(src, dst, *, subject: str = "", notes: str = "") -> Path:
+    """Import a Neurotron CSV (Myo 50 Hz smoothed mode, unsigned amplitudes, Unix-second timestamps).
+
+    Both layouts are recognised: a header ``ch1..ch8,ts`` (time last) and header-less rows with the
+    time first. Times become session seconds from the first sample; the original start is kept in the
+    attributes ``source_start_time`` (Unix seconds) and ``recorded_utc``.
+    """
+    src = Path(src)
+    tab = _read_table(src, ",", None)
+    k = tab.values.shape[1]
+    if k != 9:
+        raise ImportFormatError(f"{src.name} line {tab.lines[0]}: expected 9 fields (8 channels and a time), got {k}")
+    if tab.names is not None:
+        lower = [n.lower() for n in tab.names]
+        tcol = next((i for i, n in enumerate(lower) if n in ("ts", "t", "time", "timestamp")), None)
+        if tcol is None:
+            raise ImportFormatError(f"{src.name}: no time column (ts/time/timestamp) in header {tab.names}")
+    else:
+        first = tab.values[0]
+        big = np.flatnonzero(first > 1e8)  # Unix seconds stand out against 0..~2000 amplitudes
+        if big.size != 1:
+            raise ImportFormatError(f"{src.name} line {tab.lines[0]}: cannot tell which column is the Unix time")
+        tcol = int(big[0])
+    emg = [i for i in range(9) if i != tcol]
+    start = float(tab.values[0, tcol])
+    recorded = _dt.datetime.fromtimestamp(start, _dt.timezone.utc).isoformat(timespec="milliseconds")
+    return import_csv(src, dst, rate_hz=50.0, emg_columns=emg, time_column=tcol, time_unit="s",
+                      has_header=tab.names is not None, units="counts", scale_to_uV=float("nan"),
+                      subject=subject, notes=notes, dtype=np.uint16,
+                      device={"kind": "myo", "mode": "emg50", "sample_rate_hz": 50.0, "source": "neurotron"},
+                      extra_attrs={"recorded_utc": recorded, "source_clock": "unix seconds"})

@@ -98,6 +98,13 @@ class LatencyWindow:
         with self._lock:
             return np.array([v for t, v in self._d if t >= cut], np.float64)
 
+    def rate(self) -> float:
+        """Entries per second over the part of the window that has entries (0 with fewer than 2)."""
+        cut = now() - self.window_s
+        with self._lock:
+            ts = [t for t, _ in self._d if t >= cut]
+        return (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) >= 2 and ts[-1] > ts[0] else 0.0
+
     def stats(self, scale: float = 1e3, unit: str = "ms") -> dict:
         """{"n", "p50_ms", "p95_ms", "mean_ms", "max_ms"} over the last window_s ({"n": 0} if empty);
         values are multiplied by ``scale`` and keys end in ``unit`` (defaults: seconds -> ms)."""
@@ -437,11 +444,10 @@ class LivePreview(QtCore.QObject):
         mean_mm, max_mm, last_mm); drawn: overlays painted so far.
         """
         err = dict(self.errors_mm.stats(scale=1.0, unit="mm"), last_mm=self.error_mm)
-        n_pred = self._pred_times.values().size
         return {"prediction": self.lat_prediction.stats(), "overlay": self.lat_drawn.stats(),
                 "overlay_set": self.lat_overlay_set.stats(),
                 "inference": self.predictor.latency_stats() if self.predictor is not None else {"n": 0},
-                "rate_hz": n_pred / self._pred_times.window_s, "error_mm": err, "drawn": self.overlays_drawn,
+                "rate_hz": self._pred_times.rate(), "error_mm": err, "drawn": self.overlays_drawn,
                 "errors": self._loop.errors if self._loop is not None else 0}
 
     def status_text(self) -> str:

@@ -17,7 +17,7 @@ def _live_threads():
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     d = tmp_path_factory.mktemp("train-sessions")
-    make_synthetic_session(d / "good.h5", duration_s=30.0, seed=0)
+    make_synthetic_session(d / "good.h5", duration_s=20.0, seed=0)
     bad = tmp_path_factory.mktemp("no-hands")
     make_synthetic_session(bad / "nohands.h5", duration_s=10.0, seed=1, hand_dropout=1.0)
     return d, bad

@@ -126,7 +126,7 @@ def _smallest_dtype(x: np.ndarray):
 
 
 def _label_segments(t: np.ndarray, codes: np.ndarray, period: float, names: dict) -> list[tuple[float, float, str]]:
-    """Runs of equal label codes -> (start_s, end_s, name); end is one sample period after the run."""
+    """Runs of equal label codes -> (start_s, end_s, name), half-open: [first sample, next run's first)."""
     if len(codes) == 0:
         return []
     change = np.flatnonzero(np.diff(codes) != 0) + 1
@@ -136,7 +136,9 @@ def _label_segments(t: np.ndarray, codes: np.ndarray, period: float, names: dict
     for a, b in zip(starts, ends):
         c = codes[a]
         key = int(c) if float(c).is_integer() else float(c)
-        out.append((float(t[a]), float(t[b - 1] + period), str(names.get(key, key))))
+        # End at the next run's first sample (exactly, no rounding), or one period after the last.
+        end = t[b] if b < len(t) else t[b - 1] + period
+        out.append((float(t[a]), float(end), str(names.get(key, key))))
     return out
 
 

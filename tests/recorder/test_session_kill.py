@@ -128,7 +128,7 @@ def _kill_runs(tmp_path: Path, runs: int, seed: int) -> list[dict]:
     for i in range(runs):
         path = tmp_path / f"kill{i}.h5"
         ch = _Child(path)
-        threading.Event().wait(rng.uniform(1.2, 3.0))
+        threading.Event().wait(rng.uniform(1.2, 2.2))
         t_kill = ch.kill()
         need_ns, need_nf = ch.handed_before(t_kill - 1.0)
         handed_ns, handed_nf = ch.handed_before(t_kill)

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _child(fmt: str, session: str, out: str, window_ms: float) -> None:
+def _child(fmt: str, session: str, out: str, window_ms: float, trace: bool) -> None:
     import tracemalloc
 
     import numpy as np  # noqa: F401  (imports before the baseline)
@@ -32,16 +32,18 @@ def _child(fmt: str, session: str, out: str, window_ms: float) -> None:
     from recorder import export as ex
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tracemalloc.start()
+    if trace:  # slows allocation-heavy code (the CSV formatting) several-fold: time it without
+        tracemalloc.start()
     t = time.perf_counter()
     res = ex.export([session], out, fmt, window_ms=window_ms)[0]
     dt = time.perf_counter() - t
-    _, peak = tracemalloc.get_traced_memory()
+    peak = tracemalloc.get_traced_memory()[1] if trace else None
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"format": fmt, "seconds": round(dt, 2), "peak_rss_mb": round(rss, 1),
-                      "baseline_rss_mb": round(base, 1), "tracemalloc_peak_mb": round(peak / 2**20, 1),
-                      "items": res.items, "out_mb": round(os.path.getsize(out) / 2**20, 1)}))
+    r = {"format": fmt, "peak_rss_mb": round(rss, 1), "baseline_rss_mb": round(base, 1),
+         "items": res.items, "out_mb": round(os.path.getsize(out) / 2**20, 1)}
+    r.update({"tracemalloc_peak_mb": round(peak / 2**20, 1)} if trace else {"seconds": round(dt, 2)})
+    print(json.dumps(r))
 
 
 def main() -> int:
@@ -50,10 +52,12 @@ def main() -> int:
     ap.add_argument("--formats", default="h5,npz,csv")
     ap.add_argument("--window-ms", type=float, default=200.0)
     ap.add_argument("--dir", default="/tmp/emgrec-export-bench")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="also run each export under tracemalloc (a second, slower run) for its peak")
     ap.add_argument("--child", nargs=3, metavar=("FORMAT", "SESSION", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        _child(*args.child, args.window_ms)
+        _child(*args.child, args.window_ms, args.tracemalloc)
         return 0
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -69,15 +73,19 @@ def main() -> int:
               "simulate_s": sim_s, "window_ms": args.window_ms, "exports": []}
     for fmt in args.formats.split(","):
         out = d / f"export.{fmt}"
-        p = subprocess.run([sys.executable, __file__, "--window-ms", str(args.window_ms), "--child", fmt,
-                            str(session), str(out)], capture_output=True, text=True, cwd=ROOT,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if p.returncode != 0:
-            result["exports"].append({"format": fmt, "error": p.stderr.strip().splitlines()[-1:]})
-            continue
-        result["exports"].append(json.loads(p.stdout.strip().splitlines()[-1]))
-        out.unlink(missing_ok=True)
-        Path(str(out) + ".json").unlink(missing_ok=True)
+        entry = {}
+        for trace in ([False, True] if args.tracemalloc else [False]):
+            p = subprocess.run([sys.executable, __file__, "--window-ms", str(args.window_ms)]
+                               + (["--tracemalloc"] if trace else []) + ["--child", fmt, str(session), str(out)],
+                               capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if p.returncode != 0:
+                entry = {"format": fmt, "error": p.stderr.strip().splitlines()[-1:]}
+                break
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            entry.update({k: v for k, v in r.items() if k not in entry})
+            out.unlink(missing_ok=True)
+            Path(str(out) + ".json").unlink(missing_ok=True)
+        result["exports"].append(entry)
     print(json.dumps(result, indent=1))
     return 0
 

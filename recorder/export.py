@@ -497,7 +497,8 @@ def export_csv(session: str | Path, out: str | Path, *, rows_per_block: int = 20
                 emg_rows = [",".join(map(str, row)) for row in x.tolist()] if integer else \
                     [",".join(f"{v:.6g}" for v in row) for row in x.tolist()]
                 names = labels_at(t, labels, None)
-                lines = [f"{h:.6f},{h - e:.6f},{e:.6f},{xs},{hand_of[k]},{_csv_field(nm)}"
+                fields = {nm: _csv_field(nm) for nm in set(names)}
+                lines = [f"{h:.6f},{h - e:.6f},{e:.6f},{xs},{hand_of[k]},{fields[nm]}"
                          for h, e, xs, k, nm in zip(th.tolist(), t.tolist(), emg_rows, fi.tolist(), names)]
                 fp.write("\n".join(lines) + "\n")
                 job.step(b / max(1, n), f"{session.name}: {b} of {n} rows")

@@ -159,7 +159,10 @@ class SessionWriter:
 
     On a write failure (disk full, I/O error) the writer stops writing, keeps the file valid up to
     its last good flush, sets :attr:`error`, calls ``on_error(exc)`` once (on the writer thread),
-    and counts everything it could not write in :meth:`stats` (``lost_*``).
+    and counts everything it could not write in :meth:`stats` (``lost_*``). It stops on its own
+    before the disk is full (``min_free_bytes`` plus twice the pending batch must stay free), which
+    closes the file normally. ``max_queued_frames`` bounds the frames waiting for JPEG encoding;
+    beyond it frames are dropped and counted (``lost_frames``) rather than blocking capture.
     """
 
     def __init__(self, path, *, sample_rate_hz: float, channel_names: Sequence[str], units: str = "counts",

@@ -168,23 +168,29 @@ def test_csv_seed_layout_round_trip(sessions, tmp_path):
         assert labels == [x or "" for x in labels_at(r.emg_t, r.labels, None)]
 
 
-def test_import_then_csv_keeps_samples_and_labels(shared_data, tmp_path):
+def test_import_then_export_keeps_samples_and_labels(shared_data, tmp_path):
     importers = pytest.importorskip("recorder.importers")
     src = shared_data / "emg" / "myo-readings" / "_readings_right_hand" / "12345-1" / "3.txt"
     if not src.is_file():
         pytest.skip(f"{src} not present")
     raw = np.loadtxt(src, delimiter=",", dtype=np.int64)
-    session = importers.import_file(src, tmp_path / "imported.h5")
+    names = importers.MYO_READINGS_LABELS
+    session = importers.import_myo_readings(src, tmp_path / "imported.h5")
     out = tmp_path / "imported.csv"
     ex.export_csv(session, out)
-    _, rows, labels = ex.read_csv(out)
+    header, rows, labels = ex.read_csv(out)
+    assert rows.shape == (len(raw), 3 + 8 + 63)
     np.testing.assert_array_equal(rows[:, 3:11], raw[:, :8])
-    # Label k alternates with rest (0) every 5 s; the imported segments carry names, so map them back.
-    names = sorted(set(labels) - {""})
-    assert len(names) >= 1
-    changes = np.flatnonzero(np.diff(raw[:, 8]) != 0)
-    lab_changes = np.flatnonzero(np.array(labels[1:]) != np.array(labels[:-1]))
-    np.testing.assert_array_equal(changes, lab_changes)
+    np.testing.assert_allclose(rows[:, 2], np.arange(len(raw)) / 200.0, atol=1e-6)
+    assert labels == [names[c] for c in raw[:, 8]]
+    assert np.isnan(rows[:, 11:]).all()  # EMG-only: no hand columns
+    # Training windows of an EMG-only session: grid anchors, gesture labels of the window's last sample.
+    res = ex.export_windows([session], tmp_path / "imported.npz", window_ms=200.0)
+    z = np.load(res.path)
+    assert res.manifest["task"] == "gesture" and "Y" not in z.files and (z["frame"] == -1).all()
+    last = np.searchsorted(np.arange(len(raw)) / 200.0, z["t"], side="right") - 1
+    np.testing.assert_array_equal(z["X"][:, -1], raw[last, :8].astype(np.float32))
+    assert [str(z["class_names"][k]) for k in z["label"]] == [names[c] for c in raw[last, 8]]
 
 
 def test_mp4_has_one_video_frame_per_stored_frame(tmp_path):

@@ -266,15 +266,6 @@ class Capture:
             self.labels.append((start_host, end_host, name))
             self._writer.add_label(start_host, end_host, name)
 
-    def remove_last_label(self) -> tuple[float, float, str] | None:
-        """Undo the newest segment of this recording (the protocol's Redo). Returns it, or None."""
-        with self._lock:
-            if self._writer is None or not self.labels:
-                return None
-            seg = self.labels.pop()
-            self._writer.remove_label(*seg)
-            return seg
-
     def add_marker(self, text: str, t_host: float | None = None) -> None:
         with self._lock:
             t = now() if t_host is None else t_host

@@ -8,8 +8,8 @@ window reaches before the first sample, crosses a recorded gap or a hole in the 
 whose time lies in a gap or past the end of the EMG are dropped.
 
 Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t`` and the
-windows from one strided gather (``sliding_window_view``), so an hour of 200 Hz data builds in well
-under a second once read.
+windows from one strided gather (``sliding_window_view``), so an hour of 200 Hz data with 30 fps frames
+(108 k windows of 200 ms, 138 MB) builds in about 1-4 s on a busy 2-core machine once read.
 
 Splits are contiguous time blocks or whole sessions, never random windows (overlapping windows
 leak): a gap of one window length (plus ``extra_gap_s``) separates the blocks, so no EMG sample is

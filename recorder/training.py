@@ -365,6 +365,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                 opt.step()
                 loss_sum += loss.detach() * len(b)
                 n_seen += len(b)
+            t_fit = time.perf_counter() - t_ep  # the training part of the epoch, for throughput
             if stopped == "cancelled" and n_seen == 0:
                 break
             # -- validation (sharded) -----------------------------------------------------------
@@ -401,7 +402,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             rec = {"event": "epoch", "epoch": epoch, "epochs": epochs, "train_loss": float(acc[3]),
                    "val_loss": val_loss, ("val_mpjpe_mm" if task == "pose" else "val_acc"): val_metric,
                    "lr": lr, "elapsed_s": elapsed, "eta_s": dt * (epochs - epoch),
-                   "samples_per_s": n_seen * d.world / dt if dt > 0 else None, "best": improved}
+                   "samples": n_seen * d.world, "samples_per_s": n_seen * d.world / t_fit if t_fit > 0 else None,
+                   "best": improved}
             history.append(rec)
             emit(rec)
             if stopped == "cancelled":

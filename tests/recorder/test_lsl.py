@@ -290,3 +290,36 @@ def test_recording_an_lsl_stream_gives_a_session_with_the_right_samples_and_time
         np.testing.assert_array_equal(np.asarray(r.emg_data), x)
         assert np.abs(r.emg_t - (t - t0)).max() < 1e-3
         assert r.attrs["device"]["kind"] == "lsl" and r.attrs["device"]["stream_name"] == name
+
+
+def test_cli_publish_streams_a_synthetic_source():
+    import subprocess
+    import sys
+
+    prefix = _name("pub")
+    proc = subprocess.Popen([sys.executable, "-m", "recorder", "lsl", "publish", "--emg", "synthetic:200x8",
+                             "--name", prefix, "--duration", "6"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        src = LslEmgSource(name=f"{prefix}-EMG", resolve_timeout_s=10.0)
+        assert src.sample_rate_hz == 200.0 and src.n_channels == 8
+        sink = Collector()
+        src.start(sink)
+        try:
+            assert sink.wait_for(200, timeout=5.0)
+        finally:
+            src.stop()
+        _, ts, _ = sink.arrays()
+        assert np.all(np.diff(ts) > 0) and abs(ts[-1] - now()) < 1.0
+    finally:
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and f"publishing {prefix}-EMG" in out
+
+
+def test_lsl_spec_opens_an_lsl_source():
+    from recorder.devices import open_emg
+
+    name = _name("spec")
+    out = EmgOutlet(name, RATE, CH)  # noqa: F841
+    src = open_emg(f"lsl:{name}")
+    assert isinstance(src, LslEmgSource) and src.kind == "lsl" and src.channel_names == CH

@@ -275,6 +275,16 @@ class LslOutlets:
         if self.markers is not None:
             self.markers.push_marker(text, t_host)
 
+    def push_live(self, pred) -> None:
+        """Publish a :class:`recorder.live.LivePrediction`: a pose to the predictions outlet (at the
+        time of the window's newest sample), a gesture as a marker ``prediction:NAME``."""
+        if pred is None:
+            return
+        if pred.pose is not None:
+            self.push_prediction(pred.pose, pred.t)
+        elif pred.label is not None:
+            self.push_marker(f"prediction:{pred.label}", pred.t)
+
     def _on_event(self, kind: str, payload) -> None:
         # Runs on acquisition threads: push only (liblsl copies into its own queue, no blocking).
         if kind == "emg" and self.emg is not None:

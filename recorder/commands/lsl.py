@@ -18,6 +18,9 @@ def register(subparsers) -> None:
     pub.add_argument("--name", default="emgrec", help="stream name prefix (default: emgrec -> emgrec-EMG, ...)")
     pub.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
     pub.add_argument("--seed", type=int, default=0, help="synthetic subject seed")
+    pub.add_argument("--model", metavar="DIR",
+                     help="also publish this model's live predictions (pose: NAME-Predictions; gesture: markers)")
+    pub.add_argument("--predict-hz", type=float, default=25.0, help="prediction rate with --model (default: 25)")
     pub.set_defaults(func=_publish)
     ls = sub.add_parser("list", help="list LSL streams visible on the network")
     ls.add_argument("--wait", type=float, default=1.0, help="seconds to listen for streams (default: 1)")
@@ -32,23 +35,41 @@ def _publish(args) -> int:
     from ..capture import Capture
     from ..lsl import LslOutlets
 
+    predictor = None
+    if args.model:
+        from ..live import LivePredictor
+        predictor = LivePredictor(args.model)
     capture = Capture.from_specs(emg=args.emg, camera=args.camera, landmarks=args.landmarks, seed=args.seed)
-    outlets = LslOutlets(capture, name=args.name, landmarks=capture.landmarks is not None)
+    if predictor is not None:
+        predictor.check_source(capture.emg.sample_rate_hz, capture.emg.n_channels)
+    outlets = LslOutlets(capture, name=args.name, landmarks=capture.landmarks is not None,
+                         predictions=predictor is not None and predictor.task == "pose")
     done = threading.Event()
+    pred_thread = None
+    if predictor is not None:
+        capture.add_listener(lambda kind, chunk: predictor.push(chunk) if kind == "emg" else None)
+
+        def predict_loop() -> None:
+            while not done.wait(1.0 / args.predict_hz):  # timed wait, ends at once on stop
+                outlets.push_live(predictor.predict())
+        pred_thread = threading.Thread(target=predict_loop, name="lsl-predict", daemon=True)
     try:
         outlets.attach()
         capture.start()
+        if pred_thread is not None:
+            pred_thread.start()
         for o in outlets.outlets():
             print(f"publishing {o.name} ({o.info.type()}, {o.n_channels} ch, "
                   f"{o.info.nominal_srate():g} Hz)", flush=True)
         print("Ctrl-C to stop", flush=True)
         t_end = None if args.duration <= 0 else args.duration
         waited = 0.0
-        while not done.is_set():
+        ticker = threading.Event()
+        while True:
             step = 5.0 if t_end is None else min(5.0, t_end - waited)
             if step <= 0:
                 break
-            done.wait(step)  # a timed wait, interrupted by Ctrl-C
+            ticker.wait(step)  # a timed wait, interrupted by Ctrl-C
             waited += step
             st = capture.emg.status()
             print(f"  {st.state.value}: {outlets.emg.samples_pushed} EMG samples pushed, "
@@ -56,6 +77,9 @@ def _publish(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        done.set()
+        if pred_thread is not None and pred_thread.is_alive():
+            pred_thread.join(2.0)
         capture.stop()
         outlets.close()
     return 0

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 

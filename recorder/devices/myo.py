@@ -69,11 +69,15 @@ class MyoDriver(SerialEmgSource):
     scale_to_uV = float("nan")
     response_timeout_s = 1.0
     connect_timeout_s = 5.0
-    #: An arrival gap this long (s) is a silence: the next data is placed by the clock.
-    silence_s = 0.1
-    #: After a silence, keep reading while data comes at most this far apart (s), up to drain_max_s.
-    drain_gap_s = 0.015
-    drain_max_s = 0.25
+    #: An arrival gap of this many sample periods (50 ms raw, 200 ms at 50 Hz; bursts are at most
+    #: 40 ms apart) is a silence: the data after it is placed by the clock.
+    silence_periods = 10
+    #: Data this many samples later than the clock expects is checked like a silence.
+    late_samples = 5
+    #: After a silence, keep reading for drain_max_s (or until data stops for drain_gap_s) before
+    #: placing the run: longer than a burst interval, so a timely burst follows any backlog.
+    drain_gap_s = 0.06
+    drain_max_s = 0.15
 
     def __init__(self, port: str, mode: str = "raw", reconnect: bool = True, *, address: str | None = None,
                  scan_timeout_s: float = 10.0, response_timeout_s: float | None = None):
@@ -91,6 +95,7 @@ class MyoDriver(SerialEmgSource):
         self._pending: deque[tuple[Packet, float]] = deque()
         self._conn: int | None = None
         self._per_note = 2 if mode == "raw" else 1
+        self.silence_s = self.silence_periods / self.sample_rate_hz
         self._cursor: int | None = None     # index of the next expected sample
         self._last_pos: int | None = None   # raw: round-robin position of the last notification
         self._last_value = b""
@@ -316,12 +321,21 @@ class MyoDriver(SerialEmgSource):
         notes, lost = self._extract(packets)
         if notes:
             groups = [(notes, arrival)]
-            silent = self._resync or arrival - self._last_data > self.silence_s
+            silent = self._resync or arrival - self._last_data > self.silence_s or self._late(notes, arrival)
             if silent and lost is None:
                 lost = self._drain(groups)
             self._emit_groups(groups, silent)
         if lost is not None:
             raise lost
+
+    def _late(self, notes: list, arrival: float) -> bool:
+        """True when these notifications arrive much later than the clock expects for contiguous
+        data: a loss the round-robin cannot see (a multiple of 4 notifications) or a delay; the
+        drain that follows tells which."""
+        if self._cursor is None:
+            return False
+        e = self.clock.expected_index(arrival, self._per_note * len(notes))
+        return e is not None and e - self._cursor >= self.late_samples
 
     def _extract(self, packets: list[Packet]) -> tuple[list[tuple[int, bytes]], DeviceLost | None]:
         """EMG notifications as (round-robin position, 16 value bytes); battery updates applied;
@@ -348,9 +362,9 @@ class MyoDriver(SerialEmgSource):
         return notes, lost
 
     def _drain(self, groups: list) -> DeviceLost | None:
-        """After a silence, read the rest of a backlog before placing it: data that was delayed
-        (not lost) arrives in a quick run of reads, and only the last of them tells where the
-        run ends in time. Stops at the first gap of ``drain_gap_s`` (or after ``drain_max_s``)."""
+        """After a silence, read on before placing the data: delayed (not lost) data arrives as a
+        backlog in a quick run of reads and is then followed by timely bursts, whose arrival says
+        where the run sits in time. Stops after ``drain_max_s`` or a gap of ``drain_gap_s``."""
         import select
 
         deadline = now() + self.drain_max_s
@@ -406,11 +420,15 @@ class MyoDriver(SerialEmgSource):
         if not indexed:
             return
         if silent:
+            # Each read's arrival bounds the shift from above (data is never early); the least
+            # delayed read of the drained run gives the tightest bound, like the clock's envelope.
             first = indexed[0][0][0]
-            e = self.clock.expected_index(indexed[-1][2], c - first)
-            shift = 0 if e is None else e - first
+            bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
+            shift = 0 if bounds[0] is None else min(bounds) - first
             if phase_known:
                 shift = 8 * round(shift / 8)  # the round-robin already counted the rest
+            log.debug("Myo silence on %s: %d reads, bounds %s -> shift %d", self.port, len(indexed),
+                      [None if b is None else b - first for b in bounds], shift)
             if shift > per:
                 indexed = [([i + shift for i in idx], vals, t) for idx, vals, t in indexed]
                 c += shift

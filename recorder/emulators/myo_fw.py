@@ -112,6 +112,8 @@ class MyoEmulator(PtyEmulator):
         self._origin_rate = 0.0
         self._next = 0                      # stream index of the next sample to take
         self._log = np.zeros((self._log_len, 8), dtype=np.int8)
+        self._hold_until = 0.0
+        self._drop_next = 0
         self._log_index = np.full(self._log_len, -1, dtype=np.int64)
         self._power_on()
         super().__init__(name="myo", seed=seed)
@@ -308,6 +310,18 @@ class MyoEmulator(PtyEmulator):
             if self.connected and self.cccd.get(H_BATTERY_CCCD):
                 self.write(bgapi.attribute_value_event(0, H_BATTERY, bytes([self.battery_pct])))
 
+    def stall(self, seconds: float) -> None:
+        """Hold notifications back for ``seconds`` (BLE retransmissions under interference), then
+        deliver the backlog at once: data is late, none is lost."""
+        with self._fw:
+            self._hold_until = now() + seconds
+            self._changed()
+
+    def fade(self, n_notifications: int) -> None:
+        """Lose the next ``n_notifications`` notifications (a radio fade that the link gives up on)."""
+        with self._fw:
+            self._drop_next += int(n_notifications)
+
     # -- scanning (base tick) ----------------------------------------------------------------------
     def tick(self) -> None:
         t = now()
@@ -350,6 +364,7 @@ class MyoEmulator(PtyEmulator):
                     self._wake.wait()
                     continue
                 first, x, packets, t_send = burst
+                t_send = max(t_send, self._hold_until)
                 delay = t_send - now()
                 if delay > 0 and self._wake.wait(delay):
                     continue  # the firmware state changed; plan again
@@ -360,6 +375,11 @@ class MyoEmulator(PtyEmulator):
                     self._log[rows] = x
                     self._log_index[rows] = np.arange(first, first + len(x))
                     self._next = first + len(x)
+                    if self._drop_next and packets:
+                        k = min(self._drop_next, len(packets))
+                        self._drop_next -= k
+                        self.faults["dropped"] += k
+                        packets = packets[k:]
                 for pkt in packets:
                     self.send_data(pkt)
         except Exception:  # surface emulator bugs in the test log instead of a silent dead stream

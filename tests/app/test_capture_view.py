@@ -113,7 +113,7 @@ def test_record_with_held_label(qtbot, window, tmp_path):
 def test_bad_port_shows_banner_and_leaves_nothing_running(qtbot, window):
     cv = window.capture_view
     cv.connect_sources("cyton:/dev/does-not-exist", "none")
-    qtbot.waitUntil(lambda: cv.banner.isVisible() or cv.capture is not None, timeout=20000)
+    qtbot.waitUntil(lambda: cv.banner.isVisible() or cv.capture is not None, timeout=60000)
     if cv.capture is not None:
         # The driver reports a missing port from its thread: the status shows the error.
         qtbot.waitUntil(lambda: "error" in cv.emg_status.text(), timeout=10000)

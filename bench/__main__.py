@@ -43,7 +43,11 @@ def write_markdown(path: Path, info: dict, groups: list[dict], quick: bool, wall
              f"- Memory: {m['memory_gib']} GiB; {m['platform']}",
              f"- Load average (1/5/15 min) at start {m['loadavg_start']}, at end {m['loadavg_end']} — the machine "
              "is shared with other jobs, so absolute timings are noisy; ratios are taken within one run.",
-             "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), "",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), ""]
+    if m.get("rerun"):
+        lines += [f"Groups {', '.join(m['rerun']['groups'])} were re-run on {m['rerun']['date_utc']} "
+                  f"(git {m['rerun']['git_commit']}, load {m['rerun']['loadavg']}) and replace the first run's.", ""]
+    lines += [
              "Status: PASS / MISS (soft target, reported only) / FAIL (hard target: data loss or crash; "
              "fails CI) / INFO (no target).", ""]
     for g in groups:
@@ -63,6 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--soak-s", type=float, help="acquisition soak seconds (default 60 quick, 600 full)")
     ap.add_argument("--workdir", default=None, help="scratch folder (default a temp folder)")
     ap.add_argument("--out", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go (quick: RESULTS-quick.md, results-quick.json)")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the groups run now in the existing results (others are kept)")
     args = ap.parse_args(argv)
     groups = GROUPS if not args.only else [g.strip() for g in args.only.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
@@ -104,13 +110,24 @@ def main(argv=None) -> int:
             print(f"  {r['status']:>5}  {r['name']}: {_fmt(r['value'])} {r['unit']} {r['target']}", flush=True)
     wall = time.monotonic() - t_start
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    md, js = ("RESULTS-quick.md", "results-quick.json") if args.quick else ("RESULTS.md", "results.json")
+    old_path = Path(args.out) / js
+    if args.merge and old_path.exists():
+        old = json.loads(old_path.read_text())
+        rerun = {g["group"] for g in results}
+        for g in results:
+            g["rerun_utc"] = info["date_utc"]
+        results = [next((g for g in results if g["group"] == o["group"]), o) for o in old["groups"]] + \
+                  [g for g in results if g["group"] not in {o["group"] for o in old["groups"]}]
+        info = dict(old["machine"], rerun={"groups": sorted(rerun), "date_utc": info["date_utc"],
+                                           "loadavg": info["loadavg_end"], "git_commit": info["git_commit"]})
+        wall = old["wall_s"]
     failed = [r for g in results for r in g["rows"] if r["status"] == FAIL]
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
     summary = {"quick": args.quick, "soak_s": soak_s, "wall_s": round(wall, 1), "machine": info,
                "hard_failures": len(failed), "groups": results}
-    # A quick run never overwrites the committed full-run results.
-    md, js = ("RESULTS-quick.md", "results-quick.json") if args.quick else ("RESULTS.md", "results.json")
+    # A quick run never overwrites the committed full-run results (md, js above).
     (outdir / js).write_text(json.dumps(summary, indent=1, default=str))
     write_markdown(outdir / md, info, results, args.quick, wall)
     nym = sum(r["status"] == NYM for g in results for r in g["rows"])

@@ -29,10 +29,14 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
     if kind == "synthetic":
         from ..synthetic import SyntheticEmgSource
         try:
-            rate, ch = arg.lower().split("x")
-            return SyntheticEmgSource(subject=subject, sample_rate_hz=float(rate), n_channels=int(ch), seed=seed)
-        except ValueError:
+            rate, ch = (float(arg.lower().split("x")[0]), int(arg.lower().split("x")[1]))
+        except (ValueError, IndexError):
             raise ValueError(f"bad synthetic spec {spec!r}: expected synthetic:RATExCHANNELS, e.g. synthetic:2000x16") from None
+        if subject is not None and subject.n_channels != ch:
+            # Same person and motion (seed, time origin), an armband with another electrode count.
+            from ..synthetic import SyntheticSubject
+            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, emg_rate_hz=rate)
+        return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
     if kind == "synthetic-cyton":
         from .cyton import open_synthetic_cyton
         return open_synthetic_cyton(subject=subject, seed=seed)

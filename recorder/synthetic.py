@@ -36,7 +36,15 @@ FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
 #: Pose parameter names, the columns of :meth:`SyntheticSubject.pose_params`.
 POSE_PARAMS = ("flex_thumb", "flex_index", "flex_middle", "flex_ring", "flex_pinky", "spread", "opposition")
 #: Muscle names, the columns of :meth:`SyntheticSubject.activations`.
-MUSCLES = tuple(f"{f}_{kind}" for f in FINGER_NAMES for kind in ("flexor", "extensor"))
+FINGER_MUSCLES = tuple(f"{f}_{kind}" for f in FINGER_NAMES for kind in ("flexor", "extensor"))
+#: Wrist muscles as (agonist, antagonist) of the three wrist angles of :meth:`wrist_rotation`
+#: (flexion/extension about x, supination/pronation about y, radial/ulnar deviation about z).
+#: The hand's orientation must show in the EMG, as it does in a real forearm: otherwise a model
+#: could never predict wrist-relative landmarks that turn with the hand.
+WRIST_MUSCLES = ("wrist_flexor", "wrist_extensor", "supinator", "pronator", "radial_deviator", "ulnar_deviator")
+MUSCLES = FINGER_MUSCLES + WRIST_MUSCLES
+#: Muscles on the volar (palm) side of the forearm; the others lie on the dorsal side.
+_VOLAR = frozenset(m for m in MUSCLES if m.endswith("_flexor") or m in ("pronator", "ulnar_deviator"))
 
 # Target poses: (thumb, index, middle, ring, pinky flexion, spread, thumb opposition).
 POSES: dict[str, tuple[float, ...]] = {
@@ -117,19 +125,21 @@ class SyntheticSubject:
         self._jit_f = rng.uniform(0.05, 0.5, size=(10, 3))
         self._jit_p = rng.uniform(0, 2 * np.pi, size=(10, 3))
         self._jit_amp = np.array([0.03] * 5 + [0.05, 0.04]
-                                 + [math.radians(a) for a in (10.0, 14.0, 8.0)])
+                                 + [math.radians(a) for a in (5.0, 7.0, 4.0)])
         # Armband: electrodes evenly around the forearm; each muscle lies under some angle.
         # Flexors on the volar side, extensors on the dorsal side, so the mixing is positive,
         # smooth around the band, and different for every muscle.
         theta = np.arange(self.n_channels) * 2 * np.pi / self.n_channels
         phi = np.empty(self.n_muscles)
         # Stratified angles (shuffled per subject) so no two muscles sit on the same spot.
-        phi[0::2] = np.pi * (rng.permutation(5) + rng.uniform(0.25, 0.75, 5)) / 5
-        phi[1::2] = np.pi + np.pi * (rng.permutation(5) + rng.uniform(0.25, 0.75, 5)) / 5
+        volar = np.array([m in _VOLAR for m in MUSCLES])
+        for side, offset in ((volar, 0.0), (~volar, np.pi)):
+            k = int(side.sum())
+            phi[side] = offset + np.pi * (rng.permutation(k) + rng.uniform(0.25, 0.75, k)) / k
         kappa = rng.uniform(4.0, 7.0, self.n_muscles)
         weight = rng.uniform(0.6, 1.0, self.n_muscles)
         m = np.exp(kappa * (np.cos(theta[:, None] - phi[None, :]) - 1.0)) * weight + 0.05
-        self.mixing = m  # (C, 10), positive
+        self.mixing = m  # (C, M), positive
         # Scale so that every muscle fully active gives std ~36 counts on the loudest channel
         # (peaks ~3.5 std stay inside int8), and rest a few counts.
         self.emg_gain = 36.0 / float(m.sum(axis=1).max())
@@ -300,7 +310,7 @@ class SyntheticSubject:
 
     # -- muscles and EMG ---------------------------------------------------------------------------
     def activations(self, t) -> np.ndarray:
-        """(n, 10) muscle activations in [0, 1] (columns ``MUSCLES``) at host times t.
+        """(n, 16) muscle activations in [0, 1] (columns ``MUSCLES``) at host times t.
 
         Holding a finger flexed beyond its relaxed position needs its flexor, holding it extended
         needs its extensor, and moving it needs a burst of the agonist; a little tone always stays.
@@ -313,8 +323,13 @@ class SyntheticSubject:
         flex_hold = np.clip(f - relaxed, 0, None) / (1.0 - relaxed)
         ext_hold = np.clip(relaxed - f, 0, None) / relaxed
         a = np.empty((len(t), self.n_muscles))
-        a[:, 0::2] = 0.04 + 0.8 * flex_hold + 0.3 * np.clip(v, 0, None) / _VEL_SCALE
-        a[:, 1::2] = 0.04 + 0.8 * ext_hold + 0.3 * np.clip(-v, 0, None) / _VEL_SCALE + 0.1 * flex_hold
+        nf = len(FINGER_MUSCLES)
+        a[:, 0:nf:2] = 0.04 + 0.8 * flex_hold + 0.3 * np.clip(v, 0, None) / _VEL_SCALE
+        a[:, 1:nf:2] = 0.04 + 0.8 * ext_hold + 0.3 * np.clip(-v, 0, None) / _VEL_SCALE + 0.1 * flex_hold
+        # Wrist: holding an angle away from neutral needs its agonist, in proportion to the angle.
+        w = self._jitter(t)[:, 7:] / (0.6 * self._jit_amp[7:])
+        a[:, nf::2] = 0.04 + 0.6 * np.clip(w, 0, None)
+        a[:, nf + 1::2] = 0.04 + 0.6 * np.clip(-w, 0, None)
         return np.clip(a, 0.0, 1.0)
 
     def emg_envelope(self, t) -> np.ndarray:

@@ -118,7 +118,7 @@ def test_emg_amplitude_and_band(subject, one_loop):
 
 
 def test_activations_follow_flexion(subject):
-    assert len(MUSCLES) == 10 and subject.mixing.shape == (8, 10) and (subject.mixing > 0).all()
+    assert len(MUSCLES) == 16 and subject.mixing.shape == (8, 16) and (subject.mixing > 0).all()
     s, e, _ = next(seg for seg in subject.schedule if seg[2] == "flex_index")
     a = subject.activations(subject.t_origin + np.linspace(s + 0.7, e - 0.05, 10))
     assert a.min() >= 0 and a.max() <= 1

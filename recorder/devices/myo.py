@@ -202,10 +202,15 @@ class MyoDriver(SerialEmgSource):
         result = struct.unpack_from("<H", resp.payload, 1)[0]
         if result:
             raise DeviceLost(f"Myo on {self.port} refused to read handle {handle:#04x} (error {result:#06x})")
-        p = self._wait(lambda p: p.is_event and (
-            (p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE and bgapi.parse_attribute_value(p.payload)[1] == handle)
-            or (p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED and struct.unpack_from("<H", p.payload, 3)[0] == handle)),
-            self.response_timeout_s, f"value of handle {handle:#04x}")
+        def answer(p: Packet) -> bool:  # the value, or a failed procedure for this handle
+            if not p.is_event:
+                return False
+            if p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE:
+                return bgapi.parse_attribute_value(p.payload)[1] == handle
+            return p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED and \
+                struct.unpack_from("<H", p.payload, 3)[0] == handle
+
+        p = self._wait(answer, self.response_timeout_s, f"value of handle {handle:#04x}")
         if p.key() == bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED:
             err = struct.unpack_from("<H", p.payload, 1)[0]
             raise DeviceLost(f"Myo on {self.port}: reading handle {handle:#04x} failed (error {err:#06x})")

@@ -330,10 +330,12 @@ class MyoEmulator(PtyEmulator):
                 return
             self._scan_due = t + self.scan_interval_s
             self._scan_toggle = not self._scan_toggle
-            if self._scan_toggle:  # some other BLE device nearby
-                addr, adv, rssi = bytes([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]), bytes.fromhex("020106 03030f18") + b"\x05\x09band", -70
-            elif self.advertising:
-                addr, adv, rssi = self.address, bytes.fromhex("020106") + bytes([len(MYO_SERVICE_AD)]) + MYO_SERVICE_AD, -50
+            if self._scan_toggle:  # some other BLE device nearby: flags, battery service, name
+                addr, rssi = bytes([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]), -70
+                adv = bytes.fromhex("020106 03030f18") + b"\x05\x09band"
+            elif self.advertising:  # flags, then the Myo control-service UUID
+                addr, rssi = self.address, -50
+                adv = bytes.fromhex("020106") + bytes([len(MYO_SERVICE_AD)]) + MYO_SERVICE_AD
             else:
                 return
             payload = struct.pack("<bB6sBBB", rssi, 0, addr, 0, 0xFF, len(adv)) + adv

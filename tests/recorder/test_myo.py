@@ -59,6 +59,7 @@ def _stream(emu, seconds: float, mode: str = "raw", **kw):
     try:
         col.wait_samples(int(seconds * rate), timeout=seconds + 5.0)
         status = drv.status()
+        drv.faults_at_status = dict(emu.faults)
     finally:
         drv.stop()
     return drv, col, status
@@ -128,10 +129,10 @@ def test_garbage_and_duplicates_resync(emu):
 def test_dropped_notifications_are_counted_and_placed(emu):
     emu.drop_prob = 0.05
     drv, col, st = _stream(emu, 3.0)
-    dropped = emu.faults["dropped"]
+    dropped = drv.faults_at_status["dropped"]
     assert dropped > 5
-    # Two samples per dropped notification (the last few may fall after the final chunk).
-    assert 2 * dropped - 8 <= st.samples_lost <= 2 * dropped
+    # Two samples per dropped notification (the last one or two may not be seen yet).
+    assert 2 * dropped - 4 <= st.samples_lost <= 2 * emu.faults["dropped"]
     _check_values(emu, col.chunks)  # the gaps were placed at the right indices
 
 

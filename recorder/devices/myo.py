@@ -91,6 +91,7 @@ class MyoDriver(SerialEmgSource):
         if response_timeout_s is not None:
             self.response_timeout_s = response_timeout_s
         self.emulator = None  # set by open_synthetic_myo; closed with the driver
+        self._emulated = False
         self._parser = BgapiParser()
         self._pending: deque[tuple[Packet, float]] = deque()
         self._conn: int | None = None
@@ -106,7 +107,7 @@ class MyoDriver(SerialEmgSource):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(port=self.port, mode=self.mode, emulated=self.emulator is not None)
+        d.update(port=self.port, mode=self.mode, emulated=self._emulated)
         return d
 
     def close(self) -> None:
@@ -466,5 +467,5 @@ def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options) -> MyoDr
     except Exception:
         emu.close()
         raise
-    drv.emulator = emu
+    drv.emulator, drv._emulated = emu, True
     return drv

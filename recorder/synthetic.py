@@ -124,7 +124,9 @@ class SyntheticSubject:
         # Slow smooth jitter: per pose parameter and per wrist angle, three sinusoids each.
         self._jit_f = rng.uniform(0.05, 0.5, size=(10, 3))
         self._jit_p = rng.uniform(0, 2 * np.pi, size=(10, 3))
-        self._jit_amp = np.array([0.03] * 5 + [0.05, 0.04]
+        # Spread and thumb opposition come from intrinsic hand muscles that a forearm band barely
+        # sees, so their (EMG-invisible) wobble stays small.
+        self._jit_amp = np.array([0.03] * 5 + [0.02, 0.02]
                                  + [math.radians(a) for a in (5.0, 7.0, 4.0)])
         # Armband: electrodes evenly around the forearm; each muscle lies under some angle.
         # Flexors on the volar side, extensors on the dorsal side, so the mixing is positive,

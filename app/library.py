@@ -64,6 +64,8 @@ class LibraryView(QWidget):
     review view; ``scan_finished()`` follows every (re)scan."""
 
     open_requested = Signal(str)
+    import_requested = Signal()  # "Import…": the main window opens the import dialog
+    export_requested = Signal(list)  # "Export…": the selected session paths (str)
     scan_finished = Signal()
     message = Signal(str)
 
@@ -91,6 +93,11 @@ class LibraryView(QWidget):
         self.rename_button.clicked.connect(self.rename_selected)
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(self.delete_selected)
+        self.import_button = QPushButton("Import…")
+        self.import_button.clicked.connect(self.import_requested.emit)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(
+            lambda: self.export_requested.emit([str(p)] if (p := self.selected_path()) else []))
         top = QHBoxLayout()
         top.addWidget(QLabel("Folder"))
         top.addWidget(self.folder_edit, 1)
@@ -98,6 +105,9 @@ class LibraryView(QWidget):
             top.addWidget(b)
         top.addSpacing(16)
         for b in (self.open_button, self.rename_button, self.delete_button):
+            top.addWidget(b)
+        top.addSpacing(16)
+        for b in (self.import_button, self.export_button):
             top.addWidget(b)
 
         t = self.table = QTableWidget(0, len(COLUMNS))
@@ -242,6 +252,7 @@ class LibraryView(QWidget):
         self.open_button.setEnabled(info is not None and info.ok)
         self.rename_button.setEnabled(p is not None)
         self.delete_button.setEnabled(p is not None)
+        self.export_button.setEnabled(info is not None and info.ok)
 
     # -------------------------------------------------------------- actions
     def open_selected(self) -> None:

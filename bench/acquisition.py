@@ -194,8 +194,9 @@ def rows_from(res: dict, soak_s: float) -> list[Row]:
     k = res["kind"]
     label = KINDS[k]
     lost = res["missing_in_file"] + res["value_mismatch"] + res["unmatched"] + res["driver_samples_lost"]
-    note = (f"{res['file_samples']} samples in {res['seconds']:.0f} s; driver lost {res['driver_samples_lost']}, "
-            f"missing in file {res['missing_in_file']}, value mismatches {res['value_mismatch']}, "
+    note = (f"{res['file_samples']} samples in {res['seconds']:.0f} s; driver counted lost {res['driver_samples_lost']}, "
+            f"produced but missing in file {res['missing_in_file']}, stored with a value the firmware did not send "
+            f"at or within 64 samples of that index {res['value_mismatch']}, "
             f"gaps {res['gaps_in_file']}, bad packets {res['bad_packets']}")
     rows = [Row(GROUP, f"{label}: EMG samples lost", lost, "samples", "== 0", hard=True, note=note, extra=res)]
     if k != "synthetic":

@@ -620,6 +620,10 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
                                     (255, 255, 255), 1, cv2.LINE_AA)
                         writer.write(img)
                     job.step(p0 + (1 - p0) * b / nf, f"{session.name}: frame {b} of {nf}")
+            except BaseException:
+                writer.release()  # first, so the unlink also works where open files cannot be removed
+                tmp_mp4.unlink(missing_ok=True)  # cancelled or failed: no .part.mp4 left behind
+                raise
             finally:
                 writer.release()
             os.replace(tmp_mp4, tmp)

@@ -434,7 +434,10 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
             self.emg_plot.removeItem(c)
         self.emg_curves = [self.emg_plot.plot(pen=pg.mkPen(CHANNEL_COLORS[i % len(CHANNEL_COLORS)], width=1))
                            for i in range(len(names))]
-        self._emg_scale = float(reader.scale_to_uV or 1.0)
+        scale = float(reader.scale_to_uV)
+        known = np.isfinite(scale) and scale > 0  # NaN when the device has no calibration to µV
+        self._emg_scale = scale if known else 1.0
+        self.emg_plot.setLabel("left", "EMG (µV)" if known else f"EMG ({getattr(reader, 'units', 'raw')})")
         # Trace spacing from a robust amplitude estimate over a strided sample of the whole file.
         n = len(self.emg_t)
         step = max(1, n // 20000)

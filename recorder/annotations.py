@@ -184,8 +184,10 @@ class AnnotationModel:
             return False
         cmd = self._undo.pop()
         cmd.merge_key = None
-        self._apply(tuple(c.inverted() for c in reversed(cmd.changes)))
+        inverse = tuple(c.inverted() for c in reversed(cmd.changes))
+        self._apply(inverse)
         self._redo.append(cmd)
+        self._notify(inverse)
         return True
 
     def redo(self) -> bool:
@@ -194,6 +196,7 @@ class AnnotationModel:
         cmd = self._redo.pop()
         self._apply(cmd.changes)
         self._undo.append(cmd)
+        self._notify(cmd.changes)
         return True
 
     def subscribe(self, fn: Listener) -> Callable[[], None]:
@@ -330,10 +333,11 @@ class AnnotationModel:
             for c in changes:
                 merged[c.id] = Change(befores.get(c.id, c.before), c.after)
             top.changes = tuple(merged.values())
-            return
-        if self._clean_depth is not None and self._clean_depth > len(self._undo):
-            self._clean_depth = None  # the saved state is no longer reachable
-        self._undo.append(_Command(text, changes, merge_key))
+        else:
+            if self._clean_depth is not None and self._clean_depth > len(self._undo):
+                self._clean_depth = None  # the saved state is no longer reachable
+            self._undo.append(_Command(text, changes, merge_key))
+        self._notify(changes)  # after the history is updated, so listeners see can_undo/dirty right
 
     def _apply(self, changes: tuple[Change, ...]) -> None:
         for c in changes:
@@ -343,7 +347,6 @@ class AnnotationModel:
                 table.pop(c.id, None)
             else:
                 table[c.id] = c.after  # type: ignore[assignment]
-        self._notify(changes)
 
     def _notify(self, changes: tuple[Change, ...]) -> None:
         for fn in list(self._listeners):

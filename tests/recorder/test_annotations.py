@@ -1,5 +1,6 @@
 """Headless label-editing model: every edit undoes and redoes exactly, without Qt."""
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -107,6 +108,17 @@ def test_markers_and_listeners():
     assert len(seen) == 5
 
 
+def test_listeners_see_updated_history():
+    m = make()
+    states = []
+    m.subscribe(lambda changes: states.append((m.can_undo(), m.can_redo(), m.dirty)))
+    sid = m.add_segment(5.0, 6.0, "x")
+    m.undo()
+    m.redo()
+    m.delete_segment(sid)
+    assert states == [(True, False, True), (False, True, False), (True, False, True), (True, False, True)]
+
+
 def test_rename_all():
     m = AnnotationModel([(0, 1, "a"), (2, 3, "a"), (4, 5, "b")])
     assert m.rename_all("a", "c") == 2
@@ -156,3 +168,64 @@ def test_undo_all_restores_original_and_redo_all_restores_final(seq):
     for _ in range(depth):
         assert m.redo()
     assert (m.labels(), m.markers()) == final
+
+
+# -- with files: the model's output is what session.save_annotations stores ------------------------
+
+def _raw(path):
+    import h5py
+    with h5py.File(path, "r") as f:
+        return {k: f[k][:].tobytes() for k in ("emg/data", "emg/t", "video/jpeg", "video/t")}
+
+
+def test_edit_save_reload_leaves_raw_data_untouched(tmp_path):
+    from recorder.session import SessionReader, save_annotations
+    from recorder.simulate import make_synthetic_session
+
+    path = make_synthetic_session(tmp_path / "s.h5", duration_s=3.0, seed=4, frame_rate=5)
+    before = _raw(path)
+    with SessionReader(path) as r:
+        m = AnnotationModel(r.labels, r.markers, duration_s=r.duration_s)
+    first = m.segments()[0]
+    m.move_segment(first.id, 0.2)
+    m.add_segment(2.0, 2.5, "pinch ü")
+    m.add_marker(1.5, "sneeze")
+    save_annotations(path, m.labels(), m.markers())
+    with SessionReader(path) as r:
+        assert r.labels == [(pytest.approx(s), pytest.approx(e), n) for s, e, n in m.labels()]
+        assert ("pinch ü" in [n for *_, n in r.labels]) and r.labels[0][0] == pytest.approx(first.start_s + 0.2)
+        assert r.markers == [(1.5, "sneeze")]
+    assert _raw(path) == before
+
+
+def test_save_landmarks_replaces_only_landmarks(tmp_path):
+    import h5py
+    from recorder.session import SessionReader, save_landmarks
+    from recorder.simulate import make_synthetic_session
+
+    path = make_synthetic_session(tmp_path / "s.h5", duration_s=2.0, seed=5, frame_rate=5)
+    before = _raw(path)
+    with SessionReader(path) as r:
+        nf, labels = r.n_frames, r.labels
+    rng = np.random.default_rng(0)
+    image = rng.random((nf, 21, 3), dtype=np.float32)
+    world = rng.normal(size=(nf, 21, 3)).astype(np.float32) * 50
+    image[1] = world[1] = np.nan  # frame 1: no hand
+    score = np.linspace(0, 1, nf, dtype=np.float32)
+    hands = ["Left"] * nf
+    hands[1] = ""
+    save_landmarks(path, image, world, score, handedness=hands, settings={"model_complexity": 0})
+    with SessionReader(path) as r:
+        np.testing.assert_array_equal(np.asarray(r.landmarks_world), world)
+        np.testing.assert_array_equal(np.asarray(r.landmarks_image), image)
+        np.testing.assert_array_equal(np.asarray(r.landmarks_score), score)
+        assert r.handedness == hands and r.labels == labels
+        assert r.has_hand().sum() == nf - 1
+        assert r.attrs["landmarks_settings"] == '{"model_complexity": 0}'
+    assert _raw(path) == before
+    with pytest.raises(ValueError, match="expected"):
+        save_landmarks(path, image[:-1], world[:-1], score[:-1])
+    with pytest.raises(ValueError, match="handedness"):
+        save_landmarks(path, image, world, score, handedness=["Up"] * nf)
+    with h5py.File(path, "r") as f:  # rejected calls wrote nothing
+        np.testing.assert_array_equal(f["landmarks/score"][:], score)

@@ -67,6 +67,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.tabs)
         if hasattr(self.library, "open_requested"):
             self.library.open_requested.connect(self.open_session)
+        if hasattr(self.library, "import_requested"):
+            self.library.import_requested.connect(self.show_import_dialog)
+            self.library.export_requested.connect(lambda paths: self.show_export_dialog(paths or None))
+        self.export_dlg = self.import_dlg = None  # the open Export / Import dialogs (non-modal)
         for tab in (self.review, self.library):
             if hasattr(tab, "message"):
                 tab.message.connect(self._status)
@@ -105,6 +109,11 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu = mb.addMenu("&File")
         open_act = file_menu.addAction("Open session…", self._open_dialog)
         open_act.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        file_menu.addSeparator()
+        self.act_import = file_menu.addAction("Import…", self.show_import_dialog)
+        self.act_import.setShortcut(QtGui.QKeySequence("Ctrl+I"))
+        self.act_export = file_menu.addAction("Export…", self.show_export_dialog)
+        self.act_export.setShortcut(QtGui.QKeySequence("Ctrl+E"))
         file_menu.addSeparator()
         quit_act = file_menu.addAction("Quit", self.close)
         quit_act.setShortcut(QtGui.QKeySequence("Ctrl+Q"))
@@ -216,6 +225,56 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             lib.refresh()
 
+    # -- export / import ------------------------------------------------------------------------------
+    def _library_folder(self) -> Path:
+        folder = getattr(self.library, "folder", None)
+        return Path(folder) if folder else self.settings.output_dir()
+
+    def _export_preselection(self) -> list[str]:
+        """The library's selection when the Library tab is shown, else the session open in Review,
+        else the library's selection."""
+        sel = getattr(self.library, "selected_path", lambda: None)()
+        review = getattr(self.review, "path", None)
+        if sel is not None and (self.tabs.currentWidget() is self.library or review is None):
+            return [str(sel)]
+        return [str(review)] if review is not None else []
+
+    def show_export_dialog(self, paths: list | None = None):
+        """Open the Export dialog (non-modal) with ``paths`` or the current selection; returns it."""
+        from .export_dialog import ExportDialog
+
+        if self.export_dlg is not None:
+            self.export_dlg.close()
+        dlg = ExportDialog(paths if paths is not None else self._export_preselection(), self._library_folder(), self)
+        dlg.exported.connect(lambda rs: self._status(f"Exported {len(rs)} file(s) to {rs[0].path.parent}"
+                                                     if rs else "Export wrote nothing"))
+        self.export_dlg = dlg
+        dlg.show()
+        return dlg
+
+    def show_import_dialog(self, source=None):
+        """Open the Import dialog (non-modal); imports land in the library folder. Returns it."""
+        from .import_dialog import ImportDialog
+
+        if self.import_dlg is not None:
+            self.import_dlg.close()
+        dlg = ImportDialog(self._library_folder(), source, self)
+        dlg.imported.connect(self._on_imported)
+        dlg.open_requested.connect(self.open_session)
+        self.import_dlg = dlg
+        dlg.show()
+        return dlg
+
+    def _on_imported(self, path: str) -> None:
+        """Show the new session in the Library tab (the dialog offers "Open in Review")."""
+        self._on_recording_saved(path)
+        if hasattr(self.library, "select_path") and hasattr(self.library, "scan_finished"):
+            def select():
+                self.library.scan_finished.disconnect(select)
+                self.library.select_path(path)
+            self.library.scan_finished.connect(select)
+        self._status(f"Imported {Path(path).name}")
+
     def _show_keys(self) -> None:
         keys = "\n".join(f"{g.key or '—'}\t{g.name}" for g in self.capture_view.labels.gestures)
         QtWidgets.QMessageBox.information(
@@ -230,6 +289,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.settings.set_geometry(self.saveGeometry())
         self.live.shutdown()
+        for dlg in (self.export_dlg, self.import_dlg):
+            if dlg is not None:
+                dlg.shutdown()
         self.capture_view.shutdown()
         for tab in (self.review, self.library, self.train_view):
             close = getattr(tab, "shutdown", None)

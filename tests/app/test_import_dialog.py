@@ -1,0 +1,170 @@
+"""Import dialog: a real myo-readings session folder through the real dialog; a malformed CSV whose
+error names the line and leaves no file; Cancel leaves no file; the main window refreshes the
+library after an import and can open the new session in Review."""
+import threading
+
+import numpy as np
+import pytest
+
+from app.import_dialog import ImportDialog, guess_format
+from recorder.session import SessionReader
+
+
+def _live_threads():
+    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+
+
+@pytest.fixture
+def make_dialog(qtbot):
+    before = _live_threads()
+    made = []
+
+    def make(*args, **kw):
+        dlg = ImportDialog(*args, **kw)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        made.append(dlg)
+        return dlg
+
+    yield make
+    for dlg in made:
+        dlg.close()
+        assert dlg.pool.shutdown(timeout_s=30) and dlg.pool.active_threads() == 0
+    leftover = {t for t in _live_threads() - before if t.is_alive()}
+    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
+
+
+def _finish(qtbot, dlg, w, timeout=30000):
+    qtbot.waitUntil(lambda: w.done and dlg.import_button.isEnabled(), timeout=timeout)
+
+
+def test_import_myo_readings_folder(qtbot, make_dialog, shared_data, tmp_path):
+    src = shared_data / "emg" / "myo-readings" / "_readings_right_hand" / "12345-1"
+    if not src.is_dir():
+        pytest.skip(f"{src} not available")
+    lib = tmp_path / "library"
+    dlg = make_dialog(lib, src)
+    assert dlg.fmt() == "myo-readings" and not dlg.csv_box.isVisible()
+    first = (src / "0.txt").read_text().splitlines()
+    assert dlg.preview.toPlainText().splitlines()[:5] == first[:5]  # preview of the folder's first file
+    assert dlg.out_edit.text() == str(lib / "12345-1.h5")
+    with qtbot.waitSignal(dlg.imported, timeout=60000) as sig:
+        w = dlg.start_import()
+        assert w is not None, dlg.error_label.text()
+    out = lib / "12345-1.h5"
+    assert sig.args == [str(out)] and not dlg.error_label.text()
+    n_lines = sum(len((src / f"{k}.txt").read_text().splitlines()) for k in range(8))
+    with SessionReader(out) as r:
+        s = r.summary()
+        names = {n for _, _, n in r.labels}
+        x = np.asarray(r.emg_data[:5])
+    assert s["samples"] == n_lines and s["channels"] == 8 and s["sample_rate_hz"] == 200.0
+    assert s["gaps"] == 7  # one recorded gap between each of the 8 concatenated files
+    assert {"rest", "wrist flexion", "fist"} <= names
+    np.testing.assert_array_equal(x, np.array([[int(v) for v in ln.split(",")[:8]] for ln in first[:5]]))
+    assert [p.name for p in lib.iterdir()] == ["12345-1.h5"]  # no temporary file left
+    assert f"{n_lines} samples" in dlg.status.text()
+    with qtbot.waitSignal(dlg.open_requested, timeout=1000) as sig:
+        dlg.open_button.click()
+    assert sig.args == [str(out)]
+
+
+def test_malformed_csv_names_line(qtbot, make_dialog, tmp_path):
+    src = tmp_path / "bad.csv"
+    rows = ["t,a,b,c,label"] + [f"{i * 10},{i},{-i},{2 * i},0" for i in range(6)]
+    rows.insert(4, "40,1,2")  # line 5 (the header is line 1): 3 fields instead of 5
+    src.write_text("\n".join(rows) + "\n")
+    lib = tmp_path / "lib"
+    dlg = make_dialog(lib, src)
+    assert dlg.fmt() == "csv" and dlg.csv_box.isVisible()
+    assert "0: t" in dlg.columns_hint.text() and "4: label" in dlg.columns_hint.text()
+    dlg.emg_columns.setText("a,b,c")
+    dlg.time_column.setText("t")
+    assert dlg.rate.value() == 0  # a time column: the rate is measured unless given
+    dlg.time_unit.setCurrentIndex(dlg.time_unit.findData("ms"))
+    dlg.label_column.setText("label")
+    w = dlg.start_import()
+    assert w is not None, dlg.error_label.text()
+    _finish(qtbot, dlg, w)
+    msg = dlg.error_label.text()
+    assert "bad.csv line 5" in msg and "expected 5 fields, got 3" in msg and "Not a valid csv file" in msg
+    assert "failed" in dlg.status.text() and not dlg.open_button.isVisible()
+    assert not lib.exists() or list(lib.iterdir()) == []
+    # Fixed file: the same mapping imports, times in ms become 100 Hz.
+    src.write_text("\n".join(r for r in rows if r != "40,1,2") + "\n")
+    with qtbot.waitSignal(dlg.imported, timeout=20000) as sig:
+        dlg.start_import()
+    with SessionReader(sig.args[0]) as r:
+        assert r.channel_names == ["a", "b", "c"] and r.n_samples == 6
+        assert abs(r.sample_rate_hz - 100.0) < 1e-9
+
+
+def test_validation_and_cancel(qtbot, make_dialog, tmp_path):
+    lib = tmp_path / "lib"
+    dlg = make_dialog(lib)
+    assert dlg.start_import() is None and "Choose a file" in dlg.error_label.text()
+    src = tmp_path / "plain.csv"
+    src.write_text("\n".join(f"{i},{i + 1}" for i in range(2000)) + "\n")
+    dlg.set_source(src)
+    assert dlg.fmt() == "csv" and dlg.out_edit.text() == str(lib / "plain.h5")
+    dlg.emg_columns.setText("0-1")
+    dlg.rate.setValue(0)
+    assert dlg.start_import() is None and "sample rate" in dlg.error_label.text()
+    dlg.rate.setValue(500)
+    w = dlg.start_import()
+    assert dlg.cancel_button.isEnabled() and not dlg.import_button.isEnabled()
+    dlg.cancel_button.click()  # honoured when the importer returns: its file is discarded
+    _finish(qtbot, dlg, w)
+    assert w.cancelled and "cancelled" in dlg.status.text()
+    assert not lib.exists() or list(lib.iterdir()) == []
+
+
+def test_guess_format(shared_data, tmp_path):
+    neuro = shared_data / "emg" / "neurotron"
+    if neuro.is_dir():
+        assert guess_format(neuro / "emg50.csv") == "neurotron"
+        assert guess_format(neuro / "emg_data_001_alex.csv") == "neurotron"
+    one = shared_data / "emg" / "myo-readings" / "_readings_left_hand" / "44444-1" / "3.txt"
+    if one.is_file():
+        assert guess_format(one) == "myo-readings"
+    (tmp_path / "x.csv").write_text("time;emg\n0;1\n")
+    assert guess_format(tmp_path / "x.csv") == "csv"
+
+
+def test_main_window_import_refreshes_library(qtbot, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    settings = Settings(tmp_path / "settings.ini")
+    lib = tmp_path / "sessions"
+    lib.mkdir()
+    settings.set_output_dir(lib)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    try:
+        assert {"Import…", "Export…"} <= {a.text() for a in win.menuBar().actions()[0].menu().actions()}
+        src = tmp_path / "emg.csv"
+        src.write_text("\n".join(f"{i % 7},{-(i % 5)}" for i in range(400)) + "\n")
+        win.library.import_button.click()
+        dlg = win.import_dlg
+        assert dlg is not None and dlg.folder == lib
+        dlg.set_source(src)
+        dlg.emg_columns.setText("0-1")
+        dlg.rate.setValue(200)
+        with qtbot.waitSignal(win.library.scan_finished, timeout=20000):
+            with qtbot.waitSignal(dlg.imported, timeout=20000):
+                dlg.start_import()
+        qtbot.waitUntil(lambda: win.library.selected_path() == lib / "emg.h5", timeout=5000)
+        assert [i.name for i in win.library.infos] == ["emg.h5"]
+        opened = []
+        monkeypatch.setattr(win, "open_session", opened.append)
+        dlg.open_requested.disconnect()
+        dlg.open_requested.connect(win.open_session)
+        dlg.open_button.click()
+        assert opened == [str(lib / "emg.h5")]
+        # Export from the library selection: the dialog comes preselected with that session.
+        win.tabs.setCurrentWidget(win.library)
+        win.library.export_button.click()
+        assert win.export_dlg.sessions() == [lib / "emg.h5"]
+    finally:
+        win.close()

@@ -211,7 +211,7 @@ class ReviewView(QWidget):
 
         def act(text, slot, shortcut=None, tip=""):
             a = QAction(text, self)
-            a.triggered.connect(slot)
+            a.triggered.connect(lambda *_: slot())  # not slot(checked): slots take optional values
             if shortcut:
                 a.setShortcut(QKeySequence(shortcut))
                 a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -689,13 +689,14 @@ class ReviewView(QWidget):
             options = dlg.options()
         self.landmark_options.update(options)
         self.stop()
-        w = self.pool.start(detect_session_landmarks, self.path, dict(options))
+        w = self.pool.worker(detect_session_landmarks, self.path, dict(options))
         self.job = w
         w.signals.progress.connect(self._job_progress)
         w.signals.returned.connect(self._landmarks_ready)
         w.signals.errored.connect(lambda e: QMessageBox.warning(self, "Hand detection failed", str(e)))
         w.signals.aborted.connect(lambda: self.message.emit("Hand detection cancelled; landmarks unchanged"))
         w.signals.finished.connect(self._job_finished)
+        w.start()
         self.progress.setRange(0, max(1, self.reader.n_frames))
         self.progress.setValue(0)
         self.progress.setFormat("hands %p%")

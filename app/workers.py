@@ -8,9 +8,12 @@ A job is a plain function. If its signature has a ``progress`` parameter it rece
 listen to the signals, which Qt delivers on the GUI thread.
 
     pool = WorkerPool(self)                       # owned by a widget; shut down in closeEvent
-    w = pool.start(rerun_landmarks, path, settings)
+    w = pool.worker(rerun_landmarks, path, settings)
     w.signals.progress.connect(bar_update); w.signals.returned.connect(done)
     w.signals.errored.connect(show_error); cancel_button.clicked.connect(w.cancel)
+    w.start()                                     # connect first: a signal emitted before is lost
+    w = pool.start(fn, *args)                     # or: queued at the next event-loop turn, so
+    w.signals.returned.connect(done)              #     connecting right after start() is safe too
 
 Signals, in order: ``started``; any number of ``progress``/``yielded``; exactly one of ``returned``
 (the function's result), ``errored`` (the exception) or ``aborted`` (cancelled); then ``finished``.
@@ -24,7 +27,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,15 @@ class Worker(QRunnable):
             self.kwargs.setdefault("cancel", self._cancel)
         self.result: Any = None
         self.error: BaseException | None = None
+        self.pool: "WorkerPool | None" = None
+
+    def start(self) -> "Worker":
+        """Queue the job on its pool (see :meth:`WorkerPool.worker`). Connect to ``signals`` before:
+        a cross-thread signal emitted with nothing connected is dropped."""
+        if self.pool is None:
+            raise RuntimeError("Worker.start(): create it with WorkerPool.worker(...)")
+        self.pool.submit(self)
+        return self
 
     # -- control (any thread)
     def cancel(self) -> None:
@@ -143,14 +155,31 @@ class WorkerPool(QObject):
         self._pool.setMaxThreadCount(max_threads)
         self._pool.setExpiryTimeout(1000)
         self._workers: list[Worker] = []
+        self._pending: list[Worker] = []  # started with start(), queued at the next event-loop turn
 
     def start(self, fn: Callable[..., Any], *args, **kwargs) -> Worker:
-        """Create a :class:`Worker` for fn(*args, **kwargs) and queue it; connect to its signals
-        right away (it cannot emit before control returns to the event loop)."""
+        """Create a :class:`Worker` for fn(*args, **kwargs) and queue it when control returns to
+        the event loop, so connections made right after this call (same GUI-thread code) are in
+        place before the job can emit anything."""
+        w = self.worker(fn, *args, **kwargs)
+        self._pending.append(w)
+        QTimer.singleShot(0, self, lambda w=w: self._submit_pending(w))
+        return w
+
+    def _submit_pending(self, w: Worker) -> None:
+        if w in self._pending:  # not dropped by shutdown() meanwhile
+            self._pending.remove(w)
+            self.submit(w)
+
+    def worker(self, fn: Callable[..., Any], *args, **kwargs) -> Worker:
+        """A :class:`Worker` for fn(*args, **kwargs) bound to this pool, not started yet: connect
+        to its signals, then call ``start()``."""
         w = Worker(fn, *args, **kwargs)
-        return self.submit(w)
+        w.pool = self
+        return w
 
     def submit(self, worker: Worker) -> Worker:
+        """Queue a worker (created and connected by the caller)."""
         self._workers = [x for x in self._workers if not x.done]
         self._workers.append(worker)
         self._pool.start(worker)
@@ -158,20 +187,21 @@ class WorkerPool(QObject):
 
     @property
     def busy(self) -> bool:
-        return any(not w.done for w in self._workers)
+        return bool(self._pending) or any(not w.done for w in self._workers)
 
     def active_threads(self) -> int:
         return self._pool.activeThreadCount()
 
     def cancel_all(self) -> None:
-        for w in self._workers:
+        for w in self._workers + self._pending:
             w.cancel()
 
     def shutdown(self, timeout_s: float = 10.0) -> bool:
         """Cancel every job, wait for them, and let the pool's idle threads exit. True when all done."""
         self.cancel_all()
-        for w in self._workers:
-            if not w.done and self._pool.tryTake(w):  # queued, never started: report it as aborted
+        pending, self._pending = self._pending, []
+        for w in self._workers + pending:
+            if not w.done and (w in pending or self._pool.tryTake(w)):  # never ran: report it as aborted
                 w._done.set()
                 w.signals.aborted.emit()
                 w.signals.finished.emit()

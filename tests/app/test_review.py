@@ -264,3 +264,24 @@ def test_rerun_landmarks_cancel_then_complete(view, session, qtbot):
     assert _raw(session) == raw
     assert view.reader is not None and view.progress.isHidden()
     assert np.isfinite(np.asarray(view.timeline.presence_curve.yData)).all()
+
+
+def test_toolbar_actions(view, session, monkeypatch):
+    view.open_session(session)
+    view.set_time(2.0)
+    view.name_box.setCurrentText("wave")
+    view.act_add.trigger()  # no range selected: 1 s from the cursor
+    seg = view.model.segment(view.timeline.lane.selected_id)
+    assert (seg.start_s, seg.end_s, seg.name) == (pytest.approx(2.0), pytest.approx(3.0), "wave")
+    assert view.act_rename.isEnabled() and view.act_delete.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("blink", True)))
+    view.act_marker.trigger()
+    assert view.model.markers()[-1] == (pytest.approx(2.0), "blink")
+    assert len(view.timeline.lane.marker_items) == len(view.model.markers())
+    view.act_play.trigger()
+    assert view.playing
+    view.act_play.trigger()
+    assert not view.playing
+    view.act_undo.trigger()
+    view.act_undo.trigger()
+    assert not view.model.dirty

@@ -1,0 +1,190 @@
+"""Library view with real widgets (offscreen): scan in a worker, broken files listed, open, rename,
+delete with confirmation, and the generic worker's signals."""
+
+import threading
+
+import pytest
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from app.library import COLUMNS, LibraryView
+from app.workers import Cancelled, WorkerPool
+from recorder.simulate import make_synthetic_session
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    """Message boxes are recorded and answered by ``dialogs.answer`` (default No); leftovers fail."""
+
+    class Dialogs(list):
+        answer = QMessageBox.StandardButton.No
+
+    shown = Dialogs()
+
+    def box(kind):
+        def f(parent, title, text, *a, **k):
+            shown.append((kind, title, text))
+            return shown.answer if kind == "question" else QMessageBox.StandardButton.Ok
+        return staticmethod(f)
+
+    for kind in ("critical", "warning", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, box(kind))
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("", False)))
+    yield shown
+    assert not shown, f"unexpected dialogs: {shown}"
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory):
+    d = tmp_path_factory.mktemp("lib_src")
+    make_synthetic_session(d / "alpha.h5", duration_s=3.0, seed=1, frame_rate=5, hand_dropout=0.5)
+    make_synthetic_session(d / "beta.h5", duration_s=2.0, seed=2, frame_rate=5)
+    return {p.name: p.read_bytes() for p in d.iterdir()}
+
+
+@pytest.fixture
+def folder(tmp_path, sessions):
+    for name, data in sessions.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "corrupt.h5").write_bytes(b"\x89HDF\r\n" + b"\0" * 500)
+    return tmp_path
+
+
+@pytest.fixture
+def lib(qtbot, folder):
+    v = LibraryView()
+    qtbot.addWidget(v)
+    v.resize(1000, 400)
+    v.show()
+    with qtbot.waitSignal(v.scan_finished, timeout=20000):
+        v.set_folder(folder)
+    yield v
+    v.shutdown()
+    assert v.pool.active_threads() == 0, "the scan thread outlived the test"
+
+
+def cell(view, row, col):
+    return view.table.item(row, COLUMNS.index(col)).text()
+
+
+def row_of(view, name):
+    return next(r for r in range(view.table.rowCount()) if cell(view, r, "Name") == name)
+
+
+def test_lists_sessions_and_corrupt_file(lib):
+    assert lib.table.rowCount() == 3
+    a = row_of(lib, "alpha.h5")
+    assert cell(lib, a, "Duration") == "0:03"
+    assert cell(lib, a, "Subject") == "synthetic-1"
+    assert cell(lib, a, "Hand").endswith("%") and 20 <= int(cell(lib, a, "Hand").split()[0]) <= 80
+    assert cell(lib, a, "Labels").split(":")[0].isdigit() and cell(lib, a, "Status") == "ok"
+    c = row_of(lib, "corrupt.h5")
+    assert cell(lib, c, "Status") and cell(lib, c, "Status") != "ok"
+    assert cell(lib, c, "Duration") == "—"
+    assert "1 unreadable" in lib.status.text()
+    # Sorting by duration is numeric.
+    lib.table.sortItems(COLUMNS.index("Duration"))
+    assert [cell(lib, r, "Name") for r in range(3)] == ["corrupt.h5", "beta.h5", "alpha.h5"]
+
+
+def test_open_requests_and_corrupt_refused(lib, qtbot, folder, dialogs):
+    lib.select_path(folder / "beta.h5")
+    with qtbot.waitSignal(lib.open_requested, timeout=1000) as sig:
+        lib.open_button.click()
+    assert sig.args == [str(folder / "beta.h5")]
+    lib.select_path(folder / "corrupt.h5")
+    assert not lib.open_button.isEnabled()
+    with qtbot.assertNotEmitted(lib.open_requested):
+        lib.open_selected()  # e.g. Return on the row
+    assert dialogs.pop()[0] == "warning"
+
+
+def test_rename_and_delete_with_confirmation(lib, folder, monkeypatch, dialogs, qtbot):
+    lib.select_path(folder / "alpha.h5")
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("subject1 run2", True)))
+    lib.rename_button.click()
+    new = folder / "subject1 run2.h5"
+    assert new.exists() and not (folder / "alpha.h5").exists()
+    assert lib.selected_path() == new and cell(lib, row_of(lib, new.name), "Duration") == "0:03"
+
+    lib.select_path(folder / "beta.h5")  # rename onto an existing file is refused with a message
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("subject1 run2", True)))
+    lib.rename_button.click()
+    assert dialogs.pop()[0] == "warning" and (folder / "beta.h5").exists()
+
+    dialogs.answer = QMessageBox.StandardButton.No  # declined: nothing happens
+    lib.delete_button.click()
+    assert dialogs.pop()[0] == "question" and (folder / "beta.h5").exists()
+    dialogs.answer = QMessageBox.StandardButton.Yes  # confirmed
+    lib.delete_button.click()
+    assert dialogs.pop()[0] == "question"
+    assert not (folder / "beta.h5").exists() and lib.table.rowCount() == 2
+
+    with qtbot.waitSignal(lib.scan_finished, timeout=20000):
+        lib.refresh_button.click()
+    assert sorted(cell(lib, r, "Name") for r in range(lib.table.rowCount())) == ["corrupt.h5", new.name]
+
+
+def test_missing_folder_reports_error(qtbot, tmp_path):
+    v = LibraryView()
+    qtbot.addWidget(v)
+    with qtbot.waitSignal(v.scan_finished, timeout=5000):
+        v.set_folder(tmp_path / "nope")
+    assert v.table.rowCount() == 0 and "not found" in v.status.text()
+    v.shutdown()
+
+
+# -- the generic worker ------------------------------------------------------------------------------
+
+def test_worker_signals_progress_result_error_and_cancel(qtbot):
+    pool = WorkerPool()
+    started = threading.Event()
+
+    def job(n, progress, cancel):
+        for k in range(n):
+            progress(k + 1, n, "step")
+        return n * 2
+
+    w = pool.worker(job, 5)
+    got, order = [], []
+    w.signals.progress.connect(lambda d, t, s: got.append((d, t)))
+    for name in ("started", "returned", "finished"):
+        getattr(w.signals, name).connect(lambda *a, name=name: order.append((name, a)))
+    with qtbot.waitSignal(w.signals.finished, timeout=5000):
+        w.start()
+    assert order == [("started", ()), ("returned", (10,)), ("finished", ())]
+    assert got[-1] == (5, 5) and w.result == 10
+
+    def fails():
+        raise ValueError("bad input file x.h5")
+
+    w = pool.worker(fails)
+    with qtbot.waitSignal(w.signals.errored, timeout=5000) as sig:
+        w.start()
+    assert isinstance(sig.args[0], ValueError) and "x.h5" in str(sig.args[0])
+
+    def waits(cancel):
+        started.set()
+        cancel.wait(10)
+        raise Cancelled()
+
+    w = pool.worker(waits).start()
+    assert started.wait(5)
+    with qtbot.waitSignal(w.signals.aborted, timeout=5000):
+        w.cancel()
+
+    # pool.start() queues at the next event-loop turn: connecting right after it misses nothing.
+    w = pool.start(lambda: "fast")
+    with qtbot.waitSignal(w.signals.returned, timeout=5000) as sig:
+        pass
+    assert sig.args == ["fast"]
+
+    def gen():
+        yield from range(3)
+
+    w = pool.worker(gen)
+    seen = []
+    w.signals.yielded.connect(seen.append)
+    with qtbot.waitSignal(w.signals.finished, timeout=5000):
+        w.start()
+    assert seen == [0, 1, 2]
+    assert pool.shutdown(5) and pool.active_threads() == 0

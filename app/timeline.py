@@ -250,8 +250,10 @@ class LabelLane(QObject):
         line = pg.InfiniteLine(m.t_s, angle=90, movable=True, bounds=self._bounds(),
                                pen=pg.mkPen("#c0392b", width=2), hoverPen=pg.mkPen("#000", width=3),
                                label=m.text or "marker",
-                               labelOpts=dict(position=0.15, color="#c0392b", anchors=[(0, 0.5), (0, 0.5)]))
+                               labelOpts=dict(position=0.2, color="#c0392b", fill=QColor(255, 255, 255, 200),
+                                              anchors=[(-0.05, 0.5), (-0.05, 0.5)]))
         line.marker_id = m.id
+        line.setZValue(20)  # above the segments, below the cursor
         line.sigPositionChangeFinished.connect(self.commit_marker)
         self.marker_items[m.id] = line
         self.plot.addItem(line)
@@ -396,7 +398,8 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
         self.presence_plot.getAxis("left").setTicks([[(0, "0"), (1, "1")]])
         self.lane_plot.setYRange(0, 1, padding=0)
         self.lane_plot.getAxis("left").setTicks([[]])
-        self.hand_plot.addLegend(offset=(-4, 2), colCount=5, labelTextSize="8pt")
+        self.hand_plot.addLegend(offset=(-6, 4), colCount=5, labelTextSize="8pt",
+                                 brush=QColor(255, 255, 255, 210), pen=pg.mkPen("#ccc"))
 
         self.lane = LabelLane(self.lane_plot, self)
         self.emg_curves: list[pg.PlotDataItem] = []

@@ -188,6 +188,7 @@ class LabelLane(QObject):
     rename_requested = Signal(int)  # segment id (double-click)
     marker_edit_requested = Signal(int)  # marker id (double-click)
     edit_failed = Signal(str)
+    MAX_ITEMS = 150  # interactive segment items at most; beyond, an overview bar item
 
     def __init__(self, plot: pg.PlotItem, parent: QObject | None = None):
         super().__init__(parent)
@@ -197,6 +198,8 @@ class LabelLane(QObject):
         self.marker_items: dict[int, pg.InfiniteLine] = {}
         self.selected_id: int | None = None
         self.colors = LabelColors()
+        self._view: tuple[float, float] | None = None
+        self.overview: pg.BarGraphItem | None = None
         self._unsubscribe = None
         self.selection = pg.LinearRegionItem((0, 0), brush=QColor(120, 120, 120, 50),
                                              pen=pg.mkPen("#777", style=Qt.PenStyle.DashLine))
@@ -222,6 +225,12 @@ class LabelLane(QObject):
         if model is not None:
             self._unsubscribe = model.subscribe(self._on_model_changed)
 
+    def set_view_range(self, x0: float, x1: float) -> None:
+        """Tell the lane which span (session seconds) is on screen; only segments there get
+        interactive items (see MAX_ITEMS)."""
+        self._view = (float(x0), float(x1))
+        self._sync()
+
     def _bounds(self):
         d = self.model.duration_s if self.model else None
         return None if d is None else (0.0, d)
@@ -231,18 +240,52 @@ class LabelLane(QObject):
             self.plot.removeItem(it)
         self.items.clear()
         self.marker_items.clear()
-        if self.model is None:
-            return
-        for seg in self.model.segments():
-            self._add_item(seg)
-        for m in self.model.markers_list():
-            self._add_marker_item(m)
+        self._sync()
+        if self.model is not None:
+            for m in self.model.markers_list():
+                self._add_marker_item(m)
+
+    def _sync(self) -> None:
+        """Create items for the segments in view, drop the others; with more than MAX_ITEMS in view
+        show one non-interactive bar item instead (zoom in to edit). Interactive items cost a few
+        ms each, so an hour of labels stays quick to open and scroll."""
+        segs = self.model.segments() if self.model is not None else []
+        if self._view is not None:
+            x0, x1 = self._view
+            margin = 0.25 * (x1 - x0)
+            visible = [sg for sg in segs if sg.end_s >= x0 - margin and sg.start_s <= x1 + margin]
+        else:
+            visible = segs
+        overview = len(visible) > self.MAX_ITEMS
+        want = {} if overview else {sg.id: sg for sg in visible}
+        for sid in [k for k in self.items if k not in want]:
+            self.plot.removeItem(self.items.pop(sid))
+        for sid, sg in want.items():
+            if sid not in self.items:
+                self._add_item(sg)
+        if overview:
+            brushes = [self.colors.color(sg.name, 110) for sg in segs]
+            if self.overview is None:
+                self.overview = pg.BarGraphItem(x0=[0], width=[0], y0=0, height=1, pen=pg.mkPen(None))
+                self.overview.setZValue(-5)
+                self.plot.addItem(self.overview)
+            self.overview.setOpts(x0=[sg.start_s for sg in segs], width=[sg.duration_s for sg in segs],
+                                  y0=0, height=1, brushes=brushes)
+            self.overview.show()
+        elif self.overview is not None:
+            self.overview.hide()
+
+    @property
+    def overview_shown(self) -> bool:
+        return self.overview is not None and self.overview.isVisible()
 
     def _add_item(self, seg: Segment) -> None:
         it = SegmentItem(seg, self._bounds(), self.colors)
         it.sigRegionChangeFinished.connect(self.commit_region)
         it.sigClicked.connect(lambda item: self.select(item.segment_id))
         it.sigDoubleClicked.connect(lambda item: self.rename_requested.emit(item.segment_id))
+        if seg.id == self.selected_id:
+            it.set_selected(True)
         self.items[seg.id] = it
         self.plot.addItem(it)
 
@@ -259,10 +302,11 @@ class LabelLane(QObject):
         self.plot.addItem(line)
 
     def _on_model_changed(self, changes: tuple[Change, ...]) -> None:
-        if not changes:  # reset or save: rebuild only if the set of items differs
-            if self.model is not None and (set(self.items) != {s.id for s in self.model.segments()}
-                                           or set(self.marker_items) != {m.id for m in self.model.markers_list()}):
+        if not changes:  # reset or save
+            if self.model is not None and set(self.marker_items) != {m.id for m in self.model.markers_list()}:
                 self._rebuild()
+            else:
+                self._sync()
             return
         for c in changes:
             item = c.after if c.after is not None else c.before
@@ -275,14 +319,13 @@ class LabelLane(QObject):
                         self.select(None)
                 elif c.id in self.items:
                     self.items[c.id].set_segment(c.after)
-                else:
-                    self._add_item(c.after)
             else:
                 line = self.marker_items.pop(c.id, None)
                 if line is not None:
                     self.plot.removeItem(line)
                 if c.after is not None:
                     self._add_marker_item(c.after)
+        self._sync()  # new segments in view get items; the overview follows edits
 
     # ------------------------------------------------------------ user edits
     def commit_region(self, item: SegmentItem) -> None:
@@ -312,12 +355,13 @@ class LabelLane(QObject):
             self.edit_failed.emit(str(e))
 
     def select(self, sid: int | None) -> None:
-        if sid is not None and sid not in self.items:
+        """Select a segment by id (None clears); it is highlighted once its item is in view."""
+        if sid is not None and (self.model is None or sid not in {sg.id for sg in self.model.segments()}):
             sid = None
         if self.selected_id in self.items:
             self.items[self.selected_id].set_selected(False)
         self.selected_id = sid
-        if sid is not None:
+        if sid in self.items:
             self.items[sid].set_selected(True)
         self.segment_selected.emit(sid)
 
@@ -423,7 +467,7 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
             self.cursors.append(line)
 
         self._reload_timer = QTimer(self, singleShot=True, interval=30)
-        self._reload_timer.timeout.connect(self.reload_emg)
+        self._reload_timer.timeout.connect(self._view_changed)
         self.emg_plot.getViewBox().sigXRangeChanged.connect(lambda *_: self._reload_timer.start())
 
     # -------------------------------------------------------------- session
@@ -473,8 +517,9 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
                                      minXRange=0.05)
         for line in self.cursors:
             line.setBounds((0.0, duration))
-        self.lane.set_model(model)
         self.emg_plot.setXRange(0.0, max(duration, 0.1), padding=0.01)
+        self.lane.set_view_range(*self.emg_plot.getViewBox().viewRange()[0])
+        self.lane.set_model(model)
         self.set_cursor(0.0)
         self.reload_emg()
 
@@ -488,6 +533,10 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
         for c in list(self.finger_curves.values()) + [self.presence_curve]:
             c.setData([], [])
         self.lane.set_model(None)
+
+    def _view_changed(self) -> None:
+        self.reload_emg()
+        self.lane.set_view_range(*self.emg_plot.getViewBox().viewRange()[0])
 
     def reload_emg(self) -> None:
         """Read and draw the EMG of the visible x range (plus a margin), min/max-reduced."""

@@ -285,3 +285,31 @@ def test_toolbar_actions(view, session, monkeypatch):
     view.act_undo.trigger()
     view.act_undo.trigger()
     assert not view.model.dirty
+
+
+def test_label_lane_makes_items_only_for_the_visible_span(qtbot):
+    from app.timeline import TimelineWidget
+    from recorder.annotations import AnnotationModel
+
+    tl = TimelineWidget()
+    qtbot.addWidget(tl)
+    lane = tl.lane
+    model = AnnotationModel([(k, k + 0.8, "ab"[k % 2]) for k in range(400)], duration_s=400.0)
+    lane.set_view_range(0, 400)
+    lane.set_model(model)
+    assert lane.overview_shown and not lane.items  # 400 segments: one bar item, no per-segment items
+    assert len(lane.overview.opts["x0"]) == 400
+    lane.set_view_range(100, 110)
+    assert not lane.overview_shown
+    assert sorted(lane.items) == sorted(s.id for s in model.segments() if s.end_s >= 97.5 and s.start_s <= 112.5)
+    sid = model.segments()[105].id
+    item = lane.items[sid]
+    item.setRegion((105.2, 106.2))
+    item.sigRegionChangeFinished.emit(item)  # the drag path still edits the model
+    assert model.segment(sid).start_s == pytest.approx(105.2)
+    far = model.add_segment(300, 301, "c")  # out of view: no item until scrolled there
+    assert far not in lane.items
+    lane.set_view_range(295, 305)
+    assert far in lane.items and sid not in lane.items
+    model.undo()
+    assert far not in lane.items and far not in {s.id for s in model.segments()}

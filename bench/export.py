@@ -30,9 +30,9 @@ def run(ctx: Context) -> list[Row]:
             rows.append(Row(GROUP, f"export {minutes} min session to {e['format']}", "error", status=FAIL, hard=True,
                             note=str(e["error"])))
             continue
-        rows += [Row(GROUP, f"export {minutes} min session to {e['format']}: time", e["seconds"], "s",
+        rows += [Row(GROUP, f"export {minutes} min session to {e['format']}: time", e.get("seconds"), "s",
                      note=f"{e['items']} windows, {e['out_mb']} MB out, session {res['session_mb']} MB"),
                  Row(GROUP, f"export {minutes} min session to {e['format']}: peak RSS", e["peak_rss_mb"] / 1024, "GiB",
-                     "< 1", note=f"baseline after imports {e['baseline_rss_mb']:.0f} MB, tracemalloc peak "
-                                 f"{e['tracemalloc_peak_mb']} MB")]
+                     "< 1", note=f"baseline after imports {e['baseline_rss_mb']:.0f} MB"
+                                 + (f", tracemalloc peak {e['tracemalloc_peak_mb']} MB" if "tracemalloc_peak_mb" in e else ""))]
     return rows

@@ -208,6 +208,23 @@ class BgapiParser:
         self.skipped_bytes += 1
         self._pos += 1
 
+    @staticmethod
+    def _embedded_value_event(buf: bytearray, p: int, end: int) -> int | None:
+        """Offset of a complete-looking attribute_value event header (80 LL 04 05 conn hh hh type len,
+        LL == len + 5) starting inside the packet buf[p:end] and running past its end, or None.
+        Only checked for attribute_value events, the stream's data packets; a random match needs
+        32 specific bits, so a clean packet is practically never rejected."""
+        if buf[p] != 0x80 or buf[p + 2] != 4 or buf[p + 3] != 5:
+            return None
+        q = buf.find(b"\x80", p + 1, end)
+        while q != -1:
+            if (q + 3 < len(buf) and buf[q + 2] == 4 and buf[q + 3] == 5
+                    and (q + 8 >= len(buf) or buf[q + 1] == buf[q + 8] + 5)
+                    and q + 4 + buf[q + 1] > end):
+                return q
+            q = buf.find(b"\x80", q + 1, end)
+        return None
+
     def feed(self, data: bytes) -> list[Packet]:
         buf = self._buf
         buf += data
@@ -230,6 +247,13 @@ class BgapiParser:
             end = p + 4 + length
             if end > n:
                 break  # plausible and incomplete: wait for the rest
+            q = self._embedded_value_event(buf, p, end)
+            if q is not None:
+                # A truncated notification swallowed the start of the next one (BGAPI has no
+                # checksum): drop the chimera, count it, and resume at the embedded header.
+                self.bad_packets += 1
+                self._pos = q
+                continue
             out.append(Packet(b0 & 0x80, buf[p + 2], buf[p + 3], bytes(buf[p + 4:end]), self._base + p))
             self.packets += 1
             self._skipping = False

@@ -683,6 +683,8 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise SessionFormatError(path, "not an HDF5 file")
     try:
         return h5py.File(path, "r"), False
+    except RuntimeError as e:  # h5py raises RuntimeError for some damaged superblocks
+        raise SessionFormatError(path, f"cannot open as HDF5 (corrupt superblock?): {e}") from e
     except OSError as first:
         # Only a file still flagged open by a writer (running, or killed) is retried with SWMR: a
         # SWMR reader retries failed metadata reads, so on a damaged file it would hang.
@@ -715,7 +717,7 @@ class SessionReader:
         except SessionFormatError:
             self._f.close()
             raise
-        except (KeyError, OSError, ValueError, TypeError) as e:
+        except (KeyError, OSError, ValueError, TypeError, RuntimeError) as e:
             self._f.close()
             raise SessionFormatError(self.path, f"unreadable ({type(e).__name__}: {e})") from e
         self._emg_t: np.ndarray | None = None

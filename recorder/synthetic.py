@@ -330,8 +330,8 @@ class SyntheticSubject:
         a[:, 1:nf:2] = 0.04 + 0.8 * ext_hold + 0.3 * np.clip(-v, 0, None) / _VEL_SCALE + 0.1 * flex_hold
         # Wrist: holding an angle away from neutral needs its agonist, in proportion to the angle.
         w = self._jitter(t)[:, 7:] / (0.6 * self._jit_amp[7:])
-        a[:, nf::2] = 0.04 + 0.6 * np.clip(w, 0, None)
-        a[:, nf + 1::2] = 0.04 + 0.6 * np.clip(-w, 0, None)
+        a[:, nf::2] = 0.04 + 0.3 * np.clip(w, 0, None)
+        a[:, nf + 1::2] = 0.04 + 0.3 * np.clip(-w, 0, None)
         return np.clip(a, 0.0, 1.0)
 
     def emg_envelope(self, t) -> np.ndarray:
@@ -419,7 +419,8 @@ class SyntheticEmgSource(EmgSource):
             if self._sleep(max(0.0, deadline - now())):
                 return
             arrival = now()
-            due = int((arrival - t_start) * self.sample_rate_hz) - sent
+            # Every sample taken at or before now (index k is taken at t_start + k / rate).
+            due = int((arrival - t_start) * self.sample_rate_hz) + 1 - sent
             if due <= 0:
                 continue
             t = self.truth_times(sent, due)

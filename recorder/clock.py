@@ -117,6 +117,15 @@ class SampleClock:
         self._i0 = int(idx[recent][k])
         self._t0 = float(t[recent][k])
 
+    def latency_quantile(self, q: float = 0.99) -> float:
+        """Seconds by which the newest sample of a read arrives after its fitted time, at quantile q
+        of the recent history (0 before there is any): how late data can be without being lost."""
+        if self._i0 is None or len(self._pairs) < 8:
+            return 0.0
+        arr = np.asarray(self._pairs, dtype=np.float64)
+        resid = arr[:, 1] - (self._t0 + (arr[:, 0] - self._i0) * self._period)
+        return float(max(0.0, np.quantile(resid, q)))
+
     def times(self, first_index: int, n: int) -> np.ndarray:
         """(n,) float64 host seconds for samples first_index .. first_index + n - 1."""
         if self._i0 is None:

@@ -431,6 +431,11 @@ class MyoDriver(SerialEmgSource):
             first = indexed[0][0][0]
             bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
             shift = 0 if bounds[0] is None else min(bounds) - first
+            if not self._resync:
+                # In-stream silence: data that is merely late must not count as lost. Lateness up
+                # to this link's typical read latency (median; tens of ms on a loaded host) is not
+                # loss, else every scheduler stall inserts a false gap and shifts all later data.
+                shift -= int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
             if phase_known:
                 shift = 8 * round(shift / 8)  # the round-robin already counted the rest
             log.debug("Myo silence on %s: %d reads, bounds %s -> shift %d", self.port, len(indexed),

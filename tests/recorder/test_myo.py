@@ -137,14 +137,16 @@ def test_dropped_notifications_are_counted_and_placed(emu):
 
 
 def test_fade_and_stall_are_told_apart(emu):
-    """A fade loses data (5 notifications: the round-robin sees 1, the clock the other 4); a stall
-    only delays it. The driver must count the first as 10 lost samples and the second as none."""
+    """A fade loses data (21 notifications = 105 ms: the round-robin sees 1, the clock the other 20);
+    a stall only delays it. The driver must count the first as 42 lost samples and the second as
+    none. (The clock only counts lateness beyond the link's recent p99 latency as loss, so the
+    fade is made longer than a loaded host's scheduling stalls.)"""
     drv = MyoDriver(emu.port)
     col = Collector()
     drv.start(col, col.on_status)
     try:
         col.wait_samples(300, 5.0)
-        emu.fade(5)
+        emu.fade(21)
         col.wait_samples(col.n + 100, 3.0)
         lost_after_fade = drv.status().samples_lost
         emu.stall(0.25)
@@ -152,9 +154,9 @@ def test_fade_and_stall_are_told_apart(emu):
         st = drv.status()
     finally:
         drv.stop()
-    assert emu.faults["dropped"] == 5
-    assert lost_after_fade == 10
-    assert st.samples_lost == 10
+    assert emu.faults["dropped"] == 21
+    assert lost_after_fade == 42
+    assert st.samples_lost == 42
     _check_values(emu, col.chunks)
 
 

@@ -345,7 +345,7 @@ class TrainView(QtWidgets.QWidget):
         self.model.addItem("loading…")
         self.model.setEnabled(False)
         self.window_ms = QtWidgets.QSpinBox(minimum=20, maximum=5000, singleStep=10, suffix=" ms")
-        self.window_ms.setValue(int(self._value("window_ms", 200)))
+        self.window_ms.setValue(int(self._value("window_ms", 400)))
         self.epochs = QtWidgets.QSpinBox(minimum=1, maximum=10000)
         self.epochs.setValue(int(self._value("epochs", 40)))
         self.lr = QtWidgets.QDoubleSpinBox(decimals=5, minimum=1e-5, maximum=1.0, singleStep=5e-4)

@@ -115,7 +115,7 @@ def _seed_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
 
 
 def _small_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
-    return StackedLSTM(C, n_out, lstm=[p.get("hidden", 64)], dense=p.get("dense", [64]),
+    return StackedLSTM(C, n_out, lstm=[p.get("hidden", 128)], dense=p.get("dense", [64]),
                        dropout=p.get("dropout", 0.0), batchnorm=p.get("batchnorm", False),
                        rectify=p.get("rectify", True))
 
@@ -135,7 +135,7 @@ REGISTRY: dict[str, tuple[Callable[..., nn.Module], set[str], str]] = {
     "seed_lstm": (_seed_lstm, {"lstm", "dense", "dropout", "batchnorm", "rectify"},
                   "seed project: LSTM 256/256/128 + dense 512/512/256 (BN, dropout); ~1.5 M params"),
     "small_lstm": (_small_lstm, {"hidden", "dense", "dropout", "batchnorm", "rectify"},
-                   "one LSTM (64) on [x, |x|] + dense 64; ~30 k params"),
+                   "one LSTM (128) on [x, |x|] + dense 64; ~90 k params"),
     "dense": (_dense, {"hidden", "features", "dropout", "batchnorm"},
               "MLP on per-channel RMS/MAV/WL features (or the flattened window)"),
     "conv_lstm": (_conv_lstm, {"conv", "kernel", "lstm", "dense", "dropout"},

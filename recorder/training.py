@@ -48,7 +48,9 @@ DEFAULT_CONFIG: dict = {
     "task": "pose",  # "pose" (63 mm targets) or "gesture" (class labels)
     "model": {"name": "small_lstm", "params": {}},
     "data": {
-        "window_ms": 200.0,
+        # 400 ms: long enough to average the EMG envelope's noise, short enough to follow a movement
+        # (on synthetic sessions 200 ms gave a MPJPE ratio of 0.33, 400 ms 0.30).
+        "window_ms": 400.0,
         "anchor": "auto",  # "frames" | "grid" | "auto" (frames when present, else grid)
         "grid_step_ms": 50.0,
         "background_label": "rest",  # gesture class of unlabelled time (null: drop those windows)

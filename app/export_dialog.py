@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QProgressBar, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from recorder.units import human_size
+
 from .workers import Cancelled, Worker, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -31,14 +33,6 @@ FORMAT_CHOICES = (("h5", "Training windows (HDF5)", ".h5"), ("npz", "Training wi
                   ("mp4", "MP4 video with skeleton overlay", ".mp4"))
 _SUFFIX = {code: suf for code, _, suf in FORMAT_CHOICES}
 ITEM_UNIT = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames"}
-
-
-def human_size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} GB"
 
 
 def export_targets(sessions: Sequence[Path], out: Path, fmt: str) -> list[Path]:

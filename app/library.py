@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QLineEdit, QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from recorder.units import human_size
 from recorder.library import SessionInfo, delete_session, rename_session, scan
 
 from .workers import Worker, WorkerPool
@@ -33,14 +34,6 @@ def _fmt_duration(s: float) -> str:
     m, sec = divmod(int(round(s)), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-def _fmt_size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} GB"
 
 
 class _Item(QTableWidgetItem):
@@ -213,7 +206,7 @@ class LibraryView(QWidget):
                       i.n_labels),
                 _Item("—" if not math.isfinite(cov) else f"{cov * 100:.0f} %",
                       cov if math.isfinite(cov) else -1.0),
-                _Item(_fmt_size(i.size_bytes), i.size_bytes),
+                _Item(human_size(i.size_bytes), i.size_bytes),
                 _Item(i.error if i.error else ("ok" if i.complete else "incomplete (recovered on save)")),
             ]
             for col, it in enumerate(cells):

@@ -28,15 +28,8 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
-
-
 def run(args) -> int:
+    from ..units import human_size
     from ..capture import Capture
     from ..session import SessionReader
 
@@ -64,7 +57,7 @@ def run(args) -> int:
             lm = s["landmarks"] or {}
             line = (f"{cap.elapsed_s:7.1f} s  emg {emg.measured_rate_hz:6.1f} Hz  samples {rec.get('samples', 0)}"
                     f"  lost {emg.samples_lost}  frames {rec.get('frames', 0)}"
-                    f"  lm {lm.get('fps', 0):4.1f} fps  {_fmt_bytes(rec.get('bytes', 0))}  [{emg.state.value}]")
+                    f"  lm {lm.get('fps', 0):4.1f} fps  {human_size(rec.get('bytes', 0))}  [{emg.state.value}]")
             print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
             if cap._writer is not None and cap._writer.error is not None:
                 print(f"\nrecording stopped: {cap._writer.error}", file=sys.stderr)

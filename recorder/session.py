@@ -692,7 +692,7 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
             raise SessionFormatError(path, f"cannot open as HDF5 (corrupt or truncated?): {first}") from first
         try:
             return h5py.File(path, "r", swmr=True), True
-        except OSError:
+        except (OSError, RuntimeError):
             raise SessionFormatError(path, f"cannot open as HDF5 (corrupt or truncated?): {first}") from first
 
 

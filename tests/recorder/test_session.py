@@ -157,7 +157,15 @@ def _garbage(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _bad_superblock(path: Path) -> None:
+    _write_session(path, n=2000, n_frames=10)
+    data = bytearray(path.read_bytes())
+    data[8:64] = np.random.default_rng(0).bytes(56)  # signature kept, superblock fields scrambled
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("make, problem", [
+    (_bad_superblock, "corrupt or truncated"),
     (lambda p: p.write_bytes(b""), "empty"),
     (lambda p: p.write_text("t,ch1\n0,1\n"), "not an HDF5"),
     (_foreign, "not an emgrec session"),

@@ -1,0 +1,46 @@
+"""`emgrec record` as a user runs it: Ctrl-C (SIGINT) stops cleanly and keeps the file; `emgrec info`
+summarises it."""
+import signal
+import subprocess
+import sys
+import time
+
+from recorder.session import SessionReader
+
+
+def test_ctrl_c_stops_and_keeps_the_file(tmp_path):
+    out = tmp_path / "rec.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "recorder", "record", "--emg", "synthetic", "--camera", "synthetic",
+                             "--out", str(out), "--subject", "S07"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for progress lines (recording has started), then press Ctrl-C.
+        deadline = time.monotonic() + 60
+        lines = 0
+        while lines < 6 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines += " emg " in line
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert f"saved {out}" in stdout
+    with SessionReader(out) as r:
+        assert r.complete and r.attrs["subject"] == "S07"
+        assert r.duration_s > 2.0 and r.n_frames > 30 and r.n_samples > 400
+    info = subprocess.run([sys.executable, "-m", "recorder", "info", str(out)], capture_output=True, text=True,
+                          timeout=60)
+    assert info.returncode == 0 and "EMG" in info.stdout and "S07" in info.stdout
+
+
+def test_info_on_a_foreign_file_is_one_clear_line(tmp_path):
+    bad = tmp_path / "notes.h5"
+    bad.write_text("not hdf5")
+    r = subprocess.run([sys.executable, "-m", "recorder", "info", str(bad)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode != 0
+    assert str(bad) in r.stderr and "Traceback" not in r.stderr

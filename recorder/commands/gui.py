@@ -17,9 +17,13 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    # The engine never imports the GUI at module level (ARCHITECTURE.md); only this handler does.
-    try:
-        from app.__main__ import run
-    except ImportError as e:
-        raise RuntimeError(f"the desktop app needs PySide6 and pyqtgraph: {e}") from e
-    return run(args.emg, args.camera, not args.no_connect, args.settings)
+    # The engine never imports the GUI (ARCHITECTURE.md): the app runs as its own program.
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "app", "--emg", args.emg, "--camera", args.camera]
+    if args.no_connect:
+        cmd.append("--no-connect")
+    if args.settings:
+        cmd += ["--settings", args.settings]
+    return subprocess.call(cmd)

@@ -1018,6 +1018,23 @@ def recover(path) -> Path:
     return path
 
 
+def _open_for_update(path: Path, crashed: bool) -> h5py.File:
+    """Open an existing session read-write for an in-place edit. A file whose writer died (opened
+    with SWMR by the reader) is first made writable: HDF5 clears the flag itself when it can, else
+    :func:`recover` rewrites the readable rows into a clean file."""
+    if crashed:
+        try:
+            h5py.File(path, "r+").close()
+        except OSError:
+            recover(path)
+    try:
+        return h5py.File(path, "r+", libver="latest")
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise SessionFormatError(path, f"cannot open for writing: {e}") from e
+
+
 def save_annotations(path, labels: Iterable[tuple[float, float, str]],
                      markers: Iterable[tuple[float, str]]) -> None:
     """Replace /labels and /markers of a session (session seconds); raw data is never touched.
@@ -1039,17 +1056,7 @@ def save_annotations(path, labels: Iterable[tuple[float, float, str]],
         raise ValueError(f"{path}: marker times must be finite")
     with SessionReader(path) as r:  # validates the format
         crashed = r.opened_swmr
-    if crashed:
-        try:
-            h5py.File(path, "r+").close()
-        except OSError:
-            recover(path)
-    try:
-        f = h5py.File(path, "r+", libver="latest")
-    except OSError as e:
-        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise SessionFormatError(path, f"cannot open for writing: {e}") from e
+    f = _open_for_update(path, crashed)
     with f:
         f.swmr_mode = True
         for name, rows in (("labels", lab), ("markers", mk)):
@@ -1088,17 +1095,7 @@ def save_landmarks(path, image, world_mm, score, handedness: Sequence[str] | Non
             codes = np.array([HANDEDNESS_CODES[h] for h in handedness], dtype=np.uint8)
         except KeyError as e:
             raise ValueError(f"{path}: handedness must be 'Left', 'Right' or '', got {e}") from None
-    if crashed:
-        try:
-            h5py.File(path, "r+").close()
-        except OSError:
-            recover(path)
-    try:
-        f = h5py.File(path, "r+", libver="latest")
-    except OSError as e:
-        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise SessionFormatError(path, f"cannot open for writing: {e}") from e
+    f = _open_for_update(path, crashed)
     with f:
         f.attrs["landmarks_settings"] = json.dumps(settings or {}, default=str)
         f.attrs["landmarks_updated_utc"] = _utc_now()

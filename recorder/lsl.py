@@ -525,25 +525,9 @@ class LslEmgSource(EmgSource):
                 jump = float(t[0]) - self._last_t
                 if jump > 1.5 * period:
                     first += int(round(jump / period)) - 1
-            self._emit_timed(x, t, arrival, first)
+            self._emit(x, arrival, first, t=t)
         self._last_t = float(t[-1])
         self._resync = False
-
-    def _emit_timed(self, x: np.ndarray, t: np.ndarray, arrival: float, first_index: int) -> EmgChunk:
-        """Like :meth:`EmgSource._emit` but with times already known (the stream's own, mapped)."""
-        n = int(x.shape[0])
-        lost = first_index - self._next_index if self._status.samples_received else 0
-        chunk = EmgChunk(x=x, t=t, first_index=first_index, arrival=arrival)
-        self._next_index = first_index + n
-        with self._status_lock:
-            st = self._status
-            st.samples_received += n
-            if lost > 0:
-                st.samples_lost += lost
-            st.measured_rate_hz = self._measure_rate(arrival, st.samples_received)
-        if self._sink is not None:
-            self._sink(chunk)
-        return chunk
 
 
 def _numpy_dtype(channel_format) -> np.dtype:

@@ -156,17 +156,21 @@ class EmgSource(abc.ABC):
         with self._status_lock:
             self._status.bad_packets += n
 
-    def _emit(self, x: np.ndarray, arrival: float, first_index: int | None = None) -> EmgChunk:
+    def _emit(self, x: np.ndarray, arrival: float, first_index: int | None = None,
+              t: np.ndarray | None = None) -> EmgChunk:
         """Stamp (n, C) samples with the fitted clock and pass them to the sink.
 
         first_index: the device-continuous index of x[0] when the device has a counter; None to
         continue from the previous chunk. A jump forward is a gap: counted as lost samples.
+        t: (n,) host seconds when the source already knows them (e.g. an LSL stream's own
+        timestamps, mapped to the host clock); None to stamp with the fitted clock.
         """
         n = int(x.shape[0])
         if first_index is None:
             first_index = self._next_index
         lost = first_index - self._next_index if self._status.samples_received else 0
-        t = self.clock.stamp(first_index, n, arrival)
+        if t is None:
+            t = self.clock.stamp(first_index, n, arrival)
         chunk = EmgChunk(x=x, t=t, first_index=first_index, arrival=arrival)
         self._next_index = first_index + n
         with self._status_lock:

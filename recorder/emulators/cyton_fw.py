@@ -181,9 +181,9 @@ class CytonEmulator(PtyEmulator):
     def on_command(self, buf: bytes) -> bytes:
         if not self.answer or self.frozen:
             return b""
-        with self._fw_lock:
+        # Waiters see a command only once its effect is in place (wait_command, then check state).
+        with self._commands_cond, self._fw_lock:
             self._handle_commands(buf)
-        with self._commands_cond:
             self._commands_cond.notify_all()
         return b""
 

@@ -211,8 +211,9 @@ class MyoEmulator(PtyEmulator):
             elif key == bgapi.CMD_CONNECTION_DISCONNECT:
                 conn = pl[0]
                 if self.connected and conn == 0:
-                    self._respond(key, struct.pack("<BH", conn, 0))
-                    self._disconnect()
+                    # State first, then the bytes: a host that acts on the response must already
+                    # see the link down (the real dongle's order on the wire is the same).
+                    self._disconnect(respond=lambda: self._respond(key, struct.pack("<BH", conn, 0)))
                 else:
                     self._respond(key, struct.pack("<BH", conn, ERR_NOT_CONNECTED))
             elif key == bgapi.CMD_GAP_DISCOVER:
@@ -260,10 +261,12 @@ class MyoEmulator(PtyEmulator):
         # connection, flags (connected | completed), address, type, interval 6 (7.5 ms), timeout, latency, bonding
         return struct.pack("<BB6sBHHHB", 0, 0x05, self.address, 0, 6, 64, 0, 0xFF)
 
-    def _disconnect(self) -> None:
+    def _disconnect(self, respond=None) -> None:
         self.connected = False
         self.emg_mode = 0
         self.cccd.clear()
+        if respond is not None:
+            respond()
         self._event(bgapi.EVT_CONNECTION_DISCONNECTED, struct.pack("<BH", 0, REASON_LOCAL_TERMINATED))
         self._changed()
 

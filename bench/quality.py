@@ -1,0 +1,122 @@
+"""Model quality: pose MPJPE against the mean-pose baseline on a synthetic session trained with the
+default config, and gesture accuracy on the real Myo recordings (myo-readings dataset).
+
+Both are deterministic given the seeds below (CPU, one thread for the Myo models): these figures are
+quality, not timing, so the shared machine's load does not move them; only the seconds in the notes
+are noisy.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .core import INFO, ROOT, SKIP, Context, Row
+
+GROUP = "quality"
+SUBJECT_SEED = 0  # the synthetic subject (schedule, mixing, hand size)
+TRAIN_SEED = 0    # weights, batch order, augmentation
+MYO_ROOT = ROOT.parent / "shared" / "data" / "emg" / "myo-readings"
+
+#: The gesture protocol of tests/recorder/test_myo_gestures.py and docs/models.md.
+GESTURE_CFG = {"task": "gesture", "model": {"name": "dense"},
+               "data": {"window_ms": 400, "anchor": "grid", "grid_step_ms": 50, "transition_guard_ms": 300},
+               "split": {"mode": "time", "val_fraction": 0.15, "test_fraction": 0.15},
+               "train": {"epochs": 15, "threads": 1, "seed": TRAIN_SEED}}
+
+
+def run(ctx: Context) -> list[Row]:
+    return pose_rows(ctx) + gesture_rows(ctx)
+
+
+# -- synthetic pose --------------------------------------------------------------------------------
+def pose_rows(ctx: Context) -> list[Row]:
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import DEFAULT_CONFIG, train
+
+    duration = ctx.pick(180.0, 600.0)
+    sess = make_synthetic_session(ctx.workdir / "quality-synthetic.h5", duration_s=duration, seed=SUBJECT_SEED)
+    t = time.perf_counter()
+    # The default config; only the seed is pinned (it is the default too, stated for the record).
+    res = train({"train": {"seed": TRAIN_SEED}}, [sess], ctx.workdir / "quality-pose-model")
+    secs = time.perf_counter() - t
+    te, va = res.metrics["test"], res.metrics["val"]
+    m = DEFAULT_CONFIG["model"]["name"]
+    what = (f"{duration / 60:.0f} min synthetic session (subject seed {SUBJECT_SEED}), default config "
+            f"({m}, {DEFAULT_CONFIG['data']['window_ms']:.0f} ms window), time split 70/15/15")
+    fingers = ", ".join(f"{f} {v:.1f}" for f, v in te["per_finger_mm"].items())
+    trained = (f"{len(res.history)} epochs (best {res.best_epoch}, stopped {res.stopped}) in {secs:.0f} s, "
+               f"{te['n']} test windows")
+    return [
+        Row(GROUP, "pose: test MPJPE", te["mpjpe_mm"], "mm", note=f"{what}; per finger (mm): {fingers}"),
+        Row(GROUP, "pose: mean-pose baseline MPJPE (same test windows)", te["baseline_mpjpe_mm"], "mm",
+            note="predicting the training split's mean pose"),
+        Row(GROUP, "pose: MPJPE / mean-pose baseline, test", te["ratio"], "ratio", "<= 0.3",
+            note=trained + ("" if not ctx.quick else "; quick run: shorter session, so a higher ratio "
+                            "than the full run is expected")),
+        Row(GROUP, "pose: MPJPE / mean-pose baseline, val", va["ratio"], "ratio", "<= 0.3",
+            note=f"val MPJPE {va['mpjpe_mm']:.2f} mm vs baseline {va['baseline_mpjpe_mm']:.2f} mm "
+                 f"(early stopping watches val, so test is the unbiased figure)"),
+        Row(GROUP, "pose: R^2, test", te["r2"], "", note="pooled over the non-wrist coordinates"),
+    ]
+
+
+# -- real Myo gestures -----------------------------------------------------------------------------
+def _main_errors(m: dict, k: int = 3) -> str:
+    """The ``k`` largest off-diagonal confusion cells as 'true->predicted n'."""
+    cm = np.asarray(m["confusion"])
+    names = m["class_names"]
+    off = [(int(cm[i, j]), names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+           if i != j and cm[i, j] > 0]
+    off.sort(reverse=True)
+    return ", ".join(f"{a}->{b} {n}" for n, a, b in off[:k]) or "none"
+
+
+def gesture_rows(ctx: Context) -> list[Row]:
+    rows: list[Row] = []
+    for hand in ("right", "left"):
+        src = MYO_ROOT / f"_readings_{hand}_hand"
+        files = sorted(src.rglob("*.txt")) if src.is_dir() else []
+        if not files:
+            reason = f"real Myo recordings not found under {src}"
+            rows += [Row(GROUP, f"gesture ({hand} hand): test accuracy, {part}", None, status=SKIP, note=reason)
+                     for part in ("guarded", "all windows")]
+            continue
+        rows += _hand_rows(ctx, hand, files)
+    return rows
+
+
+def _hand_rows(ctx: Context, hand: str, files: list[Path]) -> list[Row]:
+    from recorder import dataset as ds
+    from recorder.importers import import_myo_readings
+    from recorder.training import evaluate_windows, train
+
+    out = ctx.workdir / f"myo-{hand}"
+    out.mkdir(parents=True, exist_ok=True)
+    # One session per 60 s file (rest / that file's gesture every 5 s), so every file's held-out
+    # last 15 % holds rest and its gesture and all 8 classes are tested.
+    sessions = [import_myo_readings(f, out / f"{f.parent.name}-{f.stem}.h5") for f in files]
+    t = time.perf_counter()
+    res = train(GESTURE_CFG, sessions, out / "model")
+    secs = time.perf_counter() - t
+    g = res.metrics["test"]
+    # The same model on every test window, including the 300 ms after each cue that the guard drops
+    # (there the label has changed and the muscles not yet).
+    dc = GESTURE_CFG["data"]
+    ws_all = ds.build_windows(sessions, task="gesture", window_ms=dc["window_ms"], anchor=dc["anchor"],
+                              grid_step_ms=dc["grid_step_ms"], class_names=res.meta["class_names"],
+                              transition_guard_ms=None)
+    idx = ds.split_indices(ws_all, ds.split_from_json(res.meta["split"]), "test")
+    a = evaluate_windows(res.predictor, ws_all, idx, "gesture", majority=res.meta["baseline"]["class"])
+    src = f"{len(files)} files x 60 s, {files[0].parent.name}"
+    return [
+        Row(GROUP, f"gesture ({hand} hand): test accuracy, transition guard 300 ms", g["accuracy"], "", ">= 0.95",
+            note=f"{src}; dense model, 400 ms windows every 50 ms, last 15 % of each file held out; "
+                 f"{g['n']} windows, balanced {g['balanced_accuracy']:.3f}, majority baseline "
+                 f"{g['baseline_accuracy']:.3f}; main errors (true->pred): {_main_errors(g)}; trained in {secs:.0f} s"),
+        Row(GROUP, f"gesture ({hand} hand): test accuracy, all windows", a["accuracy"], "", status=INFO,
+            note=f"same model, {a['n']} windows incl. the 700 ms after each cue; balanced "
+                 f"{a['balanced_accuracy']:.3f}; main errors: {_main_errors(a)}"),
+    ]

@@ -370,11 +370,16 @@ class MyoDriver(SerialEmgSource):
     def _drain(self, groups: list) -> DeviceLost | None:
         """After a silence, read on before placing the data: delayed (not lost) data arrives as a
         backlog in a quick run of reads and is then followed by timely bursts, whose arrival says
-        where the run sits in time. Stops after ``drain_max_s`` or a gap of ``drain_gap_s``."""
+        where the run sits in time. Stops after ``drain_max_s``, a gap of ``drain_gap_s``, or as
+        soon as the reads so far show the run is contiguous (the common case: a scheduler stall
+        delayed the data and nothing was lost), so a stall does not hold live data back."""
         import select
 
         deadline = now() + self.drain_max_s
+        latency_n = 0 if self._resync else int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
         while True:
+            if self._settled(groups, latency_n):
+                return None
             timeout = min(self.drain_gap_s, deadline - now())
             if timeout <= 0:
                 return None
@@ -394,17 +399,16 @@ class MyoDriver(SerialEmgSource):
             if lost is not None:
                 return lost
 
-    def _emit_groups(self, groups: list[tuple[list[tuple[int, bytes]], float]], silent: bool) -> None:
-        """Index the notifications of one or more reads and emit them as contiguous chunks.
+    def _index_groups(self, groups: list[tuple[list[tuple[int, bytes]], float]], count_bad: bool = True):
+        """Index the notifications of one or more reads by the round-robin (a skipped characteristic =
+        2 lost samples per notification), starting at the cursor. Pure apart from counting repeated
+        notifications as bad when ``count_bad``.
 
-        groups: [(notes, arrival)] in arrival order. Raw indices follow the round-robin (a skipped
-        characteristic = 2 lost samples per notification); after a silence the clock places the
-        run, rounded to whole round-robin cycles (8 samples) when the round-robin is known."""
+        Returns (indexed [(indices, values, arrival)], next index, last round-robin pos, last value)."""
         per, raw = self._per_note, self.mode == "raw"
         start = self._cursor
         if start is None:  # first data ever: align the index with the round-robin phase
             start = per * groups[0][0][0][0] if raw else 0
-        phase_known = raw and self._last_pos is not None
         c, last_pos, last_val = start, self._last_pos, self._last_value
         indexed: list[tuple[list[int], list[bytes], float]] = []
         for notes, arrival in groups:
@@ -415,7 +419,8 @@ class MyoDriver(SerialEmgSource):
                 if raw and last_pos is not None:
                     missing = (pos - last_pos - 1) % 4
                     if missing == 3 and value == last_val:  # the same notification twice
-                        self._count_bad_packet()
+                        if count_bad:
+                            self._count_bad_packet()
                         continue
                 i = c + per * missing
                 idx.append(i)
@@ -423,23 +428,50 @@ class MyoDriver(SerialEmgSource):
                 c, last_pos, last_val = i + per, pos, value
             if idx:
                 indexed.append((idx, vals, arrival))
+        return indexed, c, last_pos, last_val
+
+    def _silence_shift(self, indexed: list, latency_n: int | None = None) -> int:
+        """Samples by which a run read after a silence sits later than the round-robin says (lost
+        data), from the clock. Each read's arrival bounds the shift from above (data is never
+        early); the least delayed read of the run gives the tightest bound, like the clock's
+        envelope, so more reads can only lower it."""
+        per = self._per_note
+        first = indexed[0][0][0]
+        bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
+        if bounds[0] is None:
+            return 0
+        shift = min(bounds) - first
+        if not self._resync:
+            # In-stream silence: data that is merely late must not count as lost. Lateness up
+            # to this link's typical read latency (median; tens of ms on a loaded host) is not
+            # loss, else every scheduler stall inserts a false gap and shifts all later data.
+            if latency_n is None:
+                latency_n = int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
+            shift -= latency_n
+        if self.mode == "raw" and self._last_pos is not None:
+            shift = 8 * round(shift / 8)  # the round-robin already counted the rest
+        return shift
+
+    def _settled(self, groups: list, latency_n: int) -> bool:
+        """True once the reads so far already place the run where it is contiguous with the data
+        before the silence: later reads can only lower the shift, so draining on cannot change the
+        outcome and would only hold the data back (live latency)."""
+        indexed = self._index_groups(groups, count_bad=False)[0]
+        return bool(indexed) and self._silence_shift(indexed, latency_n) <= self._per_note
+
+    def _emit_groups(self, groups: list[tuple[list[tuple[int, bytes]], float]], silent: bool) -> None:
+        """Index the notifications of one or more reads and emit them as contiguous chunks.
+
+        groups: [(notes, arrival)] in arrival order. Raw indices follow the round-robin; after a
+        silence the clock places the run, rounded to whole round-robin cycles (8 samples) when the
+        round-robin is known."""
+        per, raw = self._per_note, self.mode == "raw"
+        indexed, c, last_pos, last_val = self._index_groups(groups)
         if not indexed:
             return
         if silent:
-            # Each read's arrival bounds the shift from above (data is never early); the least
-            # delayed read of the drained run gives the tightest bound, like the clock's envelope.
-            first = indexed[0][0][0]
-            bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
-            shift = 0 if bounds[0] is None else min(bounds) - first
-            if not self._resync:
-                # In-stream silence: data that is merely late must not count as lost. Lateness up
-                # to this link's typical read latency (median; tens of ms on a loaded host) is not
-                # loss, else every scheduler stall inserts a false gap and shifts all later data.
-                shift -= int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
-            if phase_known:
-                shift = 8 * round(shift / 8)  # the round-robin already counted the rest
-            log.debug("Myo silence on %s: %d reads, bounds %s -> shift %d", self.port, len(indexed),
-                      [None if b is None else b - first for b in bounds], shift)
+            shift = self._silence_shift(indexed)
+            log.debug("Myo silence on %s: %d reads -> shift %d", self.port, len(indexed), shift)
             if shift > per:
                 indexed = [([i + shift for i in idx], vals, t) for idx, vals, t in indexed]
                 c += shift

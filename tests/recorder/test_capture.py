@@ -33,9 +33,13 @@ def test_record_with_camera_labels_and_pause(capture, tmp_path):
     emu = capture.emg.emulator
     errors_ms = []
 
+    truth = []
+
     def check(kind, chunk):
         if kind == "emg":
-            errors_ms.append((chunk.t - emu.truth_times(chunk.first_index, len(chunk))) * 1e3)
+            tt = emu.truth_times(chunk.first_index, len(chunk))
+            truth.append(tt)
+            errors_ms.append((chunk.t - tt) * 1e3)
 
     capture.add_listener(check)
     path = tmp_path / "s.h5"
@@ -55,7 +59,10 @@ def test_record_with_camera_labels_and_pause(capture, tmp_path):
     out = capture.stop_recording()
     assert out == path and not capture.recording
 
-    err = np.abs(np.concatenate(errors_ms))
+    # Steady state: the clock's fit needs its first half second (one read's latency stamps the
+    # very first samples, up to ~10 ms on a loaded host), as in test_myo's timestamp checks.
+    tt = np.concatenate(truth)
+    err = np.abs(np.concatenate(errors_ms))[tt >= emu.truth_times(0, 1)[0] + 0.5]
     assert capture.emg.status().samples_lost == 0
     assert np.percentile(err, 99) < 1.0, f"timestamp error p99 {np.percentile(err, 99):.3f} ms"
 

@@ -1,7 +1,7 @@
 """Export dialog: sessions -> training windows (HDF5 / NPZ), the seed project's CSV, or MP4 video
 with the skeleton drawn on (optionally a pose model's predicted hand beside it).
 
-The work is :func:`recorder.export.export`, run in a :class:`~app.workers.WorkerPool` job with a
+The work is :func:`recorder.export.export`, run as a :class:`~app.job_dialog.JobDialog` job with a
 progress bar and Cancel. The engine writes temporary files renamed at the end; on Cancel the job
 also removes any per-session file it completed earlier in the same run, so a cancelled export
 leaves nothing behind.
@@ -15,13 +15,14 @@ from typing import Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QMessageBox, QProgressBar, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from recorder.units import human_size
 
-from .workers import Cancelled, Worker, WorkerPool
+from . import job_dialog
+from .job_dialog import JobDialog
+from .workers import Cancelled, Worker
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def _remove(paths: list[Path]) -> None:
             log.warning("could not remove %s: %s", p, e)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(JobDialog):
     """Choose sessions, format and options; export in a worker; show what was written.
 
     sessions: preselected session files (the library selection or the session open in Review).
@@ -95,10 +96,7 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export sessions")
         self.folder = Path(folder) if folder else (Path(sessions[0]).parent if sessions else Path.home())
-        self.pool = WorkerPool(self, max_threads=1)
-        self.worker: Worker | None = None
         self.results: list = []
-        self.last_error: BaseException | None = None
         self._out_edited = False
         self._new_targets: list[Path] = []
         self._build()
@@ -166,28 +164,12 @@ class ExportDialog(QDialog):
         form.addRow("Output", orow)
         self.form = form
 
-        self.progress = QProgressBar(minimum=0, maximum=1000, value=0)
-        self.progress.hide()
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self._build_job_controls("Export", "Open folder", self.start_export)
+        self.export_button, self.open_folder_button = self.run_button, self.result_button
+        self.open_folder_button.clicked.connect(self.open_folder)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #ff5d5d;")
-
-        self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.open_folder_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
-        self.open_folder_button.hide()
-        self.cancel_button = self.buttons.addButton("Cancel", QDialogButtonBox.ButtonRole.RejectRole)
-        self.close_button = self.buttons.addButton("Close", QDialogButtonBox.ButtonRole.DestructiveRole)
-        # Explicit connections: the box's accepted/rejected would close the dialog.
-        self.export_button.clicked.connect(self.start_export)
-        self.cancel_button.clicked.connect(self.cancel_export)
-        self.close_button.clicked.connect(self.reject)
-        self.open_folder_button.clicked.connect(self.open_folder)
 
         lay = QVBoxLayout(self)
         lay.addLayout(form)
@@ -301,14 +283,8 @@ class ExportDialog(QDialog):
         return (self.session_list, self.format_combo, self.window_ms, self.task_combo, self.normalise,
                 self.split_combo, self.model_row, self.out_edit, self.out_button)
 
-    def _set_running(self, running: bool) -> None:
-        self.export_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        self.close_button.setEnabled(not running)
-        for w in self._inputs():
-            w.setEnabled(not running)
-        if not running:
-            self._on_format()  # restores the format-dependent enabled states
+    def _refresh_inputs(self) -> None:
+        self._on_format()  # restores the format-dependent enabled states
 
     def validate(self) -> str | None:
         """A message saying what is missing, or None when the export can start."""
@@ -327,54 +303,29 @@ class ExportDialog(QDialog):
 
     def start_export(self, confirm_overwrite: bool = True) -> Worker | None:
         """Start the export job (returns its Worker), or show why it cannot start and return None."""
-        if self.worker is not None and not self.worker.done:
+        if self.job_running:
             return None
         problem = self.validate()
         if problem:
-            self._show_error(problem)
+            self.error_label.setText(problem)
             return None
         out = Path(self.out_edit.text().strip()).expanduser()
         fmt = self.fmt()
-        existing = [t for t in export_targets(self.sessions(), out, fmt) if t.exists() and t.suffix != ".json"]
-        if existing and confirm_overwrite:
-            b = QMessageBox.question(self, "Overwrite?", "Overwrite " + ", ".join(str(p) for p in existing[:3])
-                                     + (" …" if len(existing) > 3 else "") + "?")
-            if b != QMessageBox.StandardButton.Yes:
-                return None
+        targets = export_targets(self.sessions(), out, fmt)
+        if confirm_overwrite and not self.confirm_overwrite([t for t in targets if t.exists() and t.suffix != ".json"]):
+            return None
         self.results = []
-        self.last_error = None
-        self._new_targets = [t for t in export_targets(self.sessions(), out, fmt) if not t.exists()]
-        self.error_label.clear()
+        self._new_targets = [t for t in targets if not t.exists()]
         self.result_label.clear()
-        self.open_folder_button.hide()
-        self.progress.setValue(0)
-        self.progress.show()
-        self.status.setText(f"Exporting {len(self.sessions())} session(s) to {out} …")
         model = self.model_edit.text().strip() if fmt == "mp4" else ""
-        w = self.pool.start(run_export, self.sessions(), out, fmt, window_ms=float(self.window_ms.value()),
-                            model_dir=model or None, options=self.options())
-        self.worker = w
-        w.signals.progress.connect(self._on_progress)
-        w.signals.returned.connect(self._on_done)
-        w.signals.errored.connect(self._on_error)
-        w.signals.aborted.connect(self._on_aborted)
-        w.signals.finished.connect(lambda: self._set_running(False))
-        self._set_running(True)
-        return w
+        return self.run_job(run_export, self.sessions(), out, fmt, window_ms=float(self.window_ms.value()),
+                            model_dir=model or None, options=self.options(),
+                            status=f"Exporting {len(self.sessions())} session(s) to {out} …")
 
     def cancel_export(self) -> None:
-        if self.worker is not None and not self.worker.done:
-            self.worker.cancel()
-            self.status.setText("Cancelling …")
-        else:
-            self.reject()
+        self.cancel_job()
 
-    def _on_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.setMaximum(max(1, total))
-        self.progress.setValue(done)
-        self.status.setText(text)
-
-    def _on_done(self, results: list) -> None:
+    def _job_returned(self, results: list) -> None:
         self.results = list(results)
         self.progress.setValue(self.progress.maximum())
         lines = []
@@ -389,20 +340,16 @@ class ExportDialog(QDialog):
         self.open_folder_button.show()
         self.exported.emit(self.results)
 
-    def _on_error(self, e: BaseException) -> None:
-        self.last_error = e
+    def _job_errored(self, e: BaseException) -> None:
         self.status.setText("Export failed; nothing was written.")
-        self._show_error(friendly_error(e))
+        self.error_label.setText(friendly_error(e))
 
-    def _on_aborted(self) -> None:
+    def _job_aborted(self) -> None:
         # The job removes its files when it stops at a cancel check; a cancel that lands after the
         # engine returned (as the worker reports "aborted") is cleaned up here.
         _remove(self._new_targets)
         self.progress.setValue(0)
         self.status.setText("Export cancelled; nothing was written.")
-
-    def _show_error(self, text: str) -> None:
-        self.error_label.setText(text)
 
     def output_folder(self) -> Path | None:
         if not self.results:
@@ -420,28 +367,10 @@ class ExportDialog(QDialog):
             self.status.setText(f"Cannot open a file manager here; the files are in {folder}")
         return url
 
-    # ---------------------------------------------------------------- lifecycle
-    def shutdown(self) -> None:
-        """Cancel a running export and wait for the worker (its partial files are removed)."""
-        self.pool.shutdown()
-
-    def done(self, r: int) -> None:  # noqa: D401 - QDialog API: accept/reject/close all end here
-        self.shutdown()
-        super().done(r)
-
-    def closeEvent(self, ev) -> None:  # noqa: N802
-        self.shutdown()
-        super().closeEvent(ev)
 
 
 def friendly_error(e: BaseException) -> str:
     """One clear sentence for an export failure (the engine's messages already name the file)."""
     from recorder.export import ExportError
 
-    if isinstance(e, (ExportError, FileNotFoundError, FileExistsError, PermissionError)):
-        return str(e)
-    if isinstance(e, OSError):
-        return f"Cannot write the export: {e}"
-    if isinstance(e, ValueError):
-        return f"Cannot export: {e}"
-    return f"Export failed ({type(e).__name__}): {e}"
+    return job_dialog.friendly_error(e, noun="Export", verb="export", writing="the export", as_is=(ExportError,))

@@ -1,7 +1,7 @@
 """Import dialog: EMG text files (myo-readings, Neurotron, any CSV with a column mapping) into a
 session file in the library folder.
 
-The work is :mod:`recorder.importers`, run in a :class:`~app.workers.WorkerPool` job. The importers
+The work is :mod:`recorder.importers`, run as a :class:`~app.job_dialog.JobDialog` job. The importers
 have no progress or cancel hooks, so the bar is indeterminate and Cancel takes effect when the
 importer returns: the job imports into a hidden temporary file and only renames it to the chosen
 name when not cancelled, so a cancelled or failed import leaves nothing (and never replaces an
@@ -17,13 +17,14 @@ import re
 import uuid
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QProgressBar,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout)
 
-from .workers import Cancelled, Worker, WorkerPool
+from . import job_dialog
+from .job_dialog import JobDialog
+from .workers import Cancelled, Worker
 
 log = logging.getLogger(__name__)
 
@@ -130,20 +131,15 @@ def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None 
 
 
 def friendly_error(e: BaseException, fmt: str) -> str:
+    """One clear sentence for an import failure; a format error names the file and line."""
     from recorder.importers import ImportFormatError
 
     if isinstance(e, ImportFormatError):
         return f"Not a valid {fmt} file — {e}"
-    if isinstance(e, (FileNotFoundError, FileExistsError, PermissionError)):
-        return str(e)
-    if isinstance(e, OSError):
-        return f"Cannot write the session: {e}"
-    if isinstance(e, ValueError):
-        return f"Cannot import: {e}"
-    return f"Import failed ({type(e).__name__}): {e}"
+    return job_dialog.friendly_error(e, noun="Import", verb="import", writing="the session")
 
 
-class ImportDialog(QDialog):
+class ImportDialog(JobDialog):
     """Pick a source and format, map CSV columns, preview, import in a worker.
 
     folder: the library folder (default output folder). source: optional file/folder to start with.
@@ -153,15 +149,14 @@ class ImportDialog(QDialog):
 
     imported = Signal(str)
     open_requested = Signal(str)
+    shutdown_timeout_s = 60.0  # an importer cannot stop mid-file; a large file takes a while
+    cancel_text = "Cancelling (the file being read is finished first, then discarded) …"
 
     def __init__(self, folder: str | Path | None = None, source: str | Path | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Import EMG")
         self.folder = Path(folder).expanduser() if folder else Path.home()
-        self.pool = WorkerPool(self, max_threads=1)
-        self.worker: Worker | None = None
         self.last_result: dict | None = None
-        self.last_error: BaseException | None = None
         self._out_edited = False
         self._build()
         if source is not None:
@@ -247,24 +242,8 @@ class ImportDialog(QDialog):
         form.addRow("Notes", self.notes)
         form.addRow("Save as", orow)
 
-        self.progress = QProgressBar()
-        self.progress.hide()
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #ff5d5d;")
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-
-        self.buttons = QDialogButtonBox()
-        self.import_button = self.buttons.addButton("Import", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.open_button = self.buttons.addButton("Open in Review", QDialogButtonBox.ButtonRole.ActionRole)
-        self.open_button.hide()
-        self.cancel_button = self.buttons.addButton("Cancel", QDialogButtonBox.ButtonRole.RejectRole)
-        self.close_button = self.buttons.addButton("Close", QDialogButtonBox.ButtonRole.DestructiveRole)
-        self.import_button.clicked.connect(self.start_import)
-        self.cancel_button.clicked.connect(self.cancel_import)
-        self.close_button.clicked.connect(self.reject)
+        self._build_job_controls("Import", "Open in Review", self.start_import)
+        self.import_button, self.open_button = self.run_button, self.result_button
         self.open_button.clicked.connect(self._open_result)
 
         lay = QVBoxLayout(self)
@@ -277,8 +256,8 @@ class ImportDialog(QDialog):
         lay.addWidget(self.error_label)
         lay.addWidget(self.buttons)
         self.resize(680, 720)
-        self._inputs = (self.src_edit, file_b, dir_b, self.format_combo, self.csv_box, self.subject, self.notes,
-                        self.out_edit, out_b)
+        self._input_widgets = (self.src_edit, file_b, dir_b, self.format_combo, self.csv_box, self.subject, self.notes,
+                               self.out_edit, out_b)
         self._set_running(False)
 
     # ------------------------------------------------------------------ inputs
@@ -391,19 +370,15 @@ class ImportDialog(QDialog):
         return None
 
     # ------------------------------------------------------------------ running
-    def _set_running(self, running: bool) -> None:
-        self.import_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-        self.close_button.setEnabled(not running)
-        for w in self._inputs:
-            w.setEnabled(not running)
-        self.progress.setVisible(running)
-        if not running:
-            self._on_format()
+    def _inputs(self) -> tuple:
+        return self._input_widgets
+
+    def _refresh_inputs(self) -> None:
+        self._on_format()
 
     def start_import(self, confirm_overwrite: bool = True) -> Worker | None:
         """Start the import job (returns its Worker), or show why it cannot start and return None."""
-        if self.worker is not None and not self.worker.done:
+        if self.job_running:
             return None
         problem = self.validate()
         if problem:
@@ -412,33 +387,17 @@ class ImportDialog(QDialog):
         dst = Path(self.out_edit.text().strip()).expanduser()
         if dst.suffix.lower() not in (".h5", ".hdf5"):
             dst = dst.with_name(dst.name + ".h5")
-        if dst.exists() and confirm_overwrite:
-            b = QMessageBox.question(self, "Overwrite?", f"{dst} exists. Replace it?")
-            if b != QMessageBox.StandardButton.Yes:
-                return None
+        if confirm_overwrite and not self.confirm_overwrite([dst] if dst.exists() else []):
+            return None
         self.last_result = None
-        self.last_error = None
-        self.error_label.clear()
-        self.open_button.hide()
-        self.progress.setRange(0, 0)  # the importers report no progress: a busy bar
-        self.status.setText(f"Importing {self.source().name} …")
-        w = self.pool.start(run_import, self.fmt(), self.source(), dst, self.options())
-        self.worker = w
-        w.signals.returned.connect(self._on_done)
-        w.signals.errored.connect(self._on_error)
-        w.signals.aborted.connect(self._on_aborted)
-        w.signals.finished.connect(lambda: self._set_running(False))
-        self._set_running(True)
-        return w
+        # The importers report no progress: a busy bar.
+        return self.run_job(run_import, self.fmt(), self.source(), dst, self.options(), determinate=False,
+                            status=f"Importing {self.source().name} …")
 
     def cancel_import(self) -> None:
-        if self.worker is not None and not self.worker.done:
-            self.worker.cancel()
-            self.status.setText("Cancelling (the file being read is finished first, then discarded) …")
-        else:
-            self.reject()
+        self.cancel_job()
 
-    def _on_done(self, result: dict) -> None:
+    def _job_returned(self, result: dict) -> None:
         self.last_result = result
         s = result["summary"]
         self.status.setText(f"Wrote {result['path']}: {s['samples']} samples × {s['channels']} channels at "
@@ -447,28 +406,14 @@ class ImportDialog(QDialog):
         self.open_button.show()
         self.imported.emit(str(result["path"]))
 
-    def _on_error(self, e: BaseException) -> None:
-        self.last_error = e
+    def _job_errored(self, e: BaseException) -> None:
         self.status.setText("Import failed; no session was written.")
         self.error_label.setText(friendly_error(e, self.fmt()))
 
-    def _on_aborted(self) -> None:
+    def _job_aborted(self) -> None:
         self.status.setText("Import cancelled; no session was written.")
 
     def _open_result(self) -> None:
         if self.last_result is not None:
             self.open_requested.emit(str(self.last_result["path"]))
             self.accept()
-
-    # ---------------------------------------------------------------- lifecycle
-    def shutdown(self) -> None:
-        """Cancel a running import and wait for its worker (its temporary file is removed)."""
-        self.pool.shutdown(timeout_s=60.0)
-
-    def done(self, r: int) -> None:  # noqa: D401 - QDialog API
-        self.shutdown()
-        super().done(r)
-
-    def closeEvent(self, ev) -> None:  # noqa: N802
-        self.shutdown()
-        super().closeEvent(ev)

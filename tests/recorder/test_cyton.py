@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 import pytest
@@ -16,40 +15,7 @@ from recorder.emulators.cyton_fw import CytonEmulator
 from recorder.emulators.pty_port import PtyEmulator
 from recorder.types import DeviceState
 
-
-class Collector:
-    """Sink + status callback that tests can wait on (no sleep-polling)."""
-
-    def __init__(self):
-        self.chunks = []
-        self.states: list[DeviceState] = []
-        self.n = 0
-        self.cond = threading.Condition()
-
-    def sink(self, chunk):
-        with self.cond:
-            self.chunks.append(chunk)
-            self.n += len(chunk)
-            self.cond.notify_all()
-
-    def on_status(self, st):
-        with self.cond:
-            if not self.states or self.states[-1] != st.state:
-                self.states.append(st.state)
-            self.cond.notify_all()
-
-    def wait(self, pred, timeout: float, what: str):
-        with self.cond:
-            assert self.cond.wait_for(pred, timeout), f"timed out waiting for {what}; states {self.states}"
-
-    def wait_samples(self, n: int, timeout: float = 10.0):
-        target = self.n + n
-        self.wait(lambda: self.n >= target, timeout, f"{n} more samples")
-
-    def arrays(self, chunks=None):
-        chunks = self.chunks if chunks is None else chunks
-        idx = np.concatenate([np.arange(c.first_index, c.first_index + len(c)) for c in chunks])
-        return idx, np.concatenate([c.x for c in chunks]), np.concatenate([c.t for c in chunks])
+from .collect import Collector
 
 
 @pytest.fixture
@@ -76,7 +42,7 @@ def test_handshake_stream_values_rate_scale_and_wraparound(emu):
     d = run_driver(emu.port, col)
     try:
         col.wait(lambda: DeviceState.STREAMING in col.states, 5, "streaming")
-        col.wait_samples(750)  # 3 s: the 8-bit counter wraps twice
+        col.wait_more(750)  # 3 s: the 8-bit counter wraps twice
         st = d.status()
     finally:
         d.stop()
@@ -111,11 +77,11 @@ def test_faults_resync_count_losses_and_never_duplicate(emu):
     col = Collector()
     d = run_driver(emu.port, col)
     try:
-        col.wait_samples(50, 5)
+        col.wait_more(50, 5)
         emu.drop_prob, emu.garbage_prob, emu.duplicate_prob, emu.truncate_prob = 0.04, 0.05, 0.05, 0.04
-        col.wait_samples(700)
+        col.wait_more(700)
         emu.drop_prob = emu.garbage_prob = emu.duplicate_prob = emu.truncate_prob = 0.0
-        col.wait_samples(30)
+        col.wait_more(30)
         st = d.status()
     finally:
         d.stop()
@@ -139,7 +105,7 @@ def test_unplug_mid_stream_reconnects_and_shows_the_gap(emu):
     col = Collector()
     d = run_driver(emu.port, col)
     try:
-        col.wait_samples(300)
+        col.wait_more(300)
         before = len(col.chunks)
         t_unplug = now()
         emu.unplug()
@@ -150,7 +116,7 @@ def test_unplug_mid_stream_reconnects_and_shows_the_gap(emu):
         t_replug = now()
         col.wait(lambda: col.states[-1] == DeviceState.STREAMING and len(col.chunks) > before + 5,
                  5, "streaming again")
-        col.wait_samples(250)
+        col.wait_more(250)
         st = d.status()
     finally:
         d.stop()
@@ -183,13 +149,13 @@ def test_silent_device_is_lost_and_reopened(emu):
     col = Collector()
     d = run_driver(emu.port, col, handshake_timeout_s=0.3)
     try:
-        col.wait_samples(100)
+        col.wait_more(100)
         emu.frozen = True  # firmware hangs; the port stays
         col.wait(lambda: DeviceState.RECONNECTING in col.states, 3, "silence detected")
         assert "no data" in d.status().last_error
         emu.frozen = False
         col.wait(lambda: col.states[-1] == DeviceState.STREAMING, 5, "streaming again")
-        col.wait_samples(50)
+        col.wait_more(50)
         st = d.status()
     finally:
         d.stop()
@@ -248,7 +214,7 @@ def test_open_synthetic_cyton_owns_its_emulator_and_follows_the_subject():
     col = Collector()
     try:
         d.start(col.sink, on_status=col.on_status)
-        col.wait_samples(100)
+        col.wait_more(100)
         d.stop()
         idx, x, _ = col.arrays()
         want_uv = _Subject().emg(emu.truth_times(idx[0], len(idx))) * 5.0
@@ -266,7 +232,7 @@ def test_timestamp_error_against_truth_long_run():
         col = Collector()
         d = run_driver(emu.port, col)
         try:
-            col.wait_samples(25 * 250, timeout=40)
+            col.wait_more(25 * 250, timeout=40)
         finally:
             d.stop()
         idx, _, t = col.arrays()

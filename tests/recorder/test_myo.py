@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import numpy as np
@@ -14,34 +13,7 @@ from recorder.emulators.myo_fw import MyoEmulator
 from recorder.emulators.pty_port import PtyEmulator
 from recorder.types import DeviceState
 
-
-class Collector:
-    """Sink and status callback that tests can wait on (no sleep-polling)."""
-
-    def __init__(self):
-        self.chunks = []
-        self.states: list[DeviceState] = []
-        self.n = 0
-        self.cond = threading.Condition()
-
-    def __call__(self, chunk):
-        with self.cond:
-            self.chunks.append(chunk)
-            self.n += len(chunk)
-            self.cond.notify_all()
-
-    def on_status(self, st):
-        with self.cond:
-            if not self.states or self.states[-1] != st.state:
-                self.states.append(st.state)
-            self.cond.notify_all()
-
-    def wait_for(self, pred, timeout: float) -> bool:
-        with self.cond:
-            return self.cond.wait_for(pred, timeout)
-
-    def wait_samples(self, n: int, timeout: float) -> None:
-        assert self.wait_for(lambda: self.n >= n, timeout), f"only {self.n} of {n} samples in {timeout} s"
+from .collect import Collector
 
 
 @pytest.fixture
@@ -57,7 +29,7 @@ def _stream(emu, seconds: float, mode: str = "raw", **kw):
     rate = 200 if mode == "raw" else 50
     drv.start(col, col.on_status)
     try:
-        col.wait_samples(int(seconds * rate), timeout=seconds + 5.0)
+        col.wait_total(int(seconds * rate), timeout=seconds + 5.0)
         status = drv.status()
         drv.faults_at_status = dict(emu.faults)
     finally:
@@ -145,12 +117,12 @@ def test_fade_and_stall_are_told_apart(emu):
     col = Collector()
     drv.start(col, col.on_status)
     try:
-        col.wait_samples(300, 5.0)
+        col.wait_total(300, 5.0)
         emu.fade(21)
-        col.wait_samples(col.n + 100, 3.0)
+        col.wait_more(100, 3.0)
         lost_after_fade = drv.status().samples_lost
         emu.stall(0.25)
-        col.wait_samples(col.n + 150, 3.0)
+        col.wait_more(150, 3.0)
         st = drv.status()
     finally:
         drv.stop()
@@ -165,7 +137,7 @@ def test_unplug_mid_stream_reconnects(emu):
     col = Collector()
     drv.start(col, col.on_status)
     try:
-        col.wait_samples(200, 5.0)
+        col.wait_total(200, 5.0)
         with col.cond:
             n_before = len(col.chunks)
         emu.unplug()
@@ -173,7 +145,7 @@ def test_unplug_mid_stream_reconnects(emu):
         time.sleep(0.5)  # the dongle stays unplugged this long
         emu.replug()
         assert col.wait_for(lambda: col.states[-1] == DeviceState.STREAMING and len(col.chunks) > n_before + 20, 5.0)
-        col.wait_samples(col.n + 100, 3.0)
+        col.wait_more(100, 3.0)
         st = drv.status()
     finally:
         drv.stop()
@@ -204,40 +176,40 @@ def test_battery_notification_updates_status(emu):
     col = Collector()
     drv.start(col, col.on_status)
     try:
-        col.wait_samples(20, 5.0)
+        col.wait_total(20, 5.0)
         emu.set_battery(42)
         assert col.wait_for(lambda: drv.status().battery_pct == 42, 2.0)
     finally:
         drv.stop()
 
 
+def _start_until_error(port: str, timeout: float, **kw) -> MyoDriver:
+    """Start a MyoDriver on ``port``, wait until it reports ERROR, stop it; returns the stopped driver."""
+    drv = MyoDriver(port, **kw)
+    col = Collector()
+    drv.start(col, col.on_status)
+    try:
+        col.wait(lambda: DeviceState.ERROR in col.states, timeout, "the error state")
+    finally:
+        drv.stop()
+    return drv
+
+
 def test_foreign_device_is_not_found():
     with PtyEmulator(name="other") as other:  # a port where nothing speaks BGAPI
-        drv = MyoDriver(other.port, response_timeout_s=0.3)
-        col = Collector()
-        drv.start(col, col.on_status)
-        assert col.wait_for(lambda: DeviceState.ERROR in col.states, 5.0)
-        drv.stop()
+        drv = _start_until_error(other.port, 5.0, response_timeout_s=0.3)
     err = drv.status().last_error
     assert "no BLED112" in err and other.port in err
 
 
 def test_dongle_without_armband_is_not_found():
     with MyoEmulator(advertising=False) as emu:
-        drv = MyoDriver(emu.port, scan_timeout_s=0.4)
-        col = Collector()
-        drv.start(col, col.on_status)
-        assert col.wait_for(lambda: DeviceState.ERROR in col.states, 5.0)
-        drv.stop()
+        drv = _start_until_error(emu.port, 5.0, scan_timeout_s=0.4)
     assert "found no Myo" in drv.status().last_error
 
 
 def test_missing_port_is_not_found():
-    drv = MyoDriver("/nonexistent/ttyACM9")
-    col = Collector()
-    drv.start(col, col.on_status)
-    assert col.wait_for(lambda: DeviceState.ERROR in col.states, 3.0)
-    drv.stop()
+    drv = _start_until_error("/nonexistent/ttyACM9", 3.0)
     assert "/nonexistent/ttyACM9" in drv.status().last_error
 
 
@@ -261,7 +233,7 @@ def test_open_synthetic_myo_streams_the_subject():
     col = Collector()
     try:
         drv.start(col, col.on_status)
-        col.wait_samples(200, 5.0)
+        col.wait_total(200, 5.0)
         drv.stop()
         c = col.chunks[-1]
         expected = np.clip(np.rint(subject.emg(emu.truth_times(c.first_index, len(c)))), -128, 127)

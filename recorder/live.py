@@ -52,8 +52,9 @@ class LivePredictor:
         self.model = model if isinstance(model, LoadedModel) else load_model(model, device=device)
         self.device = torch.device(device)
         self.model.module.to(self.device).eval()
-        if threads is not None:
-            torch.set_num_threads(int(threads))
+        self.threads = None if threads is None else int(threads)
+        self._thread_cfg = threading.local()
+        self._configure_thread()
         self.window_n = self.model.window_n
         self.n_channels = len(self.model.channel_names)
         self.rate_hz = self.model.rate_hz
@@ -68,6 +69,15 @@ class LivePredictor:
         self._lock = threading.Lock()
         self.gaps = 0
         self._latencies: list[float] = []
+
+    def _configure_thread(self) -> None:
+        """Apply the thread count in the calling thread. OpenMP keeps it per thread: a thread that
+        never set it runs oneDNN's LSTM with one OpenMP worker per core, whose barrier spins stall
+        for hundreds of ms when the cores are busy (the GUI, MediaPipe); so each predicting thread
+        sets it once, not just the thread that loaded the model."""
+        if self.threads is not None and not getattr(self._thread_cfg, "done", False):
+            torch.set_num_threads(self.threads)
+            self._thread_cfg.done = True
 
     def check_source(self, sample_rate_hz: float, n_channels: int) -> None:
         """Raise LiveInputError if a stream's rate or channel count differs from the model's."""
@@ -135,6 +145,7 @@ class LivePredictor:
             p = self._pos
             x = torch.from_numpy(self._ring[p:p + self.window_n].copy()).unsqueeze(0)
             t_last = self._t_last
+        self._configure_thread()
         t0 = time.perf_counter()
         out = self.model.module(x.to(self.device)).cpu().numpy()[0]
         lat = time.perf_counter() - t0

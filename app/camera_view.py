@@ -37,10 +37,14 @@ class CameraView(QtWidgets.QWidget):
         self._info = info
         self.update()
 
-    def set_overlay(self, hands: list[tuple[np.ndarray, str]]) -> None:
-        """Extra hands to draw: (21, 3) normalised landmarks and a colour each."""
+    def set_overlay(self, hands: list[tuple[np.ndarray, str]], immediate: bool = False) -> None:
+        """Extra hands to draw: (21, 3) normalised landmarks and a colour each. ``immediate`` paints
+        now (repaint) instead of at the next update pass, for overlays whose latency is measured."""
         self._overlays = list(hands)
-        self.update()
+        if immediate and self.isVisible():
+            self.repaint()
+        else:
+            self.update()
 
     def set_message(self, text: str) -> None:
         self._image, self._landmarks, self._message, self.has_hand = None, None, text, False

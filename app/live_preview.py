@@ -418,10 +418,11 @@ class LivePreview(QtCore.QObject):
         ref = self._anchor if (self._anchor is not None and now() - self._anchor[2] < 1.0) else None
         pts, _, _ = place_on_image(pose_world, None if ref is None else ref[0], None if ref is None else ref[1], size)
         self.last_overlay = pts
-        self.camera_view.set_overlay([(pts, PRED_COLOR)])
         if np.isfinite(latest.arrival):
             self.lat_overlay_set.add(now() - latest.arrival)
             self._pending_paint = latest.arrival
+        # Painted at once: waiting for the next update pass adds up to a whole window redraw.
+        self.camera_view.set_overlay([(pts, PRED_COLOR)], immediate=True)
 
     def _on_painted(self) -> None:
         """CameraView paint hook (GUI thread): the overlay of the newest prediction is on screen."""

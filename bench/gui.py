@@ -18,7 +18,7 @@ GROUP = "gui"
 def run(ctx: Context) -> list[Row]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
-        from PySide6 import QtWidgets
+        from PySide6 import QtCore, QtWidgets
 
         from app.main_window import MainWindow
         from app.settings import Settings
@@ -33,13 +33,25 @@ def run(ctx: Context) -> list[Row]:
     cv = w.capture_view
 
     def pump(seconds: float, until=None) -> bool:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            app.processEvents()
-            if until is not None and until():
-                return True
-            time.sleep(0.002)  # the Qt event loop runs in processEvents; this only yields the GIL
-        return until is None
+        """Run the real Qt event loop (as app.exec() does: it wakes on posted events at once) for
+        ``seconds``, or until ``until()`` is true (checked every 10 ms)."""
+        loop = QtCore.QEventLoop()
+        done = {"ok": until is None}
+        end = QtCore.QTimer(singleShot=True, interval=int(seconds * 1000))
+        end.timeout.connect(loop.quit)
+        check = QtCore.QTimer(interval=10)
+        if until is not None:
+            def poll():
+                if until():
+                    done["ok"] = True
+                    loop.quit()
+            check.timeout.connect(poll)
+            check.start()
+        end.start()
+        loop.exec()
+        check.stop()
+        end.stop()
+        return done["ok"]
 
     cv.connect_sources("synthetic", "synthetic")
     if not pump(60, lambda: cv.capture is not None):

@@ -220,7 +220,7 @@ class SessionWriter:
             raise RuntimeError(f"{self.path}: writer already started")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            f = h5py.File(self.path, "w", libver="latest")
+            f = h5py.File(self.path, "w", libver="latest", rdcc_nbytes=0)
         except OSError as e:
             raise OSError(f"cannot create session file {self.path}: {e}") from e
         try:

@@ -37,20 +37,44 @@ def _dense_stack(n_in: int, hidden: list[int], n_out: int, dropout: float, batch
     return nn.Sequential(*layers)
 
 
+def envelope_blocks(x: torch.Tensor, pool: int) -> torch.Tensor:
+    """Fixed rectify-and-smooth front end: (B, T, C) -> (B, T // pool, 3C) of per-block mean, mean
+    absolute value and RMS over consecutive blocks of ``pool`` samples (the oldest T % pool samples
+    are dropped, so the last block ends at the window's last sample).
+
+    EMG is zero-mean noise whose amplitude carries the information; block amplitudes are what a
+    recurrent net would otherwise have to learn to integrate from samples near Nyquist, and the
+    sequence it runs over is ``pool`` times shorter (faster, easier to train).
+    """
+    B, T, C = x.shape
+    n = T // pool
+    if n < 1:
+        raise ModelConfigError(f"pool {pool} is longer than the window ({T} samples)")
+    b = x[:, T - n * pool:].reshape(B, n, pool, C)
+    return torch.cat([b.mean(dim=2), b.abs().mean(dim=2), torch.sqrt((b * b).mean(dim=2) + 1e-6)], dim=-1)
+
+
 class StackedLSTM(nn.Module):
     """LSTM layers of possibly different widths (nn.LSTM needs one width), then a dense head on the
-    last time step. x: (B, T, C) -> (B, n_out)."""
+    last time step. x: (B, T, C) -> (B, n_out). rectify: the LSTM sees [x, |x|] per sample;
+    pool > 1: it sees :func:`envelope_blocks` of ``pool`` samples instead (rectify is then moot)."""
 
     def __init__(self, n_channels: int, n_out: int, lstm: list[int], dense: list[int],
-                 dropout: float = 0.0, batchnorm: bool = True, rectify: bool = False):
+                 dropout: float = 0.0, batchnorm: bool = True, rectify: bool = False, pool: int = 1):
         super().__init__()
+        if int(pool) < 1:
+            raise ModelConfigError(f"pool must be >= 1 samples, got {pool!r}")
         self.rectify = rectify
-        sizes = [n_channels * (2 if rectify else 1)] + list(lstm)
+        self.pool = int(pool)
+        n_in = 3 * n_channels if self.pool > 1 else n_channels * (2 if rectify else 1)
+        sizes = [n_in] + list(lstm)
         self.lstms = nn.ModuleList(nn.LSTM(a, b, batch_first=True) for a, b in zip(sizes[:-1], sizes[1:]))
         self.head = _dense_stack(sizes[-1], list(dense), n_out, dropout, batchnorm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.rectify:
+        if self.pool > 1:
+            x = envelope_blocks(x, self.pool)
+        elif self.rectify:
             # Raw EMG is zero-mean noise whose *envelope* carries the information; giving the
             # network |x| beside x saves it from learning a rectifier.
             x = torch.cat([x, x.abs()], dim=-1)
@@ -117,7 +141,14 @@ def _seed_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
 def _small_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
     return StackedLSTM(C, n_out, lstm=[p.get("hidden", 128)], dense=p.get("dense", [64]),
                        dropout=p.get("dropout", 0.0), batchnorm=p.get("batchnorm", False),
-                       rectify=p.get("rectify", True))
+                       rectify=p.get("rectify", True), pool=p.get("pool", 1))
+
+
+def _envelope_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
+    # small_lstm behind the fixed block-envelope front end (envelope_blocks): 4 samples = 20 ms at 200 Hz.
+    return StackedLSTM(C, n_out, lstm=[p.get("hidden", 128)], dense=p.get("dense", [64]),
+                       dropout=p.get("dropout", 0.0), batchnorm=p.get("batchnorm", False),
+                       pool=p.get("pool", 4))
 
 
 def _dense(C: int, T: int, n_out: int, **p) -> nn.Module:
@@ -134,8 +165,10 @@ def _conv_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
 REGISTRY: dict[str, tuple[Callable[..., nn.Module], set[str], str]] = {
     "seed_lstm": (_seed_lstm, {"lstm", "dense", "dropout", "batchnorm", "rectify"},
                   "seed project: LSTM 256/256/128 + dense 512/512/256 (BN, dropout); ~1.5 M params"),
-    "small_lstm": (_small_lstm, {"hidden", "dense", "dropout", "batchnorm", "rectify"},
+    "small_lstm": (_small_lstm, {"hidden", "dense", "dropout", "batchnorm", "rectify", "pool"},
                    "one LSTM (128) on [x, |x|] + dense 64; ~90 k params"),
+    "envelope_lstm": (_envelope_lstm, {"hidden", "dense", "dropout", "batchnorm", "pool"},
+                      "LSTM 128 over 20 ms block envelopes (mean, MAV, RMS per channel) + dense 64; ~87 k params"),
     "dense": (_dense, {"hidden", "features", "dropout", "batchnorm"},
               "MLP on per-channel RMS/MAV/WL features (or the flattened window)"),
     "conv_lstm": (_conv_lstm, {"conv", "kernel", "lstm", "dense", "dropout"},

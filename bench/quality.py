@@ -43,6 +43,10 @@ def pose_rows(ctx: Context) -> list[Row]:
 
     duration = ctx.pick(300.0, 600.0)
     sess = make_synthetic_session(ctx.workdir / "quality-synthetic.h5", duration_s=duration, seed=SUBJECT_SEED)
+    from recorder.dataset import read_session
+    # The session writer drops frames (and their landmarks) when its queue backs up on a loaded
+    # machine, so the anchors, and the figures in their last digit, depend on load: say how many.
+    n_frames = len(read_session(sess).frame_t)
     t = time.perf_counter()
     # The default config; only the seed is pinned (it is the default too, stated for the record).
     res = train({"train": {"seed": TRAIN_SEED}}, [sess], ctx.workdir / "quality-pose-model")
@@ -53,7 +57,7 @@ def pose_rows(ctx: Context) -> list[Row]:
             f"({m}, {DEFAULT_CONFIG['data']['window_ms']:.0f} ms window), time split 70/15/15")
     fingers = ", ".join(f"{f} {v:.1f}" for f, v in te["per_finger_mm"].items())
     trained = (f"{len(res.history)} epochs (best {res.best_epoch}, stopped {res.stopped}) in {secs:.0f} s, "
-               f"{te['n']} test windows")
+               f"{te['n']} test windows; {n_frames} of {int(duration * 30) + 1} frames written")
     return [
         Row(GROUP, "pose: test MPJPE", te["mpjpe_mm"], "mm", note=f"{what}; per finger (mm): {fingers}"),
         Row(GROUP, "pose: mean-pose baseline MPJPE (same test windows)", te["baseline_mpjpe_mm"], "mm",

@@ -196,6 +196,7 @@ class SessionWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()  # guards the counters below
+        self._room = threading.Condition(self._lock)  # frames left the queue (add_frame(block=True))
         self._c = dict(samples=0, frames=0, landmarks=0, gaps=0, labels=0, markers=0, bytes=0, flushes=0,
                        lost_samples=0, lost_frames=0, lost_landmarks=0, lost_other=0, rejected=0,
                        late_landmarks=0, orphan_landmarks=0)
@@ -265,7 +266,9 @@ class SessionWriter:
         and return its path. Safe to call twice. Errors are in :attr:`error`, not raised."""
         if self._closed:
             return self.path
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            self._room.notify_all()
         if self._thread is not None:
             self._q.put(_STOP)
             self._thread.join(timeout)
@@ -293,13 +296,19 @@ class SessionWriter:
         """Queue (n, C) samples with their (n,) host times."""
         self._put("emg", chunk, "lost_samples", len(chunk))
 
-    def add_frame(self, frame: Frame, jpeg: bytes | None = None) -> None:
-        """Queue a frame; it is JPEG-encoded on the writer thread unless ``jpeg`` is given."""
+    def add_frame(self, frame: Frame, jpeg: bytes | None = None, block: bool = False) -> None:
+        """Queue a frame; it is JPEG-encoded on the writer thread unless ``jpeg`` is given.
+
+        block: wait for room when ``max_queued_frames`` are queued instead of dropping the frame
+        (for offline writers such as the synthetic-session generator; live capture never blocks)."""
         if not self.video:
             with self._lock:
                 self._c["rejected"] += 1
             return
         with self._lock:
+            if block:
+                self._room.wait_for(lambda: self._queued_frames < self.max_queued_frames or self._closed
+                                    or self.error is not None or self._thread is None)
             if self._closed or self.error is not None or self._thread is None \
                     or self._queued_frames >= self.max_queued_frames:
                 # Closed, failed, or the writer cannot keep up (slow disk or encoder): drop and
@@ -380,6 +389,7 @@ class SessionWriter:
             elif kind == "frame":
                 with self._lock:
                     self._queued_frames -= 1
+                    self._room.notify_all()
                 frame, jpeg = item
                 if jpeg is None:
                     import cv2
@@ -408,6 +418,7 @@ class SessionWriter:
         if kind == "frame":
             with self._lock:
                 self._queued_frames -= 1
+                self._room.notify_all()
         key = {"emg": "lost_samples", "frame": "lost_frames", "lm": "lost_landmarks"}.get(kind, "lost_other")
         with self._lock:
             self._c[key] += len(item) if kind == "emg" else 1
@@ -549,6 +560,7 @@ class SessionWriter:
         self.error = e
         log.error("%s: writing stopped: %s", self.path, e)
         with self._lock:
+            self._room.notify_all()  # a blocked add_frame sees the error and drops its frame
             c = self._c
             c["lost_samples"] += sum(len(t) for t in self._emg_t)
             c["lost_frames"] += len(self._frames)

@@ -96,7 +96,7 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
                 else:
                     image = np.zeros((1, 1, 3), np.uint8)
                 writer.add_frame(Frame(image=image, t=t, index=int(i), truth_world_mm=world[k], truth_image=img[k]),
-                                 jpeg=placeholder)
+                                 jpeg=placeholder, block=True)  # offline: wait for the encoder, drop nothing
                 if drop[k]:
                     writer.add_landmarks(Landmarks.empty(t, int(i)))
                 else:

@@ -332,6 +332,25 @@ def test_writer_rejects_bad_input_without_raising(tmp_path):
             r.frame(0)
 
 
+def test_full_frame_queue_drops_live_frames_but_blocks_offline_writers(tmp_path):
+    """Live capture never waits for the JPEG encoder (frames beyond the queue bound are dropped and
+    counted); an offline writer (the synthetic-session generator) asks to wait and loses none."""
+    img = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)  # slow to encode
+    for block in (False, True):
+        w = SessionWriter(tmp_path / f"q{block}.h5", sample_rate_hz=100, channel_names=["a"], t0=0.0,
+                          max_queued_frames=2).start()
+        for i in range(60):
+            w.add_frame(Frame(img, i / 30, i), block=block)
+        w.close()
+        st = w.stats()
+        with SessionReader(w.path) as r:
+            assert r.n_frames + st["lost_frames"] == 60
+            if block:
+                assert r.n_frames == 60 and st["lost_frames"] == 0
+            else:
+                assert st["lost_frames"] > 0  # 60 frames queued at once against a bound of 2
+
+
 def test_write_throughput(tmp_path):
     """Pre-encoded 640x480 JPEG-sized frames at full speed; reports MB/s (must beat a webcam by far)."""
     rng = np.random.default_rng(1)

@@ -36,10 +36,12 @@ _PATH_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
 # -- engine-side helpers run on worker threads -------------------------------------------------------
-def load_registry() -> list[tuple[str, str]]:
-    """[(architecture name, description)] from recorder.models (imports torch: run off the GUI thread)."""
+def load_registry() -> tuple[list[tuple[str, str]], str]:
+    """([(architecture name, description)], the engine's default architecture) from recorder.models
+    and recorder.training (imports torch: run off the GUI thread)."""
     from recorder.models import REGISTRY
-    return [(name, REGISTRY[name][2]) for name in sorted(REGISTRY)]
+    from recorder.training import DEFAULT_CONFIG
+    return [(name, REGISTRY[name][2]) for name in sorted(REGISTRY)], DEFAULT_CONFIG["model"]["name"]
 
 
 def headline(meta: dict) -> tuple[str, float]:
@@ -470,12 +472,13 @@ class TrainView(QtWidgets.QWidget):
             self.set_session_folder(folder)
         self.refresh_models()
 
-    def _fill_registry(self, items: list[tuple[str, str]]) -> None:
+    def _fill_registry(self, registry: tuple[list[tuple[str, str]], str]) -> None:
+        items, default = registry
         self.model.clear()
         for name, desc in items:
             self.model.addItem(name, name)
             self.model.setItemData(self.model.count() - 1, desc, QtCore.Qt.ItemDataRole.ToolTipRole)
-        self.model.setCurrentIndex(max(0, self.model.findData(self._value("model", "small_lstm"))))
+        self.model.setCurrentIndex(max(0, self.model.findData(self._value("model", default))))
         self.model.setEnabled(True)
         self._update_controls()
 
@@ -570,13 +573,16 @@ class TrainView(QtWidgets.QWidget):
             self.refresh_models()
 
     def config(self) -> dict:
-        """The partial recorder.training config the form describes."""
-        return {"task": self.task.currentData(),
-                "model": {"name": self.model.currentData() or "small_lstm", "params": {}},
-                "data": {"window_ms": float(self.window_ms.value())},
-                "split": {"mode": self.split.currentData()},
-                "train": {"epochs": int(self.epochs.value()), "lr": float(self.lr.value()),
-                          "batch_size": int(self.batch.value())}}
+        """The partial recorder.training config the form describes (the engine's defaults fill the
+        rest, including the architecture until the registry has loaded)."""
+        cfg = {"task": self.task.currentData(),
+               "data": {"window_ms": float(self.window_ms.value())},
+               "split": {"mode": self.split.currentData()},
+               "train": {"epochs": int(self.epochs.value()), "lr": float(self.lr.value()),
+                         "batch_size": int(self.batch.value())}}
+        if self.model.currentData():
+            cfg["model"] = {"name": self.model.currentData(), "params": {}}
+        return cfg
 
     def _save_form(self) -> None:
         q = self.settings.q

@@ -44,14 +44,17 @@ def write_markdown(path: Path, info: dict, groups: list[dict], quick: bool, wall
              f"- Load average (1/5/15 min) at start {m['loadavg_start']}, at end {m['loadavg_end']} — the machine "
              "is shared with other jobs, so absolute timings are noisy; ratios are taken within one run.",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()), ""]
-    if m.get("rerun"):
-        lines += [f"Groups {', '.join(m['rerun']['groups'])} were re-run on {m['rerun']['date_utc']} "
-                  f"(git {m['rerun']['git_commit']}, load {m['rerun']['loadavg']}) and replace the first run's.", ""]
+    for rr in m.get("reruns", []):
+        lines += [f"- Group(s) {', '.join(rr['groups'])} re-run on {rr['date_utc']} (git {rr['git_commit']}, "
+                  f"load {rr['loadavg']}); they replace the first run's."]
+    if m.get("reruns"):
+        lines += [""]
     lines += [
              "Status: PASS / MISS (soft target, reported only) / FAIL (hard target: data loss or crash; "
              "fails CI) / INFO (no target).", ""]
     for g in groups:
-        lines += [f"## {g['group']} ({g.get('seconds', '?')} s, load at end {g.get('loadavg_end', '?')})", "",
+        when = f", re-run {g['rerun_utc']}" if g.get("rerun_utc") else ""
+        lines += [f"## {g['group']} ({g.get('seconds', '?')} s, load at end {g.get('loadavg_end', '?')}{when})", "",
                   "| measurement | value | unit | target | status | note |", "|---|---|---|---|---|---|"]
         for r in g["rows"]:
             note = str(r.get("note", "")).replace("|", "/").replace("\n", " ")
@@ -119,8 +122,11 @@ def main(argv=None) -> int:
             g["rerun_utc"] = info["date_utc"]
         results = [next((g for g in results if g["group"] == o["group"]), o) for o in old["groups"]] + \
                   [g for g in results if g["group"] not in {o["group"] for o in old["groups"]}]
-        info = dict(old["machine"], rerun={"groups": sorted(rerun), "date_utc": info["date_utc"],
-                                           "loadavg": info["loadavg_end"], "git_commit": info["git_commit"]})
+        prev = dict(old["machine"])
+        reruns = prev.pop("reruns", None) or ([prev.pop("rerun")] if "rerun" in prev else [])
+        prev.pop("rerun", None)
+        info = dict(prev, reruns=reruns + [{"groups": sorted(rerun), "date_utc": info["date_utc"],
+                                            "loadavg": info["loadavg_end"], "git_commit": info["git_commit"]}])
         wall = old["wall_s"]
     failed = [r for g in results for r in g["rows"] if r["status"] == FAIL]
     outdir = Path(args.out)

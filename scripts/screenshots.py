@@ -1,11 +1,16 @@
 """Take the app's screenshots offscreen, and measure the live display's redraw rate.
 
-    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--seconds 8]
+    QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--shots capture,train]
 
-Connects the synthetic armband (8 channels through the Myo emulator and driver) and the synthetic
-camera with landmarks, records to a temporary folder with a label held and the prompted protocol
-running, and grabs the window (QWidget.grab) into ``capture.png``. Prints the measured display
-redraw rate (frames/s) while recording.
+``capture``: connects the synthetic armband (8 channels through the Myo emulator and driver) and the
+synthetic camera with landmarks, records to a temporary folder with a label held and the prompted
+protocol running, and grabs the window (QWidget.grab) into ``capture.png``. Prints the measured
+display redraw rate (frames/s) while recording.
+
+``train``: writes a synthetic session (``--train-minutes``, default 10) and trains the default model
+of :data:`recorder.training.DEFAULT_CONFIG` on it from the Train tab (the real subprocess run), then
+grabs the finished run (curves, metrics beside the mean-pose baseline, per-finger bars) into
+``train.png`` and prints the held-out figures. Takes about 25 minutes on 2 shared CPU cores.
 """
 
 from __future__ import annotations
@@ -14,30 +19,85 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+SHOTS = ("capture", "train")
+
+
+def wait(ms: int) -> None:
+    """Run the Qt event loop for ``ms`` milliseconds (the app keeps drawing meanwhile)."""
+    from PySide6 import QtCore
+
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_signal(signal, timeout_s: float, trigger=None) -> list | None:
+    """Call ``trigger()`` (if given) and run the event loop until ``signal`` fires; its arguments,
+    or None after ``timeout_s``, or at once if ``trigger()`` returns False (nothing will come).
+    Connected before the trigger, so a synchronous emit is not missed."""
+    from PySide6 import QtCore
+
+    loop = QtCore.QEventLoop()
+    got: list = []
+
+    def fired(*args):
+        got.append(list(args))
+        loop.quit()
+
+    signal.connect(fired)
+    QtCore.QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    try:
+        if trigger is not None and trigger() is False:
+            return got[0] if got else None
+        if not got:
+            loop.exec()
+    finally:
+        signal.disconnect(fired)
+    return got[0] if got else None
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "screenshots"))
-    p.add_argument("--seconds", type=float, default=8.0, help="recording time before the grab")
+    p.add_argument("--shots", default=",".join(SHOTS), help=f"comma-separated, of: {', '.join(SHOTS)}")
+    p.add_argument("--seconds", type=float, default=8.0, help="capture: recording time before the grab")
     p.add_argument("--emg", default="synthetic")
     p.add_argument("--camera", default="synthetic")
+    p.add_argument("--train-minutes", type=float, default=10.0, help="train: length of the synthetic session")
+    p.add_argument("--train-timeout", type=float, default=3600.0, help="train: give up after this many seconds")
     p.add_argument("--size", default="1600x950")
     a = p.parse_args(argv)
+    shots = [s.strip() for s in a.shots.split(",") if s.strip()]
+    unknown = set(shots) - set(SHOTS)
+    if unknown:
+        p.error(f"unknown shot(s) {', '.join(sorted(unknown))}; choose from {', '.join(SHOTS)}")
 
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtWidgets
 
-    from app.emg_plot import FpsMeter
-    from app.main_window import MainWindow, apply_theme
-    from app.settings import Settings
+    from app.main_window import apply_theme
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     apply_theme(app)
-    tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for shot in shots:
+        rc = {"capture": shot_capture, "train": shot_train}[shot](a, out)
+        if rc:
+            return rc
+    return 0
+
+
+def _window(a, tmp: Path):
+    """A main window of ``--size`` with its settings (output folder, subject metadata) in ``tmp``."""
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
     settings = Settings(tmp / "settings.ini")
     settings.set_output_dir(tmp)
     settings.set_metadata({"subject": "S01", "hand": "right", "placement": "logo up, 4 cm below elbow",
@@ -46,42 +106,104 @@ def main(argv=None) -> int:
     width, height = (int(v) for v in a.size.split("x"))
     w.resize(width, height)
     w.show()
+    return w
+
+
+def shot_capture(a, out: Path) -> int:
+    """Record with the synthetic devices and grab the Capture tab into capture.png."""
+    from app.emg_plot import FpsMeter
+
+    w = _window(a, Path(tempfile.mkdtemp(prefix="emgrec-shots-")))
     cv = w.capture_view
-
-    def wait(ms: int) -> None:
-        loop = QtCore.QEventLoop()
-        QtCore.QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-
-    ready = QtCore.QEventLoop()
-    cv.capture_changed.connect(lambda c: ready.quit())
-    QtCore.QTimer.singleShot(60000, ready.quit)
-    cv.connect_sources(a.emg, a.camera)
-    ready.exec()
-    if cv.capture is None:
-        print(f"could not connect: {cv.banner.label.text()}", file=sys.stderr)
+    try:
+        wait_signal(cv.capture_changed, 60.0, lambda: cv.connect_sources(a.emg, a.camera))
+        if cv.capture is None:
+            print(f"could not connect: {cv.banner.label.text()}", file=sys.stderr)
+            return 1
+        wait(1500)
+        cv.start_recording()
+        cv.protocol.reps.setValue(3)
+        cv.protocol.start()
+        cv.fps = FpsMeter(window_s=max(2.0, a.seconds - 1.0))  # measure over the whole recording
+        wait(int(a.seconds * 1000 * 0.6))
+        cv.labels.press("fist")
+        wait(int(a.seconds * 1000 * 0.4))
+        cv.refresh_status()
+        fps = cv.redraw_fps
+        w.grab().save(str(out / "capture.png"))
+        cv.labels.release_all()
+        print(f"display redraw rate while recording: {fps:.1f} frames/s "
+              f"({cv.capture.emg.n_channels} channels at {cv.capture.emg.sample_rate_hz:g} Hz, "
+              f"camera {'on' if cv.capture.camera else 'off'}, landmarks {'on' if cv.capture.landmarks else 'off'})")
+        print(f"wrote {out / 'capture.png'}")
+        return 0
+    finally:
         w.close()
-        return 1
-    wait(1500)
-    cv.start_recording()
-    cv.protocol.reps.setValue(3)
-    cv.protocol.start()
-    cv.fps = FpsMeter(window_s=max(2.0, a.seconds - 1.0))  # measure over the whole recording
-    wait(int(a.seconds * 1000 * 0.6))
-    cv.labels.press("fist")
-    wait(int(a.seconds * 1000 * 0.4))
-    cv.refresh_status()
-    fps = cv.redraw_fps
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    w.grab().save(str(out / "capture.png"))
-    cv.labels.release_all()
-    print(f"display redraw rate while recording: {fps:.1f} frames/s "
-          f"({cv.capture.emg.n_channels} channels at {cv.capture.emg.sample_rate_hz:g} Hz, "
-          f"camera {'on' if cv.capture.camera else 'off'}, landmarks {'on' if cv.capture.landmarks else 'off'})")
-    print(f"wrote {out / 'capture.png'}")
-    w.close()
-    return 0
+
+
+def shot_train(a, out: Path) -> int:
+    """Train DEFAULT_CONFIG's model on a synthetic session from the Train tab; grab it into train.png."""
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import DEFAULT_CONFIG
+
+    tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
+    sessions = tmp / "sessions"
+    sessions.mkdir()
+    t = time.monotonic()
+    make_synthetic_session(sessions / "S01_synthetic.h5", duration_s=a.train_minutes * 60.0, seed=0)
+    print(f"wrote a {a.train_minutes:g} min synthetic session in {time.monotonic() - t:.0f} s")
+
+    w = _window(a, tmp)
+    v = w.train_view
+    try:
+        w.tabs.setCurrentWidget(v)
+        v.model_dir.setText(str(tmp / "models"))
+        if wait_signal(v.sessions_loaded, 60.0, lambda: v.set_session_folder(sessions)) is None \
+                or v.session_list.count() == 0:
+            print(f"no sessions listed in {sessions}", file=sys.stderr)
+            return 1
+        v.session_list.selectAll()
+        # The form shows the engine's defaults (the registry job ran before the folder scan, same pool).
+        cfg = DEFAULT_CONFIG
+        model = v.model.findData(cfg["model"]["name"])
+        if model < 0:
+            print(f"model {cfg['model']['name']!r} is not in the Train tab's list", file=sys.stderr)
+            return 1
+        v.model.setCurrentIndex(model)
+        v.task.setCurrentIndex(v.task.findData(cfg["task"]))
+        v.window_ms.setValue(int(round(cfg["data"]["window_ms"])))
+        v.epochs.setValue(int(cfg["train"]["epochs"]))
+        v.lr.setValue(float(cfg["train"]["lr"]))
+        v.batch.setValue(int(cfg["train"]["batch_size"]))
+        v.split.setCurrentIndex(v.split.findData(cfg["split"]["mode"]))
+        t = time.monotonic()
+        ended = wait_signal(v.training_ended, a.train_timeout, v.start_training)
+        if ended is None and not v.runner.running:
+            print(f"training did not start: {v.banner.text()}", file=sys.stderr)
+            return 1
+        if ended is None:
+            v.cancel_training()
+            print(f"training took longer than {a.train_timeout:g} s; cancelled", file=sys.stderr)
+            return 1
+        if ended[0] != "done":
+            print(f"training {ended[0]}: {ended[1]}", file=sys.stderr)
+            return 1
+        # The models list refreshes after the run and selects the new model (its summary line).
+        if not v.models:
+            wait_signal(v.models_changed, 30.0)
+        wait(1000)
+        w.grab().save(str(out / "train.png"))
+        took = time.monotonic() - t
+        d = v.runner.done or {}
+        rows = v.metric_rows()
+        print(f"trained {cfg['model']['name']} ({cfg['data']['window_ms']:g} ms window) in {took:.0f} s: "
+              f"best epoch {d.get('best_epoch')}, stopped: {d.get('stopped')}")
+        for name in ("windows", "MPJPE (mm)", "mean-pose baseline (mm)", "ratio model / baseline", "R²"):
+            print(f"  {name:24s} val {rows[name][0]:>8s}   test {rows[name][-1]:>8s}")
+        print(f"wrote {out / 'train.png'}")
+        return 0
+    finally:
+        w.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -23,17 +24,24 @@ def emu():
     e.close()
 
 
-def _stream(emu, seconds: float, mode: str = "raw", **kw):
-    drv = MyoDriver(emu.port, mode=mode, **kw)
+@contextmanager
+def _running(port: str, **kw):
+    """A started MyoDriver(port, **kw) and its Collector; the driver is stopped on leaving."""
+    drv = MyoDriver(port, **kw)
     col = Collector()
-    rate = 200 if mode == "raw" else 50
     drv.start(col, col.on_status)
     try:
+        yield drv, col
+    finally:
+        drv.stop()
+
+
+def _stream(emu, seconds: float, mode: str = "raw", **kw):
+    rate = 200 if mode == "raw" else 50
+    with _running(emu.port, mode=mode, **kw) as (drv, col):
         col.wait_total(int(seconds * rate), timeout=seconds + 5.0)
         status = drv.status()
         drv.faults_at_status = dict(emu.faults)
-    finally:
-        drv.stop()
     return drv, col, status
 
 
@@ -113,10 +121,7 @@ def test_fade_and_stall_are_told_apart(emu):
     a stall only delays it. The driver must count the first as 42 lost samples and the second as
     none. (The clock only counts lateness beyond the link's recent p99 latency as loss, so the
     fade is made longer than a loaded host's scheduling stalls.)"""
-    drv = MyoDriver(emu.port)
-    col = Collector()
-    drv.start(col, col.on_status)
-    try:
+    with _running(emu.port) as (drv, col):
         col.wait_total(300, 5.0)
         emu.fade(21)
         col.wait_more(100, 3.0)
@@ -124,8 +129,6 @@ def test_fade_and_stall_are_told_apart(emu):
         emu.stall(0.25)
         col.wait_more(150, 3.0)
         st = drv.status()
-    finally:
-        drv.stop()
     assert emu.faults["dropped"] == 21
     assert lost_after_fade == 42
     assert st.samples_lost == 42
@@ -133,10 +136,7 @@ def test_fade_and_stall_are_told_apart(emu):
 
 
 def test_unplug_mid_stream_reconnects(emu):
-    drv = MyoDriver(emu.port)
-    col = Collector()
-    drv.start(col, col.on_status)
-    try:
+    with _running(emu.port) as (drv, col):
         col.wait_total(200, 5.0)
         with col.cond:
             n_before = len(col.chunks)
@@ -147,8 +147,6 @@ def test_unplug_mid_stream_reconnects(emu):
         assert col.wait_for(lambda: col.states[-1] == DeviceState.STREAMING and len(col.chunks) > n_before + 20, 5.0)
         col.wait_more(100, 3.0)
         st = drv.status()
-    finally:
-        drv.stop()
     assert st.reconnects >= 1
     chunks = col.chunks
     jumps = [(a, b) for a, b in zip(chunks, chunks[1:]) if b.first_index != a.first_index + len(a)]
@@ -172,26 +170,16 @@ def test_stop_during_streaming_sends_disconnect(emu):
 
 
 def test_battery_notification_updates_status(emu):
-    drv = MyoDriver(emu.port)
-    col = Collector()
-    drv.start(col, col.on_status)
-    try:
+    with _running(emu.port) as (drv, col):
         col.wait_total(20, 5.0)
         emu.set_battery(42)
         assert col.wait_for(lambda: drv.status().battery_pct == 42, 2.0)
-    finally:
-        drv.stop()
 
 
 def _start_until_error(port: str, timeout: float, **kw) -> MyoDriver:
     """Start a MyoDriver on ``port``, wait until it reports ERROR, stop it; returns the stopped driver."""
-    drv = MyoDriver(port, **kw)
-    col = Collector()
-    drv.start(col, col.on_status)
-    try:
+    with _running(port, **kw) as (drv, col):
         col.wait(lambda: DeviceState.ERROR in col.states, timeout, "the error state")
-    finally:
-        drv.stop()
     return drv
 
 

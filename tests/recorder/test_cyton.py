@@ -51,7 +51,7 @@ def test_handshake_stream_values_rate_scale_and_wraparound(emu):
     assert not emu.streaming
     assert st.info["firmware"] == "v3.1.2" and "OpenBCI" in st.info["board"]
     assert st.samples_lost == 0 and st.bad_packets == 0
-    assert 240 < st.measured_rate_hz < 260
+    assert 225 < st.measured_rate_hz < 275  # arrival-based over 2 s: a stall on a busy machine skews it
 
     idx, x, t = col.arrays()
     assert x.dtype == np.int32 and x.shape[1] == 8

@@ -64,7 +64,7 @@ def test_raw_streaming_matches_emulator(emu):
     assert st.state == DeviceState.STREAMING
     assert st.info["firmware"] == "1.5.1970" and st.info["name"] == "Myo" and st.info["hardware_rev"] == 2
     assert st.battery_pct == 87
-    assert 190 < st.measured_rate_hz < 210
+    assert 180 < st.measured_rate_hz < 220  # arrival-based over 2 s: a stall on a busy machine skews it
     assert st.samples_lost == 0 and st.bad_packets == 0
     x = col.chunks[0].x
     assert x.dtype == np.int8 and x.shape[1] == 8

@@ -109,6 +109,44 @@ def _check_against_firmware(fidx: np.ndarray, fx, sent) -> tuple[int, int, int, 
     return missing, never, mism, misplaced
 
 
+class _Kept:
+    """The harness's copy of every sample (index, stamped time, value), packed into arrays every
+    ``block`` chunks: a list of small per-chunk arrays costs ~10x their data in Python object
+    headers (hundreds of chunks a second), which showed up as recorder "memory growth"."""
+
+    def __init__(self, with_values: bool, block: int = 512):
+        self.with_values, self.block = with_values, block
+        self._pending: list = []
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self._lock = threading.Lock()
+
+    def add(self, chunk) -> None:
+        with self._lock:
+            self._pending.append((chunk.first_index, chunk.t.copy(), chunk.x.copy() if self.with_values else None))
+            if len(self._pending) >= self.block:
+                self._pack()
+
+    def _pack(self) -> None:
+        p, self._pending = self._pending, []
+        if p:
+            idx = np.concatenate([np.arange(f, f + len(t)) for f, t, _ in p])
+            t = np.concatenate([t for _, t, _ in p])
+            x = np.concatenate([x for _, _, x in p]) if self.with_values else None
+            self._blocks.append((idx, t, x))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        with self._lock:
+            self._pack()
+            b = self._blocks
+            return (np.concatenate([i for i, _, _ in b]), np.concatenate([t for _, t, _ in b]),
+                    np.concatenate([x for _, _, x in b]) if self.with_values else None)
+
+    @property
+    def nbytes(self) -> int:
+        with self._lock:
+            return sum(i.nbytes + t.nbytes + (x.nbytes if x is not None else 0) for i, t, x in self._blocks)
+
+
 def soak(kind: str, seconds: float, workdir: Path) -> dict:
     """Record ``seconds`` from source ``kind`` through a full Capture; returns figures (see module doc)."""
     from recorder.camera import open_camera
@@ -118,14 +156,12 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     from recorder.session import SessionReader
 
     subject, src, truth, sent = _open(kind, seconds)
-    chunks: list[tuple[int, np.ndarray]] = []   # (first_index, stamped host times) of every chunk
-    values: list[np.ndarray] = []
+    kept = _Kept(with_values=sent is not None)  # index, stamped time (and value) of every sample
     first = threading.Event()
 
     def listen(what, payload):
         if what == "emg":
-            chunks.append((payload.first_index, payload.t.copy()))
-            values.append(payload.x.copy() if sent is not None else np.empty(0))
+            kept.add(payload)
             first.set()
 
     cam = open_camera("synthetic", subject=subject)
@@ -151,8 +187,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     emg_st = st["emg"]
 
     # Index of every stamped sample, and its stamped time.
-    idx = np.concatenate([np.arange(f, f + len(t)) for f, t in chunks])
-    ts = np.concatenate([t for _, t in chunks])
+    idx, ts, _ = kept.arrays()
     order = np.argsort(ts, kind="stable")
     idx, ts = idx[order], ts[order]
     with SessionReader(path) as r:
@@ -179,7 +214,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     rss0, rss_max = sampler.rss_mb()
     # This harness keeps a copy of every chunk (times and values) to check against the firmware;
     # that memory is the benchmark's, not the recorder's, and is taken out of the growth figure.
-    kept_mb = (sum(t.nbytes for _, t in chunks) + sum(v.nbytes for v in values)) / 2**20
+    kept_mb = kept.nbytes / 2**20
     kept_per_min = kept_mb / max((t_rec1 - t_rec0) / 60.0, 1e-9)
     return {"harness_mb_per_min": kept_per_min, "kind": kind, "seconds": round(t_rec1 - t_rec0, 1), "file_samples": int(len(ft)),
             "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "misplaced": misplaced, "unmatched": unmatched,

@@ -1,6 +1,5 @@
 """The real main window on synthetic devices: connect, live plot, record with a held hotkey label,
 stop, and check the session file. Also: failures show a banner and leave nothing running."""
-import threading
 
 import numpy as np
 import pytest
@@ -11,14 +10,9 @@ from app.settings import Settings
 from recorder.session import SessionReader
 
 
-def _live_threads():
-    # QThreadPool threads that ran Python code appear as _DummyThread; they belong to Qt's pool.
-    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
-
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    before = _live_threads()
+def window(qtbot, tmp_path, no_thread_leaks):
     settings = Settings(tmp_path / "settings.ini")
     settings.set_output_dir(tmp_path / "sessions")
     w = MainWindow(settings)
@@ -27,8 +21,6 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     yield w
     w.close()
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 
 def _connect(qtbot, w, emg=None, camera=None, timeout=30000):

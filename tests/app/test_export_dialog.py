@@ -2,7 +2,6 @@
 MP4; Cancel (mid-run, two sessions) leaves no file; a clear message for an impossible export."""
 import json
 import shutil
-import threading
 
 import cv2
 import h5py
@@ -15,9 +14,6 @@ from recorder.session import SessionReader
 from recorder.simulate import make_synthetic_session
 
 
-def _live_threads():
-    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
-
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
@@ -26,8 +22,7 @@ def session(tmp_path_factory):
 
 
 @pytest.fixture
-def make_dialog(qtbot):
-    before = _live_threads()
+def make_dialog(qtbot, no_thread_leaks):
     made = []
 
     def make(*args, **kw):
@@ -41,8 +36,6 @@ def make_dialog(qtbot):
     for dlg in made:
         dlg.close()
         assert dlg.pool.shutdown(timeout_s=10) and dlg.pool.active_threads() == 0
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 
 def _run(qtbot, dlg, timeout=30000):

@@ -1,7 +1,6 @@
 """Import dialog: a real myo-readings session folder through the real dialog; a malformed CSV whose
 error names the line and leaves no file; Cancel leaves no file; the main window refreshes the
 library after an import and can open the new session in Review."""
-import threading
 
 import numpy as np
 import pytest
@@ -10,13 +9,9 @@ from app.import_dialog import ImportDialog, guess_format
 from recorder.session import SessionReader
 
 
-def _live_threads():
-    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
-
 
 @pytest.fixture
-def make_dialog(qtbot):
-    before = _live_threads()
+def make_dialog(qtbot, no_thread_leaks):
     made = []
 
     def make(*args, **kw):
@@ -30,8 +25,6 @@ def make_dialog(qtbot):
     for dlg in made:
         dlg.close()
         assert dlg.pool.shutdown(timeout_s=30) and dlg.pool.active_threads() == 0
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 
 def _finish(qtbot, dlg, w, timeout=30000):

@@ -2,7 +2,6 @@
 worker thread, its hand is drawn over the camera (or on a blank canvas without one), and the error
 against the detected hand and the EMG-arrival -> overlay latency are reported."""
 import math
-import threading
 
 import numpy as np
 import pytest
@@ -16,9 +15,6 @@ from recorder.simulate import make_synthetic_session
 from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
 from recorder.training import train
 
-
-def _live_threads():
-    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +50,7 @@ def test_place_on_image_follows_the_projection():
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    before = _live_threads()
+def window(qtbot, tmp_path, no_thread_leaks):
     settings = Settings(tmp_path / "settings.ini")
     settings.set_output_dir(tmp_path / "sessions")
     w = MainWindow(settings)
@@ -65,8 +60,6 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(w)
     yield w
     w.close()
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 
 def test_live_preview_over_the_camera(qtbot, window, models):
@@ -100,8 +93,7 @@ def test_live_preview_over_the_camera(qtbot, window, models):
     assert w.live._loop is None and cv.camera_view._overlays == []
 
 
-def test_no_camera_gesture_model_and_mismatch(qtbot, models):
-    before = _live_threads()
+def test_no_camera_gesture_model_and_mismatch(qtbot, models, no_thread_leaks):
     view = CameraView()
     qtbot.addWidget(view)
     view.resize(400, 300)
@@ -143,5 +135,3 @@ def test_no_camera_gesture_model_and_mismatch(qtbot, models):
     finally:
         lp4.shutdown()
         cap4.stop()
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"

@@ -1,6 +1,5 @@
 """The Train tab: a tiny model trained in a subprocess from the GUI (curves, metrics beside the
 baseline, model list), Cancel, and a clear error for sessions without usable windows."""
-import threading
 
 import pytest
 from PySide6 import QtCore
@@ -9,9 +8,6 @@ from app.settings import Settings
 from app.train_view import TrainView, friendly_error
 from recorder.simulate import make_synthetic_session
 
-
-def _live_threads():
-    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +20,7 @@ def sessions(tmp_path_factory):
 
 
 @pytest.fixture
-def view(qtbot, tmp_path):
-    before = _live_threads()
+def view(qtbot, tmp_path, no_thread_leaks):
     settings = Settings(tmp_path / "settings.ini")
     settings.set_output_dir(tmp_path / "empty")
     v = TrainView(settings)
@@ -37,8 +32,6 @@ def view(qtbot, tmp_path):
     yield v
     v.shutdown()
     assert not v.runner.running
-    leftover = {t for t in _live_threads() - before if t.is_alive()}
-    assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 
 def _load(qtbot, v, folder):

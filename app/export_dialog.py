@@ -121,10 +121,7 @@ class ExportDialog(JobDialog):
         sbox.addWidget(self.session_list, 1)
         sbox.addLayout(srow)
 
-        self.format_combo = QComboBox()
-        for code, label, _ in FORMAT_CHOICES:
-            self.format_combo.addItem(label, code)
-        self.format_combo.currentIndexChanged.connect(self._on_format)
+        self._build_format_combo([(code, label) for code, label, _ in FORMAT_CHOICES], "export")
         self.window_ms = QSpinBox(minimum=20, maximum=5000, singleStep=50, value=200, suffix=" ms")
         self.window_ms.setToolTip("EMG window ending at each anchor (frame or grid point)")
         self.task_combo = QComboBox()
@@ -193,15 +190,6 @@ class ExportDialog(JobDialog):
 
     def sessions(self) -> list[Path]:
         return [Path(s) for s in self.sessions_as_str()]
-
-    def fmt(self) -> str:
-        return self.format_combo.currentData()
-
-    def set_format(self, code: str) -> None:
-        i = self.format_combo.findData(code)
-        if i < 0:
-            raise ValueError(f"unknown export format {code!r}")
-        self.format_combo.setCurrentIndex(i)
 
     def set_output(self, path: str | Path) -> None:
         self.out_edit.setText(str(path))
@@ -303,11 +291,7 @@ class ExportDialog(JobDialog):
 
     def start_export(self, confirm_overwrite: bool = True) -> Worker | None:
         """Start the export job (returns its Worker), or show why it cannot start and return None."""
-        if self.job_running:
-            return None
-        problem = self.validate()
-        if problem:
-            self.error_label.setText(problem)
+        if not self._can_start():
             return None
         out = Path(self.out_edit.text().strip()).expanduser()
         fmt = self.fmt()

@@ -176,10 +176,7 @@ class ImportDialog(JobDialog):
         srow.addWidget(file_b)
         srow.addWidget(dir_b)
 
-        self.format_combo = QComboBox()
-        for code, label in FORMATS:
-            self.format_combo.addItem(label, code)
-        self.format_combo.currentIndexChanged.connect(self._on_format)
+        self._build_format_combo(FORMATS, "import")
 
         # Generic CSV column mapping (the importer's import_csv arguments).
         self.emg_columns = QLineEdit("0-7")
@@ -261,15 +258,6 @@ class ImportDialog(JobDialog):
         self._set_running(False)
 
     # ------------------------------------------------------------------ inputs
-    def fmt(self) -> str:
-        return self.format_combo.currentData()
-
-    def set_format(self, code: str) -> None:
-        i = self.format_combo.findData(code)
-        if i < 0:
-            raise ValueError(f"unknown import format {code!r}")
-        self.format_combo.setCurrentIndex(i)
-
     def set_source(self, src: str | Path) -> None:
         """Take a source path: guess its format, show its first lines, propose an output name."""
         src = Path(str(src).strip()).expanduser() if str(src).strip() else None
@@ -378,11 +366,7 @@ class ImportDialog(JobDialog):
 
     def start_import(self, confirm_overwrite: bool = True) -> Worker | None:
         """Start the import job (returns its Worker), or show why it cannot start and return None."""
-        if self.job_running:
-            return None
-        problem = self.validate()
-        if problem:
-            self.error_label.setText(problem)
+        if not self._can_start():
             return None
         dst = Path(self.out_edit.text().strip()).expanduser()
         if dst.suffix.lower() not in (".h5", ".hdf5"):

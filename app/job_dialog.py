@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QWidget)
 
 from .workers import Worker, WorkerPool
 
@@ -41,6 +42,27 @@ class JobDialog(QDialog):
         self.pool = WorkerPool(self, max_threads=1)
         self.worker: Worker | None = None
         self.last_error: BaseException | None = None
+
+    # ------------------------------------------------------------------ format choice
+    def _build_format_combo(self, choices: Sequence[tuple[str, str]], kind: str) -> QComboBox:
+        """``format_combo`` of (code, label) choices, wired to ``self._on_format``; ``kind`` names
+        the formats in errors ("export", "import")."""
+        self._format_kind = kind
+        self.format_combo = QComboBox()
+        for code, label in choices:
+            self.format_combo.addItem(label, code)
+        self.format_combo.currentIndexChanged.connect(self._on_format)
+        return self.format_combo
+
+    def fmt(self) -> str:
+        """The chosen format's code."""
+        return self.format_combo.currentData()
+
+    def set_format(self, code: str) -> None:
+        i = self.format_combo.findData(code)
+        if i < 0:
+            raise ValueError(f"unknown {self._format_kind} format {code!r}")
+        self.format_combo.setCurrentIndex(i)
 
     # ------------------------------------------------------------------ layout
     def _build_job_controls(self, run_text: str, result_text: str, start: Callable[[], object]) -> None:
@@ -88,6 +110,20 @@ class JobDialog(QDialog):
             self._refresh_inputs()
 
     # ------------------------------------------------------------------ running
+    def validate(self) -> str | None:
+        """Why the inputs cannot run (a message for the user), or None if they can."""
+        return None
+
+    def _can_start(self) -> bool:
+        """False, with the reason shown, while a job runs or the inputs do not validate."""
+        if self.job_running:
+            return False
+        problem = self.validate()
+        if problem:
+            self.error_label.setText(problem)
+            return False
+        return True
+
     def confirm_overwrite(self, existing: Sequence[Path]) -> bool:
         """Ask before replacing files; True when there are none or the user says yes."""
         if not existing:

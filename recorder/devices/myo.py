@@ -376,7 +376,7 @@ class MyoDriver(SerialEmgSource):
         import select
 
         deadline = now() + self.drain_max_s
-        latency_n = 0 if self._resync else int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
+        latency_n = int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)  # once per drain (used only in-stream)
         while True:
             if self._settled(groups, latency_n):
                 return None

@@ -19,3 +19,22 @@ def no_thread_leaks():
     yield
     leftover = {t for t in live_threads() - before if t.is_alive()}
     assert not leftover, f"threads left running: {[t.name for t in leftover]}"
+
+
+@pytest.fixture
+def open_dialog(qtbot, no_thread_leaks):
+    """``open_dialog(cls, *args, shutdown_timeout_s=..., **kw)`` shows a dialog for the test; at
+    teardown each is closed and its worker pool must finish within its timeout."""
+    made = []
+
+    def make(cls, *args, shutdown_timeout_s: float, **kw):
+        dlg = cls(*args, **kw)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        made.append((dlg, shutdown_timeout_s))
+        return dlg
+
+    yield make
+    for dlg, timeout_s in made:
+        dlg.close()
+        assert dlg.pool.shutdown(timeout_s=timeout_s) and dlg.pool.active_threads() == 0

@@ -10,7 +10,6 @@ from app.settings import Settings
 from recorder.session import SessionReader
 
 
-
 @pytest.fixture
 def window(qtbot, tmp_path, no_thread_leaks):
     settings = Settings(tmp_path / "settings.ini")

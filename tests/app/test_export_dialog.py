@@ -1,5 +1,6 @@
 """Export dialog: a short synthetic session exported through the real dialog to HDF5 windows and to
 MP4; Cancel (mid-run, two sessions) leaves no file; a clear message for an impossible export."""
+import functools
 import json
 import shutil
 
@@ -14,7 +15,6 @@ from recorder.session import SessionReader
 from recorder.simulate import make_synthetic_session
 
 
-
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     d = tmp_path_factory.mktemp("export-sessions")
@@ -22,20 +22,8 @@ def session(tmp_path_factory):
 
 
 @pytest.fixture
-def make_dialog(qtbot, no_thread_leaks):
-    made = []
-
-    def make(*args, **kw):
-        dlg = ExportDialog(*args, **kw)
-        qtbot.addWidget(dlg)
-        dlg.show()
-        made.append(dlg)
-        return dlg
-
-    yield make
-    for dlg in made:
-        dlg.close()
-        assert dlg.pool.shutdown(timeout_s=10) and dlg.pool.active_threads() == 0
+def make_dialog(open_dialog):
+    return functools.partial(open_dialog, ExportDialog, shutdown_timeout_s=10)
 
 
 def _run(qtbot, dlg, timeout=30000):

@@ -1,6 +1,7 @@
 """Import dialog: a real myo-readings session folder through the real dialog; a malformed CSV whose
 error names the line and leaves no file; Cancel leaves no file; the main window refreshes the
 library after an import and can open the new session in Review."""
+import functools
 
 import numpy as np
 import pytest
@@ -9,22 +10,9 @@ from app.import_dialog import ImportDialog, guess_format
 from recorder.session import SessionReader
 
 
-
 @pytest.fixture
-def make_dialog(qtbot, no_thread_leaks):
-    made = []
-
-    def make(*args, **kw):
-        dlg = ImportDialog(*args, **kw)
-        qtbot.addWidget(dlg)
-        dlg.show()
-        made.append(dlg)
-        return dlg
-
-    yield make
-    for dlg in made:
-        dlg.close()
-        assert dlg.pool.shutdown(timeout_s=30) and dlg.pool.active_threads() == 0
+def make_dialog(open_dialog):
+    return functools.partial(open_dialog, ImportDialog, shutdown_timeout_s=30)
 
 
 def _finish(qtbot, dlg, w, timeout=30000):

@@ -16,7 +16,6 @@ from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
 from recorder.training import train
 
 
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A pose and a gesture model (dense, 2 epochs) trained on 20 s of the seed-0 synthetic subject,

@@ -9,7 +9,6 @@ from app.train_view import TrainView, friendly_error
 from recorder.simulate import make_synthetic_session
 
 
-
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     d = tmp_path_factory.mktemp("train-sessions")

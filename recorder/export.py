@@ -88,16 +88,22 @@ class _Job:
 
 @contextlib.contextmanager
 def _atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary path in the output's folder; rename it to ``path`` on success only."""
+    """Yield a temporary path in the output's folder; rename it to ``path`` on success only.
+    The output's write lock is held throughout: a session being recorded (or saved) there is
+    refused (:class:`~recorder.writelock.SessionBusyError`), and no recording starts there meanwhile."""
+    from .writelock import WriteLock
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Not mkstemp: its 0600 mode would stick to the export; the writer creates the file (umask applies).
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    lock = WriteLock(path, "an export").acquire("export to it")
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        lock.release()
 
 
 def _paths(sessions: Sequence[str | Path]) -> list[Path]:
@@ -108,6 +114,12 @@ def _paths(sessions: Sequence[str | Path]) -> list[Path]:
         if not p.is_file():
             raise FileNotFoundError(f"session file not found: {p}")
     return out
+
+
+def _not_an_input(out: Path, inputs) -> None:
+    """An export renamed over one of its own sessions would replace the recording: always refused."""
+    from .writelock import check_output
+    check_output(out, inputs, force=True, what="export output")
 
 
 def _finite_or_none(v: float) -> float | None:
@@ -338,6 +350,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
     job = _Job(progress, cancel)
     paths = _paths(sessions)
     out = Path(out)
+    _not_an_input(out, paths)
     plans = _plan(paths, job)
     task = _resolve_task(plans, task)
     classes = _class_names(plans, background_label, class_names)
@@ -352,7 +365,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
         # npz: build the HDF5 first (bounded memory), then stream it into the zip.
         tmp = tmp_out if fmt == "h5" else tmp_out.with_name(tmp_out.name + ".h5")
         try:
-            with h5py.File(tmp, "w") as f:
+            with h5py.File(tmp, "w", libver=EXPORT_LIBVER) as f:
                 sink = _H5Windows(f, T, C, task == "pose", chunk_rows=256)
                 index = []
                 for si, pl in enumerate(plans):
@@ -472,6 +485,7 @@ def export_csv(session: str | Path, out: str | Path, *, rows_per_block: int = 20
 
     job = _Job(progress, cancel)
     session, out = Path(session), Path(out)
+    _not_an_input(out, [session])
     with SessionReader(session) as r, _atomic_output(out) as tmp:
         n, C = r.n_samples, len(r.channel_names)
         emg_t, vt = r.emg_t, r.video_t
@@ -569,6 +583,7 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
 
     job = _Job(progress, cancel)
     session, out = Path(session), Path(out)
+    _not_an_input(out, [session])
     from .session import SessionReader
 
     preds: dict[int, np.ndarray] = {}
@@ -647,20 +662,32 @@ def load_pose_predictor(model_dir: str | Path) -> tuple[Callable[[np.ndarray], n
 # ------------------------------------------------------------------------------------------------
 
 FORMATS = ("npz", "h5", "csv", "mp4")
+#: HDF5 format bounds of ``.h5`` exports: no SWMR needed, so the oldest encodings (HDF5 1.8 readers,
+#: older MATLAB) up to the 1.10 format, never HDF5 2.x's newer ones (see session.LIBVER).
+EXPORT_LIBVER = ("earliest", "v110")
 
 
 def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_ms: float = 200.0,
            model_dir: str | Path | None = None, progress: Progress | None = None, cancel=None,
-           **options) -> list[ExportResult]:
+           overwrite: bool = True, **options) -> list[ExportResult]:
     """Export sessions in ``fmt``. npz/h5 merge all sessions into ``out``; csv/mp4 write one file
-    per session: ``out`` itself for one session, else ``out/<session stem>.<fmt>`` (a folder)."""
+    per session: ``out`` itself for one session, else ``out/<session stem>.<fmt>`` (a folder).
+
+    An output that is one of the sessions is always refused (ValueError), one being written by a
+    recording is refused (SessionBusyError); an existing output is replaced only when ``overwrite``
+    (the CLI passes ``--force``; the GUI asks first)."""
+    from .writelock import check_output
+
     paths = _paths(sessions)
     out = Path(out)
+    targets = [out] if fmt in ("npz", "h5") or (len(paths) == 1 and out.suffix) else \
+        [out / f"{p.stem}.{fmt}" for p in paths]
+    for o in targets:
+        check_output(o, paths, force=overwrite, what="export output")
     if fmt in ("npz", "h5"):
         return [export_windows(paths, out, fmt=fmt, window_ms=window_ms, progress=progress, cancel=cancel, **options)]
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    targets = [out] if len(paths) == 1 and out.suffix else [out / f"{p.stem}.{fmt}" for p in paths]
     predict = None
     if fmt == "mp4" and model_dir:
         predict, window_ms = load_pose_predictor(model_dir)  # the model decides its window length

@@ -12,7 +12,6 @@ import csv
 import datetime as _dt
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -153,10 +152,14 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
                    scale_to_uV: float, dtype, labels, gaps, metadata: dict) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
     into a temporary file in the destination folder, renamed when complete."""
+    from .writelock import WriteLock
+
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
+    # The destination's lock for the whole import: never renamed over a session being recorded.
+    lock = WriteLock(dst, "an import").acquire("import into it")
+    # Not mkstemp: its 0600 mode would stick to the session; the writer creates it (umask applies).
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     try:
         w = SessionWriter(tmp, sample_rate_hz=rate_hz, channel_names=channel_names, units=units,
                           scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata, video=False,
@@ -179,6 +182,8 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        lock.release()
     return dst
 
 

@@ -29,7 +29,6 @@ import math
 import os
 import queue
 import shutil
-import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -40,6 +39,7 @@ import numpy as np
 from . import __version__
 from .clock import now
 from .types import N_LANDMARKS, EmgChunk, Frame, Landmarks
+from .writelock import SessionBusyError, WriteLock  # noqa: F401 (SessionBusyError: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ MARKER_TEXT_BYTES = 256
 LABEL_DTYPE = np.dtype([("start_s", "<f8"), ("end_s", "<f8"), ("name", f"S{LABEL_NAME_BYTES}")])
 MARKER_DTYPE = np.dtype([("t_s", "<f8"), ("text", f"S{MARKER_TEXT_BYTES}")])
 HANDEDNESS_CODES = {"": 0, "Left": 1, "Right": 2}
+#: HDF5 file-format bounds of every file emgrec writes a session to. v1.10 is the oldest format with
+#: SWMR; pinning the upper bound too keeps HDF5 2.x from using newer object encodings that HDF5
+#: 1.10/1.12 readers (Debian's tools, MATLAB, older h5py) cannot parse. Root attribute ``hdf5_libver``
+#: records it; files without it were written with ``libver="latest"`` (``emgrec repair --compat``).
+LIBVER = ("v110", "v110")
 _HANDEDNESS_NAMES = {v: k for k, v in HANDEDNESS_CODES.items()}
 
 #: Every dataset of a v1 file; the reader refuses a file that lacks one.
@@ -169,7 +174,7 @@ class SessionWriter:
                  scale_to_uV: float = float("nan"), emg_dtype=np.int16, t0: float, metadata: dict | None = None,
                  video: bool = True, flush_interval_s: float = 0.5, jpeg_quality: int = 85,
                  on_error: Callable[[BaseException], None] | None = None, max_queued_frames: int = 300,
-                 min_free_bytes: int = 50_000_000):
+                 min_free_bytes: int = 50_000_000, libver: tuple[str, str] = LIBVER):
         if not 0 < flush_interval_s <= 1.0:
             raise ValueError(f"flush_interval_s must be in (0, 1] s, got {flush_interval_s}")
         if sample_rate_hz <= 0 or not channel_names:
@@ -188,6 +193,8 @@ class SessionWriter:
         self.on_error = on_error
         self.max_queued_frames = int(max_queued_frames)
         self.min_free_bytes = int(min_free_bytes)
+        self.libver = tuple(libver)  # only the storage bench's before/after comparison changes it
+        self._wlock = WriteLock(self.path, "a recording")
         self._queued_frames = 0
         self.error: BaseException | None = None
 
@@ -216,13 +223,16 @@ class SessionWriter:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "SessionWriter":
         """Create the file with every dataset, switch to SWMR mode and start the writer thread.
-        Raises OSError (naming the file) when it cannot be created."""
+        Raises OSError (naming the file) when it cannot be created, :class:`SessionBusyError` before
+        touching it when another writer holds it; the write lock is held until the file is closed."""
         if self._thread is not None:
             raise RuntimeError(f"{self.path}: writer already started")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wlock.acquire("record")
         try:
-            f = h5py.File(self.path, "w", libver="latest", rdcc_nbytes=0)
+            f = h5py.File(self.path, "w", libver=self.libver, rdcc_nbytes=0)
         except OSError as e:
+            self._wlock.release()
             raise OSError(f"cannot create session file {self.path}: {e}") from e
         try:
             md = self.metadata
@@ -240,12 +250,14 @@ class SessionWriter:
             f.attrs["t0_host_s"] = self.t0
             f.attrs["clock"] = "session seconds = host monotonic seconds - t0_host_s"
             f.attrs["has_video"] = self.video
+            f.attrs["hdf5_libver"] = ",".join(self.libver)
             _create_layout(f, n_channels=len(self.channel_names), emg_dtype=self.emg_dtype,
                            sample_rate_hz=self.sample_rate_hz, channel_names=self.channel_names,
                            units=self.units, scale_to_uV=self.scale_to_uV)
             f.swmr_mode = True
         except BaseException:
             f.close()
+            self._wlock.release()
             raise
         self._f = f
         self._last_flush = now()
@@ -580,6 +592,12 @@ class SessionWriter:
                 log.exception("%s: on_error callback failed", self.path)
 
     def _finalise(self) -> None:
+        try:
+            self._finalise_file()
+        finally:
+            self._wlock.release()  # only now: the closing attributes below are a write too
+
+    def _finalise_file(self) -> None:
         f, self._f = self._f, None
         if f is None:
             return
@@ -599,7 +617,7 @@ class SessionWriter:
             return
         # SWMR mode cannot add attributes, so the closing facts are written after a normal reopen.
         try:
-            with h5py.File(self.path, "r+", libver="latest") as f2:
+            with h5py.File(self.path, "r+", libver=self.libver) as f2:
                 f2.attrs["complete"] = True
                 f2.attrs["closed_utc"] = _utc_now()
                 f2.attrs["writer_stats"] = json.dumps(self.stats(), default=str)
@@ -996,51 +1014,135 @@ def recover(path) -> Path:
     """Rewrite a session whose writer died into a normally closed file, in place (atomic rename).
 
     The HDF5 consistency flags of such a file refuse any read-write open, so the readable rows are
-    copied into a fresh file next to it, which then replaces the original. Attribute ``recovered_utc``
-    records it; ``complete`` stays False.
+    copied into a fresh file next to it, which is verified and then replaces the original (whose
+    permissions it keeps). Attribute ``recovered_utc`` records it; ``complete`` stays False.
+    Raises :class:`SessionBusyError` when a writer (a recording in progress) holds the file.
     """
     path = Path(path)
+    lock = WriteLock(path, "a recovery").acquire("recover it")
+    try:
+        return _rewrite(path, recovered=True)
+    finally:
+        lock.release()
+
+
+def _rewrite(path: Path, *, recovered: bool) -> Path:
+    """Copy the readable rows of ``path`` into a fresh file in the :data:`LIBVER` format, check the
+    copy against the original, then rename it over the original. The caller holds the write lock."""
+    st = path.stat()
     with SessionReader(path) as r:
         f = r._f
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".recover", dir=path.parent)
-        os.close(fd)
+        # Not mkstemp: its 0600 would replace the session's mode; the original's mode is set below.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident() % 10**6}.recover")
         try:
-            with h5py.File(tmp, "w", libver="latest") as out:
+            with h5py.File(tmp, "w", libver=LIBVER) as out:
                 _copy_attrs(f, out)
-                out.attrs["recovered_utc"] = _utc_now()
+                out.attrs["hdf5_libver"] = ",".join(LIBVER)
+                if recovered:
+                    out.attrs["recovered_utc"] = _utc_now()
                 d = f["emg/data"]
                 _create_layout(out, n_channels=d.shape[1], emg_dtype=d.dtype, sample_rate_hz=r.sample_rate_hz,
                                channel_names=r.channel_names, units=r.units, scale_to_uV=r.scale_to_uV)
-                n, nf = r.n_samples, r.n_frames
-                step = 1 << 20
-                for name, rows in (("emg/data", n), ("emg/t", n), ("video/t", nf), ("video/index", nf),
-                                   ("video/jpeg_index", nf), ("landmarks/image", nf), ("landmarks/world", nf),
-                                   ("landmarks/score", nf), ("landmarks/handedness", nf),
-                                   ("emg/gaps", f["emg/gaps"].shape[0]), ("labels", f["labels"].shape[0]),
-                                   ("markers", f["markers"].shape[0])):
-                    for a in range(0, rows, step):
-                        _append(out[name], f[name][a: min(rows, a + step)])
-                nbytes = int(f["video/jpeg_index"][nf - 1].sum()) if nf else 0
+                for name, rows in _row_counts(r):
+                    for a in range(0, rows, _COPY_ROWS):
+                        _append(out[name], f[name][a: min(rows, a + _COPY_ROWS)])
+                nbytes = _jpeg_bytes(r)
                 for a in range(0, nbytes, 64 << 20):
                     _append(out["video/jpeg"], f["video/jpeg"][a: min(nbytes, a + (64 << 20))])
+            _verify_copy(r, tmp)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:
+                pass  # not root: the copy is ours, as the original was if we could replace it
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
     return path
 
 
+_COPY_ROWS = 1 << 20
+
+
+def _row_counts(r: "SessionReader") -> list[tuple[str, int]]:
+    f, n, nf = r._f, r.n_samples, r.n_frames
+    return [("emg/data", n), ("emg/t", n), ("video/t", nf), ("video/index", nf), ("video/jpeg_index", nf),
+            ("landmarks/image", nf), ("landmarks/world", nf), ("landmarks/score", nf),
+            ("landmarks/handedness", nf), ("emg/gaps", f["emg/gaps"].shape[0]), ("labels", f["labels"].shape[0]),
+            ("markers", f["markers"].shape[0])]
+
+
+def _jpeg_bytes(r: "SessionReader") -> int:
+    nf = r.n_frames
+    return int(r._f["video/jpeg_index"][nf - 1].sum()) if nf else 0
+
+
+def _verify_copy(r: "SessionReader", copy: Path) -> None:
+    """The copy opens with a plain (non-SWMR) read and holds exactly the original's readable rows."""
+    src = r._f
+    try:
+        with h5py.File(copy, "r") as g:
+            for name, rows in _row_counts(r) + [("video/jpeg", _jpeg_bytes(r))]:
+                if g[name].shape[0] != rows:
+                    raise SessionFormatError(r.path, f"repair copy has {g[name].shape[0]} rows of /{name}, "
+                                                     f"expected {rows}; original left as it was")
+                step = max(1, _COPY_ROWS // max(1, int(np.prod(g[name].shape[1:], dtype=np.int64))))
+                for a in range(0, rows, step):
+                    b = min(rows, a + step)
+                    x, y = src[name][a:b], g[name][a:b]
+                    same = np.array_equal(x, y, equal_nan=True) if x.dtype.kind == "f" else np.array_equal(x, y)
+                    if not same:
+                        raise SessionFormatError(r.path, f"repair copy differs in /{name} rows {a}-{b}; "
+                                                         "original left as it was")
+    except OSError as e:
+        raise SessionFormatError(r.path, f"repair copy does not open: {e}; original left as it was") from e
+
+
+def repair(path, compat: bool = False) -> dict:
+    """``emgrec repair``: finalise a crashed session in place (a verified copy replaces it, with its
+    permissions) so that any HDF5 reader opens it without SWMR; with ``compat``, also rewrite a
+    normally closed file that was written in the newest HDF5 format (emgrec before ``hdf5_libver``).
+
+    Returns {"path", "action" ("recovered" | "rewritten" | "none"), "crashed", "old_format",
+    "samples", "frames", "duration_s"}. Raises :class:`SessionBusyError` while a writer holds it.
+    """
+    path = Path(path)
+    lock = WriteLock(path, "a repair").acquire("repair it")
+    try:
+        with SessionReader(path) as r:
+            crashed = r.opened_swmr
+            old_format = _attr_str(r._f.attrs.get("hdf5_libver", "")) != ",".join(LIBVER)
+        action = "none"
+        if crashed:
+            _rewrite(path, recovered=True)
+            action = "recovered"
+        elif compat and old_format:
+            _rewrite(path, recovered=False)
+            action = "rewritten"
+        with SessionReader(path) as r:
+            out = {"path": str(path), "action": action, "crashed": crashed, "old_format": old_format and action == "none",
+                   "samples": r.n_samples, "frames": r.n_frames, "duration_s": r.duration_s}
+    finally:
+        lock.release()
+    return out
+
+
+def _attr_str(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
 def _open_for_update(path: Path, crashed: bool) -> h5py.File:
-    """Open an existing session read-write for an in-place edit. A file whose writer died (opened
-    with SWMR by the reader) is first made writable: HDF5 clears the flag itself when it can, else
-    :func:`recover` rewrites the readable rows into a clean file."""
+    """Open an existing session read-write for an in-place edit; the caller holds the write lock.
+    A file whose writer died (opened with SWMR by the reader) is first made writable: HDF5 clears
+    the flag itself when it can, else it is recovered (its readable rows rewritten into a clean file)."""
     if crashed:
         try:
             h5py.File(path, "r+").close()
         except OSError:
-            recover(path)
+            _rewrite(path, recovered=True)
     try:
-        return h5py.File(path, "r+", libver="latest")
+        return h5py.File(path, "r+", libver=LIBVER)
     except OSError as e:
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
@@ -1053,7 +1155,8 @@ def save_annotations(path, labels: Iterable[tuple[float, float, str]],
 
     The two tables are rewritten in SWMR mode, whose ordered writes keep the file valid even if
     the process dies midway. A file whose writer crashed is first :func:`recover`-ed.
-    Raises ValueError for bad labels (end before start, non-finite times, names over 64 bytes).
+    Raises ValueError for bad labels (end before start, non-finite times, names over 64 bytes),
+    :class:`SessionBusyError` (touching nothing) while the file is being recorded or saved elsewhere.
     """
     path = Path(path)
     lab = np.array([(float(s), float(e), _encode_text(n, LABEL_NAME_BYTES, "label name", strict=True))
@@ -1066,17 +1169,23 @@ def save_annotations(path, labels: Iterable[tuple[float, float, str]],
         raise ValueError(f"{path}: a label ends before it starts")
     if len(mk) and not np.isfinite(mk["t_s"]).all():
         raise ValueError(f"{path}: marker times must be finite")
-    with SessionReader(path) as r:  # validates the format
-        crashed = r.opened_swmr
-    f = _open_for_update(path, crashed)
-    with f:
-        f.swmr_mode = True
-        for name, rows in (("labels", lab), ("markers", mk)):
-            ds = f[name]
-            ds.resize(len(rows), axis=0)
-            if len(rows):
-                ds[:] = rows
-            f.flush()
+    # The lock first: a file being recorded is also "flagged open", and recovering it would rename
+    # a copy over the live file.
+    lock = WriteLock(path, "an annotation save").acquire("save annotations")
+    try:
+        with SessionReader(path) as r:  # validates the format
+            crashed = r.opened_swmr
+        f = _open_for_update(path, crashed)
+        with f:
+            f.swmr_mode = True
+            for name, rows in (("labels", lab), ("markers", mk)):
+                ds = f[name]
+                ds.resize(len(rows), axis=0)
+                if len(rows):
+                    ds[:] = rows
+                f.flush()
+    finally:
+        lock.release()
 
 
 def save_landmarks(path, image, world_mm, score, handedness: Sequence[str] | None = None,
@@ -1093,6 +1202,14 @@ def save_landmarks(path, image, world_mm, score, handedness: Sequence[str] | Non
     image = np.asarray(image, dtype=np.float32)
     world_mm = np.asarray(world_mm, dtype=np.float32)
     score = np.asarray(score, dtype=np.float32)
+    lock = WriteLock(path, "a landmark save").acquire("save landmarks")
+    try:
+        _save_landmarks(path, image, world_mm, score, handedness, settings)
+    finally:
+        lock.release()
+
+
+def _save_landmarks(path: Path, image, world_mm, score, handedness, settings) -> None:
     with SessionReader(path) as r:  # validates the format
         nf, crashed = r.n_frames, r.opened_swmr
     for name, a, shape in (("image", image, (nf, N_LANDMARKS, 3)), ("world_mm", world_mm, (nf, N_LANDMARKS, 3)),

@@ -23,6 +23,8 @@ def register(subparsers) -> None:
                    help="npz/h5: split stored per window (default: time blocks)")
     p.add_argument("--model", metavar="DIR", help="mp4: draw this pose model's prediction beside the recorded hand")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT if it exists (never one of the SESSION files, even with --force)")
     p.set_defaults(func=_handler)
 
 
@@ -46,7 +48,7 @@ def _handler(args) -> int:
     if fmt in ("npz", "h5"):
         options = dict(task=args.task, normalise=args.normalise, split=args.split)
     results = export(args.sessions, args.out, fmt, window_ms=args.window_ms, model_dir=args.model,
-                     progress=progress, **options)
+                     progress=progress, overwrite=args.force, **options)
     if not args.quiet:
         print(file=sys.stderr)
     for r in results:

@@ -30,9 +30,9 @@ def run(args) -> int:
 
     from .. import importers
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists (use --force to overwrite)")
+    from ..writelock import check_output
+
+    out = check_output(args.out, [args.src], force=args.force, what="import output")
     if args.format == "myo-readings":
         path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)
     elif args.format == "neurotron":

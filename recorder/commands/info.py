@@ -29,7 +29,7 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
     rows = [
         ("file", s["path"]),
         ("format", f"v{s['format_version']} (emgrec {s['software_version']}), created {s['created_utc']}"),
-        ("closed normally", s["complete"]),
+        ("closed normally", s.get("closed", s["complete"])),
         ("subject / hand", f"{s['subject'] or '-'} / {s['hand'] or '-'}"),
         ("device", s["device"] or "-"),
         ("duration", f"{_fmt(s['duration_s'])} s"),
@@ -57,10 +57,17 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
 
 def run(args) -> int:
     from ..session import SessionReader
+    from ..writelock import holder
 
     with SessionReader(args.file) as r:
         labels = r.labels
-        print(format_summary(r.summary(), labels if args.labels else labels[:10], r.markers if args.labels else ()))
+        s = r.summary()
+        busy = holder(args.file)
+        if busy is not None:
+            s["closed"] = f"no: open for writing by {busy.get('purpose', 'a writer')} (process {busy.get('pid', '?')})"
+        elif r.opened_swmr:  # flagged open, nobody writing: its writer died
+            s["closed"] = f"no: not closed: {s['duration_s']:.1f} s recoverable (emgrec repair {args.file})"
+        print(format_summary(s, labels if args.labels else labels[:10], r.markers if args.labels else ()))
         if not args.labels and len(labels) > 10:
             print(f"  ... {len(labels) - 10} more labels (--labels lists all)")
     return 0

@@ -6,7 +6,6 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 
@@ -25,6 +24,7 @@ def register(sub) -> None:
     p.add_argument("--hand", default="right", help="recorded hand/arm")
     p.add_argument("--notes", default="", help="free-text notes saved in the file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic subject")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (never one being recorded)")
     p.set_defaults(func=run)
 
 
@@ -32,8 +32,11 @@ def run(args) -> int:
     from ..units import human_size
     from ..capture import Capture
     from ..session import SessionReader
+    from ..writelock import check_output, unique_path
 
-    out = args.out or Path("sessions") / f"session-{datetime.now():%Y%m%d-%H%M%S}.h5"
+    # Refused before any device starts: an existing file without --force, or one being written.
+    out = check_output(args.out, force=args.force, what="recording") if args.out else unique_path("sessions", "session")
+    writer = None
     stop = threading.Event()
     prev = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -50,6 +53,7 @@ def run(args) -> int:
                 raise RuntimeError(f"no EMG from {args.emg} after 15 s ({st.state.value}: {st.last_error})")
             stop.wait(0.05)
         cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes})
+        writer = cap._writer
         tty = sys.stderr.isatty()
         while not stop.wait(0.5):
             s = cap.status()
@@ -75,4 +79,7 @@ def run(args) -> int:
         s = r.summary()
     print(f"saved {path}: {s.get('duration_s', 0):.1f} s, {s.get('samples', s.get('emg_samples', '?'))} EMG samples, "
           f"{s.get('frames', '?')} frames")
+    if writer is not None and writer.error is not None:  # disk full, write error: the file is not all of it
+        print(f"emgrec record: error: recording stopped early: {writer.error}", file=sys.stderr)
+        return 1
     return 0

@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2",
                    help="grid search, e.g. --sweep lr=1e-3,3e-4 batch=64,256; one model per combination "
                         "under --out, with sweep.md / sweep.json comparing them")
+    p.add_argument("--force", action="store_true", help="replace the model folder --out if it exists")
     p.add_argument("--jsonl-progress", action="store_true",
                    help="print one JSON object per event on stdout (for GUIs running this as a subprocess)")
     p.set_defaults(func=run)
@@ -93,6 +94,8 @@ def run(args) -> int:
     from ..metrics import format_confusion, format_metrics_table
     from ..training import jsonl_progress, sweep, train
 
+    if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())) and not args.force:
+        raise FileExistsError(f"{args.out} exists (use --force to replace the model in it)")
     cfg = build_config(args)
     progress = jsonl_progress() if args.jsonl_progress else _human_progress
     cancel = threading.Event()

@@ -169,12 +169,13 @@ def check_output(out, inputs=(), *, force: bool = False, what: str = "output") -
     return out
 
 
-def unique_path(folder, stem: str, suffix: str = ".h5") -> Path:
-    """A path in ``folder`` named ``STEM-YYYYmmdd-HHMMSS.h5`` that does not exist yet and that no
-    writer holds (``-2``, ``-3``, ... appended when it does), e.g. the default name of a recording.
-    Not reserved: two callers racing for the same name are still refused by the writer's lock."""
+def unique_path(folder, stem: str, suffix: str = ".h5", sep: str = "-") -> Path:
+    """A path in ``folder`` named ``STEM-YYYYmmdd-HHMMSS.h5`` (``sep`` between stem and time) that
+    does not exist yet and that no writer holds (``-2``, ``-3``, ... appended when it does), e.g. the
+    default name of a recording. Not reserved: of two callers racing for one name, the writer's
+    lock refuses the second (and ``emgrec record`` without --force refuses an existing file)."""
     folder = Path(folder)
-    base = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    base = f"{stem}{sep}{datetime.now():%Y%m%d-%H%M%S}"
     for k in range(1, 10_000):
         p = folder / (f"{base}{suffix}" if k == 1 else f"{base}-{k}{suffix}")
         if not p.exists() and not lock_path(p).exists():

@@ -571,7 +571,150 @@ def run(ctx: Context) -> list[Row]:
                  extra=cm),
              Row(GROUP, "untrusted pickle executed while loading a model", int(cm["pickle_executed"]), "bool",
                  "== 0", hard=True)]
+    rows += one_writer_rows(ctx.workdir)
     return rows
+
+
+# -- one writer per session, no silent overwrites, repair (issue 15, data loss) ------------------------
+
+_WRITER_CHILD = """
+import sys, time
+import numpy as np
+from recorder.session import SessionWriter
+from recorder.types import EmgChunk
+path, seconds = sys.argv[1], float(sys.argv[2])
+w = SessionWriter(path, sample_rate_hz=200, channel_names=["a", "b"], t0=0.0, flush_interval_s=0.1).start()
+print("started", flush=True)
+t0, k, n_all = time.monotonic(), 0, int(seconds * 200)
+while k < n_all:
+    n = min(int((time.monotonic() - t0) * 200), n_all) - k
+    if n > 0:
+        w.add_emg(EmgChunk(np.arange(k, k + n, dtype=np.int16)[:, None].repeat(2, 1), (k + np.arange(n)) / 200, k, 0.0))
+        k += n
+    time.sleep(0.02)
+if len(sys.argv) > 3:  # crash: leave the file flagged open, as SIGKILL does
+    time.sleep(0.5)
+    import os
+    os._exit(0)
+w.close()
+print("ok" if w.error is None else "error", flush=True)
+"""
+
+
+def _writer_child(path: Path, seconds: float, crash: bool = False) -> subprocess.Popen:
+    p = subprocess.Popen([sys.executable, "-c", _WRITER_CHILD, str(path), str(seconds)] + (["crash"] if crash else []),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT)
+    if p.stdout.readline().strip() != "started":
+        raise RuntimeError(f"writer child did not start: {p.communicate()[1][-300:]}")
+    return p
+
+
+def one_writer_case(workdir: Path) -> dict:
+    """Every other writer tried on a session being recorded (in another process), then the
+    recording checked sample by sample; overwrites of existing files without --force; repair."""
+    import h5py
+
+    from recorder.cli import main as cli
+    from recorder.export import export
+    from recorder.importers import import_csv
+    from recorder.session import (SessionReader, SessionWriter, recover, repair, save_annotations,
+                                  save_landmarks)
+    from recorder.simulate import make_synthetic_session
+
+    d = workdir / "writers"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    live = d / "live.h5"
+    other = make_synthetic_session(d / "other.h5", duration_s=3.0, seed=7)
+    src = d / "emg.csv"
+    src.write_text("a,b\n1,2\n3,4\n")
+    attempts = {
+        "annotation save": lambda: save_annotations(live, [(0.0, 0.5, "rest")], []),
+        "landmark save": lambda: save_landmarks(live, np.zeros((0, 21, 3)), np.zeros((0, 21, 3)), np.zeros(0)),
+        "recover": lambda: recover(live),
+        "repair": lambda: repair(live),
+        "second recorder": lambda: SessionWriter(live, sample_rate_hz=100, channel_names=["x"], t0=0.0).start().close(),
+        "import": lambda: import_csv(src, live, rate_hz=100, emg_columns="0-1"),
+        "export": lambda: export([other], live, "csv"),
+    }
+    seconds = 4.0
+    mode = 0o644
+    child = _writer_child(live, seconds)
+    os.chmod(live, mode)
+    accepted, messages = [], {}
+    try:
+        time.sleep(0.5)
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+                accepted.append(name)
+            except OSError as e:
+                messages[name] = str(e)
+                if "open for writing" not in str(e) or str(live) not in str(e):
+                    accepted.append(f"{name} (unclear refusal: {e})")
+    finally:
+        out, err = child.communicate(timeout=60)
+    with SessionReader(live) as r:
+        kept = int(r.n_samples if np.array_equal(np.asarray(r.emg_data)[:, 0], np.arange(r.n_samples)) else 0)
+        complete = r.complete
+    res = {"attempts": len(attempts), "accepted": accepted, "samples_kept": kept, "samples_written": int(seconds * 200),
+           "complete": complete, "mode_kept": (live.stat().st_mode & 0o777) == mode, "child": out.strip(),
+           "example": messages.get("annotation save", "")}
+    # Overwrites: each must leave the file's bytes as they were.
+    existing = d / "existing.h5"
+    shutil.copy(other, existing)
+    model = d / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    snap = {p: p.read_bytes() for p in (other, existing, model / "model.json")}
+    tries = {"record --out existing": ["record", "--out", str(existing), "--duration", "1"],
+             "export --out existing": ["export", str(other), "--format", "csv", "--out", str(existing)],
+             "export --out its own input --force": ["export", str(other), "--format", "h5", "--out", str(other),
+                                                    "--force"],
+             "train --out existing model": ["train", str(other), "--out", str(model), "--epochs", "1"]}
+    import contextlib
+    import io
+    replaced = []
+    for name, argv in tries.items():
+        with contextlib.redirect_stderr(io.StringIO()):
+            rc = cli(argv)
+        if rc == 0 or any(p.read_bytes() != b for p, b in snap.items()):
+            replaced.append(name)
+    res.update(overwrite_tries=len(tries), replaced=replaced)
+    # Repair of a crashed recording: a plain (non-SWMR) open afterwards, every row kept, mode kept.
+    crashed = d / "crashed.h5"
+    child = _writer_child(crashed, 2.0, crash=True)
+    child.communicate(timeout=60)
+    os.chmod(crashed, 0o640)
+    with SessionReader(crashed) as r:
+        n_before = r.n_samples
+    rep = repair(crashed)
+    try:
+        with h5py.File(crashed, "r") as f:
+            plain_ok = f["emg/data"].shape[0] == n_before == 400
+    except OSError:
+        plain_ok = False
+    res.update(repaired=rep["action"] == "recovered" and plain_ok and (crashed.stat().st_mode & 0o777) == 0o640,
+               repair_samples=n_before)
+    return res
+
+
+def one_writer_rows(workdir: Path) -> list[Row]:
+    w = one_writer_case(workdir)
+    return [
+        Row(GROUP, "writes into a session being recorded (annotation/landmark save, recover, repair, 2nd recorder, "
+                   "import, export): accepted", len(w["accepted"]), f"of {w['attempts']}", "== 0", hard=True,
+            note=("; ".join(w["accepted"]) or f"all refused, e.g. \"{w['example'][:110]}\""), extra=w),
+        Row(GROUP, "that recording afterwards: samples kept, in order", w["samples_kept"], f"of {w['samples_written']}",
+            f">= {w['samples_written']}", hard=True,
+            note=f"complete {w['complete']}, mode kept {w['mode_kept']}, writer {w['child']}"),
+        Row(GROUP, "existing files replaced without --force (record, export, train; export over its input even "
+                   "with --force)", len(w["replaced"]), f"of {w['overwrite_tries']}", "== 0", hard=True,
+            note="; ".join(w["replaced"]) or "every one refused, bytes unchanged"),
+        Row(GROUP, "crashed session after `emgrec repair`: plain h5py.File(path, 'r') opens it, all rows, mode kept",
+            int(w["repaired"]), "bool", "== 1", hard=True, note=f"{w['repair_samples']} samples recovered"),
+    ]
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,6 @@
 """Storage: SessionWriter throughput against plain file writes of the same bytes (one run, so the
-ratio is meaningful on a shared machine). File size per minute with video comes from the Myo soak."""
+ratio is meaningful on a shared machine), and in the pinned HDF5 1.10 file format against the newest
+format it wrote before (same run, alternating). File size per minute with video comes from the Myo soak."""
 
 from __future__ import annotations
 
@@ -32,20 +33,18 @@ def _payload(seconds: float, rate: float = 2000.0, n_ch: int = 16, fps: float = 
     return x, t, jpegs, int(seconds * fps)
 
 
-def run(ctx: Context) -> list[Row]:
-    from recorder.session import SessionReader, SessionWriter
+def _write_session(path, x, t, jpegs, n_frames, libver) -> tuple[float, int, object]:
+    """Seconds to write the payload through SessionWriter in the given HDF5 format; frames; error."""
+    from recorder.session import SessionWriter
     from recorder.types import EmgChunk, Frame, Landmarks
 
-    seconds = ctx.pick(60.0, 300.0)
-    x, t, jpegs, n_frames = _payload(seconds)
     step = 20  # 10 ms chunks at 2 kHz
-    path = ctx.workdir / "storage.h5"
     path.unlink(missing_ok=True)
     img = np.zeros((4, 4, 3), np.uint8)
     t0 = time.perf_counter()
     w = SessionWriter(path, sample_rate_hz=2000.0, channel_names=[f"ch{i}" for i in range(16)],
                       emg_dtype=np.int16, t0=0.0, metadata={"notes": "bench storage"}, video=True,
-                      max_queued_frames=n_frames + 10)
+                      max_queued_frames=n_frames + 10, libver=libver)
     w.start()
     fi = 0
     frame_every = int(len(t) / max(n_frames, 1))
@@ -57,10 +56,27 @@ def run(ctx: Context) -> list[Row]:
             w.add_landmarks(lm)
             fi += 1
     w.close()
-    dt_writer = time.perf_counter() - t0
-    if w.error is not None:
-        return [Row(GROUP, "session write", str(w.error), status="FAIL", hard=True)]
-    size = path.stat().st_size
+    return time.perf_counter() - t0, fi, w.error
+
+
+def run(ctx: Context) -> list[Row]:
+    from recorder.session import LIBVER, SessionReader
+
+    seconds = ctx.pick(60.0, 300.0)
+    x, t, jpegs, n_frames = _payload(seconds)
+    path = ctx.workdir / "storage.h5"
+    # Before (libver "latest", what emgrec wrote until the 1.10 pin) and after, alternating so that
+    # a busy machine slows both alike; the best of each one's runs is kept.
+    times = {"latest": [], "pinned": []}
+    for _ in range(5):
+        for key, libver in (("latest", ("latest", "latest")), ("pinned", LIBVER)):
+            dt, fi, err = _write_session(path, x, t, jpegs, n_frames, libver)
+            if err is not None:
+                return [Row(GROUP, "session write", str(err), status="FAIL", hard=True)]
+            times[key].append(dt)
+    dt_writer, dt_latest = min(times["pinned"]), min(times["latest"])
+    size = path.stat().st_size  # the last write: the pinned format
+    frame_every = int(len(t) / max(n_frames, 1))
     with SessionReader(path) as r:
         ok = r.n_samples == len(t) and r.n_frames == fi
     # Plain writes of the same bytes: EMG data + times + JPEGs, appended in the same batches.
@@ -90,4 +106,9 @@ def run(ctx: Context) -> list[Row]:
         Row(GROUP, "session writer / plain writes", w_rate / p_rate, "ratio",
             note=f"real-time need is {mb / seconds:.2f} MB/s, i.e. {w_rate / (mb / seconds):.0f}x headroom"),
         Row(GROUP, "session writer written back intact", int(ok), "bool", "== 1", hard=True),
+        Row(GROUP, "session write throughput before the format pin (libver latest, same run)", mb / dt_latest, "MB/s",
+            note=f"best of 5 alternating runs each: latest {', '.join(f'{v:.2f}' for v in times['latest'])} s, "
+                 f"{','.join(LIBVER)} {', '.join(f'{v:.2f}' for v in times['pinned'])} s"),
+        Row(GROUP, f"session write throughput, HDF5 {'/'.join(LIBVER)} format / latest", dt_latest / dt_writer, "ratio",
+            note="the pinned format is what HDF5 1.10 readers (h5dump, MATLAB, older h5py) open"),
     ]

@@ -25,7 +25,7 @@ from recorder.simulate import make_synthetic_session
 
 ROOT = Path(__file__).resolve().parents[2]
 H5DUMP = shutil.which("h5dump")
-pytestmark = pytest.mark.skipif(H5DUMP is None, reason="h5dump not installed (apt-get install hdf5-tools)")
+needs_h5dump = pytest.mark.skipif(H5DUMP is None, reason="h5dump not installed (apt-get install hdf5-tools)")
 
 
 def _tool_version() -> tuple[int, int]:
@@ -139,6 +139,7 @@ def recorded(tmp_path_factory):
     return p
 
 
+@needs_h5dump
 def test_recorded_session_reads_in_hdf5_tools(recorded, tmp_path):
     _check_session(recorded, tmp_path)
 
@@ -171,6 +172,7 @@ def crash_session(path: Path) -> Path:
     return path
 
 
+@needs_h5dump
 def test_repaired_crashed_session_reads_in_hdf5_tools(tmp_path):
     p = crash_session(tmp_path / "crash.h5")
     with pytest.raises(OSError):
@@ -180,6 +182,19 @@ def test_repaired_crashed_session_reads_in_hdf5_tools(tmp_path):
     _check_session(p, tmp_path)
 
 
+def test_docs_example_reads_a_session(recorded, tmp_path):
+    """docs/session-format.md's "Reading a session without emgrec" block runs on a session."""
+    doc = (ROOT / "docs" / "session-format.md").read_text()
+    code = doc.split("## Reading a session without emgrec", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    shutil.copy(recorded, tmp_path / "session.h5")
+    r = subprocess.run([sys.executable, "-c", code + "\nprint(len(t), x.shape, img.shape, world.shape, labels[:1])"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with SessionReader(recorded) as s:
+        assert r.stdout.startswith(f"{s.n_samples} ({s.n_samples}, {len(s.channel_names)})")
+
+
+@needs_h5dump
 def test_hdf5_export_reads_in_hdf5_tools(recorded, tmp_path):
     from recorder.export import export
     out = tmp_path / "windows.h5"
@@ -188,6 +203,7 @@ def test_hdf5_export_reads_in_hdf5_tools(recorded, tmp_path):
     assert _check_readable(out, tmp_path) >= 8
 
 
+@needs_h5dump
 def test_repair_compat_rewrites_a_newest_format_file(tmp_path):
     """A file from before the pin (libver latest): emgrec still reads it; ``repair --compat``
     rewrites it so h5dump does too, with the same values and ``complete`` kept."""

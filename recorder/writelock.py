@@ -18,11 +18,18 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Errors that mean "this place cannot hold a lock" (a folder we may not write, a filesystem without
+#: flock), not "someone holds it": the write goes ahead unguarded, with a warning.
+_NO_LOCKING = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 __all__ = ["SessionBusyError", "WriteLock", "lock_path", "holder", "refuse_if_busy", "unique_path",
            "check_output"]
@@ -80,7 +87,13 @@ class WriteLock:
         lp = lock_path(self.path)
         deadline = time.monotonic() + wait_s
         while True:
-            fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(lp, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                if e.errno not in _NO_LOCKING:
+                    raise
+                log.warning("%s: cannot create the write lock %s (%s); continuing without it", self.path, lp, e)
+                return self
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -90,6 +103,12 @@ class WriteLock:
                     time.sleep(0.01)
                     continue
                 raise SessionBusyError(self.path, action, info) from None
+            except OSError as e:
+                os.close(fd)
+                if e.errno not in _NO_LOCKING:
+                    raise
+                log.warning("%s: this filesystem cannot lock %s (%s); continuing without the lock", self.path, lp, e)
+                return self
             # The previous holder unlinks the sidecar while still holding it: if ours is no longer
             # the file at that name, we locked a deleted inode; take the new one.
             try:

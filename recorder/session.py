@@ -1121,8 +1121,8 @@ def repair(path, compat: bool = False) -> dict:
             _rewrite(path, recovered=False)
             action = "rewritten"
         with SessionReader(path) as r:
-            out = {"path": str(path), "action": action, "crashed": crashed, "old_format": old_format and action == "none",
-                   "samples": r.n_samples, "frames": r.n_frames, "duration_s": r.duration_s}
+            out = {"path": str(path), "action": action, "crashed": crashed,
+                   "old_format": old_format and action == "none", "samples": r.n_samples, "frames": r.n_frames, "duration_s": r.duration_s}
     finally:
         lock.release()
     return out

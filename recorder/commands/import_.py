@@ -26,10 +26,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from .. import importers
-
     from ..writelock import check_output
 
     out = check_output(args.out, [args.src], force=args.force, what="import output")

@@ -59,7 +59,7 @@ def _finish(p: subprocess.Popen) -> str:
     return out.strip()
 
 
-def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(tmp_path):
+def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(tmp_path, capsys):
     """Review's Save on a live recording used to recover() it and rename a copy over it: the
     recorder went on writing to the unlinked file (a 14 s take kept 3.5 s) and the mode became 0600."""
     path = tmp_path / "live.h5"
@@ -92,6 +92,7 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
         with SessionReader(path) as r:
             assert r.opened_swmr and not r.complete
         assert main(["info", str(path)]) == 0
+        assert f"no: open for writing by a recording (process {rec.pid})" in capsys.readouterr().out
         assert path.stat().st_ino == ino
     finally:
         out = _finish(rec)

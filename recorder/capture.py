@@ -158,8 +158,9 @@ class Capture:
     def path(self) -> Path | None:
         return self._path
 
-    def start_recording(self, path, metadata: dict | None = None) -> None:
-        """Start writing a session file at ``path`` (parent folders are created)."""
+    def start_recording(self, path, metadata: dict | None = None, overwrite: bool = True) -> None:
+        """Start writing a session file at ``path`` (parent folders are created); with ``overwrite``
+        False an existing file is refused (FileExistsError)."""
         from .session import SessionWriter
         if self._writer is not None:
             raise RuntimeError(f"already recording to {self._path}")
@@ -178,7 +179,7 @@ class Capture:
         writer = SessionWriter(path, sample_rate_hz=self.emg.sample_rate_hz,
                                channel_names=list(self.emg.channel_names), units=self.emg.units,
                                scale_to_uV=self.emg.scale_to_uV, emg_dtype=self.emg.dtype, t0=t0,
-                               metadata=meta, video=self.camera is not None)
+                               metadata=meta, video=self.camera is not None, overwrite=overwrite)
         writer.on_error = self._on_writer_error
         writer.start()
         with self._lock:

@@ -174,7 +174,7 @@ class SessionWriter:
                  scale_to_uV: float = float("nan"), emg_dtype=np.int16, t0: float, metadata: dict | None = None,
                  video: bool = True, flush_interval_s: float = 0.5, jpeg_quality: int = 85,
                  on_error: Callable[[BaseException], None] | None = None, max_queued_frames: int = 300,
-                 min_free_bytes: int = 50_000_000, libver: tuple[str, str] = LIBVER):
+                 min_free_bytes: int = 50_000_000, libver: tuple[str, str] = LIBVER, overwrite: bool = True):
         if not 0 < flush_interval_s <= 1.0:
             raise ValueError(f"flush_interval_s must be in (0, 1] s, got {flush_interval_s}")
         if sample_rate_hz <= 0 or not channel_names:
@@ -194,6 +194,7 @@ class SessionWriter:
         self.max_queued_frames = int(max_queued_frames)
         self.min_free_bytes = int(min_free_bytes)
         self.libver = tuple(libver)  # only the storage bench's before/after comparison changes it
+        self.overwrite = bool(overwrite)  # False: refuse (FileExistsError) a path that exists when starting
         self._wlock = WriteLock(self.path, "a recording")
         self._queued_frames = 0
         self.error: BaseException | None = None
@@ -230,9 +231,11 @@ class SessionWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wlock.acquire("record")
         try:
-            f = h5py.File(self.path, "w", libver=self.libver, rdcc_nbytes=0)
+            f = h5py.File(self.path, "w" if self.overwrite else "w-", libver=self.libver, rdcc_nbytes=0)
         except OSError as e:
             self._wlock.release()
+            if isinstance(e, FileExistsError):
+                raise FileExistsError(f"{self.path} exists (use --force to overwrite it)") from None
             raise OSError(f"cannot create session file {self.path}: {e}") from e
         try:
             md = self.metadata

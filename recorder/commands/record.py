@@ -52,7 +52,9 @@ def run(args) -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no EMG from {args.emg} after 15 s ({st.state.value}: {st.last_error})")
             stop.wait(0.05)
-        cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes})
+        # overwrite=False unless --force: a file created there while the device connected is kept.
+        cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes},
+                            overwrite=args.force)
         writer = cap._writer
         tty = sys.stderr.isatty()
         while not stop.wait(0.5):

@@ -204,6 +204,16 @@ def test_no_silent_overwrites(tmp_path, capsys):
     assert existing.read_bytes()[:5] != snap[existing][:5]
 
 
+def test_writer_without_overwrite_keeps_a_file_that_appeared(tmp_path):
+    """`emgrec record` checks --out before the device connects; a file created there meanwhile (say
+    by another recorder that has finished) is kept, not truncated, when the writer starts."""
+    p = _session(tmp_path / "late.h5")
+    before = p.read_bytes()
+    with pytest.raises(FileExistsError, match="late.h5 exists"):
+        SessionWriter(p, sample_rate_hz=100, channel_names=["a"], t0=0.0, overwrite=False).start()
+    assert p.read_bytes() == before and holder(p) is None
+
+
 def test_unique_default_names(tmp_path):
     a = unique_path(tmp_path, "session")
     a.write_bytes(b"")

@@ -46,6 +46,8 @@ class SessionInfo:
     markers: int = 0
     gaps: int = 0
     complete: bool = False
+    recording: bool = False  # a writer holds it now (recorder.writelock): read-only, do not edit
+    repairable: bool = False  # its writer died without closing it: ``emgrec repair`` / session.repair
     error: str = ""
 
     @property
@@ -138,6 +140,9 @@ def summarize(path) -> SessionInfo:
             info.markers = len(r.markers)
             info.gaps = len(r.gaps)
             info.complete = r.complete
+            from .writelock import holder
+            info.recording = holder(path) is not None
+            info.repairable = r.opened_swmr and not info.recording
     except Exception as e:  # any corruption must end up in the table, not crash the scan
         info.error = str(e) if type(e).__name__ == "SessionFormatError" else f"{type(e).__name__}: {e}"
     return info

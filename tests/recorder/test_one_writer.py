@@ -93,6 +93,9 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
             assert r.opened_swmr and not r.complete
         assert main(["info", str(path)]) == 0
         assert f"no: open for writing by a recording (process {rec.pid})" in capsys.readouterr().out
+        from recorder.library import summarize
+        li = summarize(path)
+        assert li.ok and li.recording and not li.repairable
         assert path.stat().st_ino == ino
     finally:
         out = _finish(rec)
@@ -131,6 +134,9 @@ def test_a_crashed_writer_never_blocks(tmp_path):
     from tests.recorder.test_hdf5_compat import crash_session
     p = crash_session(tmp_path / "c.h5")
     assert lock_path(p).exists() and holder(p) is None  # stale sidecar, no holder
+    from recorder.library import summarize
+    li = summarize(p)
+    assert li.repairable and not li.recording and not li.complete
     save_annotations(p, [(0.0, 1.0, "rest")], [])
     with SessionReader(p) as r:
         assert r.labels == [(0.0, 1.0, "rest")] and r.n_samples == 3000

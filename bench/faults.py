@@ -577,8 +577,10 @@ def run(ctx: Context) -> list[Row]:
 
 # -- one writer per session, no silent overwrites, repair (issue 15, data loss) ------------------------
 
+# Records 200 Hz x 2 (sample k holds k) in real time for SECONDS, then on until PATH.stop exists
+# (a loaded machine cannot end it before every attempt was made); "crash" exits without closing.
 _WRITER_CHILD = """
-import sys, time
+import os, sys, time
 import numpy as np
 from recorder.session import SessionWriter
 from recorder.types import EmgChunk
@@ -586,18 +588,19 @@ path, seconds = sys.argv[1], float(sys.argv[2])
 w = SessionWriter(path, sample_rate_hz=200, channel_names=["a", "b"], t0=0.0, flush_interval_s=0.1).start()
 print("started", flush=True)
 t0, k, n_all = time.monotonic(), 0, int(seconds * 200)
-while k < n_all:
-    n = min(int((time.monotonic() - t0) * 200), n_all) - k
+crash = len(sys.argv) > 3
+while k < n_all or not (crash or os.path.exists(path + ".stop")):
+    n = (min(int((time.monotonic() - t0) * 200), n_all) if crash else int((time.monotonic() - t0) * 200)) - k
     if n > 0:
         w.add_emg(EmgChunk(np.arange(k, k + n, dtype=np.int16)[:, None].repeat(2, 1), (k + np.arange(n)) / 200, k, 0.0))
         k += n
     time.sleep(0.02)
-if len(sys.argv) > 3:  # crash: leave the file flagged open, as SIGKILL does
+if crash:  # leave the file flagged open, as SIGKILL does
     time.sleep(0.5)
     import os
     os._exit(0)
 w.close()
-print("ok" if w.error is None else "error", flush=True)
+print("ok" if w.error is None else "error", w.stats()["samples"], flush=True)
 """
 
 
@@ -638,7 +641,7 @@ def one_writer_case(workdir: Path) -> dict:
         "import": lambda: import_csv(src, live, rate_hz=100, emg_columns="0-1"),
         "export": lambda: export([other], live, "csv"),
     }
-    seconds = 4.0
+    seconds = 1.0
     mode = 0o644
     child = _writer_child(live, seconds)
     os.chmod(live, mode)
@@ -654,11 +657,14 @@ def one_writer_case(workdir: Path) -> dict:
                 if "open for writing" not in str(e) or str(live) not in str(e):
                     accepted.append(f"{name} (unclear refusal: {e})")
     finally:
+        Path(str(live) + ".stop").touch()
         out, err = child.communicate(timeout=60)
+    written = int(out.split()[-1]) if out.split() and out.split()[-1].isdigit() else -1
     with SessionReader(live) as r:
-        kept = int(r.n_samples if np.array_equal(np.asarray(r.emg_data)[:, 0], np.arange(r.n_samples)) else 0)
+        kept = int(r.n_samples if np.array_equal(np.asarray(r.emg_data)[:, 0],
+                                                 np.arange(r.n_samples).astype(np.int16)) else 0)
         complete = r.complete
-    res = {"attempts": len(attempts), "accepted": accepted, "samples_kept": kept, "samples_written": int(seconds * 200),
+    res = {"attempts": len(attempts), "accepted": accepted, "samples_kept": kept, "samples_written": written,
            "complete": complete, "mode_kept": (live.stat().st_mode & 0o777) == mode, "child": out.strip(),
            "example": messages.get("annotation save", "")}
     # Overwrites: each must leave the file's bytes as they were.

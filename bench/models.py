@@ -93,6 +93,7 @@ def run(ctx: Context) -> list[Row]:
         rows.append(Row(GROUP, f"{name}: inference latency per window p50 / p99", round(p50, 3), "ms",
                         note=f"p99 {p99:.3f} ms (LoadedModel.predict, batch 1, CPU, 1 thread)"))
     rows += live_rows(ctx, first_model)
+    rows += onnx_rows(ctx, first_model, ws.X)
     return rows
 
 
@@ -147,3 +148,32 @@ def live_rows(ctx: Context, model_dir) -> list[Row]:
                 note=f"p95 {a95:.2f} ms (includes the device's transport latency)"),
             Row(GROUP, "live preview latency to overlay", None, status="INFO",
                 note="measured in the window itself: see the gui group (EMG arrival -> overlay painted)")]
+
+
+def onnx_rows(ctx: Context, model_dir, X: np.ndarray) -> list[Row]:
+    """The same model exported to ONNX and run by onnxruntime (1 thread, batch 1): latency per window,
+    and its largest difference from PyTorch on 100 windows. X: (N, T, C) windows of the session."""
+    name = "ONNX (onnxruntime) inference latency per window p50"
+    try:
+        from recorder.onnx_export import OnnxRunner, check_onnx, export_onnx
+        import onnx, onnxruntime  # noqa: F401
+    except ImportError as e:
+        return [Row(GROUP, name, None, status="not yet measured", note=f"pip install 'emgrec[onnx]' ({e})")]
+    from recorder.modelio import load_model
+
+    m = load_model(model_dir)
+    f = export_onnx(m.module, m.window_n, len(m.channel_names), ctx.workdir / "bench-model.onnx")
+    diff = check_onnx(m.module, f, X[:100])
+    run = OnnxRunner(f, threads=1)
+    for i in range(10):
+        run.predict(X[i % len(X)][None])
+    lat = []
+    for i in range(ctx.pick(200, 1000)):
+        t = time.perf_counter()
+        run.predict(X[i % len(X)][None])
+        lat.append(time.perf_counter() - t)
+    p50, p99 = percentiles_ms(np.asarray(lat), (50, 99))
+    return [Row(GROUP, name, round(p50, 3), "ms",
+                note=f"p99 {p99:.3f} ms; model {Path(model_dir).name}, batch 1, CPU, 1 thread"),
+            Row(GROUP, "ONNX vs PyTorch, largest relative difference on 100 windows", diff, "ratio", "<= 1e-4",
+                note="|onnx - torch| / max(1, |torch|), outputs in mm")]

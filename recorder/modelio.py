@@ -298,7 +298,8 @@ def predict_session(model: Model, session, anchor: str | None = None) -> dict:
 # -- export ------------------------------------------------------------------------------------------
 def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path, Path]:
     """Export a model folder for use without emgrec: "torchscript" (torch.jit, .pt), "pt2"
-    (torch.export program), or "onnx" (needs the ``onnx``/``onnxscript`` packages). The exported
+    (torch.export program), or "onnx" (extra ``[onnx]``; checked against PyTorch with onnxruntime on
+    100 windows, see :mod:`recorder.onnx_export`). The exported
     program takes raw EMG (B, T, C) float32 and includes the normalisation. A sidecar ``OUT.json``
     says how to feed it. Returns (model file, sidecar)."""
     m = load_model(model_dir)
@@ -316,14 +317,15 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
         prog = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
         torch.export.save(prog, str(out))
     elif fmt == "onnx":
+        from .onnx_export import check_onnx, export_onnx, sample_windows
+        export_onnx(module, T, C, out)
+        onnx_check = None
         try:
-            import onnx  # noqa: F401  (torch.onnx.export needs it in torch >= 2.9)
-            import onnxscript  # noqa: F401
-        except ImportError as e:
-            raise RuntimeError(f"ONNX export needs the 'onnx' and 'onnxscript' packages ({e}); "
-                               f"use --format torchscript or pt2") from None
-        torch.onnx.export(module, (example,), str(out), input_names=["emg"], output_names=["out"],
-                          dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=65536)}}, dynamo=True)
+            onnx_check = check_onnx(module, out, sample_windows(module, T, C, 100))
+        except RuntimeError as e:  # onnxruntime missing: the file is still valid ONNX (checked)
+            log.info("ONNX file not run: %s", e)
+        if onnx_check is not None and onnx_check > 1e-4:
+            raise RuntimeError(f"{out}: onnxruntime differs from PyTorch by {onnx_check:.2e} (> 1e-4 relative)")
     else:
         raise ValueError(f"export format must be torchscript, pt2 or onnx, got {fmt!r}")
     meta = m.meta
@@ -344,6 +346,9 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
         "task": m.task, "architecture": meta["architecture"], "metrics": meta.get("metrics", {}),
         "software": meta.get("software", {}),
     }
+    if fmt == "onnx":
+        side["onnx"] = {"opset": 17, "input_name": "emg", "output_name": "out",
+                        "max_rel_diff_vs_pytorch_100_windows": onnx_check}
     side_path = out.with_name(out.name + ".json")
     side_path.write_text(json.dumps(_clean(side), indent=1))
     return out, side_path

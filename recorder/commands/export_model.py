@@ -11,7 +11,7 @@ def register(sub) -> None:
                                    "probabilities out) plus a sidecar FILE.json describing its input and output.")
     p.add_argument("model", type=Path, help="model folder")
     p.add_argument("--format", default="torchscript", choices=["torchscript", "pt2", "onnx"],
-                   help="torchscript (torch.jit.load), pt2 (torch.export.load), onnx (needs onnx + onnxscript)")
+                   help="torchscript (torch.jit.load), pt2 (torch.export.load), onnx (extra [onnx]: onnx, onnxruntime)")
     p.add_argument("--out", type=Path, required=True, help="output file")
     p.set_defaults(func=run)
 

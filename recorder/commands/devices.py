@@ -16,9 +16,12 @@ def _devices(args) -> int:
     from ..devices.ports import list_ports
 
     ports = list_ports(recognised_only=not args.all)
+    _brainflow_note(args)
     if args.json:
         print(json.dumps([p.to_dict() for p in ports], indent=2))
         return 0
+    if args.all and not args.json:
+        _brainflow_table()
     if not ports:
         what = "serial ports" if args.all else "Myo (BLED112) or OpenBCI (FTDI) dongles"
         print(f"No {what} found. The built-in synthetic armband needs none (EMG source 'synthetic').")
@@ -33,3 +36,26 @@ def _devices(args) -> int:
         example = next(p for p in ports if p.kind)
         print(f"\nUse e.g. --emg {example.kind}:{example.device}")
     return 0
+
+
+def _brainflow_note(args) -> None:
+    """One line (stderr, so --json stays parseable) on BrainFlow boards, or what to install."""
+    import sys
+    from ..devices.brainflow_src import INSTALL_HINT, list_boards
+    boards = list_boards()
+    if not boards:
+        print(f"BrainFlow boards: unavailable, {INSTALL_HINT}", file=sys.stderr)
+    elif not args.all:
+        print(f"BrainFlow: {len(boards)} boards with EMG/EXG channels (--emg brainflow:BOARD[,serial_port=...]); "
+              f"--all lists them", file=sys.stderr)
+
+
+def _brainflow_table() -> None:
+    from ..devices.brainflow_src import list_boards
+    boards = list_boards()
+    if boards:
+        w = max(len(b[0]) for b in boards)
+        print(f"{'BRAINFLOW BOARD':<{w}}  {'ID':>3}  {'CH':>3}  {'RATE':>6}  NAME")
+        for name, bid, desc, n, rate in boards:
+            print(f"{name:<{w}}  {bid:>3}  {n:>3}  {rate:>6g}  {desc}")
+        print()

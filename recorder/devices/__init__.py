@@ -4,7 +4,8 @@ Specs: ``synthetic`` (synthetic subject through the Myo emulator and the real My
 ``synthetic-cyton`` (same subject through the Cyton emulator), ``synthetic:RATExCH`` (in-process
 synthetic stream, e.g. ``synthetic:2000x16``), ``myo:PORT``, ``myo50:PORT`` (50 Hz smoothed mode),
 ``cyton:PORT``, ``replay:FILE`` (a session file, at real speed), ``lsl:NAME`` (a Lab Streaming Layer
-EMG stream by name).
+EMG stream by name), ``brainflow:BOARD[,key=value...]`` (any BrainFlow board with EMG/EXG channels,
+e.g. ``brainflow:SYNTHETIC_BOARD`` or ``brainflow:GANGLION_BOARD,serial_port=/dev/ttyACM0``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ __all__ = ["open_emg", "EmgSource", "SerialEmgSource", "DeviceError", "DeviceLos
            "EMG_SPEC_HELP"]
 
 EMG_SPEC_HELP = ("synthetic | synthetic-cyton | synthetic:RATExCH | myo:PORT | myo50:PORT | cyton:PORT | "
-                 "replay:FILE | lsl:NAME")
+                 "replay:FILE | lsl:NAME | brainflow:BOARD[,key=value...]")
 
 
 def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
@@ -54,4 +55,8 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
     if kind == "lsl":
         from ..lsl import LslEmgSource
         return LslEmgSource(name=arg)
+    if kind == "brainflow":
+        from .brainflow_src import BrainFlowSource, parse_spec
+        board, params = parse_spec(arg)
+        return BrainFlowSource(board, params)
     raise ValueError(f"unknown EMG source {spec!r}: expected {EMG_SPEC_HELP}")

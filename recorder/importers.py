@@ -149,7 +149,7 @@ def _find_gaps(t: np.ndarray, period: float, factor: float = 3.0) -> list[tuple[
 
 
 def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel_names: Sequence[str], units: str,
-                   scale_to_uV: float, dtype, labels, gaps, metadata: dict) -> Path:
+                   scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=()) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
     into a temporary file in the destination folder, renamed when complete."""
     from .writelock import WriteLock
@@ -172,6 +172,8 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
             w.add_gap(g0, g1)
         for s, e, name in labels:
             w.add_label(s, e, name)
+        for tm, text in markers:
+            w.add_marker(tm, text)
         w.close()
         if w.error is not None:
             raise OSError(f"writing {dst} failed: {w.error}") from w.error

@@ -1,4 +1,5 @@
-"""``emgrec import SRC --format myo-readings|neurotron|csv --out FILE.h5``: EMG files -> session."""
+"""``emgrec import SRC [--format myo-readings|neurotron|csv|xdf] --out FILE.h5``: EMG files -> session.
+XDF is recognised by content; the other formats need --format."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("import", help="import EMG from CSV/text files into a session file",
                               description="Import EMG (no video) into a session file. Formats: myo-readings "
                                           "(a k.txt or a session folder of 0.txt..7.txt), neurotron (Myo 50 Hz CSV), "
-                                          "csv (anything else: give --emg-columns and --rate or --time-column).")
+                                          "csv (anything else: give --emg-columns and --rate or --time-column), "
+                                          "xdf (LabRecorder; recognised by content: EMG, markers, labels).")
     p.add_argument("src", help="source file (or myo-readings session folder)")
-    p.add_argument("--format", required=True, choices=["myo-readings", "neurotron", "csv"])
+    p.add_argument("--format", choices=["myo-readings", "neurotron", "csv", "xdf"],
+                   help="source format (XDF is recognised by content without it)")
+    p.add_argument("--stream", help="xdf: EMG stream by name or type (default: the one stream of type EMG)")
+    p.add_argument("--label-names", help="xdf: comma-separated marker vocabulary; each such marker starts a label")
     p.add_argument("--out", required=True, help="session file to write (.h5)")
     p.add_argument("--rate", type=float, help="sample rate, Hz (csv; required without --time-column)")
     p.add_argument("--emg-columns", help="csv: columns, 0-based numbers or header names, e.g. 0-7 or ch1,ch2")
@@ -30,9 +35,20 @@ def run(args) -> int:
     from ..writelock import check_output
 
     out = check_output(args.out, [args.src], force=args.force, what="import output")
-    if args.format == "myo-readings":
+    fmt = args.format
+    if fmt is None:
+        from ..xdf_import import is_xdf
+        if is_xdf(args.src):
+            fmt = "xdf"
+        else:
+            raise ValueError(f"{args.src}: cannot tell its format by content; give --format myo-readings|neurotron|csv|xdf")
+    if fmt == "xdf":
+        from ..xdf_import import import_xdf
+        names = [n.strip() for n in args.label_names.split(",") if n.strip()] if args.label_names else None
+        path = import_xdf(args.src, out, stream=args.stream, label_names=names, subject=args.subject, notes=args.notes)
+    elif fmt == "myo-readings":
         path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)
-    elif args.format == "neurotron":
+    elif fmt == "neurotron":
         path = importers.import_neurotron(args.src, out, subject=args.subject, notes=args.notes)
     else:
         if not args.emg_columns:

@@ -661,7 +661,7 @@ def load_pose_predictor(model_dir: str | Path) -> tuple[Callable[[np.ndarray], n
 # One entry point for the CLI and the GUI
 # ------------------------------------------------------------------------------------------------
 
-FORMATS = ("npz", "h5", "csv", "mp4")
+FORMATS = ("npz", "h5", "csv", "mp4", "bids")
 #: HDF5 format bounds of ``.h5`` exports: no SWMR needed, so the oldest encodings (HDF5 1.8 readers,
 #: older MATLAB) up to the 1.10 format, never HDF5 2.x's newer ones (see session.LIBVER).
 EXPORT_LIBVER = ("earliest", "v110")
@@ -680,6 +680,11 @@ def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_
 
     paths = _paths(sessions)
     out = Path(out)
+    if fmt == "bids":  # one dataset folder for all sessions (recorder/bids_export.py); it may exist
+        from .bids_export import export_bids
+        check_output(out, paths, force=True, what="BIDS dataset folder")
+        return [ExportResult(f, "bids", 1) for f in export_bids(paths, out, progress=progress, overwrite=overwrite,
+                                                                **options)]
     targets = [out] if fmt in ("npz", "h5") or (len(paths) == 1 and out.suffix) else \
         [out / f"{p.stem}.{fmt}" for p in paths]
     for o in targets:

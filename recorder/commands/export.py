@@ -7,11 +7,12 @@ import sys
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "export", help="export sessions: npz | h5 (training windows), csv (seed layout), mp4 (video)",
+        "export", help="export sessions: npz | h5 (training windows), csv (seed layout), mp4 (video), bids (EMG-BIDS)",
         description=__doc__ + " npz/h5 merge all sessions into OUT; csv/mp4 write OUT for one session, "
-                              "else one file per session in the folder OUT. Layouts: docs/export.md.")
+                              "else one file per session in the folder OUT; bids writes the EMG-BIDS dataset "
+                              "folder OUT. Layouts: docs/export.md.")
     p.add_argument("sessions", nargs="+", metavar="SESSION", help="session files (.h5)")
-    p.add_argument("--format", "-f", dest="fmt", choices=("npz", "h5", "csv", "mp4"),
+    p.add_argument("--format", "-f", dest="fmt", choices=("npz", "h5", "csv", "mp4", "bids"),
                    help="output format (default: from the OUT suffix)")
     p.add_argument("--out", "-o", required=True, help="output file (or folder for several csv/mp4 exports)")
     p.add_argument("--window-ms", type=float, default=200.0, help="EMG window length in ms (default: 200)")
@@ -22,6 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--split", choices=("time", "blocks", "session", "none"), default="time",
                    help="npz/h5: split stored per window (default: time blocks)")
     p.add_argument("--model", metavar="DIR", help="mp4: draw this pose model's prediction beside the recorded hand")
+    p.add_argument("--task-label", default="capture", help="bids: the task label of the file names (default: capture)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--force", action="store_true",
                    help="replace OUT if it exists (never one of the SESSION files, even with --force)")
@@ -34,8 +36,8 @@ def _handler(args) -> int:
     from ..export import export
 
     fmt = args.fmt or Path(args.out).suffix.lstrip(".").lower().replace("hdf5", "h5")
-    if fmt not in ("npz", "h5", "csv", "mp4"):
-        raise ValueError(f"cannot tell the format from {args.out!r}: give --format npz|h5|csv|mp4")
+    if fmt not in ("npz", "h5", "csv", "mp4", "bids"):
+        raise ValueError(f"cannot tell the format from {args.out!r}: give --format npz|h5|csv|mp4|bids")
     last = [-1]
 
     def progress(frac: float, msg: str) -> None:
@@ -47,11 +49,13 @@ def _handler(args) -> int:
     options = {}
     if fmt in ("npz", "h5"):
         options = dict(task=args.task, normalise=args.normalise, split=args.split)
+    elif fmt == "bids":
+        options = dict(task=args.task_label)
     results = export(args.sessions, args.out, fmt, window_ms=args.window_ms, model_dir=args.model,
                      progress=progress, overwrite=args.force, **options)
     if not args.quiet:
         print(file=sys.stderr)
     for r in results:
-        unit = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames"}[r.format]
+        unit = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames", "bids": "recording"}[r.format]
         print(f"{r.path}: {r.items} {unit}")
     return 0

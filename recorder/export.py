@@ -568,14 +568,79 @@ def _inset_points(rel_mm: np.ndarray, x0: int, y0: int, size: int, span_mm: floa
     return np.stack([x0 + size / 2 + rel_mm[:, 0] * s, y0 + size * 0.8 + rel_mm[:, 1] * s], axis=1)
 
 
+class _H264Writer:
+    """MP4 with H.264 (yuv420p, plays in browsers and slide programs) through PyAV's bundled
+    FFmpeg/libx264; without PyAV (extra ``[formats]``), OpenCV's MPEG-4 Part 2 (mp4v) with a warning.
+    ``write(img)`` takes (H, W, 3) uint8 BGR; odd sizes are padded to even (yuv420p needs it)."""
+
+    def __init__(self, path: Path, fps: float, w: int, h: int):
+        self.w, self.h = w + w % 2, h + h % 2
+        self.codec = "h264"
+        try:
+            import av
+        except ImportError:
+            av = None
+        if av is None:
+            import cv2
+            log.warning("PyAV is not installed (pip install 'emgrec[formats]'): writing MPEG-4 Part 2 (mp4v), "
+                        "which browsers do not play")
+            self.codec, self._av = "mpeg4", None
+            self._cv = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+            if not self._cv.isOpened():
+                raise OSError(f"OpenCV cannot write MP4 (mp4v) to {path}")
+            return
+        from fractions import Fraction
+        self._cv = None
+        self._av = av
+        self._out = av.open(str(path), "w", format="mp4")
+        rate = Fraction(float(fps)).limit_denominator(1001)
+        self._st = self._out.add_stream("libx264", rate=rate)
+        self._st.width, self._st.height, self._st.pix_fmt = self.w, self.h, "yuv420p"
+        self._st.options = {"crf": "20", "preset": "veryfast", "movflags": "+faststart"}
+
+    def write(self, img: np.ndarray) -> None:
+        if self._cv is not None:
+            self._cv.write(img)
+            return
+        if img.shape[0] != self.h or img.shape[1] != self.w:
+            img = np.pad(img, ((0, self.h - img.shape[0]), (0, self.w - img.shape[1]), (0, 0)), mode="edge")
+        frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+        for pkt in self._st.encode(frame):
+            self._out.mux(pkt)
+
+    def close(self) -> None:
+        if self._cv is not None:
+            self._cv.release()
+            return
+        if self._out is not None:
+            out, self._out = self._out, None
+            try:
+                for pkt in self._st.encode():
+                    out.mux(pkt)
+            finally:
+                out.close()
+
+
+def _label_hand(img: np.ndarray, pts_px: np.ndarray, text: str, color) -> None:
+    """Write ``text`` just above the wrist (landmark 0) of a drawn hand."""
+    import cv2
+    if not text or not np.isfinite(pts_px).all():
+        return
+    x, y = int(np.clip(pts_px[0, 0], 2, img.shape[1] - 60)), int(np.clip(pts_px[0, 1] + 14, 12, img.shape[0] - 4))
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
+
+
 def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.ndarray], np.ndarray] | None = None,
                  window_ms: float = 200.0, fps: float | None = None, inset: bool = True,
                  progress: Progress | None = None, cancel=None) -> ExportResult:
-    """MP4 (mp4v) of the stored frames with the landmark skeleton drawn on (green).
+    """MP4 (H.264, yuv420p) of the stored frames with the landmark skeleton drawn on (green) and
+    labelled with its handedness ("Right hand (MediaPipe)").
 
     predict: optional ``f(X (M, T, C) float32 raw units) -> (M, 63) mm wrist-relative`` (a pose
     model); its output and the recorded pose (both wrist-relative) are drawn side by side in an
-    inset, prediction in magenta, for every frame whose EMG window is complete.
+    inset, prediction in magenta, for every frame whose EMG window is complete; the inset's two hands
+    are labelled "recorded" and "model".
     fps: output frame rate; default the session's measured frame rate. Frames are written in
     stored order, one video frame per stored frame.
     """
@@ -609,9 +674,8 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
         with _atomic_output(out) as tmp:
             # OpenCV picks the container from the extension: give the temp file a .mp4 name.
             tmp_mp4 = tmp.with_name(tmp.name + ".mp4")
-            writer = cv2.VideoWriter(str(tmp_mp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-            if not writer.isOpened():
-                raise OSError(f"OpenCV cannot write MP4 (mp4v) to {out}")
+            writer = _H264Writer(tmp_mp4, float(fps), w, h)
+            hands = r.handedness
             try:
                 step = 256
                 for a in range(0, nf, step):
@@ -621,6 +685,8 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
                     for i in range(a, b):
                         img = first if i == 0 else r.frame(i)
                         draw_skeleton(img, img_lm[i - a, :, :2] * (w, h))
+                        if hands[i]:
+                            _label_hand(img, img_lm[i - a, :, :2] * (w, h), f"{hands[i]} hand (MediaPipe)", TRUTH_BGR)
                         if inset and (predict is not None):
                             size = min(h, w) // 3
                             x0, y0 = w - 2 * size - 10, 10
@@ -631,16 +697,19 @@ def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.
                             if i in preds:
                                 draw_skeleton(img, _inset_points(preds[i].reshape(N_LANDMARKS, 3), x0 + size, y0,
                                                                  size), PRED_BGR, 1)
+                            for k, (txt, col) in enumerate((("recorded", TRUTH_BGR), ("model", PRED_BGR))):
+                                cv2.putText(img, txt, (x0 + 4 + k * size, y0 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                                            col, 1, cv2.LINE_AA)
                         cv2.putText(img, f"{vt[i]:8.2f} s", (10, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                                     (255, 255, 255), 1, cv2.LINE_AA)
                         writer.write(img)
                     job.step(p0 + (1 - p0) * b / nf, f"{session.name}: frame {b} of {nf}")
             except BaseException:
-                writer.release()  # first, so the unlink also works where open files cannot be removed
+                writer.close()  # first, so the unlink also works where open files cannot be removed
                 tmp_mp4.unlink(missing_ok=True)  # cancelled or failed: no .part.mp4 left behind
                 raise
             finally:
-                writer.release()
+                writer.close()
             os.replace(tmp_mp4, tmp)
     return ExportResult(out, "mp4", nf)
 

@@ -22,26 +22,26 @@ from collections import deque
 import numpy as np
 
 from ..clock import now
-from . import bgapi
+from . import bgapi, myo_gatt
 from .base import DeviceError, DeviceLost, DeviceNotFound, SerialEmgSource
 from .bgapi import BgapiParser, Packet
 
 log = logging.getLogger(__name__)
 
-# GATT handles of the Myo (myohw.h).
-H_NAME = 0x03
-H_BATTERY = 0x11
-H_BATTERY_CCCD = 0x12
-H_FIRMWARE = 0x17
-H_COMMAND = 0x19
-H_EMG50 = 0x27
-H_EMG50_CCCD = 0x28
-RAW_HANDLES = (0x2B, 0x2E, 0x31, 0x34)
+# GATT characteristics and commands of the Myo, shared with the bleak transport (myo_gatt.py).
+H_NAME = myo_gatt.NAME.handle
+H_BATTERY = myo_gatt.BATTERY.handle
+H_BATTERY_CCCD = myo_gatt.BATTERY.cccd
+H_FIRMWARE = myo_gatt.FIRMWARE.handle
+H_COMMAND = myo_gatt.COMMAND.handle
+H_EMG50 = myo_gatt.EMG50.handle
+H_EMG50_CCCD = myo_gatt.EMG50.cccd
+RAW_HANDLES = tuple(c.handle for c in myo_gatt.RAW)
 RAW_CCCDS = tuple(h + 1 for h in RAW_HANDLES)
 RAW_POS = {h: i for i, h in enumerate(RAW_HANDLES)}
-EMG_MODE_OFF, EMG_MODE_50HZ, EMG_MODE_FILTERED, EMG_MODE_RAW = 0x00, 0x01, 0x02, 0x03
-#: The end of a Myo's advert data: AD type 0x06 + control-service UUID d5060001-a904-deb9-4748-2c7f4a124842.
-MYO_SERVICE_AD = bytes.fromhex("06 42 48 12 4A 7F 2C 48 47 B9 DE 04 A9 01 00 06 D5")
+EMG_MODE_OFF, EMG_MODE_50HZ, EMG_MODE_FILTERED, EMG_MODE_RAW = (myo_gatt.EMG_MODE_OFF, myo_gatt.EMG_MODE_50HZ,
+                                                              myo_gatt.EMG_MODE_FILTERED, myo_gatt.EMG_MODE_RAW)
+MYO_SERVICE_AD = myo_gatt.MYO_SERVICE_AD
 
 MODES = {"raw": (200.0, np.int8, EMG_MODE_RAW), "emg50": (50.0, np.uint16, EMG_MODE_50HZ)}
 
@@ -258,17 +258,20 @@ class MyoDriver(SerialEmgSource):
             self._send(bgapi.CMD_GAP_END_PROCEDURE)  # abandon the pending connection
             raise DeviceLost(str(e)) from None
         self._conn = ev.payload[0]
-        major, minor, patch, hw = struct.unpack("<4H", self._read_attr(H_FIRMWARE)[:8])
-        name = self._read_attr(H_NAME).decode("utf-8", errors="replace")
-        battery = self._read_attr(H_BATTERY)[0]
-        self._write_attr(H_COMMAND, b"\x09\x01\x01")  # never sleep while we stream
-        for cccd in (RAW_CCCDS if self.mode == "raw" else (H_EMG50_CCCD,)):
-            self._write_attr(cccd, b"\x01\x00")
-        self._write_attr(H_BATTERY_CCCD, b"\x01\x00")
-        self._keep_data = True  # EMG may arrive before the set-mode completion event
-        self._write_attr(H_COMMAND, bytes([0x01, 0x03, self._emg_mode, 0x00, 0x00]))
-        info = {"port": self.port, "mode": self.mode, "firmware": f"{major}.{minor}.{patch}",
-                "hardware_rev": hw, "name": name, "address": ":".join(f"{b:02x}" for b in addr[::-1])}
+        reads = {}
+        for step in myo_gatt.connect_steps(self._emg_mode):
+            if step.op == "read":
+                reads[step.char.name] = self._read_attr(step.char.handle)
+            elif step.op == "subscribe":
+                self._write_attr(step.char.cccd, b"\x01\x00")
+            else:
+                if step.op == "mode":
+                    self._keep_data = True  # EMG may arrive before the set-mode completion event
+                self._write_attr(step.char.handle, step.data)
+        gi = myo_gatt.info_from_reads(reads)
+        name, battery = gi["name"], gi["battery_pct"]
+        info = {"port": self.port, "mode": self.mode, "firmware": gi["firmware"],
+                "hardware_rev": gi["hardware_rev"], "name": name, "address": ":".join(f"{b:02x}" for b in addr[::-1])}
         self._update_status(info=info, battery_pct=int(battery))
         self._last_rx = self._last_data = now()
         log.info("Myo %s (firmware %s, battery %d %%) streaming %s on %s", name, info["firmware"], battery,
@@ -298,7 +301,8 @@ class MyoDriver(SerialEmgSource):
         if self._ser is None or self._conn is None:
             return
         try:
-            self._write_attr(H_COMMAND, bytes([0x01, 0x03, EMG_MODE_OFF, 0x00, 0x00]), ignore_stop=True)
+            for step in myo_gatt.stop_steps():
+                self._write_attr(step.char.handle, step.data, ignore_stop=True)
         except _Timeout:
             pass  # the link is going anyway; the disconnect below ends it
         self._send(bgapi.CMD_CONNECTION_DISCONNECT, bytes([self._conn]))

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 DISPLAY_HZ = 60
 EMG_KINDS = [("Synthetic", "synthetic"), ("Myo (raw 200 Hz)", "myo"), ("Myo (50 Hz)", "myo50"),
-             ("OpenBCI Cyton", "cyton"), ("BrainFlow board", "brainflow"), ("Replay file", "replay")]
+             ("OpenBCI Cyton", "cyton"), ("BrainFlow board", "brainflow"),
+             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay")]
 CAMERA_KINDS = [("Synthetic", "synthetic"), ("None", "none"), ("Webcam", "webcam"), ("Video file", "file")]
 _STATE_COLORS = {"streaming": "#38b000", "connecting": "#ffb703", "reconnecting": "#ffb703",
                  "error": "#e63946", "stopped": "#6c757d", "idle": "#6c757d", "running": "#38b000"}
@@ -41,8 +42,10 @@ def emg_spec(kind: str, arg: str = "") -> str:
     """Spec string for :meth:`Capture.from_specs` from a source-panel choice; ValueError if incomplete."""
     if kind == "synthetic":
         return "synthetic"
-    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow"):
+    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble"):
         raise ValueError(f"unknown armband kind {kind!r}")
+    if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
+        return f"myo-ble:{arg.strip()}" if arg.strip() else "myo-ble"
     if not arg.strip():
         raise ValueError("choose a file to replay" if kind == "replay" else
                          "name a BrainFlow board, e.g. SYNTHETIC_BOARD" if kind == "brainflow" else
@@ -356,6 +359,8 @@ class CaptureView(QtWidgets.QWidget):
             self.emg_arg.lineEdit().setPlaceholderText("session .h5 or EMG file")
         elif kind == "brainflow":
             self.emg_arg.lineEdit().setPlaceholderText("BOARD[,key=value...], e.g. GANGLION_BOARD,serial_port=/dev/ttyACM0")
+        elif kind == "myo-ble":
+            self.emg_arg.lineEdit().setPlaceholderText("MAC address (empty: the strongest Myo seen)")
 
     def _refresh_ports(self) -> None:
         text = self.emg_arg.currentText()

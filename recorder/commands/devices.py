@@ -17,6 +17,7 @@ def _devices(args) -> int:
 
     ports = list_ports(recognised_only=not args.all)
     _brainflow_note(args)
+    _ble_note(args)
     if args.json:
         print(json.dumps([p.to_dict() for p in ports], indent=2))
         return 0
@@ -59,3 +60,21 @@ def _brainflow_table() -> None:
         for name, bid, desc, n, rate in boards:
             print(f"{name:<{w}}  {bid:>3}  {n:>3}  {rate:>6g}  {desc}")
         print()
+
+
+def _ble_note(args) -> None:
+    """The Myos seen over the computer's own Bluetooth (a 3 s scan), or why none can be."""
+    import sys
+    from ..devices.base import DeviceError
+    try:
+        from ..devices.myo_ble import list_myos
+        myos, problem = list_myos(3.0)
+    except DeviceError as e:
+        myos, problem = [], str(e)
+    out = sys.stderr if args.json else sys.stdout
+    if problem:
+        print(f"Myo over Bluetooth: unavailable, {problem}", file=sys.stderr)
+    elif not myos:
+        print("Myo over Bluetooth: none seen in a 3 s scan", file=sys.stderr)
+    for addr, name, rssi in myos:
+        print(f"Myo over Bluetooth: {addr}  {name}  RSSI {rssi}  (--emg myo-ble:{addr})", file=out)

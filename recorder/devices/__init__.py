@@ -5,7 +5,8 @@ Specs: ``synthetic`` (synthetic subject through the Myo emulator and the real My
 synthetic stream, e.g. ``synthetic:2000x16``), ``myo:PORT``, ``myo50:PORT`` (50 Hz smoothed mode),
 ``cyton:PORT``, ``replay:FILE`` (a session file, at real speed), ``lsl:NAME`` (a Lab Streaming Layer
 EMG stream by name), ``brainflow:BOARD[,key=value...]`` (any BrainFlow board with EMG/EXG channels,
-e.g. ``brainflow:SYNTHETIC_BOARD`` or ``brainflow:GANGLION_BOARD,serial_port=/dev/ttyACM0``).
+e.g. ``brainflow:SYNTHETIC_BOARD`` or ``brainflow:GANGLION_BOARD,serial_port=/dev/ttyACM0``),
+``myo-ble[:MAC]`` (the Myo over the computer's own Bluetooth with bleak, no dongle).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = ["open_emg", "EmgSource", "SerialEmgSource", "DeviceError", "DeviceLos
            "EMG_SPEC_HELP"]
 
 EMG_SPEC_HELP = ("synthetic | synthetic-cyton | synthetic:RATExCH | myo:PORT | myo50:PORT | cyton:PORT | "
-                 "replay:FILE | lsl:NAME | brainflow:BOARD[,key=value...]")
+                 "replay:FILE | lsl:NAME | brainflow:BOARD[,key=value...] | myo-ble[:MAC]")
 
 
 def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
@@ -38,6 +39,9 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
             from ..synthetic import SyntheticSubject
             subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, emg_rate_hz=rate)
         return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
+    if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
+        from .myo_ble import MyoBleSource
+        return MyoBleSource(arg or None)
     if kind == "synthetic-cyton":
         from .cyton import open_synthetic_cyton
         return open_synthetic_cyton(subject=subject, seed=seed)

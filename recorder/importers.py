@@ -149,9 +149,10 @@ def _find_gaps(t: np.ndarray, period: float, factor: float = 3.0) -> list[tuple[
 
 
 def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel_names: Sequence[str], units: str,
-                   scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=()) -> Path:
+                   scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=(), poses=None) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
-    into a temporary file in the destination folder, renamed when complete."""
+    into a temporary file in the destination folder, renamed when complete. poses: optional
+    ((F,) times, (F, 21, 3) world mm) written as frames (placeholder images) with their landmarks."""
     from .writelock import WriteLock
 
     dst = Path(dst)
@@ -162,8 +163,8 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     try:
         w = SessionWriter(tmp, sample_rate_hz=rate_hz, channel_names=channel_names, units=units,
-                          scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata, video=False,
-                          flush_interval_s=1.0)
+                          scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata,
+                          video=poses is not None, flush_interval_s=1.0)
         w.start()
         step = 65536
         for a in range(0, len(t), step):
@@ -174,6 +175,8 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
             w.add_label(s, e, name)
         for tm, text in markers:
             w.add_marker(tm, text)
+        if poses is not None:
+            _add_poses(w, *poses)
         w.close()
         if w.error is not None:
             raise OSError(f"writing {dst} failed: {w.error}") from w.error
@@ -187,6 +190,23 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
     finally:
         lock.release()
     return dst
+
+
+def _add_poses(w: SessionWriter, t: np.ndarray, world: np.ndarray) -> None:
+    """Frames without a picture (a placeholder JPEG) carrying landmarks: world (F, 21, 3) mm, NaN
+    rows for no hand; image landmarks are unknown (NaN)."""
+    from .simulate import _placeholder_jpeg
+    from .types import Frame, Landmarks
+    jpeg = _placeholder_jpeg()
+    blank = np.zeros((1, 1, 3), np.uint8)
+    nan_img = np.full((21, 3), np.nan, np.float32)
+    for i, (ti, wi) in enumerate(zip(t, world)):
+        w.add_frame(Frame(image=blank, t=float(ti), index=i), jpeg=jpeg, block=True)
+        if np.isfinite(wi).all():
+            w.add_landmarks(Landmarks(image=nan_img, world_mm=wi.astype(np.float32), score=1.0, handedness="",
+                                      t=float(ti), frame_index=i))
+        else:
+            w.add_landmarks(Landmarks.empty(float(ti), i))
 
 
 def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_column=None, time_unit: str = "s",

@@ -9,7 +9,9 @@
   Markers that carry a label vocabulary become labels too: ``start:NAME`` / ``end:NAME`` (also
   ``NAME_start``/``NAME_end``, ``NAME start``/``NAME end``), or, with ``label_names`` given, a
   marker equal to one of those names starts a label that lasts until the next such marker.
-- Video/landmark streams are not imported (EMG, markers and labels only).
+- Landmarks: a numeric stream of type "MoCap" (or "Hand") with 63 channels, as ``emgrec lsl
+  publish`` sends (21 MediaPipe world landmarks x, y, z in mm), becomes frames (without pictures:
+  a placeholder image each) carrying those landmarks at their times. Video streams are not imported.
 """
 
 from __future__ import annotations
@@ -162,12 +164,21 @@ def import_xdf(src, dst, *, stream: str | None = None, label_names: list[str] | 
                 markers.append((float(tm) - t0, text))
     markers.sort(key=lambda m: m[0])
     labels = markers_to_labels(markers, end_s, label_names)
+    poses = None
+    hand = [s for s in streams if s is not emg and _info(s, "type").lower() in ("mocap", "hand")
+            and _info(s, "channel_format") != "string" and np.asarray(s["time_series"]).ndim == 2
+            and np.asarray(s["time_series"]).shape[1] == 63]
+    if hand:
+        ht = np.asarray(hand[0]["time_stamps"], np.float64)
+        order = np.argsort(ht, kind="stable")
+        poses = (ht[order] - t0, np.asarray(hand[0]["time_series"], np.float64)[order].reshape(-1, 21, 3))
     meta = {"subject": subject, "notes": notes, "hand": "",
             "device": {"kind": "xdf", "source": str(src), "stream": _info(emg, "name"),
                        "stream_type": _info(emg, "type"), "source_id": _info(emg, "source_id"),
-                       "hostname": _info(emg, "hostname")},
+                       "hostname": _info(emg, "hostname"),
+                       "landmark_stream": _info(hand[0], "name") if hand else ""},
             "settings": {"importer": "xdf", "synchronize_clocks": True, "label_names": label_names or []},
             "source_file": src.name, "source_start_time": t0}
     return _write_session(dst, x=x.astype(dt), t=t, rate_hz=rate, channel_names=names, units=units,
                           scale_to_uV=scale, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate),
-                          metadata=meta, markers=markers)
+                          metadata=meta, markers=markers, poses=poses)

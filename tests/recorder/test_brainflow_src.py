@@ -188,12 +188,3 @@ def test_devices_command_lists_brainflow_boards(capsys):
     out = capsys.readouterr().out
     assert "SYNTHETIC_BOARD" in out and "GANGLION_BOARD" in out
 
-
-def test_app_armband_list_offers_brainflow():
-    pytest.importorskip("PySide6")
-    from app.capture_view import EMG_KINDS, emg_spec
-    assert {"brainflow", "myo-ble"} <= {k for _, k in EMG_KINDS}
-    assert emg_spec("myo-ble", "") == "myo-ble" and emg_spec("myo-ble", "AA:BB") == "myo-ble:AA:BB"
-    assert emg_spec("brainflow", " SYNTHETIC_BOARD ") == "brainflow:SYNTHETIC_BOARD"
-    with pytest.raises(ValueError, match="name a BrainFlow board"):
-        emg_spec("brainflow", "")

@@ -117,3 +117,24 @@ def test_cli_detects_xdf_by_content(tmp_path, capsys):
 def test_vocabulary_labels():
     mk = [(0.0, "rest"), (1.0, "fist"), (2.0, "other"), (3.0, "rest")]
     assert markers_to_labels(mk, 4.0, ["rest", "fist"]) == [(0.0, 1.0, "rest"), (1.0, 3.0, "fist"), (3.0, 4.0, "rest")]
+
+
+def test_landmark_stream_becomes_frames_with_landmarks(tmp_path):
+    f = tmp_path / "rec.xdf"
+    w = XdfWriter()
+    w.stream(1, "EMG", "EMG", 8, RATE, "int8")
+    ts = 10.0 + np.arange(400) / RATE
+    w.samples(1, ts, np.zeros((400, 8)), "int8")
+    w.stream(2, "emgrec-Hand", "MoCap", 63, 30.0, "float32")
+    ft = 10.05 + np.arange(50) / 30.0
+    pose = np.random.default_rng(0).normal(0, 40, (50, 63)).astype(np.float32)
+    pose[7] = np.nan  # a frame without a hand
+    w.samples(2, ft, pose, "float32")
+    w.save(f)
+    with SessionReader(import_xdf(f, tmp_path / "s.h5")) as r:
+        assert r.n_frames == 50
+        np.testing.assert_allclose(r.video_t, ft - ts[0], atol=1e-6)
+        world = np.asarray(r.landmarks_world[:]).reshape(50, 63)
+        np.testing.assert_allclose(world[~np.isnan(pose[:, 0])], pose[~np.isnan(pose[:, 0])], atol=1e-4)
+        assert not r.has_hand()[7] and r.has_hand().sum() == 49
+        assert r.attrs["device"]["landmark_stream"] == "emgrec-Hand"

@@ -54,8 +54,11 @@ def test_streams_raw_emg_sample_exact_with_the_shared_gatt_sequence():
     # indices are the armband's sample numbers relative to the first notification, values exact
     np.testing.assert_array_equal(x, truth(idx - idx[0] + 2 * first_j))
     assert st.samples_lost == 6 and len(idx) == 2 * len(m.sent)
+    # times from the shared clock fit: near when the fake armband took each sample (same host clock;
+    # the fit starts from arrival times, so allow scheduling delay on a loaded machine)
     t = np.concatenate([c.t for c in chunks])
-    assert np.all(np.diff(t) > 0)
+    taken = m.t_origin + (idx - idx[0] + 2 * first_j + 1) / 200.0
+    assert np.median(np.abs(t - taken)) < 0.05
 
 
 def test_reconnects_after_the_link_drops_and_records_a_gap():

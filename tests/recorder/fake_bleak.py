@@ -27,8 +27,10 @@ class FakeMyo:
         self.address, self.name, self.rssi, self.is_myo = address, name, rssi, is_myo
         self.t_origin = time.monotonic()
         self.commands: list[bytes] = []
-        self.drop: set[int] = set()     # notification numbers never sent (lost over the air)
-        self.drop_link_at: int | None = None  # notification number at which the link drops
+        # counted in notifications from the start of the first stream (whenever that is):
+        self.drop: set[int] = set()     # notifications never sent (lost over the air)
+        self.drop_link_at: int | None = None  # notification at which the link drops
+        self.j_start: int | None = None  # notification number of the first stream's start
         self.sent: list[int] = []       # notification numbers sent
         self.battery = 77
 
@@ -112,14 +114,16 @@ class FakeClient:
     async def _stream(self):
         m = self.myo
         j = m.j_now()
+        if m.j_start is None:
+            m.j_start = j
         while self.connected:
-            if m.drop_link_at is not None and j >= m.drop_link_at:
+            if m.drop_link_at is not None and j - m.j_start >= m.drop_link_at:
                 m.drop_link_at = None
                 self.connected = False
                 if self.cb:
                     self.cb(self)
                 return
-            if j not in m.drop:
+            if j - m.j_start not in m.drop:
                 ch = myo_gatt.RAW[j % 4]
                 vals = truth(np.array([2 * j, 2 * j + 1]))
                 self.notify[ch.uuid](SimpleNamespace(uuid=ch.uuid), bytearray(vals.tobytes()))

@@ -35,7 +35,7 @@ def _idx(chunks):
 
 def test_streams_raw_emg_sample_exact_with_the_shared_gatt_sequence():
     m = FakeMyo("AA:BB:CC:DD:EE:01")
-    m.drop = {m.j_now() + 30, m.j_now() + 31, m.j_now() + 50}  # lost over the air
+    m.drop = {30, 31, 50}  # notifications lost over the air (2 + 2 + 2 samples)
     src = _source([m])
     try:
         chunks = _run(src, lambda s, c: s.status().samples_received >= 200)
@@ -63,7 +63,7 @@ def test_streams_raw_emg_sample_exact_with_the_shared_gatt_sequence():
 
 def test_reconnects_after_the_link_drops_and_records_a_gap():
     m = FakeMyo("AA:BB:CC:DD:EE:02")
-    m.drop_link_at = m.j_now() + 60
+    m.drop_link_at = 60
     src = _source([m])
     src.reconnect_interval_s = 0.3
     states = []
@@ -83,7 +83,8 @@ def test_reconnects_after_the_link_drops_and_records_a_gap():
     # the outage (reconnect interval + reconnect) is a gap of about its length in samples
     sent = np.asarray(m.sent)
     true_gap = 2 * (int(sent[np.flatnonzero(np.diff(sent) > 1)[0] + 1]) - int(sent[np.flatnonzero(np.diff(sent) > 1)[0]]) - 1)
-    assert abs(jump - true_gap) <= 8, (jump, true_gap)
+    # placed by the clock from arrival times: never early, late by the scheduling delay at most
+    assert -2 <= jump - true_gap <= 20, (jump, true_gap)
     assert st.samples_lost == int(np.sum(np.diff(idx) - 1))
 
 

@@ -158,9 +158,14 @@ class Capture:
     def path(self) -> Path | None:
         return self._path
 
-    def start_recording(self, path, metadata: dict | None = None, overwrite: bool = True) -> None:
+    def start_recording(self, path, metadata: dict | None = None, overwrite: bool = True,
+                        store_video: str = "jpeg") -> None:
         """Start writing a session file at ``path`` (parent folders are created); with ``overwrite``
-        False an existing file is refused (FileExistsError)."""
+        False an existing file is refused (FileExistsError).
+
+        store_video: "jpeg" stores every frame's image; "none" keeps frame times and landmarks only."""
+        if store_video not in ("jpeg", "none"):
+            raise ValueError(f"store_video must be 'jpeg' or 'none', got {store_video!r}")
         from .session import SessionWriter
         if self._writer is not None:
             raise RuntimeError(f"already recording to {self._path}")
@@ -179,7 +184,8 @@ class Capture:
         writer = SessionWriter(path, sample_rate_hz=self.emg.sample_rate_hz,
                                channel_names=list(self.emg.channel_names), units=self.emg.units,
                                scale_to_uV=self.emg.scale_to_uV, emg_dtype=self.emg.dtype, t0=t0,
-                               metadata=meta, video=self.camera is not None, overwrite=overwrite)
+                               metadata=meta, video=self.camera is not None, overwrite=overwrite,
+                               store_images=store_video == "jpeg")
         writer.on_error = self._on_writer_error
         writer.start()
         with self._lock:

@@ -173,8 +173,9 @@ class SessionWriter:
     def __init__(self, path, *, sample_rate_hz: float, channel_names: Sequence[str], units: str = "counts",
                  scale_to_uV: float = float("nan"), emg_dtype=np.int16, t0: float, metadata: dict | None = None,
                  video: bool = True, flush_interval_s: float = 0.5, jpeg_quality: int = 85,
-                 on_error: Callable[[BaseException], None] | None = None, max_queued_frames: int = 300,
-                 min_free_bytes: int = 50_000_000, libver: tuple[str, str] = LIBVER, overwrite: bool = True):
+                 store_images: bool = True, on_error: Callable[[BaseException], None] | None = None,
+                 max_queued_frames: int = 300, min_free_bytes: int = 50_000_000, libver: tuple[str, str] = LIBVER,
+                 overwrite: bool = True):
         if not 0 < flush_interval_s <= 1.0:
             raise ValueError(f"flush_interval_s must be in (0, 1] s, got {flush_interval_s}")
         if sample_rate_hz <= 0 or not channel_names:
@@ -188,6 +189,8 @@ class SessionWriter:
         self.t0 = float(t0)
         self.metadata = dict(metadata or {})
         self.video = bool(video)
+        # False: frames keep their times and landmarks but no image (privacy, size; docs/session-format.md).
+        self.store_images = bool(store_images)
         self.flush_interval_s = float(flush_interval_s)
         self.jpeg_quality = int(jpeg_quality)
         self.on_error = on_error
@@ -254,6 +257,7 @@ class SessionWriter:
             f.attrs["clock"] = "session seconds = host monotonic seconds - t0_host_s"
             f.attrs["has_video"] = self.video
             f.attrs["hdf5_libver"] = ",".join(self.libver)
+            f.attrs["video_storage"] = "jpeg" if self.store_images else "none"
             _create_layout(f, n_channels=len(self.channel_names), emg_dtype=self.emg_dtype,
                            sample_rate_hz=self.sample_rate_hz, channel_names=self.channel_names,
                            units=self.units, scale_to_uV=self.scale_to_uV)
@@ -406,6 +410,8 @@ class SessionWriter:
                     self._queued_frames -= 1
                     self._room.notify_all()
                 frame, jpeg = item
+                if not self.store_images:
+                    jpeg = b""  # a frame row without image: [offset, 0] in /video/jpeg_index
                 if jpeg is None:
                     import cv2
                     ok, buf = cv2.imencode(".jpg", frame.image, [int(cv2.IMWRITE_JPEG_QUALITY), self.jpeg_quality])
@@ -809,7 +815,8 @@ class SessionReader:
         if nf:
             idx = f["video/jpeg_index"][:nf]
             end = idx[:, 0] + idx[:, 1]
-            good = (idx[:, 0] >= 0) & (idx[:, 1] > 0) & (end <= f["video/jpeg"].shape[0])
+            # nbytes 0 = a frame stored without image (landmarks/angles only); -1 = never written.
+            good = (idx[:, 0] >= 0) & (idx[:, 1] >= 0) & (end <= f["video/jpeg"].shape[0])
             bad = np.flatnonzero(~good)
             if bad.size:
                 nf = int(bad[0])
@@ -909,9 +916,16 @@ class SessionReader:
         off, nb = (int(v) for v in self._f["video/jpeg_index"][i])
         return self._f["video/jpeg"][off: off + nb].tobytes()
 
+    def has_image(self) -> np.ndarray:
+        """(F,) bool: frames with a stored image (False for landmark-only frames, e.g. imported pose
+        or ``--store-video none``)."""
+        return self._f["video/jpeg_index"][: self._nf, 1] > 0
+
     def frame(self, i: int) -> np.ndarray:
-        """(H, W, 3) uint8 BGR image of frame i."""
+        """(H, W, 3) uint8 BGR image of frame i; SessionFormatError for a frame stored without image."""
         import cv2
+        if not self.jpeg(i):
+            raise SessionFormatError(self.path, f"frame {i} has no stored image (landmarks only)")
         img = cv2.imdecode(np.frombuffer(self.jpeg(i), np.uint8), cv2.IMREAD_COLOR)
         if img is None:
             raise SessionFormatError(self.path, f"frame {i} is not a decodable JPEG")
@@ -972,7 +986,15 @@ class SessionReader:
         vt = self.video_t
         gaps = self.gaps
         dev = a.get("device") if isinstance(a.get("device"), dict) else {}
-        measured = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else float("nan")
+        # Sample intervals that span a recorded gap (lost samples, file boundaries of an import) are
+        # not sampling time: leave them out of the measured rate.
+        n_iv, span = len(t) - 1, (t[-1] - t[0]) if len(t) > 1 else 0.0
+        if len(gaps) and len(t) > 1:
+            i = np.clip(np.searchsorted(t, gaps[:, 1], side="left") - 1, 0, len(t) - 2)
+            cover = (t[i] <= gaps[:, 0] + 1e-9) & (t[i + 1] >= gaps[:, 1] - 1e-9)
+            iv = np.unique(i[cover])
+            n_iv, span = n_iv - len(iv), span - float((t[iv + 1] - t[iv]).sum())
+        measured = n_iv / span if n_iv > 0 and span > 0 else float("nan")
         fps = (len(vt) - 1) / (vt[-1] - vt[0]) if len(vt) > 1 and vt[-1] > vt[0] else float("nan")
         return {
             "path": str(self.path),
@@ -996,6 +1018,7 @@ class SessionReader:
             "frames": self._nf,
             "fps": float(fps),
             "frames_with_hand": int(self.has_hand().sum()),
+            "frames_with_image": int(self.has_image().sum()),
             "gaps": int(len(gaps)),
             "gap_total_s": float((gaps[:, 1] - gaps[:, 0]).sum()) if len(gaps) else 0.0,
             "labels": len(self.labels),

@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--notes", default="", help="free-text notes saved in the file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic subject")
     p.add_argument("--force", action="store_true", help="replace --out if it exists (never one being recorded)")
+    p.add_argument("--store-video", default="jpeg", choices=["jpeg", "none"],
+                   help="jpeg: store camera frames; none: frame times and landmarks only (privacy, size)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +56,7 @@ def run(args) -> int:
             stop.wait(0.05)
         # overwrite=False unless --force: a file created there while the device connected is kept.
         cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes},
-                            overwrite=args.force)
+                            overwrite=args.force, store_video=args.store_video)
         writer = cap._writer
         tty = sys.stderr.isatty()
         while not stop.wait(0.5):

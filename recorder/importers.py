@@ -361,3 +361,34 @@ def import_neurotron(src, dst, *, subject: str = "", notes: str = "") -> Path:
                       subject=subject, notes=notes, dtype=np.uint16,
                       device={"kind": "myo", "mode": "emg50", "sample_rate_hz": 50.0, "source": "neurotron"},
                       extra_attrs={"recorded_utc": recorded, "source_clock": "unix seconds"})
+
+
+def detect_format(src) -> str:
+    """Guess the layout of ``src``: "myo-readings" (a folder of 0.txt..7.txt, or a k.txt of 9 integer
+    fields), "neurotron" (9 fields, 8 channels and a Unix-second time) or "csv" (anything else)."""
+    src = Path(src)
+    if src.is_dir():
+        _myo_files(src)  # raises naming the folder when it is not that layout
+        return "myo-readings"
+    if not src.is_file():
+        raise FileNotFoundError(f"no such file or folder: {src}")
+    try:
+        with open(src, encoding="utf-8-sig") as fh:
+            head = [ln.strip() for _, ln in zip(range(50), fh) if ln.strip()][:2]
+    except UnicodeDecodeError:
+        raise ImportFormatError(f"{src.name}: not a text file (binary .dat files: --format csv is for text)") from None
+    if not head:
+        raise ImportFormatError(f"{src.name}: empty file")
+    fields = [f.strip() for f in head[0].split(",")]
+    header = not all(_is_number(f) for f in fields)
+    row = [f.strip() for f in head[-1].split(",")]
+    if len(fields) == 9:
+        if header and {n.lower() for n in fields} & {"ts", "timestamp"} and any(n.lower().startswith("ch") for n in fields):
+            return "neurotron"
+        if not header and all(_is_number(f) for f in row):
+            v = [float(f) for f in row]
+            if sum(a > 1e8 for a in v) == 1:
+                return "neurotron"
+            if re.fullmatch(r"\d+\.txt", src.name) and all(float(a).is_integer() and -128 <= a <= 127 for a in v[:8]):
+                return "myo-readings"
+    return "csv"

@@ -948,6 +948,25 @@ class SessionReader:
         """Per frame "Left", "Right" or ""."""
         return [_HANDEDNESS_NAMES.get(int(c), "") for c in self._f["landmarks/handedness"][: self._nf]]
 
+    @property
+    def angle_names(self) -> list[str]:
+        """Names of the imported joint angles in ``/pose/angles`` ([] when the file has none)."""
+        d = self._f.get("pose/angles")
+        if not isinstance(d, h5py.Dataset):
+            return []
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in d.attrs.get("names", [])]
+
+    @property
+    def angles(self) -> np.ndarray | None:
+        """(F, K) float32 imported joint angles in degrees, aligned with video rows, or None."""
+        d = self._f.get("pose/angles")
+        if not isinstance(d, h5py.Dataset):
+            return None
+        if d.ndim != 2 or d.shape[0] < self._nf or d.shape[1] != len(self.angle_names):
+            raise SessionFormatError(self.path, f"/pose/angles has shape {d.shape} for {self._nf} frames and "
+                                                f"{len(self.angle_names)} names")
+        return d[: self._nf].astype(np.float32)
+
     def has_hand(self) -> np.ndarray:
         """(F,) bool: frames whose landmarks hold a hand."""
         if self._nf == 0:
@@ -1019,6 +1038,11 @@ class SessionReader:
             "fps": float(fps),
             "frames_with_hand": int(self.has_hand().sum()),
             "frames_with_image": int(self.has_image().sum()),
+            "angle_names": self.angle_names,
+            "alignment": _json_summary(a.get("alignment"), ("emg_start", "pose_start", "start_difference_s",
+                                                             "pose_offset_s", "overlap_s")),
+            "emg_resampling": _json_summary(a.get("emg_resampling"), ("rate_hz", "interpolation", "source_rows",
+                                                                      "duplicates_dropped")),
             "gaps": int(len(gaps)),
             "gap_total_s": float((gaps[:, 1] - gaps[:, 0]).sum()) if len(gaps) else 0.0,
             "labels": len(self.labels),
@@ -1030,6 +1054,17 @@ class SessionReader:
 # ------------------------------------------------------------------------------------------------
 # Editing and recovery
 # ------------------------------------------------------------------------------------------------
+
+def _json_summary(text, keys) -> str:
+    """'k=v, ...' of a few keys of a JSON attribute (imports' alignment / resampling), '' if absent."""
+    try:
+        d = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return str(text)
+    if not isinstance(d, dict):
+        return ""
+    return ", ".join(f"{k}={round(d[k], 3) if isinstance(d[k], float) else d[k]}" for k in keys if k in d)
+
 
 def _copy_attrs(src, dst) -> None:
     for k, v in src.attrs.items():

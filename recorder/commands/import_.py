@@ -1,20 +1,25 @@
-"""``emgrec import SRC [--format myo-readings|neurotron|csv|xdf] --out FILE.h5``: EMG files -> session.
-XDF is recognised by content; the other formats need --format."""
+"""``emgrec import SRC --format myo-readings|neurotron|csv --out FILE.h5``: EMG files -> session."""
 
 from __future__ import annotations
+
+
+from ..pose_import import CLOCKS
+
+
+def _finite(name: str, v) -> None:
+    import math
+    if v is not None and not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("import", help="import EMG from CSV/text files into a session file",
                               description="Import EMG (no video) into a session file. Formats: myo-readings "
                                           "(a k.txt or a session folder of 0.txt..7.txt), neurotron (Myo 50 Hz CSV), "
-                                          "csv (anything else: give --emg-columns and --rate or --time-column), "
-                                          "xdf (LabRecorder; recognised by content: EMG, markers, labels).")
-    p.add_argument("src", help="source file (or myo-readings session folder)")
-    p.add_argument("--format", choices=["myo-readings", "neurotron", "csv", "xdf"],
-                   help="source format (XDF is recognised by content without it)")
-    p.add_argument("--stream", help="xdf: EMG stream by name or type (default: the one stream of type EMG)")
-    p.add_argument("--label-names", help="xdf: comma-separated marker vocabulary; each such marker starts a label")
+                                          "csv (anything else: give --emg-columns and --rate or --time-column).")
+    p.add_argument("src", help="source file (or myo-readings session folder); with --pose, the EMG file")
+    p.add_argument("--format", choices=["myo-readings", "neurotron", "csv"],
+                   help="source layout (default: detected; ignored with --pose)")
     p.add_argument("--out", required=True, help="session file to write (.h5)")
     p.add_argument("--rate", type=float, help="sample rate, Hz (csv; required without --time-column)")
     p.add_argument("--emg-columns", help="csv: columns, 0-based numbers or header names, e.g. 0-7 or ch1,ch2")
@@ -27,28 +32,58 @@ def register(subparsers) -> None:
     p.add_argument("--subject", default="")
     p.add_argument("--notes", default="")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    g = p.add_argument_group("paired EMG + pose files (--pose), see docs/export.md")
+    g.add_argument("--pose", help="pose file (joint angles, degrees) with its own time column")
+    g.add_argument("--pose-columns", help="angle columns (default: all but the time)")
+    g.add_argument("--pose-time-column", help="time column of the pose file (default: time/timestamp, else the first)")
+    g.add_argument("--emg-clock", default="auto", choices=list(CLOCKS), help="clock of the EMG time column")
+    g.add_argument("--pose-clock", default="auto", choices=list(CLOCKS), help="clock of the pose time column")
+    g.add_argument("--date", help="YYYY-MM-DD for a time-of-day clock when the other file has no date")
+    g.add_argument("--date-order", default="ymd", choices=["ymd", "dmy", "mdy"], help="field order of dates")
+    g.add_argument("--pose-offset", type=float, default=0.0, help="seconds added to the pose clock")
+    g.add_argument("--resample", type=float, help="EMG rate to resample to, Hz (default: mean rate of distinct rows)")
+    g.add_argument("--resample-method", default="linear", choices=["linear", "nearest"])
+    g.add_argument("--max-gap", type=float, default=0.25, help="EMG intervals longer than this (s) become gaps")
+    g.add_argument("--angle-definition", default="", help="what the pose file's angles measure (stored in the file)")
+    g.add_argument("--hand", default="", help="recorded hand (left/right)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from .. import importers
-    from ..writelock import check_output
+    from pathlib import Path
 
-    out = check_output(args.out, [args.src], force=args.force, what="import output")
-    fmt = args.format
-    if fmt is None:
-        from ..xdf_import import is_xdf
-        if is_xdf(args.src):
-            fmt = "xdf"
-        else:
-            raise ValueError(f"{args.src}: cannot tell its format by content; give --format myo-readings|neurotron|csv|xdf")
-    if fmt == "xdf":
-        from ..xdf_import import import_xdf
-        names = [n.strip() for n in args.label_names.split(",") if n.strip()] if args.label_names else None
-        path = import_xdf(args.src, out, stream=args.stream, label_names=names, subject=args.subject, notes=args.notes)
-    elif fmt == "myo-readings":
+    from .. import importers
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists (use --force to overwrite)")
+    for name in ("rate", "resample", "pose_offset", "max_gap"):
+        _finite("--" + name.replace("_", "-"), getattr(args, name))
+    if args.rate is not None and args.rate <= 0:
+        raise ValueError(f"--rate must be positive, got {args.rate}")
+    if args.pose:
+        from ..pose_import import import_paired
+        path, al = import_paired(args.src, args.pose, out, emg_columns=args.emg_columns,
+                                 emg_time_column=args.time_column, pose_time_column=args.pose_time_column,
+                                 pose_columns=args.pose_columns, emg_clock=args.emg_clock, pose_clock=args.pose_clock,
+                                 date=args.date, date_order=args.date_order, pose_offset_s=args.pose_offset,
+                                 resample_hz=args.resample, resample_method=args.resample_method,
+                                 max_gap_s=args.max_gap, units=args.units, scale_to_uV=args.scale_to_uv,
+                                 angle_definition=args.angle_definition, subject=args.subject, notes=args.notes,
+                                 hand=args.hand, delimiter=args.delimiter)
+        print(f"alignment: EMG ({al['emg_clock']} clock) {al['emg_first_raw']!r} read as {al['emg_start']}, "
+              f"pose ({al['pose_clock']} clock) {al['pose_first_raw']!r} read as {al['pose_start']}, pose offset "
+              f"{al['pose_offset_s']:+g} s; the pose starts {al['start_difference_s']:+.3f} s from the EMG; "
+              f"overlap {al['overlap_s']:.1f} s")
+        args.format = "paired"
+    elif args.format is None:
+        args.format = importers.detect_format(args.src)
+        print(f"format: {args.format} (detected; give --format to choose)")
+    if args.format == "paired":
+        pass
+    elif args.format == "myo-readings":
         path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)
-    elif fmt == "neurotron":
+    elif args.format == "neurotron":
         path = importers.import_neurotron(args.src, out, subject=args.subject, notes=args.notes)
     else:
         if not args.emg_columns:

@@ -38,11 +38,18 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
         ("channels", s["channel_names"]),
         ("scale", f"{_fmt(s['scale_to_uV'])} uV per unit"),
         ("gaps", f"{s['gaps']} ({_fmt(s['gap_total_s'])} s)"),
-        ("video", f"{s['frames']} frames, {_fmt(s['fps'])} fps, {s['frames_with_hand']} with a hand"),
+        ("video", f"{s['frames']} frames, {_fmt(s['fps'])} fps, {s['frames_with_hand']} with a hand"
+                  + (f", {s['frames_with_image']} with an image" if s.get('frames_with_image', s['frames']) < s['frames']
+                     else "")),
         ("labels", s["labels"]),
         ("markers", s["markers"]),
         ("size", f"{mb:.1f} MB"),
     ]
+    if s.get("angle_names"):
+        rows.append(("joint angles", f"{len(s['angle_names'])} per frame (deg): {', '.join(s['angle_names'])}"))
+    for key, name in (("alignment", "alignment"), ("emg_resampling", "resampling")):
+        if s.get(key):
+            rows.append((name, s[key]))
     if s["notes"]:
         rows.append(("notes", s["notes"]))
     w = max(len(k) for k, _ in rows)

@@ -158,7 +158,7 @@ def parse_clock(tab: Table, col: str, kind: str = "auto", date_order: str = "ymd
             v = float(first)
             kind = "unix-ms" if abs(v) > 1e11 else "unix"
         elif re.fullmatch(_RE_DATETIME, first):
-            kind = "datetime"
+            kind = "iso" if re.match(r"\d{4}-\d{1,2}-\d{1,2}[T ]", first) else "datetime"
         elif re.fullmatch(_RE_TIME, first):
             kind = "time"
         else:
@@ -251,16 +251,19 @@ def resolve(emg: Clock, pose: Clock, date: str | None = None, offset_s: float = 
             base = (_dt.date.fromisoformat(date) - _dt.date(1970, 1, 1)).days * DAY
         except ValueError:
             raise ValueError(f"date must be YYYY-MM-DD, got {date!r}") from None
-    for this, other, name in ((emg, pose, "EMG"), (pose, emg, "pose")):
+    done = {id(c) for c in (emg, pose) if not c.period}
+    # A 24-hour time of day first, so a 12-hour clock can then be resolved against it.
+    order = sorted(((emg, pose, "EMG"), (pose, emg, "pose")), key=lambda o: o[0].kind == "time12")
+    for this, other, name in order:
         if not this.period:
             continue
+        ref = other.t if id(other) in done else None
         if base is not None:
             day0 = base
-        elif not other.period:
-            day0 = np.floor(other.t[0] / DAY) * DAY
+        elif ref is not None:
+            day0 = np.floor(ref[0] / DAY) * DAY
         else:
             raise ImportFormatError(f"neither file has a date ({name} clock is {this.kind}): give --date YYYY-MM-DD")
-        ref = other.t if not other.period else None
         if ref is None:
             if this.kind == "time12":
                 raise ImportFormatError(f"the {name} clock is 12-hour without AM/PM and the other file has no "
@@ -275,6 +278,7 @@ def resolve(emg: Clock, pose: Clock, date: str | None = None, offset_s: float = 
                                         f"{name} clock ({this.kind}); check --date / --pose-offset")
             this.shift_s = day0 + best * this.period
         this.t = this.t + this.shift_s
+        done.add(id(this))
     ov = _overlap(emg.t, pose.t)
     if ov <= 0:
         raise ImportFormatError(f"the EMG ({_iso(emg.t[0])} .. {_iso(emg.t[-1])}) and pose "

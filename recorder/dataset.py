@@ -61,6 +61,8 @@ class SessionArrays:
     path: str = ""
     sha256: str = ""
     scale_to_uV: float = float("nan")
+    angles: np.ndarray | None = None  # (F, K) float32 imported joint angles (deg), or None
+    angle_names: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -94,9 +96,11 @@ def read_session(path: str | Path) -> SessionArrays:
         if len(frame_t):
             world = np.asarray(r.landmarks_world[:], dtype=np.float32)
         labels = [(float(s), float(e), str(n)) for s, e, n in r.labels]
+        angles = r.angles if len(frame_t) else None
         s = SessionArrays(name=path.name, rate_hz=float(r.sample_rate_hz), channel_names=list(r.channel_names),
                           emg_t=emg_t, emg=emg, gaps=gaps, frame_t=frame_t, world=world, labels=labels,
-                          path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV))
+                          path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV),
+                          angles=angles, angle_names=r.angle_names if angles is not None else [])
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
     return s
@@ -171,6 +175,28 @@ def labels_at(t: np.ndarray, labels: Sequence[tuple[float, float, str]], backgro
 
 
 TARGET_FRAMES = ("wrist", "hand")
+TARGETS = ("landmarks", "angles")
+
+
+def pose_targets(s: SessionArrays, target: str, target_frame: str = "wrist") -> tuple[np.ndarray, list[str] | None]:
+    """Per-frame targets of one session: (F, K) float32, NaN rows where there is none, and the
+    angle names (None for landmarks).
+
+    target "landmarks": the 63 wrist-relative world landmark values (mm, ``target_frame``);
+    "angles": the session's imported ``/pose/angles`` as they are when it has them, else the joint
+    angles computed from the 21 world landmarks (:mod:`recorder.angles`, degrees)."""
+    if target not in TARGETS:
+        raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
+    if target == "angles":
+        if s.angles is not None:
+            return np.asarray(s.angles, np.float32), list(s.angle_names)
+        from .angles import ANGLE_NAMES, angles_from_landmarks
+        if s.world is None:
+            raise DatasetError(f"{s.name}: no landmarks or angles to compute angle targets from")
+        return angles_from_landmarks(s.world), list(ANGLE_NAMES)
+    w = s.world.astype(np.float32)
+    w = hand_frame(w) if target_frame == "hand" else w - w[:, :1]
+    return w.reshape(len(w), 3 * N_LANDMARKS), None
 
 
 def hand_frame(world: np.ndarray) -> np.ndarray:
@@ -212,6 +238,8 @@ class WindowSet:
     window_n: int
     anchor: str
     dropped: int = 0
+    target: str = "landmarks"  # pose task: "landmarks" (63 mm) or "angles" (K degrees, target_names)
+    target_names: list | None = None
 
     def __len__(self) -> int:
         return int(len(self.X))
@@ -224,7 +252,8 @@ class WindowSet:
         idx = np.asarray(idx)
         return WindowSet(self.X[idx], None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
                          self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
-                         self.channel_names, self.window_n, self.anchor)
+                         self.channel_names, self.window_n, self.anchor, target=self.target,
+                         target_names=self.target_names)
 
 
 def window_samples(window_ms: float, rate_hz: float) -> int:
@@ -237,7 +266,7 @@ def window_samples(window_ms: float, rate_hz: float) -> int:
 def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str = "pose", window_ms: float = 200.0,
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
-                  transition_guard_ms: float | None = None) -> WindowSet:
+                  transition_guard_ms: float | None = None, target: str = "landmarks") -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -249,6 +278,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     (gesture task): drop windows that contain a label boundary or end less than this long after
     one, i.e. anchors within [b, b + window + guard] of a boundary b. A cued subject reacts a few
     hundred ms after the label changes, so those windows carry the previous gesture's EMG.
+    target (pose task): "landmarks" or "angles", see :func:`pose_targets`; anchors are the frames
+    whose targets are all finite.
     """
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
@@ -261,7 +292,10 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             raise DatasetError(f"{s.name}: {s.rate_hz} Hz x {len(s.channel_names)} channels differs from "
                                f"{ss[0].name}: {rate} Hz x {len(chans)}")
     T = window_samples(window_ms, rate)
+    if target not in TARGETS:
+        raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
     Xs, ys, ts, fs, sis, names = [], [], [], [], [], []
+    target_names = None
     dropped = 0
     used_anchor = set()
     for si, s in enumerate(ss):
@@ -271,7 +305,15 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         if mode == "frames":
             if s.world is None or not len(s.frame_t):
                 raise DatasetError(f"{s.name}: no video frames to anchor windows on (use anchor='grid')")
-            has_hand = np.isfinite(s.world).all(axis=(1, 2))
+            Y = None
+            if task == "pose":
+                Y, tn = pose_targets(s, target, target_frame)
+                if target_names is not None and tn != target_names:
+                    raise DatasetError(f"{s.name}: angle targets {tn} differ from {target_names} of the other sessions")
+                target_names = tn
+                has_hand = np.isfinite(Y).all(axis=1)
+            else:
+                has_hand = np.isfinite(s.world).all(axis=(1, 2))
             at = s.frame_t[has_hand]
             frame = np.flatnonzero(has_hand)
         elif mode == "grid":
@@ -302,9 +344,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         end, at, frame = end[ok], at[ok], frame[ok]
         Xs.append(gather_windows(s.emg, end, T))
         if task == "pose":
-            w = s.world[frame].astype(np.float32)
-            w = hand_frame(w) if target_frame == "hand" else w - w[:, :1]
-            ys.append(w.reshape(len(w), 3 * N_LANDMARKS))
+            ys.append(Y[frame])
         ts.append(at)
         fs.append(frame)
         sis.append(np.full(len(at), si, dtype=np.int64))
@@ -326,7 +366,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
                    "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0} for s in ss],
         class_names=list(class_names), rate_hz=rate, channel_names=list(chans), window_n=T,
-        anchor="+".join(sorted(used_anchor)), dropped=dropped)
+        anchor="+".join(sorted(used_anchor)), dropped=dropped, target=target if task == "pose" else "landmarks",
+        target_names=target_names)
     if task == "gesture" and (label < 0).any():
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())

@@ -113,7 +113,18 @@ def format_metrics_table(rows: dict[str, dict]) -> str:
     show accuracy, balanced accuracy and the majority-class baseline."""
     pose = {k: v for k, v in rows.items() if "mpjpe_mm" in v}
     gest = {k: v for k, v in rows.items() if "accuracy" in v}
+    ang = {k: v for k, v in rows.items() if "mae_deg" in v}
     lines: list[str] = []
+    if ang:  # joint-angle targets (recorder.angles.angle_metrics): MAE in degrees, per finger
+        fingers = list(dict.fromkeys(f for m in ang.values() for f in m.get("per_finger_deg", {})))
+        lines.append("| | n | MAE deg | mean-angle baseline deg | ratio | " + " | ".join(fingers) + " |")
+        lines.append("|---" * (5 + len(fingers)) + "|")
+        for name, m in ang.items():
+            pf, bf = m.get("per_finger_deg", {}), m.get("baseline_per_finger_deg", {})
+            lines.append(f"| {name} | {m['n']} | {_fmt(m['mae_deg'])} | {_fmt(m['baseline_mae_deg'])} | "
+                         f"{_fmt(m['ratio'], 3)} | " + " | ".join(f"{_fmt(pf.get(f))} ({_fmt(bf.get(f))})"
+                                                               for f in fingers) + " |")
+        lines.append("(per finger: model (baseline))")
     if pose:
         fingers = list(FINGERS)
         lines.append("| | n | MPJPE mm | baseline mm | ratio | R2 | " + " | ".join(fingers) + " |")

@@ -125,7 +125,9 @@ class LoadedModel:
         self.class_names = list(meta["class_names"])
         self.split = ds.split_from_json(meta["split"])
         b = meta["baseline"]
-        self.baseline_pose = np.asarray(b["pose_mm"], np.float32) if self.task == "pose" else None
+        # Joint-angle models keep their training mean angles under "angles_deg".
+        self.baseline_pose = (np.asarray(b["angles_deg"] if "angles_deg" in b else b["pose_mm"], np.float32)
+                              if self.task == "pose" else None)
         self.majority_class = b.get("class") if self.task == "gesture" else None
 
     @property
@@ -246,7 +248,7 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
                             class_names=model.class_names if model.task == "gesture" else None,
                             background_label=dc.get("background_label", "rest"),
                             target_frame=dc.get("target_frame", "wrist"),
-                            transition_guard_ms=dc.get("transition_guard_ms"))
+                            transition_guard_ms=dc.get("transition_guard_ms"), target=dc.get("target", "landmarks"))
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
@@ -277,7 +279,10 @@ def evaluate(model: Model, sessions: Iterable, part: str = "auto") -> dict:
     if len(idx) == 0:
         raise ds.DatasetError(f"no windows to evaluate in the {used!r} part of these sessions")
     out = model.predict(ws.X[idx])
-    if model.task == "pose":
+    if model.task == "pose" and ws.target == "angles":
+        from .angles import angle_metrics
+        m = angle_metrics(out, ws.y[idx], model.baseline_pose, ws.target_names)
+    elif model.task == "pose":
         m = pose_metrics(out, ws.y[idx], model.baseline_pose)
     else:
         m = gesture_metrics(out, ws.label[idx], model.class_names, model.majority_class)

@@ -58,6 +58,7 @@ DEFAULT_CONFIG: dict = {
         "background_label": "rest",  # gesture class of unlabelled time (null: drop those windows)
         "class_names": None,  # fixed class order; default: sorted names found
         "target_frame": "wrist",  # pose targets: "wrist" (world axes - wrist) or "hand" (palm frame)
+        "target": "landmarks",  # pose: "landmarks" (63 mm) or "angles" (joint angles, deg; docs/models.md)
         "transition_guard_ms": None,  # gesture: drop windows within window + guard after a label change
     },
     "split": {
@@ -88,7 +89,7 @@ ALIASES = {
     "seed": "train.seed", "patience": "train.patience", "weight_decay": "train.weight_decay",
     "schedule": "train.schedule", "clip_grad": "train.clip_grad", "device": "train.device", "ema": "train.ema",
     "model": "model.name", "hidden": "model.params.hidden", "dropout": "model.params.dropout",
-    "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "guard_ms": "data.transition_guard_ms", "split": "split.mode",
+    "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "target": "data.target", "guard_ms": "data.transition_guard_ms", "split": "split.mode",
     "scale": "augment.scale", "noise": "augment.noise",
 }
 
@@ -268,6 +269,9 @@ def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, ta
                      baseline_pose: np.ndarray | None = None, majority: int | None = None) -> dict:
     """Metrics of ``predictor`` on windows ``idx`` of ``ws`` (with the baseline of the same windows)."""
     out = predict_array(predictor, ws.X[idx])
+    if task == "pose" and ws.target == "angles":
+        from .angles import angle_metrics
+        return angle_metrics(out, ws.y[idx], baseline_pose, ws.target_names)
     if task == "pose":
         return pose_metrics(out, ws.y[idx], baseline_pose)
     return gesture_metrics(out, ws.label[idx], ws.class_names, majority)
@@ -301,7 +305,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
                                   grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                   background_label=dc["background_label"], target_frame=dc["target_frame"],
-                                  transition_guard_ms=dc["transition_guard_ms"])
+                                  transition_guard_ms=dc["transition_guard_ms"], target=dc["target"])
         sp = cfg["split"]
         split = ds.make_split(ws, **sp)
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
@@ -423,7 +427,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                     vb = my_val[i:i + 4096]
                     out = eval_net(Xn[vb])
                     acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
-                    if task == "pose":
+                    if task == "pose" and ws.target == "angles":  # mean absolute error, degrees
+                        acc[1] += ((out - Yn[vb]) * y_std_t).abs().mean(dim=1).double().sum()
+                    elif task == "pose":
                         p = (out * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
                         tr = (Yn[vb] * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
                         acc[1] += torch.linalg.vector_norm(p - tr, dim=-1).mean(dim=1).double().sum()
@@ -447,7 +453,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             elapsed = time.perf_counter() - t_start
             dt = time.perf_counter() - t_ep
             rec = {"event": "epoch", "epoch": epoch, "epochs": epochs, "train_loss": float(acc[3]),
-                   "val_loss": val_loss, ("val_mpjpe_mm" if task == "pose" else "val_acc"): val_metric,
+                   "val_loss": val_loss, ("val_acc" if task != "pose" else "val_mae_deg" if ws.target == "angles"
+                                          else "val_mpjpe_mm"): val_metric,
                    "lr": lr, "elapsed_s": elapsed, "eta_s": dt * (epochs - epoch),
                    "samples": n_seen * d.world, "samples_per_s": n_seen * d.world / t_fit if t_fit > 0 else None,
                    "best": improved}
@@ -518,13 +525,19 @@ def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics
                           "y_mean": None if y_mean is None else y_mean.tolist(),
                           "y_std": None if y_std is None else y_std.tolist(),
                           "note": "inside the model: it takes raw units and returns mm / probabilities"},
-        "targets": ({"kind": ("world_landmarks_mm_wrist_relative" if cfg["data"]["target_frame"] == "wrist"
+        "targets": ({"kind": "joint_angles_deg", "n": len(ws.target_names), "names": ws.target_names,
+                     "layout": "joint angles in degrees, in names order (docs/models.md: computed from the 21 "
+                               "landmarks, or a session's imported /pose/angles as they are)"}
+                    if task == "pose" and ws.target == "angles" else
+                    {"kind": ("world_landmarks_mm_wrist_relative" if cfg["data"]["target_frame"] == "wrist"
                               else "hand_frame_landmarks_mm"), "frame": cfg["data"]["target_frame"], "n": 63,
                      "layout": "21 MediaPipe landmarks x (x, y, z) mm, flattened row-major, wrist (0) = 0"}
                     if task == "pose" else
                     {"kind": "class_probabilities", "n": len(ws.class_names), "layout": "softmax over class_names"}),
         "class_names": ws.class_names,
-        "baseline": ({"kind": "training mean pose", "pose_mm": y_mean.tolist()} if task == "pose"
+        "baseline": ({"kind": "training mean angles", "angles_deg": y_mean.tolist()}
+                     if task == "pose" and ws.target == "angles" else
+                     {"kind": "training mean pose", "pose_mm": y_mean.tolist()} if task == "pose"
                      else {"kind": "training majority class", "class": majority,
                            "name": ws.class_names[majority]}),
         "split": ds.split_to_json(split),
@@ -579,7 +592,8 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
                                               grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                               background_label=dc["background_label"],
                                               target_frame=dc["target_frame"],
-                                              transition_guard_ms=dc["transition_guard_ms"])
+                                              transition_guard_ms=dc["transition_guard_ms"],
+                                              target=dc["target"])
             data = cache[key]
         name = _run_name(i, over)
 
@@ -605,6 +619,8 @@ def format_sweep_table(rows: list[dict]) -> str:
         m = r["metrics"].get(part, {})
         if "mpjpe_mm" in m:
             metric, base, extra = f"MPJPE {m['mpjpe_mm']:.1f} mm", f"{m['baseline_mpjpe_mm']:.1f} mm", f"{m['ratio']:.3f}"
+        elif "mae_deg" in m:
+            metric, base, extra = f"MAE {m['mae_deg']:.1f} deg", f"{m['baseline_mae_deg']:.1f} deg", f"{m['ratio']:.3f}"
         elif "accuracy" in m:
             metric, base, extra = f"acc {m['accuracy']:.4f}", f"{m.get('baseline_accuracy', float('nan')):.4f}", \
                 f"{m['balanced_accuracy']:.4f}"

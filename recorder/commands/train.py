@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--split", choices=["time", "blocks", "session"], help="held-out time blocks or whole sessions")
     p.add_argument("--target-frame", choices=["wrist", "hand"],
                    help="pose targets in world axes minus the wrist, or in the palm's own frame")
+    p.add_argument("--target", choices=["landmarks", "angles"],
+                   help="pose targets: the 63 landmark values (mm) or joint angles in degrees (imported, else "
+                        "computed from the landmarks; docs/models.md)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.patience=5 --set model.params.hidden=128")
@@ -62,7 +65,7 @@ def build_config(args) -> dict:
     cfg.pop("out", None)
     for opt, key in (("task", "task"), ("model", "model.name"), ("window_ms", "data.window_ms"),
                      ("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
-                     ("seed", "train.seed"), ("split", "split.mode"), ("target_frame", "data.target_frame"),
+                     ("seed", "train.seed"), ("split", "split.mode"), ("target_frame", "data.target_frame"), ("target", "data.target"),
                      ("device", "train.device")):
         v = getattr(args, opt)
         if v is not None:
@@ -82,7 +85,8 @@ def _human_progress(e: dict) -> None:
         print(f"{tag}{e['model']} ({e['params']} params) on {e['device']}: {e['n_train']} train / {e['n_val']} val / "
               f"{e['n_test']} test windows of {e['window_n']} samples", file=sys.stderr)
     elif ev == "epoch":
-        metric = f"val MPJPE {e['val_mpjpe_mm']:.2f} mm" if "val_mpjpe_mm" in e else f"val acc {e['val_acc']:.4f}"
+        metric = (f"val MPJPE {e['val_mpjpe_mm']:.2f} mm" if "val_mpjpe_mm" in e else
+                  f"val MAE {e['val_mae_deg']:.2f} deg" if "val_mae_deg" in e else f"val acc {e['val_acc']:.4f}")
         print(f"{tag}epoch {e['epoch']:3d}/{e['epochs']}  train {e['train_loss']:.4f}  val {e['val_loss']:.4f}  "
               f"{metric}  lr {e['lr']:.2g}  {e['elapsed_s']:.0f} s{'  *' if e['best'] else ''}", file=sys.stderr)
     elif ev == "done":

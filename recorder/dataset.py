@@ -63,6 +63,8 @@ class SessionArrays:
     scale_to_uV: float = float("nan")
     angles: np.ndarray | None = None  # (F, K) float32 imported joint angles (deg), or None
     angle_names: list = field(default_factory=list)
+    score: np.ndarray | None = None  # (F,) landmark scores, for label cleaning
+    handedness: np.ndarray | None = None  # (F,) str "Left"/"Right"/""
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -97,10 +99,13 @@ def read_session(path: str | Path) -> SessionArrays:
             world = np.asarray(r.landmarks_world[:], dtype=np.float32)
         labels = [(float(s), float(e), str(n)) for s, e, n in r.labels]
         angles = r.angles if len(frame_t) else None
+        score = np.asarray(r.landmarks_score[:], np.float32) if len(frame_t) else None
+        hand = np.asarray(r.handedness) if len(frame_t) else None
         s = SessionArrays(name=path.name, rate_hz=float(r.sample_rate_hz), channel_names=list(r.channel_names),
                           emg_t=emg_t, emg=emg, gaps=gaps, frame_t=frame_t, world=world, labels=labels,
                           path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV),
-                          angles=angles, angle_names=r.angle_names if angles is not None else [])
+                          angles=angles, angle_names=r.angle_names if angles is not None else [],
+                          score=score, handedness=hand)
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
     return s
@@ -178,15 +183,34 @@ TARGET_FRAMES = ("wrist", "hand")
 TARGETS = ("landmarks", "angles")
 
 
-def pose_targets(s: SessionArrays, target: str, target_frame: str = "wrist") -> tuple[np.ndarray, list[str] | None]:
+def pose_targets(s: SessionArrays, target: str, target_frame: str = "wrist",
+                 clean: dict | None = None) -> tuple[np.ndarray, list[str] | None]:
     """Per-frame targets of one session: (F, K) float32, NaN rows where there is none, and the
-    angle names (None for landmarks).
+    angle names (None for landmarks). ``clean`` (enabled): frames :func:`recorder.clean.clean_mask`
+    rejects become NaN rows (counts in ``clean["counts"]``, summed over calls) and the rest are
+    optionally smoothed; see :mod:`recorder.clean`.
 
     target "landmarks": the 63 wrist-relative world landmark values (mm, ``target_frame``);
     "angles": the session's imported ``/pose/angles`` as they are when it has them, else the joint
     angles computed from the 21 world landmarks (:mod:`recorder.angles`, degrees)."""
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
+    Y, names = _raw_targets(s, target, target_frame)
+    if clean and clean.get("enabled"):
+        from .clean import clean_mask, smooth
+        cfg = {k: v for k, v in clean.items() if k != "counts"}
+        m, counts = clean_mask(s.frame_t, s.world, s.score, s.handedness, s.angles, cfg)
+        Y = Y.copy()
+        Y[m > 0] = np.nan
+        if cfg.get("smooth_frames"):
+            Y = smooth(Y, np.isfinite(Y).all(axis=1), int(cfg["smooth_frames"]), int(cfg.get("smooth_order", 2)))
+        total = clean.setdefault("counts", {})
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return Y, names
+
+
+def _raw_targets(s: SessionArrays, target: str, target_frame: str) -> tuple[np.ndarray, list[str] | None]:
     if target == "angles":
         if s.angles is not None:
             return np.asarray(s.angles, np.float32), list(s.angle_names)
@@ -240,6 +264,7 @@ class WindowSet:
     dropped: int = 0
     target: str = "landmarks"  # pose task: "landmarks" (63 mm) or "angles" (K degrees, target_names)
     target_names: list | None = None
+    clean_counts: dict | None = None  # frames each label-cleaning rule removed (recorder.clean)
 
     def __len__(self) -> int:
         return int(len(self.X))
@@ -266,7 +291,8 @@ def window_samples(window_ms: float, rate_hz: float) -> int:
 def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str = "pose", window_ms: float = 200.0,
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
-                  transition_guard_ms: float | None = None, target: str = "landmarks") -> WindowSet:
+                  transition_guard_ms: float | None = None, target: str = "landmarks",
+                  clean: dict | None = None) -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -279,7 +305,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     one, i.e. anchors within [b, b + window + guard] of a boundary b. A cued subject reacts a few
     hundred ms after the label changes, so those windows carry the previous gesture's EMG.
     target (pose task): "landmarks" or "angles", see :func:`pose_targets`; anchors are the frames
-    whose targets are all finite.
+    whose targets are all finite. clean: label-cleaning thresholds (:mod:`recorder.clean`); the
+    frames each rule removed are in ``WindowSet.clean_counts``.
     """
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
@@ -296,6 +323,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
     Xs, ys, ts, fs, sis, names = [], [], [], [], [], []
     target_names = None
+    clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
     dropped = 0
     used_anchor = set()
     for si, s in enumerate(ss):
@@ -307,7 +335,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                 raise DatasetError(f"{s.name}: no video frames to anchor windows on (use anchor='grid')")
             Y = None
             if task == "pose":
-                Y, tn = pose_targets(s, target, target_frame)
+                Y, tn = pose_targets(s, target, target_frame, clean)
                 if target_names is not None and tn != target_names:
                     raise DatasetError(f"{s.name}: angle targets {tn} differ from {target_names} of the other sessions")
                 target_names = tn
@@ -367,7 +395,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                    "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0} for s in ss],
         class_names=list(class_names), rate_hz=rate, channel_names=list(chans), window_n=T,
         anchor="+".join(sorted(used_anchor)), dropped=dropped, target=target if task == "pose" else "landmarks",
-        target_names=target_names)
+        target_names=target_names, clean_counts=(clean or {}).get("counts"))
     if task == "gesture" and (label < 0).any():
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())

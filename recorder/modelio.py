@@ -248,7 +248,8 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
                             class_names=model.class_names if model.task == "gesture" else None,
                             background_label=dc.get("background_label", "rest"),
                             target_frame=dc.get("target_frame", "wrist"),
-                            transition_guard_ms=dc.get("transition_guard_ms"), target=dc.get("target", "landmarks"))
+                            transition_guard_ms=dc.get("transition_guard_ms"), target=dc.get("target", "landmarks"),
+                            clean=dc.get("clean"))
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:

@@ -296,16 +296,18 @@ def _iso(t: float) -> str:
 
 # -- EMG regularisation --------------------------------------------------------------------------------
 def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_gap_s: float = 0.25,
-               method: str = "linear", lines=None, name: str = "EMG") -> tuple[np.ndarray, np.ndarray, list, dict]:
+               method: str = "previous", lines=None, name: str = "EMG") -> tuple[np.ndarray, np.ndarray, list, dict]:
     """Deduplicate and resample irregular rows onto a regular grid.
 
     t: (T,) s, non-decreasing; x: (T, C). Rows equal to the previous row in every channel, and rows
     at the same time as the previous one, are dropped (snapshot loggers repeat the last sample). The
-    kept rows are interpolated (``linear`` or ``nearest``) at ``rate_hz`` (default: their mean rate,
-    rounded to 1 Hz). Intervals longer than ``max_gap_s`` become gaps with no samples in them.
+    kept rows are resampled at ``rate_hz`` (default: their mean rate,
+    rounded to 1 Hz) by ``previous`` (the last row at or before each grid time: causal, what a live
+    stream would have had), ``linear`` (interpolation between the rows around it: smoother, but it
+    looks up to one row ahead) or ``nearest``. Intervals longer than ``max_gap_s`` become gaps.
     Returns (t_grid (N,), x_grid (N, C) float32, gaps [(start, end)], record for the file)."""
-    if method not in ("linear", "nearest"):
-        raise ValueError(f"resample method must be linear or nearest, got {method!r}")
+    if method not in ("previous", "linear", "nearest"):
+        raise ValueError(f"resample method must be previous, linear or nearest, got {method!r}")
     back = np.flatnonzero(np.diff(t) < 0)
     if back.size:
         i = int(back[0]) + 1
@@ -330,7 +332,9 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
         inside[a:b] = True  # grid points after the last row before the gap, up to the next row
         gaps.append((float(tk[i] + 1.0 / rate_hz), float(tk[i + 1])))
     grid = grid[~inside]
-    if method == "linear":
+    if method == "previous":
+        xg = xk[np.searchsorted(tk, grid, side="right") - 1]
+    elif method == "linear":
         xg = np.stack([np.interp(grid, tk, xk[:, c]) for c in range(xk.shape[1])], axis=1)
     else:
         j = np.clip(np.searchsorted(tk, grid), 1, len(tk) - 1)
@@ -338,7 +342,7 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
         xg = xk[j]
     rec = {"method": f"drop rows equal to the previous row (all channels) or at a repeated time, then "
                      f"{method} interpolation onto a regular grid; intervals over {max_gap_s} s become gaps",
-           "interpolation": method, "rate_hz": rate_hz, "source_rows": int(len(t)),
+           "interpolation": method, "causal": method == "previous", "rate_hz": rate_hz, "source_rows": int(len(t)),
            "duplicates_dropped": int((~keep).sum()), "rows_kept": int(keep.sum()),
            "kept_rows_mean_rate_hz": float((len(tk) - 1) / (tk[-1] - tk[0])),
            "kept_rows_median_interval_s": float(np.median(np.diff(tk))), "max_gap_s": max_gap_s,
@@ -359,7 +363,7 @@ def _pick_time_column(tab: Table, spec) -> str:
 def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column=None, pose_time_column=None,
                   pose_columns=None, emg_clock: str = "auto", pose_clock: str = "auto", date: str | None = None,
                   date_order: str = "ymd", pose_offset_s: float = 0.0, resample_hz: float | None = None,
-                  resample_method: str = "linear", max_gap_s: float = 0.25, units: str = "counts",
+                  resample_method: str = "previous", max_gap_s: float = 0.25, units: str = "counts",
                   scale_to_uV: float = float("nan"), angle_definition: str = "", subject: str = "",
                   notes: str = "", hand: str = "", delimiter: str = ",") -> tuple[Path, dict]:
     """Import an EMG file and a pose (joint-angle) file with separate clocks as one session.

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict], None]
 
+def _clean_defaults() -> dict:
+    from .clean import DEFAULTS
+    return DEFAULTS
+
+
 #: Every key a config may hold; ``resolve_config`` fills in what is missing and rejects the unknown.
 DEFAULT_CONFIG: dict = {
     "task": "pose",  # "pose" (63 mm targets) or "gesture" (class labels)
@@ -59,6 +64,7 @@ DEFAULT_CONFIG: dict = {
         "class_names": None,  # fixed class order; default: sorted names found
         "target_frame": "wrist",  # pose targets: "wrist" (world axes - wrist) or "hand" (palm frame)
         "target": "landmarks",  # pose: "landmarks" (63 mm) or "angles" (joint angles, deg; docs/models.md)
+        "clean": dict(_clean_defaults()),  # label cleaning (recorder.clean.DEFAULTS); off unless enabled
         "transition_guard_ms": None,  # gesture: drop windows within window + guard after a label change
     },
     "split": {
@@ -305,7 +311,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
                                   grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                   background_label=dc["background_label"], target_frame=dc["target_frame"],
-                                  transition_guard_ms=dc["transition_guard_ms"], target=dc["target"])
+                                  transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
+                                  clean=dc["clean"])
         sp = cfg["split"]
         split = ds.make_split(ws, **sp)
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
@@ -542,7 +549,8 @@ def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics
                            "name": ws.class_names[majority]}),
         "split": ds.split_to_json(split),
         "data": {"sessions": per_session, "fingerprint": _fingerprint(ws, cfg),
-                 "windows": {p: int(len(parts[p])) for p in ds.PARTS}, "dropped": ws.dropped},
+                 "windows": {p: int(len(parts[p])) for p in ds.PARTS}, "dropped": ws.dropped,
+                 "cleaning": ws.clean_counts},
         "metrics": metrics,
         "history": history,
         "training": {"best_epoch": best_epoch, "epochs_run": len(history), "stopped": stopped,
@@ -593,7 +601,7 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
                                               background_label=dc["background_label"],
                                               target_frame=dc["target_frame"],
                                               transition_guard_ms=dc["transition_guard_ms"],
-                                              target=dc["target"])
+                                              target=dc["target"], clean=dc["clean"])
             data = cache[key]
         name = _run_name(i, over)
 

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
     g.add_argument("--date-order", default="ymd", choices=["ymd", "dmy", "mdy"], help="field order of dates")
     g.add_argument("--pose-offset", type=float, default=0.0, help="seconds added to the pose clock")
     g.add_argument("--resample", type=float, help="EMG rate to resample to, Hz (default: mean rate of distinct rows)")
-    g.add_argument("--resample-method", default="linear", choices=["linear", "nearest"])
+    g.add_argument("--resample-method", default="previous", choices=["previous", "linear", "nearest"],
+                   help="previous: last row at or before each sample time (causal, default); linear; nearest")
     g.add_argument("--max-gap", type=float, default=0.25, help="EMG intervals longer than this (s) become gaps")
     g.add_argument("--angle-definition", default="", help="what the pose file's angles measure (stored in the file)")
     g.add_argument("--hand", default="", help="recorded hand (left/right)")

@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--target", choices=["landmarks", "angles"],
                    help="pose targets: the 63 landmark values (mm) or joint angles in degrees (imported, else "
                         "computed from the landmarks; docs/models.md)")
+    p.add_argument("--clean", action="store_true",
+                   help="mask bad pose labels (low score, bone length, jumps, wrong hand, 0/180 deg angle "
+                        "glitches; thresholds: --set data.clean.KEY=V, see recorder/clean.py)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.patience=5 --set model.params.hidden=128")
@@ -70,6 +73,8 @@ def build_config(args) -> dict:
         v = getattr(args, opt)
         if v is not None:
             set_path(cfg, key, v)
+    if getattr(args, "clean", False):
+        set_path(cfg, "data.clean.enabled", True)
     for kv in args.set:
         k, sep, v = kv.partition("=")
         if not sep:
@@ -114,6 +119,10 @@ def run(args) -> int:
     finally:
         signal.signal(signal.SIGINT, prev)
     if not args.jsonl_progress:
+        cc = res.meta.get("data", {}).get("cleaning")
+        if cc:
+            print(f"label cleaning: {cc['removed']} of {cc['frames']} frames removed ("
+                  + ", ".join(f"{k} {v}" for k, v in cc.items() if k not in ("frames", "removed")) + ")")
         print(format_metrics_table(res.metrics))
         for part, m in res.metrics.items():
             if "confusion" in m:

@@ -328,8 +328,9 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
     inside = np.zeros(len(grid), bool)
     gaps = []
     for i in big:
-        a, b = np.searchsorted(grid, [tk[i], tk[i + 1]], side="right")
-        inside[a:b] = True  # grid points after the last row before the gap, up to the next row
+        a = np.searchsorted(grid, tk[i], side="right")
+        b = np.searchsorted(grid, tk[i + 1], side="left")
+        inside[a:b] = True  # grid points strictly between the last row before the gap and the next row
         gaps.append((float(tk[i] + 1.0 / rate_hz), float(tk[i + 1])))
     grid = grid[~inside]
     if method == "previous":

@@ -62,6 +62,19 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
     return "\n".join(lines)
 
 
+def _label_checks(r) -> str:
+    """What `emgrec train --clean` would mask in this file, with the default thresholds."""
+    import numpy as np
+
+    from ..clean import clean_mask
+    world = np.asarray(r.landmarks_world[:], np.float32)
+    has = np.isfinite(world).all(axis=(1, 2))
+    _, c = clean_mask(r.video_t, world if has.any() else None, np.asarray(r.landmarks_score[:]),
+                      np.asarray(r.handedness), r.angles)
+    rules = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("frames", "removed"))
+    return f"{'label checks':<16} {c['removed']} of {c['frames']} frames flagged ({rules}; train --clean masks them)"
+
+
 def run(args) -> int:
     from ..session import SessionReader
     from ..writelock import holder
@@ -75,6 +88,8 @@ def run(args) -> int:
         elif r.opened_swmr:  # flagged open, nobody writing: its writer died
             s["closed"] = f"no: not closed: {s['duration_s']:.1f} s recoverable (emgrec repair {args.file})"
         print(format_summary(s, labels if args.labels else labels[:10], r.markers if args.labels else ()))
+        if r.n_frames:
+            print(_label_checks(r))
         if not args.labels and len(labels) > 10:
             print(f"  ... {len(labels) - 10} more labels (--labels lists all)")
     return 0

@@ -12,6 +12,7 @@ import csv
 import datetime as _dt
 import os
 import re
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -128,15 +129,18 @@ def _label_segments(t: np.ndarray, codes: np.ndarray, period: float, names: dict
     """Runs of equal label codes -> (start_s, end_s, name), half-open: [first sample, next run's first)."""
     if len(codes) == 0:
         return []
-    change = np.flatnonzero(np.diff(codes) != 0) + 1
+    # A run also ends at a gap (> 3 periods without samples, e.g. a file boundary): no segment spans one.
+    gap_after = np.diff(t) > 3 * period
+    change = np.flatnonzero((np.diff(codes) != 0) | gap_after) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [len(codes)]))
     out = []
     for a, b in zip(starts, ends):
         c = codes[a]
         key = int(c) if float(c).is_integer() else float(c)
-        # End at the next run's first sample (exactly, no rounding), or one period after the last.
-        end = t[b] if b < len(t) else t[b - 1] + period
+        # End at the next run's first sample (exactly, no rounding), or one period after the last
+        # sample when the run is the last one or a gap follows it.
+        end = t[b] if b < len(t) and not gap_after[b - 1] else t[b - 1] + period
         out.append((float(t[a]), float(end), str(names.get(key, key))))
     return out
 
@@ -209,70 +213,289 @@ def _add_poses(w: SessionWriter, t: np.ndarray, world: np.ndarray) -> None:
             w.add_landmarks(Landmarks.empty(float(ti), i))
 
 
+def _line_of_row(path: Path, row: int, header: bool) -> tuple[int, str]:
+    """(1-based line, its text) of data row ``row`` (0-based, blank lines not counted), by scanning
+    the file: only on the error path, so the fast reader does not have to keep line numbers."""
+    n = -1 - int(header)
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for ln, text in enumerate(fh, 1):
+            if text.strip():
+                n += 1
+                if n == row:
+                    return ln, text.rstrip("\r\n")
+    return row + 1 + int(header), ""
+
+
+def _first_line(path: Path) -> tuple[str, int] | None:
+    """(text, 1-based line number) of the first non-blank line (None for an empty file)."""
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise ImportFormatError(f"cannot read {path}: {e.strerror or e}") from e
+    with fh:
+        try:
+            for k, ln in enumerate(fh, 1):
+                if ln.strip():
+                    return ln, k
+        except UnicodeDecodeError as e:
+            raise ImportFormatError(f"{path.name}: not a text file ({e.reason})") from None
+    return None
+
+
+class _Widen(Exception):
+    """A later chunk does not fit the raw dtype picked from the first one: start again, wider."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+def _fits(x: np.ndarray, dt: np.dtype, integral: bool = False) -> np.ndarray:
+    """(n,) bool: rows of x that ``dt`` holds exactly (``integral``: x is known to hold integers)."""
+    if dt.kind not in "iu":
+        return np.ones(len(x), bool)
+    info = np.iinfo(dt)
+    if x.min(initial=0) >= info.min and x.max(initial=0) <= info.max and (integral or np.array_equal(x, np.round(x))):
+        return np.ones(len(x), bool)
+    return ~((x < info.min).any(axis=1) | (x > info.max).any(axis=1) | (x != np.round(x)).any(axis=1))
+
+
+def _wider(x: np.ndarray, dt: np.dtype) -> np.dtype:
+    """The next integer dtype after ``dt`` that holds x, else float32."""
+    if np.all(x == np.round(x)):
+        for cand in (np.int8, np.int16, np.int32):
+            c = np.dtype(cand)
+            if c.itemsize > dt.itemsize and _fits(x, c).all():
+                return c
+    return np.dtype(np.float32)
+
+
 def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_column=None, time_unit: str = "s",
                label_column=None, label_names: dict | None = None, delimiter: str = ",",
                has_header: bool | None = None, units: str = "counts", scale_to_uV: float = float("nan"),
                subject: str = "", notes: str = "", dtype=None, device: dict | None = None,
-               extra_attrs: dict | None = None) -> Path:
+               extra_attrs: dict | None = None, chunk_rows: int = 1 << 18) -> Path:
     """Import one delimited text file as a session (EMG only). Returns ``dst``.
 
     emg_columns: column numbers (0-based) or header names, or a string like ``"0-7"`` / ``"ch1,ch2"``.
     time_column: column of sample times (``time_unit`` "s", "ms", "us" or "ns"); times are shifted so
         the first sample is at 0 s (the original first time is kept in attr ``source_start_time``).
         Without it, samples are evenly spaced at ``rate_hz``.
-    rate_hz: nominal rate; required without a time column, else measured from the times when None.
-    label_column: per-sample class codes; runs of one code become label segments named by ``label_names``.
+    rate_hz: nominal rate; required without a time column, else measured from the times when None
+        (recorded gaps left out).
+    label_column: per-sample class codes (numbers, named by ``label_names``) or text labels; runs
+        of one label become label segments, split at gaps.
     has_header: None to detect (first row not all numbers). dtype: raw dtype, None for the smallest fit.
+
+    The file is read in chunks of ``chunk_rows`` by pandas' C parser and streamed to the writer, so
+    memory stays bounded (about 16 bytes per row for times and labels, plus one chunk). Non-finite
+    EMG or times, a time going backwards, a value that does not fit ``dtype`` and a row with the
+    wrong number of fields are errors naming the file and line; nothing is left behind.
     """
-    src = Path(src)
-    tab = _read_table(src, delimiter, has_header)
-    cols = [tab.column(c, "EMG") for c in _parse_columns(emg_columns)]
+    if rate_hz is not None and not (np.isfinite(rate_hz) and rate_hz > 0):
+        raise ValueError(f"{Path(src).name}: rate must be a positive finite number of Hz, got {rate_hz}")
+    want = np.dtype(dtype) if dtype is not None else None
+    while True:
+        try:
+            return _import_csv_once(Path(src), Path(dst), rate_hz, emg_columns, time_column, time_unit, label_column,
+                                    label_names or {}, delimiter, has_header, units, scale_to_uV, subject, notes,
+                                    want, dtype is None, device, extra_attrs, chunk_rows)
+        except _Widen as w:
+            want = w.dtype
+
+
+def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, label_column, label_names, delimiter,
+                     has_header, units, scale_to_uV, subject, notes, want, auto_dtype, device, extra_attrs,
+                     chunk_rows) -> Path:
+    import pandas as pd
+    import h5py
+
+    from .session import _append
+
+    scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(time_unit)
+    if scale is None:
+        raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
+    if time_column is None and rate_hz is None:
+        raise ValueError(f"{src.name}: rate_hz is required when there is no time column")
+    first = _first_line(src)
+    if first is None:
+        raise ImportFormatError(f"{src.name}: no data rows")
+    first, first_ln = first
+    fields = [f.strip() for f in next(csv.reader([first], delimiter=delimiter))]
+    header = has_header if has_header is not None else not all(_is_number(f) for f in fields)
+    names = fields if header else None
+    probe = _Table(src, np.zeros((0, len(fields))), names, np.zeros(0))
+    cols = [probe.column(c, "EMG") for c in _parse_columns(emg_columns)]
     if not cols:
         raise ImportFormatError(f"{src.name}: no EMG columns given")
-    x = tab.values[:, cols]
-    names = [tab.names[c] for c in cols] if tab.names else [f"ch{i + 1}" for i in range(len(cols))]
+    tcol = probe.column(time_column, "time") if time_column is not None else None
+    lcol = probe.column(label_column, "label") if label_column is not None else None
+    ch_names = [names[c] for c in cols] if names else [f"ch{i + 1}" for i in range(len(cols))]
+    line = lambda row: _line_of_row(src, row, header)[0]  # noqa: E731
+
+    def numbers(df, c, row0, what):
+        s = df.iloc[:, c]
+        v = (s if s.dtype.kind in "fiu" else pd.to_numeric(s, errors="coerce")).to_numpy(np.float64)
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            ln, text = _line_of_row(src, row0 + int(bad[0]), header)
+            raw = [f.strip() for f in next(csv.reader([text], delimiter=delimiter))] if text else []
+            if len(raw) != len(fields):
+                raise ImportFormatError(f"{src.name} line {ln}: expected {len(fields)} fields, got {len(raw)}")
+            kind = "is not a number" if not _is_number(raw[c]) else "is not a finite number"
+            raise ImportFormatError(f"{src.name} line {ln}: field {c + 1} {kind}: {raw[c]!r} ({what} column)")
+        return v
+
+    try:
+        # One spare column: pandas' chunked C reader silently truncates a too-long row that starts a
+        # chunk; with a spare slot such a row shows there (or raises), and is reported.
+        reader = pd.read_csv(src, sep=delimiter, header=None, names=list(range(len(fields) + 1)),
+                             skiprows=first_ln if header else 0, chunksize=chunk_rows, engine="c",
+                             skip_blank_lines=True, encoding="utf-8-sig", skipinitialspace=True,
+                             keep_default_na=False, na_values=[""], low_memory=False)
+    except (pd.errors.EmptyDataError, UnicodeDecodeError):
+        raise ImportFormatError(f"{src.name}: no data rows") from None
+    from .writelock import WriteLock
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # As _write_session: the destination's lock for the whole import, a temp file the writer creates.
+    lock = WriteLock(dst, "an import").acquire("import into it")
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
+    w = None
+    ts, codes = [], []
+    label_index: dict = {}
+    row0, t_first, t_last = 0, None, None
     meta = {"subject": subject, "notes": notes, "hand": "",
             "device": device or {"kind": "import", "source": str(src)},
             "settings": {"importer": "csv", "emg_columns": cols, "time_column": time_column,
                          "label_column": label_column, "time_unit": time_unit},
             "source_file": src.name}
-    if time_column is not None:
-        scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(time_unit)
-        if scale is None:
-            raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
-        traw = tab.values[:, tab.column(time_column, "time")]
-        back = np.flatnonzero(np.diff(traw) < 0)
-        if back.size:
-            raise ImportFormatError(f"{src.name} line {tab.lines[back[0] + 1]}: time goes backwards "
-                                    f"({traw[back[0]]!r} then {traw[back[0] + 1]!r})")
-        t = (traw - traw[0]) * scale
-        meta["source_start_time"] = float(traw[0])
-        meta["source_time_unit"] = time_unit
-        if rate_hz is None:
-            span = t[-1] - t[0]
-            if len(t) < 2 or span <= 0:
-                raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass rate_hz")
-            rate_hz = (len(t) - 1) / span
-    else:
-        if not rate_hz or rate_hz <= 0:
-            raise ValueError(f"{src.name}: rate_hz is required when there is no time column")
-        t = np.arange(len(x)) / float(rate_hz)
-    period = 1.0 / float(rate_hz)
-    labels = []
-    if label_column is not None:
-        codes = tab.values[:, tab.column(label_column, "label")]
-        labels = _label_segments(t, codes, period, label_names or {})
     if extra_attrs:
         meta.update(extra_attrs)
-    dt = np.dtype(dtype) if dtype is not None else np.dtype(_smallest_dtype(x))
-    if dt.kind in "iu":
-        info = np.iinfo(dt)
-        bad = np.flatnonzero((x < info.min).any(axis=1) | (x > info.max).any(axis=1) | (x != np.round(x)).any(axis=1))
-        if bad.size:
-            raise ImportFormatError(f"{src.name} line {tab.lines[bad[0]]}: value does not fit {dt.name}")
-    return _write_session(dst, x=x.astype(dt), t=t, rate_hz=float(rate_hz), channel_names=names, units=units,
-                          scale_to_uV=scale_to_uV, dtype=dt, labels=labels,
-                          gaps=_find_gaps(t, period) if time_column is not None else [], metadata=meta)
+    try:
+        try:
+            for df in reader:
+                n = len(df)
+                extra = np.flatnonzero(df.iloc[:, -1].notna().to_numpy())
+                if extra.size:
+                    ln, text = _line_of_row(src, row0 + int(extra[0]), header)
+                    got = len(next(csv.reader([text], delimiter=delimiter))) if text else "more"
+                    raise ImportFormatError(f"{src.name} line {ln}: expected {len(fields)} fields, got {got}")
+                if all(df.dtypes.iloc[c].kind in "iuf" for c in cols):  # the common case: one conversion
+                    x = df.iloc[:, cols].to_numpy(np.float64)
+                    if not np.isfinite(x).all():
+                        for c in cols:
+                            numbers(df, c, row0, "EMG")  # raises naming the line
+                else:
+                    x = np.stack([numbers(df, c, row0, "EMG") for c in cols], axis=1)
+                integral = all(df.dtypes.iloc[c].kind in "iu" for c in cols)
+                if tcol is not None:
+                    traw = numbers(df, tcol, row0, "time")
+                    if t_first is None:
+                        t_first = float(traw[0])
+                    prev = np.concatenate(([t_last], traw[:-1])) if t_last is not None else traw[:1]
+                    back = np.flatnonzero(traw < prev) if t_last is not None else np.flatnonzero(np.diff(traw) < 0) + 1
+                    if back.size:
+                        i = int(back[0])
+                        before = t_last if (t_last is not None and i == 0) else traw[i - 1]
+                        raise ImportFormatError(f"{src.name} line {line(row0 + i)}: time goes backwards "
+                                                f"({before!r} then {traw[i]!r})")
+                    t_last = float(traw[-1])
+                    t = (traw - t_first) * scale
+                else:
+                    t = (row0 + np.arange(n)) / float(rate_hz)
+                if want is None:
+                    want = np.dtype(_smallest_dtype(x))
+                ok = _fits(x, want, integral)
+                if not ok.all():
+                    if auto_dtype:
+                        raise _Widen(_wider(x, want))
+                    raise ImportFormatError(f"{src.name} line {line(row0 + int(np.flatnonzero(~ok)[0]))}: "
+                                            f"value does not fit {want.name}")
+                if lcol is not None:
+                    lab = df.iloc[:, lcol]
+                    keys = lab.astype(str).str.strip().to_numpy() if lab.dtype.kind not in "fiu" else lab.to_numpy()
+                    uniq, inv = np.unique(keys, return_inverse=True)
+                    m = np.array([label_index.setdefault(_label_key(k), len(label_index)) for k in uniq], np.int32)
+                    codes.append(m[inv])
+                if w is None:
+                    rate0 = rate_hz or (max(n - 1, 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0)
+                    w = SessionWriter(tmp, sample_rate_hz=rate0, channel_names=ch_names, units=units,
+                                      scale_to_uV=scale_to_uV, emg_dtype=want, t0=0.0, metadata=meta, video=False,
+                                      flush_interval_s=1.0)
+                    w.start()
+                w.add_emg(EmgChunk(x.astype(want), t, row0, float(t[-1])))
+                ts.append(t)
+                row0 += n
+                while w.stats()["queue"] > 4 and w.error is None:  # bounded memory: let the writer catch up
+                    time.sleep(0.005)
+        except pd.errors.ParserError as e:
+            m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+            if m:
+                raise ImportFormatError(f"{src.name} line {m.group(2)}: expected {m.group(1)} fields, "
+                                        f"got {m.group(3)}") from None
+            raise ImportFormatError(f"{src.name}: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ImportFormatError(f"{src.name}: not a text file ({e.reason})") from None
+        if w is None:
+            raise ImportFormatError(f"{src.name}: no data rows")
+        w.close()
+        if w.error is not None:
+            raise OSError(f"writing {dst} failed: {w.error}") from w.error
+        st = w.stats()
+        if st["samples"] != row0 or st["rejected"]:
+            raise RuntimeError(f"writing {dst}: {st['samples']} of {row0} samples written")
+        t = np.concatenate(ts)
+        del ts
+        if rate_hz is None:
+            if len(t) < 2 or t[-1] <= t[0]:
+                raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass rate_hz")
+            rate_hz = _measured_rate(t)
+        period = 1.0 / float(rate_hz)
+        gaps = _find_gaps(t, period) if tcol is not None else []
+        labels = []
+        if lcol is not None:
+            inv_names = {v: k for k, v in label_index.items()}
+            names_of = {i: str(label_names.get(k, k)) for i, k in inv_names.items()}
+            labels = _label_segments(t, np.concatenate(codes), period, names_of)
+        with h5py.File(tmp, "r+") as f:
+            f["emg/data"].attrs["sample_rate_hz"] = float(rate_hz)
+            if tcol is not None:
+                f.attrs["source_start_time"] = t_first
+                f.attrs["source_time_unit"] = time_unit
+            if gaps:
+                _append(f["emg/gaps"], np.asarray(gaps, "<f8").reshape(-1, 2))
+            if labels:
+                from .session import LABEL_DTYPE, LABEL_NAME_BYTES, _encode_text
+                _append(f["labels"], np.array([(a, b, _encode_text(nm, LABEL_NAME_BYTES, "label name", strict=False))
+                                               for a, b, nm in labels], dtype=LABEL_DTYPE))
+        os.replace(tmp, dst)
+    except BaseException:
+        if w is not None:
+            w.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        lock.release()
+    return dst
+
+
+def _label_key(k):
+    """A label value as a dict key: integral numbers as int (codes named by label_names), else text."""
+    if isinstance(k, (float, np.floating, int, np.integer)):
+        return int(k) if float(k).is_integer() else float(k)
+    s = str(k)
+    try:
+        v = float(s)
+        return int(v) if v.is_integer() else v
+    except ValueError:
+        return s
+
+
+def _measured_rate(t: np.ndarray) -> float:
+    """Samples per second of the time column, leaving out intervals that are gaps (> 3 x median)."""
+    d = np.diff(t)
+    ok = d <= 3 * np.median(d)
+    return float(ok.sum() / d[ok].sum()) if d[ok].sum() > 0 else (len(t) - 1) / (t[-1] - t[0])
 
 
 def _myo_files(src: Path) -> list[Path]:

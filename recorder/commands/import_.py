@@ -12,6 +12,21 @@ def _finite(name: str, v) -> None:
         raise ValueError(f"{name} must be a finite number, got {v}")
 
 
+def parse_label_names(text: str | None) -> dict:
+    """"0=rest,1=fist" -> {0: "rest", 1: "fist"}; a clear error for anything else."""
+    out: dict = {}
+    for part in (p.strip() for p in (text or "").split(",") if p.strip()):
+        code, sep, name = part.partition("=")
+        try:
+            key = float(code)
+        except ValueError:
+            key = None
+        if not sep or key is None or not name.strip():
+            raise ValueError(f"--label-names expects CODE=NAME,..., e.g. 0=rest,1=fist; got {part!r}")
+        out[int(key) if key.is_integer() else key] = name.strip()
+    return out
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("import", help="import EMG from CSV/text files into a session file",
                               description="Import EMG (no video) into a session file. Formats: myo-readings "
@@ -25,7 +40,8 @@ def register(subparsers) -> None:
     p.add_argument("--emg-columns", help="csv: columns, 0-based numbers or header names, e.g. 0-7 or ch1,ch2")
     p.add_argument("--time-column", help="csv: column of sample times")
     p.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"])
-    p.add_argument("--label-column", help="csv: column of per-sample class codes")
+    p.add_argument("--label-column", help="csv: column of per-sample class codes or text labels")
+    p.add_argument("--label-names", help="csv: names of numeric codes, e.g. 0=rest,1=fist,2=pinch")
     p.add_argument("--delimiter", default=",")
     p.add_argument("--units", default="counts")
     p.add_argument("--scale-to-uv", type=float, default=float("nan"), help="microvolts per raw unit")
@@ -91,7 +107,8 @@ def run(args) -> int:
             raise ValueError("--format csv needs --emg-columns")
         path = importers.import_csv(args.src, out, rate_hz=args.rate, emg_columns=args.emg_columns,
                                     time_column=args.time_column, time_unit=args.time_unit,
-                                    label_column=args.label_column, delimiter=args.delimiter, units=args.units,
+                                    label_column=args.label_column, label_names=parse_label_names(args.label_names),
+                                    delimiter=args.delimiter, units=args.units,
                                     scale_to_uV=args.scale_to_uv, subject=args.subject, notes=args.notes)
     from ..session import SessionReader
     with SessionReader(path) as r:

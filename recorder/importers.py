@@ -361,7 +361,7 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
     lock = WriteLock(dst, "an import").acquire("import into it")
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     w = None
-    ts, codes = [], []
+    tl = _Timeline(rate_hz if tcol is not None else rate_hz)
     label_index: dict = {}
     row0, t_first, t_last = 0, None, None
     meta = {"subject": subject, "notes": notes, "hand": "",
@@ -416,7 +416,9 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
                     keys = lab.astype(str).str.strip().to_numpy() if lab.dtype.kind not in "fiu" else lab.to_numpy()
                     uniq, inv = np.unique(keys, return_inverse=True)
                     m = np.array([label_index.setdefault(_label_key(k), len(label_index)) for k in uniq], np.int32)
-                    codes.append(m[inv])
+                    codes = m[inv]
+                else:
+                    codes = None
                 if w is None:
                     rate0 = rate_hz or (max(n - 1, 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0)
                     w = SessionWriter(tmp, sample_rate_hz=rate0, channel_names=ch_names, units=units,
@@ -424,7 +426,8 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
                                       flush_interval_s=1.0)
                     w.start()
                 w.add_emg(EmgChunk(x.astype(want), t, row0, float(t[-1])))
-                ts.append(t)
+                if tcol is not None or codes is not None:
+                    tl.add(t, codes)
                 row0 += n
                 while w.stats()["queue"] > 4 and w.error is None:  # bounded memory: let the writer catch up
                     time.sleep(0.005)
@@ -444,19 +447,17 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
         st = w.stats()
         if st["samples"] != row0 or st["rejected"]:
             raise RuntimeError(f"writing {dst}: {st['samples']} of {row0} samples written")
-        t = np.concatenate(ts)
-        del ts
         if rate_hz is None:
-            if len(t) < 2 or t[-1] <= t[0]:
+            rate_hz = tl.measured_rate()
+            if rate_hz is None:
                 raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass rate_hz")
-            rate_hz = _measured_rate(t)
         period = 1.0 / float(rate_hz)
-        gaps = _find_gaps(t, period) if tcol is not None else []
+        gaps = tl.gap_list(period) if tcol is not None else []
         labels = []
         if lcol is not None:
             inv_names = {v: k for k, v in label_index.items()}
             names_of = {i: str(label_names.get(k, k)) for i, k in inv_names.items()}
-            labels = _label_segments(t, np.concatenate(codes), period, names_of)
+            labels = tl.segments(period, names_of)
         with h5py.File(tmp, "r+") as f:
             f["emg/data"].attrs["sample_rate_hz"] = float(rate_hz)
             if tcol is not None:
@@ -479,6 +480,53 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
     return dst
 
 
+class _Timeline:
+    """Gaps, the measured rate and label runs of a stream of (t, codes) chunks, without keeping t.
+
+    A gap is an interval over 3 periods (``rate_hz`` given) or over 3 x the median interval of the
+    first chunk (rate measured); the measured rate leaves gaps out. Label runs end at a code change
+    (at the next run's first sample) or at a gap (one period after their last sample)."""
+
+    def __init__(self, rate_hz: float | None):
+        self.thr = 3.0 / rate_hz if rate_hz else None
+        self.prev_t = self.prev_c = None
+        self.n_ok, self.d_ok = 0, 0.0
+        self.gaps: list[tuple[float, float]] = []
+        self.runs: list[tuple[int, float, float | None, float]] = []  # code, start, end (None: gap), last t
+        self.cur: list | None = None  # [code, start]
+
+    def add(self, t: np.ndarray, codes: np.ndarray | None) -> None:
+        tt = t if self.prev_t is None else np.concatenate(([self.prev_t], t))
+        d = np.diff(tt)
+        if self.thr is None and len(d):
+            self.thr = 3.0 * float(np.median(d))
+        gap = d > (self.thr if self.thr is not None else np.inf)
+        self.n_ok += int((~gap).sum())
+        self.d_ok += float(d[~gap].sum())
+        self.gaps += [(float(tt[i]), float(tt[i + 1])) for i in np.flatnonzero(gap)]
+        if codes is not None:
+            cc = codes if self.prev_c is None else np.concatenate(([self.prev_c], codes))
+            if self.cur is None:
+                self.cur = [int(cc[0]), float(tt[0])]
+            for i in np.flatnonzero((cc[1:] != cc[:-1]) | gap) + 1:
+                self.runs.append((self.cur[0], self.cur[1], None if gap[i - 1] else float(tt[i]), float(tt[i - 1])))
+                self.cur = [int(cc[i]), float(tt[i])]
+            self.prev_c = cc[-1]
+        self.prev_t = float(tt[-1])
+
+    def measured_rate(self) -> float | None:
+        return self.n_ok / self.d_ok if self.n_ok and self.d_ok > 0 else None
+
+    def gap_list(self, period: float) -> list[tuple[float, float]]:
+        return [(a + period, b) for a, b in self.gaps]
+
+    def segments(self, period: float, names: dict) -> list[tuple[float, float, str]]:
+        runs = list(self.runs)
+        if self.cur is not None:
+            runs.append((self.cur[0], self.cur[1], None, self.prev_t))
+        return [(s, e if e is not None else last + period, str(names.get(c, c))) for c, s, e, last in runs]
+
+
 def _label_key(k):
     """A label value as a dict key: integral numbers as int (codes named by label_names), else text."""
     if isinstance(k, (float, np.floating, int, np.integer)):
@@ -491,11 +539,6 @@ def _label_key(k):
         return s
 
 
-def _measured_rate(t: np.ndarray) -> float:
-    """Samples per second of the time column, leaving out intervals that are gaps (> 3 x median)."""
-    d = np.diff(t)
-    ok = d <= 3 * np.median(d)
-    return float(ok.sum() / d[ok].sum()) if d[ok].sum() > 0 else (len(t) - 1) / (t[-1] - t[0])
 
 
 def _myo_files(src: Path) -> list[Path]:

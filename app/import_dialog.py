@@ -269,6 +269,14 @@ class ImportDialog(JobDialog):
             self.set_format(guess_format(src))
         lines = preview_lines(src)
         self.preview.setPlainText("\n".join(lines) if lines else f"(cannot read {src})")
+        if lines and self.fmt() == "csv":
+            # A first column of times is the time column, not EMG (it was stored as ch1 and ch8 dropped).
+            from recorder.importers import guess_csv_columns
+            g = guess_csv_columns(lines)
+            self.emg_columns.setText(g["emg_columns"])
+            self.time_column.setText(g["time_column"] or "")
+            self.label_column.setText(g["label_column"] or "")
+            self.time_unit.setCurrentIndex(max(0, self.time_unit.findData(g["time_unit"])))
         self._update_columns_hint()
         self._default_out()
 

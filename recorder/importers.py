@@ -658,3 +658,44 @@ def detect_format(src) -> str:
             if re.fullmatch(r"\d+\.txt", src.name) and all(float(a).is_integer() and -128 <= a <= 127 for a in v[:8]):
                 return "myo-readings"
     return "csv"
+
+
+TIME_NAMES = ("t", "ts", "time", "timestamp", "time_s", "time_ms", "times", "seconds", "datetime")
+LABEL_NAMES = ("label", "labels", "class", "gesture", "target", "y")
+
+
+def guess_csv_columns(lines: Sequence[str], delimiter: str = ",") -> dict:
+    """Default column mapping for a CSV from its first lines: {"emg_columns": "1-8", "time_column":
+    "time" or None, "label_column": ... or None, "time_unit": "s"|"ms"}. A column named like a time,
+    or (no header) a first column that rises steadily while the others do not, is the time column,
+    never EMG; a column named like a label is the label column."""
+    rows = [next(csv.reader([ln], delimiter=delimiter)) for ln in lines if ln.strip()]
+    if not rows:
+        return {"emg_columns": "", "time_column": None, "label_column": None, "time_unit": "s"}
+    head = [f.strip() for f in rows[0]]
+    header = not all(_is_number(f) for f in head)
+    names = head if header else None
+    data = rows[1:] if header else rows
+    k = len(head)
+    tcol = lcol = None
+    unit = "s"
+    if names:
+        low = [n.lower() for n in names]
+        tcol = next((i for i, n in enumerate(low) if n in TIME_NAMES), None)
+        lcol = next((i for i, n in enumerate(low) if n in LABEL_NAMES), None)
+        if tcol is not None and ("ms" in low[tcol] or (low[tcol] in ("ts", "timestamp") and data and _is_number(
+                data[0][tcol]) and float(data[0][tcol]) > 1e11)):
+            unit = "ms"
+    elif len(data) >= 3:
+        try:
+            v = np.array([[float(x) for x in r] for r in data if len(r) == k])
+            rising = (np.diff(v, axis=0) > 0).all(axis=0)
+            if rising[0] and rising.sum() == 1:
+                tcol = 0
+        except ValueError:
+            pass
+    emg = [i for i in range(k) if i not in (tcol, lcol)]
+    spec = (f"{emg[0]}-{emg[-1]}" if emg and emg == list(range(emg[0], emg[-1] + 1)) else ",".join(map(str, emg)))
+    tname = None if tcol is None else (names[tcol] if names else str(tcol))
+    lname = None if lcol is None else names[lcol]
+    return {"emg_columns": spec, "time_column": tname, "label_column": lname, "time_unit": unit}

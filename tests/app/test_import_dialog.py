@@ -149,3 +149,19 @@ def test_main_window_import_refreshes_library(qtbot, tmp_path, monkeypatch):
         assert win.export_dlg.sessions() == [lib / "emg.h5"]
     finally:
         win.close()
+
+
+def test_csv_with_time_first_defaults_to_time_column(qtbot, make_dialog, tmp_path):
+    """Seen in use: the default EMG columns 0-7 took the time column as EMG and dropped ch8."""
+    src = tmp_path / "timed.csv"
+    src.write_text("time,c1,c2,c3,c4,c5,c6,c7,c8,label\n"
+                   + "".join(f"{i / 200:.3f},{i},1,2,3,4,5,6,{i % 7},rest\n" for i in range(40)))
+    dlg = make_dialog(tmp_path / "lib", src)
+    assert dlg.fmt() == "csv"
+    assert dlg.emg_columns.text() == "1-8" and dlg.time_column.text() == "time" and dlg.label_column.text() == "label"
+    with qtbot.waitSignal(dlg.imported, timeout=30000):
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    with SessionReader(tmp_path / "lib" / "timed.h5") as r:
+        assert r.channel_names == [f"c{i}" for i in range(1, 9)]
+        assert np.asarray(r.emg_data[:, 7]).tolist() == [i % 7 for i in range(40)]
+        assert [n for *_, n in r.labels] == ["rest"]

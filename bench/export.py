@@ -24,7 +24,7 @@ def run(ctx: Context) -> list[Row]:
     if p.returncode != 0:
         return [Row(GROUP, "export bench", f"exit {p.returncode}", status=FAIL, hard=True, note=p.stderr[-300:])]
     res = json.loads(p.stdout)
-    rows = []
+    rows = run_import(ctx)
     for e in res["exports"]:
         if "error" in e:
             rows.append(Row(GROUP, f"export {minutes} min session to {e['format']}", "error", status=FAIL, hard=True,
@@ -36,3 +36,27 @@ def run(ctx: Context) -> list[Row]:
                      "< 1", note=f"baseline after imports {e['baseline_rss_mb']:.0f} MB"
                                  + (f", tracemalloc peak {e['tracemalloc_peak_mb']} MB" if "tracemalloc_peak_mb" in e else ""))]
     return rows
+
+
+def run_import(ctx: Context) -> list[Row]:
+    """Import stream (issue 15): a 10^7-row (quick: 10^6), 8-channel CSV through `emgrec import`."""
+    rows_n = ctx.pick(1_000_000, 10_000_000)
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "import_bench.py"), "--rows", str(rows_n),
+                        "--dir", str(ctx.workdir / "import")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=ctx.pick(300, 1200))
+    if p.returncode != 0:
+        return [Row(GROUP, "import stream bench", f"exit {p.returncode}", status=FAIL, hard=True, note=p.stderr[-300:])]
+    r = json.loads(p.stdout)
+    name = f"import {rows_n:,}-row 8-channel CSV ({r['csv_mb']} MB)"
+    if r["rc"] != 0:
+        return [Row(GROUP, name, "error", status=FAIL, hard=True, note=r["stderr"])]
+    out = [Row(GROUP, f"{name}: throughput", r["rows_per_s"] / 1e6, "M rows/s", ">= 1",
+               note=f"{r['seconds']} s including process start; pandas C reader, one core"),
+           Row(GROUP, f"{name}: peak RSS", r["peak_rss_mb"], "MB", "< 500", hard=True)]
+    for what, b in r["bad_inputs"].items():
+        ok = b["rc"] != 0 and "Traceback" not in b["message"]
+        out.append(Row(GROUP, f"import with {what}: clear error", 1 if ok else 0, "", "== 1", hard=True,
+                       note=b["message"][-120:]))
+    out.append(Row(GROUP, "import of bad input leaves no file", 0 if not r["bad_output_left"] else 1, "", "== 0",
+                   hard=True))
+    return out

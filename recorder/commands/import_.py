@@ -48,7 +48,14 @@ def register(subparsers) -> None:
     p.add_argument("--subject", default="")
     p.add_argument("--notes", default="")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
-    g = p.add_argument_group("paired EMG + pose files (--pose), see docs/export.md")
+    d = p.add_argument_group("dataset folders (--pattern), see docs/import.md")
+    d.add_argument("--pattern", help="file-name pattern of recordings under SRC (a folder or glob), e.g. "
+                                     "'R_{rep}_C_{class}.csv' or 'classe_{class}.dat'; {class} names the label")
+    d.add_argument("--per", default="folder", choices=["folder", "recording"],
+                   help="one session per folder (recordings joined with gaps) or per recording file")
+    d.add_argument("--channels", type=int, help="channels of binary .dat recordings (interleaved)")
+    d.add_argument("--dat-dtype", default="<i2", help="sample type of .dat files (default <i2: little-endian int16)")
+    g = p.add_argument_group("paired EMG + pose files (--pose), see docs/import.md")
     g.add_argument("--pose", help="pose file (joint angles, degrees) with its own time column")
     g.add_argument("--pose-columns", help="angle columns (default: all but the time)")
     g.add_argument("--pose-time-column", help="time column of the pose file (default: time/timestamp, else the first)")
@@ -72,6 +79,27 @@ def run(args) -> int:
     from .. import importers
 
     out = Path(args.out)
+    if args.pattern:
+        from ..folder_import import import_folder
+        if args.rate is None:
+            raise ValueError("--pattern needs --rate (the recordings carry no times)")
+        _finite("--rate", args.rate)
+        cols = None
+        if args.emg_columns:
+            cols = importers._parse_columns(args.emg_columns)
+            if not all(isinstance(c, int) for c in cols):
+                raise ValueError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
+        paths = import_folder(args.src, out, pattern=args.pattern, rate_hz=args.rate, per=args.per,
+                              channels=args.channels, emg_columns=cols, label_names=parse_label_names(args.label_names),
+                              delimiter=args.delimiter, dat_dtype=args.dat_dtype, units=args.units,
+                              scale_to_uV=args.scale_to_uv, subject=args.subject, notes=args.notes, force=args.force)
+        from ..session import SessionReader
+        for path in paths:
+            with SessionReader(path) as r:
+                s = r.summary()
+            print(f"wrote {path}: {s['samples']} samples x {s['channels']} channels, {s['duration_s']:.1f} s, "
+                  f"{s['labels']} labels, {s['gaps']} gaps")
+        return 0
     if out.exists() and not args.force:
         raise FileExistsError(f"{out} exists (use --force to overwrite)")
     for name in ("rate", "resample", "pose_offset", "max_gap"):

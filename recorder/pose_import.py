@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .importers import ImportFormatError, _parse_columns, _write_session
+from .importers import ImportFormatError, _parse_columns, _smallest_dtype, _write_session
 
 CLOCKS = ("auto", "unix", "unix-ms", "iso", "datetime", "time", "time12")
 DAY = 86400.0
@@ -411,24 +412,186 @@ def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column
     dst = Path(dst)
     _write_session(dst, x=xg, t=tg - t0, rate_hz=rate, channel_names=ecols, units=units, scale_to_uV=scale_to_uV,
                    dtype=np.float32, labels=[], gaps=[(a - t0, b - t0) for a, b in gaps], metadata=meta)
+    append_pose_frames(dst, pc.t - t0, angles=ang, angle_names=pcols, angle_definition=angle_definition)
+    align["frames"], align["samples"] = len(pc.t), int(len(tg))
+    return dst, align
+
+
+def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, angles: np.ndarray | None = None,
+                       angle_names: Sequence[str] = (), angle_definition: str = "", hand: str = "") -> None:
+    """Add frames without images to a closed session written by an importer: times ``t`` (F,)
+    session s, world landmarks (F, 21, 3) mm (NaN = no hand) and/or joint angles (F, K) degrees."""
     import h5py
-    F = len(pc.t)
+
+    from .session import HANDEDNESS_CODES, _append  # one resize + one write per dataset, as the writer does
+    F = len(t)
     nan = np.full((F, 21, 3), np.nan, np.float32)
+    world = nan if world_mm is None else np.asarray(world_mm, np.float32)
+    has = np.isfinite(world).all(axis=(1, 2))
     with h5py.File(dst, "r+") as f:
         off = f["video/jpeg"].shape[0]
         _append(f["video/jpeg_index"], np.tile(np.array([[off, 0]], np.int64), (F, 1)))
         _append(f["video/index"], np.arange(F, dtype=np.int64))
         _append(f["landmarks/image"], nan)
-        _append(f["landmarks/world"], nan)
-        _append(f["landmarks/score"], np.full(F, np.nan, np.float32))
-        _append(f["landmarks/handedness"], np.zeros(F, np.uint8))
-        _append(f["video/t"], pc.t - t0)
-        d = f.create_dataset("pose/angles", data=ang, chunks=(min(F, 4096), ang.shape[1]),
-                             maxshape=(None, ang.shape[1]))
-        d.attrs["names"] = [str(c) for c in pcols]
-        d.attrs["units"] = "deg"
-        d.attrs["definition"] = angle_definition or "as given by the source file"
+        _append(f["landmarks/world"], world)
+        # Imported landmarks carry no tracker score: 1 where there is a hand, NaN (not processed) elsewhere.
+        _append(f["landmarks/score"], np.where(has, 1.0, np.nan).astype(np.float32))
+        code = HANDEDNESS_CODES.get(hand.capitalize(), 0)
+        _append(f["landmarks/handedness"], np.where(has, code, 0).astype(np.uint8))
+        _append(f["video/t"], np.asarray(t, np.float64))
+        if angles is not None:
+            ang = np.asarray(angles, np.float32)
+            d = f.create_dataset("pose/angles", data=ang, chunks=(max(1, min(F, 4096)), ang.shape[1]),
+                                 maxshape=(None, ang.shape[1]))
+            d.attrs["names"] = [str(c) for c in angle_names]
+            d.attrs["units"] = "deg"
+            d.attrs["definition"] = angle_definition or "as given by the source file"
         f.attrs["has_video"] = True
         f.attrs["video_storage"] = "none"
-    align["frames"], align["samples"] = F, int(len(tg))
-    return dst, align
+
+
+# -- one table: EMG and 3-D joints on the same rows -------------------------------------------------------
+MEDIAPIPE_JOINT_NAMES = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip",
+                         "index_finger_mcp", "index_finger_pip", "index_finger_dip", "index_finger_tip",
+                         "middle_finger_mcp", "middle_finger_pip", "middle_finger_dip", "middle_finger_tip",
+                         "ring_finger_mcp", "ring_finger_pip", "ring_finger_dip", "ring_finger_tip",
+                         "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")
+
+
+def _presets() -> dict:
+    from .export import SEED_JOINT_NAMES
+    return {
+        # The seed project's / Leap-style joined CSV (also `emgrec export --format csv`): "Thumb Proximal x".
+        "seed": {"joints": SEED_JOINT_NAMES, "column": "{joint} {axis}", "units": "mm",
+                 "time": "emg timestamp", "frame_time": "hand timestamp"},
+        # MediaPipe names (mp.solutions.hands.HandLandmark, lower case): "index_finger_tip_x".
+        "mediapipe": {"joints": MEDIAPIPE_JOINT_NAMES, "column": "{joint}_{axis}", "units": "m"},
+        # Numbered landmarks: "x0, y0, z0, ..., z20".
+        "numbered": {"joints": tuple(str(i) for i in range(21)), "column": "{axis}{joint}", "units": "mm"},
+    }
+
+
+PRESETS = ("seed", "mediapipe", "numbered")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", name.lower())
+
+
+def joint_columns(tab: Table, *, preset: str | None = None, joints: Sequence[str] | None = None,
+                  column: str | None = None, pose_columns=None, layout: str = "interleaved") -> list[str]:
+    """The 63 columns of the 21 landmarks (MediaPipe order) x (x, y, z), in that order.
+
+    Named: a ``preset`` or ``joints`` (21 names in MediaPipe order) with a ``column`` template such as
+    ``"{joint} {axis}"``; names match ignoring case, spaces, ``_``, ``-`` and ``.``. Positional:
+    ``pose_columns`` (63 columns, e.g. "9-71") in ``layout`` "interleaved" (x0 y0 z0 x1 ...) or
+    "blocks" (x0..x20 y0..y20 z0..z20)."""
+    if pose_columns is not None:
+        cols = [tab.column(c, "pose") for c in _parse_columns(pose_columns)]
+        if len(cols) != 63:
+            raise ImportFormatError(f"{tab.path.name}: {len(cols)} pose columns given; 21 joints x 3 = 63 needed")
+        if layout == "blocks":
+            cols = [cols[a * 21 + j] for j in range(21) for a in range(3)]
+        elif layout != "interleaved":
+            raise ValueError(f"layout must be interleaved or blocks, got {layout!r}")
+        return cols
+    p = _presets().get(preset or "", {})
+    if preset and not p:
+        raise ValueError(f"unknown joint preset {preset!r}; presets: {', '.join(PRESETS)}")
+    joints = list(joints or p.get("joints") or [])
+    column = column or p.get("column")
+    if len(joints) != 21 or not column:
+        raise ValueError("give a joint preset, or 21 joint names (MediaPipe order) and a column template")
+    have = {_norm(n): n for n in tab.names}
+    out, missing = [], []
+    for j in joints:
+        for a in "xyz":
+            want = _norm(column.format(joint=j, axis=a))
+            if want in have:
+                out.append(have[want])
+            else:
+                missing.append(column.format(joint=j, axis=a))
+    if missing:
+        raise ImportFormatError(f"{tab.path.name}: no column {missing[0]!r} ({len(missing)} of 63 joint columns "
+                                f"missing; columns are {', '.join(tab.names[:12])}{', ...' if len(tab.names) > 12 else ''})")
+    return out
+
+
+def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: Sequence[str] | None = None,
+                 column: str | None = None, pose_columns=None, layout: str = "interleaved", units: str | None = None,
+                 time_column=None, clock: str = "auto", frame_time_column=None, rate_hz: float | None = None,
+                 label_column=None, emg_units: str = "counts", scale_to_uV: float = float("nan"), hand: str = "",
+                 subject: str = "", notes: str = "", delimiter: str = ",") -> Path:
+    """Import one table with EMG and 3-D joints on the same rows (seed / Leap-style joined CSVs).
+
+    Each row is an EMG sample at ``time_column`` (any clock; session 0 = the first row) or at
+    ``rate_hz``. Frames: one per distinct ``frame_time_column`` value when the table has it (the
+    seed layout repeats a frame's joints until the next), else every row whose joints differ from
+    the previous row's. Joints in ``units`` "mm" or "m" (default: the preset's) become world landmarks
+    in mm; rows with any missing coordinate have no hand."""
+    src = Path(src)
+    p = _presets().get(preset or "", {})
+    tab = read_table(src, delimiter)
+    jcols = joint_columns(tab, preset=preset, joints=joints, column=column, pose_columns=pose_columns, layout=layout)
+    units = units or p.get("units", "mm")
+    if units not in ("mm", "m"):
+        raise ValueError(f"joint units must be mm or m, got {units!r}")
+    ecols = [tab.column(c, "EMG") for c in _parse_columns(emg_columns)]
+    x = tab.numbers(ecols, "EMG")
+    pd = _pd()
+    pose = np.stack([pd.to_numeric(tab.df[c].replace("", "nan"), errors="coerce").to_numpy(np.float64)
+                     for c in jcols], axis=1)
+    bad = np.flatnonzero(np.isinf(pose).any(axis=1))
+    if bad.size:
+        raise ImportFormatError(f"{src.name} line {tab.line(int(bad[0]))}: infinite joint coordinate")
+    world = (pose * (1000.0 if units == "m" else 1.0)).reshape(-1, 21, 3).astype(np.float32)
+    if time_column is None and p.get("time") and p["time"] in tab.names:
+        time_column = p["time"]
+    if time_column is not None:
+        tc = parse_clock(tab, tab.column(time_column, "time"), clock)
+        t = tc.t
+        back = np.flatnonzero(np.diff(t) < 0)
+        if back.size:
+            raise ImportFormatError(f"{src.name} line {tab.line(int(back[0]) + 1)}: time goes backwards")
+        t0 = float(t[0])
+        t = t - t0
+    else:
+        if not (rate_hz and np.isfinite(rate_hz) and rate_hz > 0):
+            raise ValueError(f"{src.name}: give a time column or a positive finite rate")
+        t, t0 = np.arange(len(x)) / float(rate_hz), 0.0
+    if rate_hz is None:
+        d = np.diff(t)
+        ok = d <= 3 * np.median(d)
+        rate_hz = float(ok.sum() / d[ok].sum())
+    if frame_time_column is None and p.get("frame_time") and p["frame_time"] in tab.names:
+        frame_time_column = p["frame_time"]
+    if frame_time_column is not None:
+        fcol = tab.column(frame_time_column, "frame time")
+        ft = pd.to_numeric(tab.df[fcol].replace("", "nan"), errors="coerce").to_numpy(np.float64)
+        if time_column is not None and tc.kind in ("unix", "unix-ms"):
+            ft = ft * (1e-3 if tc.kind == "unix-ms" else 1.0) - t0
+        fin = np.isfinite(ft)
+        new = fin & np.concatenate(([True], ft[1:] != ft[:-1]))
+        rows, frame_t = np.flatnonzero(new), ft[new]
+    else:
+        same = np.concatenate(([False], np.all((world[1:] == world[:-1]) | (np.isnan(world[1:]) & np.isnan(world[:-1])),
+                                               axis=(1, 2))))
+        rows = np.flatnonzero(~same)
+        frame_t = t[rows]
+    from .importers import _find_gaps, _label_segments
+    labels = []
+    if label_column is not None:
+        lab = tab.df[tab.column(label_column, "label")].astype(str).str.strip().to_numpy()
+        uniq, codes = np.unique(lab, return_inverse=True)
+        labels = [seg for seg in _label_segments(t, codes.astype(np.float64), 1.0 / rate_hz,
+                                                 {i: n for i, n in enumerate(uniq)}) if seg[2] != ""]
+    meta = {"subject": subject, "notes": notes, "hand": hand,
+            "device": {"kind": "import", "source": src.name},
+            "settings": {"importer": "table", "preset": preset, "emg_columns": ecols, "joint_columns": jcols,
+                         "joint_units": units, "time_column": time_column, "frame_time_column": frame_time_column},
+            "source_file": src.name, "source_start_time": t0}
+    dt = np.dtype(_smallest_dtype(x))
+    _write_session(Path(dst), x=x.astype(dt), t=t, rate_hz=float(rate_hz), channel_names=ecols, units=emg_units,
+                   scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate_hz), metadata=meta)
+    append_pose_frames(dst, frame_t, world_mm=world[rows], hand=hand)
+    return Path(dst)

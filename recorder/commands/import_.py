@@ -55,6 +55,16 @@ def register(subparsers) -> None:
                    help="one session per folder (recordings joined with gaps) or per recording file")
     d.add_argument("--channels", type=int, help="channels of binary .dat recordings (interleaved)")
     d.add_argument("--dat-dtype", default="<i2", help="sample type of .dat files (default <i2: little-endian int16)")
+    j = p.add_argument_group("one table with EMG and 3-D joints on the same rows (--joints), see docs/import.md")
+    j.add_argument("--joints", help="joint naming: seed (Leap-style 'Thumb Proximal x', our CSV export), mediapipe "
+                                    "('index_finger_tip_x'), numbered ('x0'), or 21 comma-separated names in "
+                                    "MediaPipe order (with --joint-column)")
+    j.add_argument("--joint-column", help="column name template for --joints names, e.g. '{joint}_{axis}'")
+    j.add_argument("--joint-columns", help="63 joint columns by position instead of names, e.g. 9-71")
+    j.add_argument("--layout", default="interleaved", choices=["interleaved", "blocks"],
+                   help="--joint-columns order: x0 y0 z0 x1 ... (interleaved) or x0..x20 y0.. z0.. (blocks)")
+    j.add_argument("--joint-units", choices=["mm", "m"], help="units of the joint coordinates (default: the preset's)")
+    j.add_argument("--frame-time-column", help="column of frame times (one frame per distinct value)")
     g = p.add_argument_group("paired EMG + pose files (--pose), see docs/import.md")
     g.add_argument("--pose", help="pose file (joint angles, degrees) with its own time column")
     g.add_argument("--pose-columns", help="angle columns (default: all but the time)")
@@ -106,7 +116,22 @@ def run(args) -> int:
         _finite("--" + name.replace("_", "-"), getattr(args, name))
     if args.rate is not None and args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
-    if args.pose:
+    if args.joints or args.joint_columns:
+        from ..pose_import import PRESETS, import_table
+        if args.out and Path(args.out).exists() and not args.force:
+            raise FileExistsError(f"{out} exists (use --force to overwrite)")
+        if not args.emg_columns:
+            raise ValueError("--joints needs --emg-columns")
+        preset = args.joints if args.joints in PRESETS else None
+        names = [n.strip() for n in args.joints.split(",")] if args.joints and preset is None else None
+        path = import_table(args.src, out, emg_columns=args.emg_columns, preset=preset, joints=names,
+                            column=args.joint_column, pose_columns=args.joint_columns, layout=args.layout,
+                            units=args.joint_units, time_column=args.time_column, clock=args.emg_clock,
+                            frame_time_column=args.frame_time_column, rate_hz=args.rate,
+                            label_column=args.label_column, emg_units=args.units, scale_to_uV=args.scale_to_uv,
+                            hand=args.hand, subject=args.subject, notes=args.notes, delimiter=args.delimiter)
+        args.format = "table"
+    elif args.pose:
         from ..pose_import import import_paired
         path, al = import_paired(args.src, args.pose, out, emg_columns=args.emg_columns,
                                  emg_time_column=args.time_column, pose_time_column=args.pose_time_column,
@@ -124,7 +149,7 @@ def run(args) -> int:
     elif args.format is None:
         args.format = importers.detect_format(args.src)
         print(f"format: {args.format} (detected; give --format to choose)")
-    if args.format == "paired":
+    if args.format in ("paired", "table"):
         pass
     elif args.format == "myo-readings":
         path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)

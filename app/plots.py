@@ -70,7 +70,7 @@ class CurvesPlot(QtWidgets.QWidget):
         self.train_loss.append(float(e["train_loss"]))
         self.val_loss.append(float(e["val_loss"]))
         key = "val_mpjpe_mm" if self.task == "pose" else "val_acc"
-        self.val_metric.append(float(e.get(key, np.nan)))
+        self.val_metric.append(float(e.get(key, e.get("val_mae_deg", np.nan))))  # angle models: MAE deg
         if e.get("best"):
             self._best.setValue(int(e["epoch"]))
             self._best.setVisible(True)

@@ -56,6 +56,10 @@ def headline(meta: dict) -> tuple[str, float]:
         base, ratio = m.get("baseline_mpjpe_mm"), m.get("ratio")
         extra = f" (baseline {base:.1f}, ×{ratio:.2f})" if base is not None and ratio is not None else ""
         return f"{part} MPJPE {m['mpjpe_mm']:.1f} mm{extra}", float(m["mpjpe_mm"])
+    if m.get("mae_deg") is not None:  # joint-angle targets
+        base, ratio = m.get("baseline_mae_deg"), m.get("ratio")
+        extra = f" (mean-angle baseline {base:.1f}, ×{ratio:.2f})" if base is not None and ratio is not None else ""
+        return f"{part} angle MAE {m['mae_deg']:.1f}°{extra}", float(m["mae_deg"])
     if m.get("accuracy") is not None:
         base = m.get("baseline_accuracy")
         extra = f" (majority {base:.2f})" if base is not None else ""
@@ -652,6 +656,7 @@ class TrainView(QtWidgets.QWidget):
             self.progress.setRange(0, int(e["epochs"]))
             self.progress.setValue(int(e["epoch"]))
             m = (f"val MPJPE {e['val_mpjpe_mm']:.1f} mm" if "val_mpjpe_mm" in e
+                 else f"val angle MAE {e['val_mae_deg']:.1f}°" if "val_mae_deg" in e
                  else f"val accuracy {e.get('val_acc', math.nan):.3f}")
             rate = e.get("samples_per_s")
             rate_s = f" · {rate:,.0f} windows/s" if rate else ""
@@ -717,6 +722,20 @@ class TrainView(QtWidgets.QWidget):
             self.fingers.set_errors(held.get("per_finger_mm", {}), held.get("baseline_per_finger_mm", {}))
             self.fingers.setTitle(f"Per-finger MPJPE ({'test' if parts[-1] == 'test' else 'validation'}, mm): "
                                   "model vs mean-pose baseline", color="#c8d0d8", size="10pt")
+            self.result_plot.setCurrentWidget(self.fingers)
+        elif "mae_deg" in first:  # joint-angle targets (recorder.angles.angle_metrics)
+            rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))
+            rows.append(("angle MAE (deg)", [f(metrics[p].get("mae_deg")) for p in parts], True))
+            rows.append(("mean-angle baseline (deg)", [f(metrics[p].get("baseline_mae_deg")) for p in parts], True))
+            rows.append(("ratio model / baseline", [f(metrics[p].get("ratio"), 3) for p in parts], True))
+            for finger in first.get("per_finger_deg", {}):
+                rows.append((f"{finger} (deg, baseline)",
+                             [f"{f(metrics[p]['per_finger_deg'].get(finger))}  ({f(metrics[p].get('baseline_per_finger_deg', {}).get(finger))})"
+                              for p in parts], False))
+            held = metrics[parts[-1]]
+            self.fingers.set_errors(held.get("per_finger_deg", {}), held.get("baseline_per_finger_deg", {}))
+            self.fingers.setTitle(f"Per-finger angle MAE ({'test' if parts[-1] == 'test' else 'validation'}, deg): "
+                                  "model vs mean-angle baseline", color="#c8d0d8", size="10pt")
             self.result_plot.setCurrentWidget(self.fingers)
         else:
             rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))

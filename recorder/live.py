@@ -59,6 +59,10 @@ class LivePredictor:
         self.n_channels = len(self.model.channel_names)
         self.rate_hz = self.model.rate_hz
         self.task = self.model.task
+        if self.task == "pose" and (self.model.meta.get("targets") or {}).get("kind") == "joint_angles_deg":
+            # The preview draws a 21-landmark hand; an angle model has no positions to draw.
+            raise ValueError(f"{self.model.path}: a joint-angle model; the live preview shows landmark (63-value) "
+                             f"pose models and gesture models")
         self.class_names = self.model.class_names
         # Ring of 2 * window: the newest window is always one contiguous slice (no wrap copy).
         self._ring = np.zeros((2 * self.window_n, self.n_channels), np.float32)

@@ -108,3 +108,12 @@ def test_training_on_angles_reports_mae_beside_the_mean_angle_baseline(session, 
     r = evaluate(model, [session])
     assert r["metrics"]["mae_deg"] == pytest.approx(m["mae_deg"], rel=1e-4)
     assert r["metrics"]["baseline_mae_deg"] == pytest.approx(m["baseline_mae_deg"], rel=1e-4)
+
+
+def test_live_preview_refuses_an_angle_model_clearly(session, tmp_path):
+    from recorder.live import LivePredictor
+    cfg = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 150, "target": "angles"},
+           "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
+    train(cfg, [session], tmp_path / "m")
+    with pytest.raises(ValueError, match="joint-angle model"):
+        LivePredictor(tmp_path / "m")

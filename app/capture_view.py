@@ -324,6 +324,10 @@ class CaptureView(QtWidgets.QWidget):
         lay.addWidget(self.elapsed, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.file_info)
         lay.addLayout(out)
+        # Unchecked: frames keep their times and landmarks, no image is stored (privacy, size).
+        self.store_images = QtWidgets.QCheckBox("Store camera images", checked=True,
+                                                toolTip="Off: landmarks only, no video frames in the file")
+        lay.addWidget(self.store_images)
         return box
 
     def _build_metadata(self) -> QtWidgets.QGroupBox:
@@ -539,7 +543,7 @@ class CaptureView(QtWidgets.QWidget):
         self.settings.set_output_dir(out)
         path = out / session_filename(meta["subject"])
         try:
-            cap.start_recording(path, meta)
+            cap.start_recording(path, meta, store_video="jpeg" if self.store_images.isChecked() else "none")
         except (OSError, RuntimeError, ValueError) as e:
             self.banner.show_message(f"Cannot record to {path}: {e}", "error")
             return False

@@ -110,3 +110,18 @@ def test_bad_port_shows_banner_and_leaves_nothing_running(qtbot, window):
         qtbot.waitUntil(lambda: "error" in cv.emg_status.text(), timeout=10000)
         assert cv.banner.isVisible()
     assert "does-not-exist" in cv.banner.label.text()
+
+
+def test_record_without_storing_images(qtbot, window):
+    """The 'Store camera images' box off: frames with times and landmarks, no JPEG bytes."""
+    w, cv = window, window.capture_view
+    cap = _connect(qtbot, w)
+    cv.store_images.setChecked(False)
+    cv.act_record.trigger()
+    assert cap.recording
+    qtbot.waitUntil(lambda: cap.elapsed_s >= 2.0, timeout=10000)
+    cv.act_stop.trigger()
+    qtbot.waitUntil(lambda: not cap.recording, timeout=10000)
+    with SessionReader(cv.last_path) as r:
+        assert r.n_frames > 10 and not r.has_image().any() and r.has_hand().sum() > 0
+        assert r.attrs["video_storage"] == "none"

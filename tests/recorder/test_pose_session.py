@@ -75,3 +75,16 @@ def test_measured_rate_excludes_recorded_gaps(tmp_path):
     w.close()
     with SessionReader(p) as r:
         assert abs(r.summary()["measured_rate_hz"] - 200.0) < 1e-6
+
+
+def test_cli_record_store_video_none(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "priv.h5"
+    r = subprocess.run([sys.executable, "-m", "recorder", "record", "--duration", "2", "--store-video", "none",
+                        "--out", str(out)], cwd=root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with SessionReader(out) as rd:
+        assert rd.n_frames > 10 and not rd.has_image().any() and rd.has_hand().any()

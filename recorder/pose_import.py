@@ -428,6 +428,19 @@ def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, a
     nan = np.full((F, 21, 3), np.nan, np.float32)
     world = nan if world_mm is None else np.asarray(world_mm, np.float32)
     has = np.isfinite(world).all(axis=(1, 2))
+    from .writelock import WriteLock
+    lock = WriteLock(dst, "an import").acquire("add imported pose to it")
+    try:
+        _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand)
+    finally:
+        lock.release()
+
+
+def _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand) -> None:
+    import h5py
+
+    from .session import HANDEDNESS_CODES, _append
+    F = len(t)
     with h5py.File(dst, "r+") as f:
         off = f["video/jpeg"].shape[0]
         _append(f["video/jpeg_index"], np.tile(np.array([[off, 0]], np.int64), (F, 1)))

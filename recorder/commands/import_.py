@@ -110,16 +110,15 @@ def run(args) -> int:
             print(f"wrote {path}: {s['samples']} samples x {s['channels']} channels, {s['duration_s']:.1f} s, "
                   f"{s['labels']} labels, {s['gaps']} gaps")
         return 0
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists (use --force to overwrite)")
+    from ..writelock import check_output
+    out = check_output(args.out, [args.src] + ([args.pose] if args.pose else []), force=args.force,
+                       what="import output")
     for name in ("rate", "resample", "pose_offset", "max_gap"):
         _finite("--" + name.replace("_", "-"), getattr(args, name))
     if args.rate is not None and args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
     if args.joints or args.joint_columns:
         from ..pose_import import PRESETS, import_table
-        if args.out and Path(args.out).exists() and not args.force:
-            raise FileExistsError(f"{out} exists (use --force to overwrite)")
         if not args.emg_columns:
             raise ValueError("--joints needs --emg-columns")
         preset = args.joints if args.joints in PRESETS else None

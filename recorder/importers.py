@@ -153,10 +153,12 @@ def _find_gaps(t: np.ndarray, period: float, factor: float = 3.0) -> list[tuple[
 
 
 def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel_names: Sequence[str], units: str,
-                   scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=(), poses=None) -> Path:
+                   scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=(), poses=None,
+                   finish=None) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
     into a temporary file in the destination folder, renamed when complete. poses: optional
-    ((F,) times, (F, 21, 3) world mm) written as frames (placeholder images) with their landmarks."""
+    ((F,) times, (F, 21, 3) world mm) written as frames (placeholder images) with their landmarks.
+    ``finish(tmp_path)`` adds more to the closed file before the rename (imported pose frames)."""
     from .writelock import WriteLock
 
     dst = Path(dst)
@@ -187,6 +189,8 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
         st = w.stats()
         if st["samples"] != len(t) or st["rejected"]:
             raise RuntimeError(f"writing {dst}: {st['samples']} of {len(t)} samples written")
+        if finish is not None:
+            finish(Path(tmp))
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -411,14 +411,16 @@ def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column
     rate = float(rec["rate_hz"])
     dst = Path(dst)
     _write_session(dst, x=xg, t=tg - t0, rate_hz=rate, channel_names=ecols, units=units, scale_to_uV=scale_to_uV,
-                   dtype=np.float32, labels=[], gaps=[(a - t0, b - t0) for a, b in gaps], metadata=meta)
-    append_pose_frames(dst, pc.t - t0, angles=ang, angle_names=pcols, angle_definition=angle_definition)
+                   dtype=np.float32, labels=[], gaps=[(a - t0, b - t0) for a, b in gaps], metadata=meta,
+                   finish=lambda tmp: append_pose_frames(tmp, pc.t - t0, angles=ang, angle_names=pcols,
+                                                         angle_definition=angle_definition, lock=False))
     align["frames"], align["samples"] = len(pc.t), int(len(tg))
     return dst, align
 
 
 def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, angles: np.ndarray | None = None,
-                       angle_names: Sequence[str] = (), angle_definition: str = "", hand: str = "") -> None:
+                       angle_names: Sequence[str] = (), angle_definition: str = "", hand: str = "",
+                       lock: bool = True) -> None:
     """Add frames without images to a closed session written by an importer: times ``t`` (F,)
     session s, world landmarks (F, 21, 3) mm (NaN = no hand) and/or joint angles (F, K) degrees."""
     import h5py
@@ -428,12 +430,15 @@ def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, a
     nan = np.full((F, 21, 3), np.nan, np.float32)
     world = nan if world_mm is None else np.asarray(world_mm, np.float32)
     has = np.isfinite(world).all(axis=(1, 2))
+    if not lock:  # the caller holds the destination's lock (an importer's temporary file)
+        _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand)
+        return
     from .writelock import WriteLock
-    lock = WriteLock(dst, "an import").acquire("add imported pose to it")
+    wl = WriteLock(dst, "an import").acquire("add imported pose to it")
     try:
         _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand)
     finally:
-        lock.release()
+        wl.release()
 
 
 def _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand) -> None:
@@ -605,6 +610,6 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
             "source_file": src.name, "source_start_time": t0}
     dt = np.dtype(_smallest_dtype(x))
     _write_session(Path(dst), x=x.astype(dt), t=t, rate_hz=float(rate_hz), channel_names=ecols, units=emg_units,
-                   scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate_hz), metadata=meta)
-    append_pose_frames(dst, frame_t, world_mm=world[rows], hand=hand)
+                   scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate_hz), metadata=meta,
+                   finish=lambda tmp: append_pose_frames(tmp, frame_t, world_mm=world[rows], hand=hand, lock=False))
     return Path(dst)

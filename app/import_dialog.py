@@ -32,7 +32,8 @@ __all__ = ["ImportDialog", "run_import", "guess_format", "preview_lines"]
 
 FORMATS = (("myo-readings", "myo-readings (e1..e8,label per line; a k.txt or a folder of 0.txt..7.txt)"),
            ("neurotron", "Neurotron (Myo 50 Hz CSV with Unix-second times)"),
-           ("csv", "Generic CSV (map the columns below)"))
+           ("csv", "Generic CSV (map the columns below)"),
+           ("paired", "EMG file + pose file, each with its own clock (aligned; see docs/import.md)"))
 DELIMITERS = ((",", "comma ,"), (";", "semicolon ;"), ("\t", "tab"), ("|", "bar |"))
 PREVIEW_LINES = 20
 
@@ -113,7 +114,7 @@ def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None 
     src, dst = Path(src), Path(dst)
     opts = dict(options or {})
     fn = {"myo-readings": importers.import_myo_readings, "neurotron": importers.import_neurotron,
-          "csv": importers.import_csv}.get(fmt)
+          "csv": importers.import_csv, "paired": _import_paired}.get(fmt)
     if fn is None:
         raise ValueError(f"unknown import format {fmt!r}")
     # Not .h5, and hidden: the library scan must not list it while it is being written.
@@ -128,6 +129,11 @@ def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None 
     with SessionReader(dst) as r:
         summary = r.summary()
     return {"path": dst, "summary": summary}
+
+
+def _import_paired(src, dst, pose_file, **opts):
+    from recorder.pose_import import import_paired
+    return import_paired(src, pose_file, dst, **opts)[0]
 
 
 def friendly_error(e: BaseException, fmt: str) -> str:
@@ -231,10 +237,29 @@ class ImportDialog(JobDialog):
         self.columns_hint = QLabel()
         self.columns_hint.setWordWrap(True)
 
+        # Paired EMG + pose files: the pose file, the EMG rate to resample to, and the alignment found.
+        self.pose_edit = QLineEdit()
+        self.pose_edit.setPlaceholderText("pose file (joint angles) with its own time column")
+        self.pose_edit.editingFinished.connect(self._update_pose_preview)
+        pose_b = QPushButton("File…")
+        pose_b.clicked.connect(self._browse_pose)
+        prow = QHBoxLayout()
+        prow.addWidget(self.pose_edit, 1)
+        prow.addWidget(pose_b)
+        self.resample = QDoubleSpinBox(minimum=0.0, maximum=100000.0, decimals=1, value=50.0, suffix=" Hz")
+        self.resample.setSpecialValueText("mean rate of the distinct rows")
+        self.alignment = QLabel(wordWrap=True)
+        self.pose_box = QGroupBox("Pose file")
+        pf = QFormLayout(self.pose_box)
+        pf.addRow("Pose file", prow)
+        pf.addRow("EMG resampled to", self.resample)
+        pf.addRow("Alignment", self.alignment)
+
         form = QFormLayout()
         form.addRow("Source", srow)
         form.addRow("Format", self.format_combo)
         form.addRow(self.csv_box)
+        form.addRow(self.pose_box)
         form.addRow("Subject", self.subject)
         form.addRow("Notes", self.notes)
         form.addRow("Save as", orow)
@@ -253,8 +278,8 @@ class ImportDialog(JobDialog):
         lay.addWidget(self.error_label)
         lay.addWidget(self.buttons)
         self.resize(680, 720)
-        self._input_widgets = (self.src_edit, file_b, dir_b, self.format_combo, self.csv_box, self.subject, self.notes,
-                               self.out_edit, out_b)
+        self._input_widgets = (self.src_edit, file_b, dir_b, self.format_combo, self.csv_box, self.pose_box,
+                               self.subject, self.notes, self.out_edit, out_b)
         self._set_running(False)
 
     # ------------------------------------------------------------------ inputs
@@ -308,6 +333,34 @@ class ImportDialog(JobDialog):
     def _on_format(self, *_a) -> None:
         self.csv_box.setVisible(self.fmt() == "csv")
         self.csv_box.setEnabled(self.fmt() == "csv")
+        self.pose_box.setVisible(self.fmt() == "paired")
+        self.pose_box.setEnabled(self.fmt() == "paired")
+
+    def set_pose(self, path: str | Path) -> None:
+        """Take a pose file: the format becomes 'paired', both files are previewed with the alignment."""
+        self.pose_edit.setText(str(path))
+        self.set_format("paired")
+        self._update_pose_preview()
+
+    def _browse_pose(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Pose file", str(self.source() or self.folder),
+                                           "Text/CSV (*.csv *.txt *.tsv);;All files (*)")
+        if f:
+            self.set_pose(f)
+
+    def _update_pose_preview(self) -> None:
+        """Both files' first lines, and the alignment read from their first and last lines only."""
+        from recorder.pose_import import describe_alignment, preview_alignment
+        src, pose = self.source(), Path(self.pose_edit.text().strip()).expanduser()
+        if src is None or not self.pose_edit.text().strip():
+            return
+        emg_lines, pose_lines = preview_lines(src, 8), preview_lines(pose, 8)
+        self.preview.setPlainText("\n".join([f"# EMG: {src.name}"] + emg_lines + ["", f"# pose: {pose.name}"]
+                                            + pose_lines))
+        try:
+            self.alignment.setText(describe_alignment(preview_alignment(src, pose)))
+        except (ValueError, OSError, KeyError) as e:
+            self.alignment.setText(f"cannot align: {e}")
 
     def _on_time_column(self, text: str) -> None:
         """With a time column the rate defaults to 'measure'; without one it must be given."""
@@ -337,6 +390,10 @@ class ImportDialog(JobDialog):
     def options(self) -> dict:
         """The importer's keyword arguments for the chosen format."""
         opts: dict = {"subject": self.subject.text().strip(), "notes": self.notes.text().strip()}
+        if self.fmt() == "paired":
+            r = self.resample.value()
+            opts.update(pose_file=Path(self.pose_edit.text().strip()).expanduser(), resample_hz=r if r > 0 else None)
+            return opts
         if self.fmt() != "csv":
             return opts
         time_col = self.time_column.text().strip() or None
@@ -358,6 +415,10 @@ class ImportDialog(JobDialog):
             return f"{src} is a folder; only the myo-readings format imports a folder."
         if not self.out_edit.text().strip():
             return "Choose where to save the session."
+        if self.fmt() == "paired":
+            pose = self.pose_edit.text().strip()
+            if not pose or not Path(pose).expanduser().is_file():
+                return "Choose the pose file (joint angles with its own time column)."
         if self.fmt() == "csv":
             if not self.emg_columns.text().strip():
                 return "Give the EMG columns (e.g. 0-7)."

@@ -613,3 +613,44 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
                    scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate_hz), metadata=meta,
                    finish=lambda tmp: append_pose_frames(tmp, frame_t, world_mm=world[rows], hand=hand, lock=False))
     return Path(dst)
+
+
+def _head_tail(path: Path, n: int = 20) -> str:
+    """The header, the first ``n`` and the last ``n`` lines of a text file (cheap on big files)."""
+    with open(path, "rb") as fh:
+        head = [fh.readline() for _ in range(n + 1)]
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 64 * 1024))
+        tail = fh.read().splitlines()[-n:]
+    lines = [ln.rstrip(b"\r\n") for ln in head if ln.strip()]
+    seen = set(lines)
+    lines += [ln for ln in tail if ln.strip() and ln not in seen]
+    return b"\n".join(lines).decode("utf-8-sig", errors="replace") + "\n"
+
+
+def preview_alignment(emg_file, pose_file, *, emg_clock: str = "auto", pose_clock: str = "auto",
+                      date: str | None = None, pose_offset_s: float = 0.0, date_order: str = "ymd") -> dict:
+    """The alignment :func:`import_paired` would find, from the first and last lines of each file
+    only (for a dialog's preview: fast on any file size). Raises like the import does."""
+    import io
+    pd = _pd()
+    tabs = []
+    for f in (Path(emg_file), Path(pose_file)):
+        df = pd.read_csv(io.StringIO(_head_tail(f)), dtype=str, keep_default_na=False, skipinitialspace=True)
+        tabs.append(Table(f, df))
+    et, pt = tabs
+    ec = parse_clock(et, _pick_time_column(et, None), emg_clock, date_order)
+    pc = parse_clock(pt, _pick_time_column(pt, None), pose_clock, date_order)
+    al = resolve(ec, pc, date, pose_offset_s)
+    al["emg_first_raw"] = str(et.df[_pick_time_column(et, None)].iloc[0])
+    al["pose_first_raw"] = str(pt.df[_pick_time_column(pt, None)].iloc[0])
+    return al
+
+
+def describe_alignment(al: dict) -> str:
+    """One line for the CLI and the Import dialog."""
+    return (f"EMG ({al['emg_clock']} clock) {al['emg_first_raw']!r} read as {al['emg_start']}, pose "
+            f"({al['pose_clock']} clock) {al['pose_first_raw']!r} read as {al['pose_start']}, pose offset "
+            f"{al['pose_offset_s']:+g} s; the pose starts {al['start_difference_s']:+.3f} s from the EMG; "
+            f"overlap {al['overlap_s']:.1f} s")

@@ -140,10 +140,8 @@ def run(args) -> int:
                                  max_gap_s=args.max_gap, units=args.units, scale_to_uV=args.scale_to_uv,
                                  angle_definition=args.angle_definition, subject=args.subject, notes=args.notes,
                                  hand=args.hand, delimiter=args.delimiter)
-        print(f"alignment: EMG ({al['emg_clock']} clock) {al['emg_first_raw']!r} read as {al['emg_start']}, "
-              f"pose ({al['pose_clock']} clock) {al['pose_first_raw']!r} read as {al['pose_start']}, pose offset "
-              f"{al['pose_offset_s']:+g} s; the pose starts {al['start_difference_s']:+.3f} s from the EMG; "
-              f"overlap {al['overlap_s']:.1f} s")
+        from ..pose_import import describe_alignment
+        print("alignment: " + describe_alignment(al))
         args.format = "paired"
     elif args.format is None:
         args.format = importers.detect_format(args.src)

@@ -165,3 +165,21 @@ def test_csv_with_time_first_defaults_to_time_column(qtbot, make_dialog, tmp_pat
         assert r.channel_names == [f"c{i}" for i in range(1, 9)]
         assert np.asarray(r.emg_data[:, 7]).tolist() == [i % 7 for i in range(40)]
         assert [n for *_, n in r.labels] == ["rest"]
+
+
+def test_paired_emg_and_pose_files_with_alignment_preview(qtbot, make_dialog, tmp_path):
+    emg = tmp_path / "emg.csv"
+    emg.write_text("time,c1,c2\n" + "".join(f"12:25:{17 + i / 100:06.3f},{i % 5},{i % 3}\n" for i in range(300)))
+    pose = tmp_path / "angles.csv"
+    pose.write_text("timestamp,thumb,index\n"
+                    + "".join(f"23/06/22 00:25:{16 + i / 20:06.3f},{100 + i},{120 + i}\n" for i in range(80)))
+    dlg = make_dialog(tmp_path / "lib", emg)
+    assert not dlg.pose_box.isVisible()
+    dlg.set_pose(pose)
+    assert dlg.fmt() == "paired" and dlg.pose_box.isVisible() and not dlg.csv_box.isVisible()
+    assert "read as 2023-06-22T00:25:17" in dlg.alignment.text()  # the 12-hour clock resolved
+    assert "# pose: angles.csv" in dlg.preview.toPlainText()
+    with qtbot.waitSignal(dlg.imported, timeout=30000) as sig:
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    with SessionReader(sig.args[0]) as r:
+        assert r.n_frames == 80 and r.angle_names == ["thumb", "index"] and r.sample_rate_hz == 50.0

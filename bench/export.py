@@ -51,7 +51,9 @@ def run_import(ctx: Context) -> list[Row]:
     if r["rc"] != 0:
         return [Row(GROUP, name, "error", status=FAIL, hard=True, note=r["stderr"])]
     out = [Row(GROUP, f"{name}: throughput", r["rows_per_s"] / 1e6, "M rows/s", ">= 1",
-               note=f"{r['seconds']} s including process start; pandas C reader, one core"),
+               note=f"{r['seconds']} s wall including process start (load {r['loadavg']:.1f}); pandas C reader"),
+           Row(GROUP, f"{name}: rows per CPU second", r["rows_per_cpu_s"] / 1e6, "M rows/s",
+               note=f"{r['cpu_s']} CPU s (parser + writer thread): the speed on a free core"),
            Row(GROUP, f"{name}: peak RSS", r["peak_rss_mb"], "MB", "< 500", hard=True)]
     for what, b in r["bad_inputs"].items():
         ok = b["rc"] != 0 and "Traceback" not in b["message"]

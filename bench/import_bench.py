@@ -50,9 +50,12 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb, cpu = ru.ru_maxrss, ru.ru_utime + ru.ru_stime
+    # CPU seconds as well as wall: on a shared machine the wall time says more about the neighbours.
     res = {"rows": args.rows, "csv_mb": round(src.stat().st_size / 1e6, 1), "seconds": round(wall, 2),
-           "rows_per_s": round(args.rows / wall), "peak_rss_mb": round(peak_kb / 1024, 1), "rc": p.returncode,
+           "rows_per_s": round(args.rows / wall), "cpu_s": round(cpu, 2), "rows_per_cpu_s": round(args.rows / cpu),
+           "loadavg": os.getloadavg()[0], "peak_rss_mb": round(peak_kb / 1024, 1), "rc": p.returncode,
            "stdout": p.stdout.strip()[-300:], "stderr": p.stderr.strip()[-300:]}
     # Bad inputs give a clear error, not a traceback or a file.
     bad = {}

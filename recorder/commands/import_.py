@@ -28,10 +28,13 @@ def parse_label_names(text: str | None) -> dict:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("import", help="import EMG from CSV/text files into a session file",
-                              description="Import EMG (no video) into a session file. Formats: myo-readings "
-                                          "(a k.txt or a session folder of 0.txt..7.txt), neurotron (Myo 50 Hz CSV), "
-                                          "csv (anything else: give --emg-columns and --rate or --time-column).")
+    p = subparsers.add_parser("import", help="import EMG (and pose) from other tools' files into a session file",
+                              description="Import other tools' recordings into a session file (docs/import.md). "
+                                          "Formats: myo-readings (a k.txt or a session folder of 0.txt..7.txt), "
+                                          "neurotron (Myo 50 Hz CSV), csv (give --emg-columns and --rate or "
+                                          "--time-column); detected when --format is not given. Also: --pose "
+                                          "(EMG + pose files with their own clocks), --joints (one table of EMG "
+                                          "and 3-D joints), --pattern (a dataset folder).")
     p.add_argument("src", help="source file (or myo-readings session folder); with --pose, the EMG file")
     p.add_argument("--format", choices=["myo-readings", "neurotron", "csv"],
                    help="source layout (default: detected; ignored with --pose)")

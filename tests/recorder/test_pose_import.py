@@ -170,6 +170,7 @@ def test_cli_paired_import_prints_the_alignment(tmp_path):
         assert r.returncode != 0 and "finite" in r.stderr, r.stderr
     info = subprocess.run([sys.executable, "-m", "recorder", "info", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert "joint angles" in info.stdout and "duplicates_dropped=" in info.stdout
+    assert "label checks" in info.stdout and "with an image" in info.stdout
 
 
 def test_detect_format(tmp_path):

@@ -1,7 +1,7 @@
-"""``emgrec import SRC --format myo-readings|neurotron|csv --out FILE.h5``: EMG files -> session."""
+"""``emgrec import SRC [--format myo-readings|neurotron|csv|xdf] --out FILE.h5``: other tools' files ->
+session (docs/import.md). XDF is recognised by content, the rest by layout; also --pose, --joints, --pattern."""
 
 from __future__ import annotations
-
 
 from ..pose_import import CLOCKS
 
@@ -13,9 +13,13 @@ def _finite(name: str, v) -> None:
 
 
 def parse_label_names(text: str | None) -> dict:
-    """"0=rest,1=fist" -> {0: "rest", 1: "fist"}; a clear error for anything else."""
+    """"0=rest,1=fist" -> {0: "rest", 1: "fist"}; "rest,fist" (no codes) -> {0: "rest", 1: "fist"};
+    a clear error for anything else."""
     out: dict = {}
-    for part in (p.strip() for p in (text or "").split(",") if p.strip()):
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    if parts and not any("=" in p for p in parts):
+        return dict(enumerate(parts))
+    for part in parts:
         code, sep, name = part.partition("=")
         try:
             key = float(code)
@@ -36,15 +40,17 @@ def register(subparsers) -> None:
                                           "(EMG + pose files with their own clocks), --joints (one table of EMG "
                                           "and 3-D joints), --pattern (a dataset folder).")
     p.add_argument("src", help="source file (or myo-readings session folder); with --pose, the EMG file")
-    p.add_argument("--format", choices=["myo-readings", "neurotron", "csv"],
-                   help="source layout (default: detected; ignored with --pose)")
+    p.add_argument("--format", choices=["myo-readings", "neurotron", "csv", "xdf"],
+                   help="source layout (default: detected; XDF by content; ignored with --pose)")
+    p.add_argument("--stream", help="xdf: EMG stream by name or type (default: the one stream of type EMG)")
     p.add_argument("--out", required=True, help="session file to write (.h5)")
     p.add_argument("--rate", type=float, help="sample rate, Hz (csv; required without --time-column)")
     p.add_argument("--emg-columns", help="csv: columns, 0-based numbers or header names, e.g. 0-7 or ch1,ch2")
     p.add_argument("--time-column", help="csv: column of sample times")
     p.add_argument("--time-unit", default="s", choices=["s", "ms", "us", "ns"])
     p.add_argument("--label-column", help="csv: column of per-sample class codes or text labels")
-    p.add_argument("--label-names", help="csv: names of numeric codes, e.g. 0=rest,1=fist,2=pinch")
+    p.add_argument("--label-names", help="names of numeric label codes, 0=rest,1=fist,2=pinch (or rest,fist,pinch "
+                                         "for 0, 1, 2); xdf: the marker vocabulary, each such marker starts a label")
     p.add_argument("--delimiter", default=",")
     p.add_argument("--units", default="counts")
     p.add_argument("--scale-to-uv", type=float, default=float("nan"), help="microvolts per raw unit")
@@ -147,10 +153,18 @@ def run(args) -> int:
         print("alignment: " + describe_alignment(al))
         args.format = "paired"
     elif args.format is None:
-        args.format = importers.detect_format(args.src)
+        from ..xdf_import import is_xdf
+        args.format = "xdf" if is_xdf(args.src) else importers.detect_format(args.src)
+        if args.format == "csv" and not args.emg_columns:
+            raise ValueError(f"{args.src}: cannot tell its format by content; give --format "
+                             f"myo-readings|neurotron|xdf, or --emg-columns for a CSV")
         print(f"format: {args.format} (detected; give --format to choose)")
     if args.format in ("paired", "table"):
         pass
+    elif args.format == "xdf":
+        from ..xdf_import import import_xdf
+        names = list(parse_label_names(args.label_names).values()) if args.label_names else None
+        path = import_xdf(args.src, out, stream=args.stream, label_names=names, subject=args.subject, notes=args.notes)
     elif args.format == "myo-readings":
         path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)
     elif args.format == "neurotron":

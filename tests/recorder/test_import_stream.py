@@ -92,7 +92,7 @@ def test_cli_rate_nan_and_label_names(tmp_path):
     assert r.returncode == 0, r.stderr
     with SessionReader(tmp_path / "l.h5") as rd:
         assert [n for *_, n in rd.labels] == ["rest", "fist"]
-    r = subprocess.run(base + ["--rate", "10", "--label-names", "rest", "--out", str(tmp_path / "y.h5")], cwd=ROOT,
+    r = subprocess.run(base + ["--rate", "10", "--label-names", "x=rest", "--out", str(tmp_path / "y.h5")], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode != 0 and "CODE=NAME" in r.stderr
 

@@ -157,7 +157,7 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
                    finish=None) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
     into a temporary file in the destination folder, renamed when complete. poses: optional
-    ((F,) times, (F, 21, 3) world mm) written as frames (placeholder images) with their landmarks.
+    ((F,) times, (F, 21, 3) world mm) written as frames without images with their landmarks.
     ``finish(tmp_path)`` adds more to the closed file before the rename (imported pose frames)."""
     from .writelock import WriteLock
 
@@ -170,7 +170,7 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
     try:
         w = SessionWriter(tmp, sample_rate_hz=rate_hz, channel_names=channel_names, units=units,
                           scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata,
-                          video=poses is not None, flush_interval_s=1.0)
+                          video=poses is not None, store_images=False, flush_interval_s=1.0)
         w.start()
         step = 65536
         for a in range(0, len(t), step):
@@ -201,11 +201,10 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
 
 
 def _add_poses(w: SessionWriter, t: np.ndarray, world: np.ndarray) -> None:
-    """Frames without a picture (a placeholder JPEG) carrying landmarks: world (F, 21, 3) mm, NaN
-    rows for no hand; image landmarks are unknown (NaN)."""
-    from .simulate import _placeholder_jpeg
+    """Frames without a picture (no image stored: the writer has store_images=False) carrying
+    landmarks: world (F, 21, 3) mm, NaN rows for no hand; image landmarks are unknown (NaN)."""
     from .types import Frame, Landmarks
-    jpeg = _placeholder_jpeg()
+    jpeg = b""
     blank = np.zeros((1, 1, 3), np.uint8)
     nan_img = np.full((21, 3), np.nan, np.float32)
     for i, (ti, wi) in enumerate(zip(t, world)):

@@ -10,8 +10,8 @@
   ``NAME_start``/``NAME_end``, ``NAME start``/``NAME end``), or, with ``label_names`` given, a
   marker equal to one of those names starts a label that lasts until the next such marker.
 - Landmarks: a numeric stream of type "MoCap" (or "Hand") with 63 channels, as ``emgrec lsl
-  publish`` sends (21 MediaPipe world landmarks x, y, z in mm), becomes frames (without pictures:
-  a placeholder image each) carrying those landmarks at their times. Video streams are not imported.
+  publish`` sends (21 MediaPipe world landmarks x, y, z in mm), becomes frames without stored
+  images (docs/session-format.md) carrying those landmarks at their times. Video streams are not imported.
 """
 
 from __future__ import annotations

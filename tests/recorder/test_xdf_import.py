@@ -137,4 +137,5 @@ def test_landmark_stream_becomes_frames_with_landmarks(tmp_path):
         world = np.asarray(r.landmarks_world[:]).reshape(50, 63)
         np.testing.assert_allclose(world[~np.isnan(pose[:, 0])], pose[~np.isnan(pose[:, 0])], atol=1e-4)
         assert not r.has_hand()[7] and r.has_hand().sum() == 49
+        assert not r.has_image().any() and r.attrs["video_storage"] == "none"  # no placeholder pictures
         assert r.attrs["device"]["landmark_stream"] == "emgrec-Hand"

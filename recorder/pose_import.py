@@ -374,7 +374,6 @@ def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column
     degrees (default: every column but the time), stored as they are in ``/pose/angles``.
     Session time 0 is the earlier of the two first (aligned) times. Returns (dst, alignment report).
     """
-    from .session import _append  # one resize + one write per dataset, as the writer does
 
     emg_file, pose_file = Path(emg_file), Path(pose_file)
     if not np.isfinite(pose_offset_s):
@@ -423,9 +422,6 @@ def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, a
                        lock: bool = True) -> None:
     """Add frames without images to a closed session written by an importer: times ``t`` (F,)
     session s, world landmarks (F, 21, 3) mm (NaN = no hand) and/or joint angles (F, K) degrees."""
-    import h5py
-
-    from .session import HANDEDNESS_CODES, _append  # one resize + one write per dataset, as the writer does
     F = len(t)
     nan = np.full((F, 21, 3), np.nan, np.float32)
     world = nan if world_mm is None else np.asarray(world_mm, np.float32)
@@ -444,6 +440,7 @@ def append_pose_frames(dst, t: np.ndarray, world_mm: np.ndarray | None = None, a
 def _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definition, hand) -> None:
     import h5py
 
+    # One resize + one write per dataset, as the writer does.
     from .session import HANDEDNESS_CODES, _append
     F = len(t)
     with h5py.File(dst, "r+") as f:

@@ -92,40 +92,41 @@ def _create_layout(f: h5py.File, *, n_channels: int, emg_dtype, sample_rate_hz: 
                    channel_names: Sequence[str], units: str, scale_to_uV: float) -> None:
     """Create every v1 dataset, empty and growable. Must run before SWMR mode is switched on."""
     emg_rows = max(256, int(2 ** math.ceil(math.log2(max(sample_rate_hz, 1.0) * 4))))  # ~4 s chunks
+    ck = dict(fletcher32=True)  # per-chunk checksums: bit rot raises on read instead of passing silently
     g = f.create_group("emg")
     d = g.create_dataset("data", (0, n_channels), maxshape=(None, n_channels),
-                         chunks=(emg_rows, n_channels), dtype=np.dtype(emg_dtype))
+                         chunks=(emg_rows, n_channels), dtype=np.dtype(emg_dtype), **ck)
     d.attrs["sample_rate_hz"] = float(sample_rate_hz)
     d.attrs["channel_names"] = [str(c) for c in channel_names]
     d.attrs["units"] = str(units)
     d.attrs["scale_to_uV"] = float(scale_to_uV)
-    t = g.create_dataset("t", (0,), maxshape=(None,), chunks=(emg_rows,), dtype="<f8", fillvalue=np.nan)
+    t = g.create_dataset("t", (0,), maxshape=(None,), chunks=(emg_rows,), dtype="<f8", fillvalue=np.nan, **ck)
     t.attrs["units"] = "s (session clock)"
-    gp = g.create_dataset("gaps", (0, 2), maxshape=(None, 2), chunks=(64, 2), dtype="<f8", fillvalue=np.nan)
+    gp = g.create_dataset("gaps", (0, 2), maxshape=(None, 2), chunks=(64, 2), dtype="<f8", fillvalue=np.nan, **ck)
     gp.attrs["units"] = "s (session clock); columns start, end"
 
     v = f.create_group("video")
     v.create_dataset("t", (0,), maxshape=(None,), chunks=(1024,), dtype="<f8",
-                     fillvalue=np.nan).attrs["units"] = "s (session clock)"
-    v.create_dataset("index", (0,), maxshape=(None,), chunks=(1024,), dtype="<i8", fillvalue=-1)
-    v.create_dataset("jpeg", (0,), maxshape=(None,), chunks=(1 << 18,), dtype="u1").attrs["layout"] = (
+                     fillvalue=np.nan, **ck).attrs["units"] = "s (session clock)"
+    v.create_dataset("index", (0,), maxshape=(None,), chunks=(1024,), dtype="<i8", fillvalue=-1, **ck)
+    v.create_dataset("jpeg", (0,), maxshape=(None,), chunks=(1 << 18,), dtype="u1", **ck).attrs["layout"] = (
         "concatenated JPEG files; frame i is jpeg[offset:offset+nbytes] with jpeg_index[i]")
     v.create_dataset("jpeg_index", (0, 2), maxshape=(None, 2), chunks=(1024, 2), dtype="<i8",
-                     fillvalue=-1).attrs["columns"] = ["offset", "nbytes"]
+                     fillvalue=-1, **ck).attrs["columns"] = ["offset", "nbytes"]
 
     lm = f.create_group("landmarks")
     lm.create_dataset("image", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
-                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan
+                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck
                       ).attrs["units"] = "MediaPipe normalised image coordinates"
     lm.create_dataset("world", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
-                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan).attrs["units"] = "mm"
-    lm.create_dataset("score", (0,), maxshape=(None,), chunks=(1024,), dtype="<f4", fillvalue=np.nan)
+                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck).attrs["units"] = "mm"
+    lm.create_dataset("score", (0,), maxshape=(None,), chunks=(1024,), dtype="<f4", fillvalue=np.nan, **ck)
     lm.create_dataset("handedness", (0,), maxshape=(None,), chunks=(1024,), dtype="u1",
-                      fillvalue=0).attrs["codes"] = json.dumps(_HANDEDNESS_NAMES)
+                      fillvalue=0, **ck).attrs["codes"] = json.dumps(_HANDEDNESS_NAMES)
 
-    f.create_dataset("labels", (0,), maxshape=(None,), chunks=(64,), dtype=LABEL_DTYPE
+    f.create_dataset("labels", (0,), maxshape=(None,), chunks=(64,), dtype=LABEL_DTYPE, **ck
                      ).attrs["units"] = "s (session clock)"
-    f.create_dataset("markers", (0,), maxshape=(None,), chunks=(64,), dtype=MARKER_DTYPE
+    f.create_dataset("markers", (0,), maxshape=(None,), chunks=(64,), dtype=MARKER_DTYPE, **ck
                      ).attrs["units"] = "s (session clock)"
 
 
@@ -645,9 +646,10 @@ class LazyRows:
     ``np.asarray(view)`` (reads everything).
     """
 
-    def __init__(self, ds: h5py.Dataset, n: int):
+    def __init__(self, ds: h5py.Dataset, n: int, path=None):
         self._ds = ds
         self._n = int(n)
+        self._path = Path(path if path is not None else ds.file.filename)
 
     @property
     def shape(self) -> tuple:
@@ -665,10 +667,19 @@ class LazyRows:
         return self._n
 
     def __array__(self, dtype=None):
-        a = self._ds[: self._n]
+        a = _wrap_read(self._path, self._ds.name, lambda: self._ds[: self._n])
         return a if dtype is None else a.astype(dtype)
 
     def __getitem__(self, key):
+        try:
+            return self._getitem(key)
+        except (IndexError, SessionFormatError):
+            raise
+        except (OSError, RuntimeError, MemoryError) as e:
+            raise SessionFormatError(self._path, f"cannot read {self._ds.name} (damaged? "
+                                                 f"{type(e).__name__}: {e})") from e
+
+    def _getitem(self, key):
         rest: tuple = ()
         if isinstance(key, tuple):
             key, rest = (key[0] if key else slice(None)), key[1:]
@@ -709,6 +720,87 @@ def _flagged_open_for_write(path: Path) -> bool:
     return len(head) == 12 and head[:8] == _HDF5_SIGNATURE and head[8] >= 2 and bool(head[11] & 0x05)
 
 
+#: A SWMR reader retries a metadata read whose checksum fails, with a growing sleep between tries
+#: (HDF5's default is 100 tries: on a truncated or damaged file that is hours). A live writer's
+#: half-written entry settles within a few tries, so a few dozen are plenty.
+SWMR_METADATA_READ_ATTEMPTS = 16
+
+#: Bounds on what a session file may declare; a crafted file beyond them is refused, not read.
+MAX_TABLE_ROWS = 1_000_000  # /labels, /markers, /emg/gaps rows
+MAX_CHANNELS = 1024
+MAX_FRAME_BYTES = 64 << 20  # one stored JPEG
+MAX_RATE_HZ = 1e6
+#: HDF5 filters a session may use: emgrec writes Fletcher32 checksums only. Compression would let a
+#: few kB of file declare gigabytes of rows (a decompression bomb), so it is refused.
+ALLOWED_FILTERS = frozenset({"fletcher32", "shuffle"})
+
+
+def _hdf5_library():
+    """ctypes handle of the HDF5 library h5py itself uses (wheels vendor it), or None."""
+    global _H5LIB
+    if _H5LIB is not False:
+        return _H5LIB
+    import ctypes
+    import glob
+    lib = None
+    here = Path(h5py.__file__).parent
+    candidates = sorted(glob.glob(str(here.parent / "h5py.libs" / "libhdf5-*.so*"))
+                        + glob.glob(str(here / ".dylibs" / "libhdf5*.dylib")))
+    try:  # a build linked against a system HDF5: the copy already mapped into this process
+        with open("/proc/self/maps") as fh:
+            candidates += [ln.split()[-1] for ln in fh if "/libhdf5" in ln and "_hl" not in ln]
+    except OSError:
+        pass
+    for c in candidates:
+        if "_hl" in Path(c).name:
+            continue
+        try:
+            cand = ctypes.CDLL(c)
+            cand.H5Pset_metadata_read_attempts.argtypes = [ctypes.c_int64, ctypes.c_uint]
+            lib = cand
+            break
+        except (OSError, AttributeError):
+            continue
+    if lib is None:
+        log.debug("HDF5 library not found through ctypes: SWMR reads keep the default retry count")
+    _H5LIB = lib
+    return lib
+
+
+_H5LIB = False
+
+
+def _open_swmr(path: Path) -> h5py.File:
+    """Open read-only with SWMR, with few metadata read retries (see SWMR_METADATA_READ_ATTEMPTS)."""
+    lib = _hdf5_library()
+    if lib is None:
+        return h5py.File(path, "r", swmr=True)
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    if lib.H5Pset_metadata_read_attempts(fapl.id, SWMR_METADATA_READ_ATTEMPTS) < 0:
+        return h5py.File(path, "r", swmr=True)
+    fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=fapl)
+    return h5py.File(fid)
+
+
+def _stored_eof(path: Path) -> int | None:
+    """End-of-file address the superblock (v2/v3, 8-byte offsets) records, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(48)
+    if len(head) < 36 or head[:8] != _HDF5_SIGNATURE or head[8] < 2 or head[9] != 8:
+        return None
+    return int.from_bytes(head[28:36], "little")
+
+
+def _damage_hint(path: Path) -> str:
+    eof = _stored_eof(path)
+    size = path.stat().st_size
+    if eof is not None and size < eof:
+        return f"corrupt or truncated? it holds {size} of the {eof} bytes its superblock records"
+    return "corrupt or truncated?"
+
+
 def _open_h5(path: Path) -> tuple[h5py.File, bool]:
     """Open for reading: normally, or with SWMR when the file is being written or its writer died
     (its consistency flags then refuse a normal open). Returns (file, opened_with_swmr)."""
@@ -725,14 +817,112 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
     except RuntimeError as e:  # h5py raises RuntimeError for some damaged superblocks
         raise SessionFormatError(path, f"cannot open as HDF5 (corrupt superblock?): {e}") from e
     except OSError as first:
-        # Only a file still flagged open by a writer (running, or killed) is retried with SWMR: a
-        # SWMR reader retries failed metadata reads, so on a damaged file it would hang.
+        # Only a file still flagged open by a writer (running, or killed) is retried with SWMR, and
+        # with few metadata retries: a SWMR reader retries failed metadata reads, by default for hours.
         if not _flagged_open_for_write(path):
-            raise SessionFormatError(path, f"cannot open as HDF5 (corrupt or truncated?): {first}") from first
+            raise SessionFormatError(path, f"cannot open as HDF5 ({_damage_hint(path)}): {first}") from first
         try:
-            return h5py.File(path, "r", swmr=True), True
-        except (OSError, RuntimeError):
-            raise SessionFormatError(path, f"cannot open as HDF5 (corrupt or truncated?): {first}") from first
+            return _open_swmr(path), True
+        except (OSError, RuntimeError, ValueError):
+            raise SessionFormatError(path, f"cannot open as HDF5 ({_damage_hint(path)}): {first}") from first
+
+
+def _hard_link_only(f: h5py.File, name: str) -> str | None:
+    """Why the object at ``name`` may not be followed (an external or soft link on the way), or None."""
+    g = f
+    for part in name.split("/"):
+        link = g.get(part, getlink=True)
+        if link is None:
+            return None  # missing: reported as such by the caller
+        if not isinstance(link, h5py.HardLink):
+            kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a soft link"
+            return f"/{name} is {kind}; sessions hold their data themselves"
+        g = g[part]
+    return None
+
+
+def _stored_rows(path: Path, name: str, ds: h5py.Dataset, file_size: int) -> int:
+    """Rows (axis 0) of ``ds`` whose data really lies inside this file: rows past the last chunk
+    written, or in chunks beyond the end of a truncated file (which HDF5 reads back as zeros), were
+    never written. Raises SessionFormatError for storage a session never uses (external raw files,
+    virtual datasets, compression filters) or for a dataset whose bytes lie outside the file."""
+    if ds.external:
+        raise SessionFormatError(path, f"/{name} keeps its data in external file(s) "
+                                       f"{[e[0] for e in ds.external]}; sessions hold their data themselves")
+    if ds.is_virtual:
+        raise SessionFormatError(path, f"/{name} is a virtual dataset; sessions hold their data themselves")
+    bad = set(ds._filters) - ALLOWED_FILTERS
+    if bad:
+        raise SessionFormatError(path, f"/{name} uses HDF5 filter(s) {sorted(bad)}; sessions are not compressed")
+    if ds.ndim == 0:
+        raise SessionFormatError(path, f"/{name} is a scalar")
+    n = int(ds.shape[0])
+    if ds.chunks is None:
+        if ds.id.get_create_plist().get_layout() == h5py.h5d.COMPACT:
+            return n  # held in the object header (<= 64 kB)
+        off = ds.id.get_offset()
+        if off is None:
+            return 0  # contiguous storage never allocated: only fill values
+        if off + ds.id.get_storage_size() > file_size:
+            raise SessionFormatError(path, f"/{name} lies beyond the end of the file ({_damage_hint(path)})")
+        return n
+    rows = int(ds.chunks[0])
+    per_block = 1
+    for dim, c in zip(ds.shape[1:], ds.chunks[1:]):
+        per_block *= -(-int(dim) // int(c))
+    blocks: dict[int, int] = {}
+    beyond = [False]
+
+    def visit(info) -> None:
+        if info.byte_offset is None or info.byte_offset + info.size > file_size:
+            beyond[0] = True
+            return
+        b = int(info.chunk_offset[0]) // rows
+        blocks[b] = blocks.get(b, 0) + 1
+
+    if n and per_block:
+        ds.id.chunk_iter(visit)
+    b = 0
+    while blocks.get(b, 0) >= per_block:
+        b += 1
+    if beyond[0]:
+        log.warning("%s: /%s has chunks beyond the end of the file (%s); reading rows before them only",
+                    path, name, _damage_hint(path))
+    return min(n, b * rows)
+
+
+def _check_kind(path: Path, name: str, ds: h5py.Dataset, kinds: str, ndim: int, tail: tuple = ()) -> None:
+    """Refuse a dataset whose dtype kind (numpy ``dtype.kind``) or shape a session never has."""
+    if ds.dtype.kind not in kinds or ds.dtype.names is not None or ds.dtype.subdtype is not None:
+        raise SessionFormatError(path, f"/{name} has dtype {ds.dtype}, expected "
+                                       + {"f": "float", "iu": "integer", "iuf": "numbers", "u": "uint8"}.get(kinds, kinds))
+    if ds.ndim != ndim or (tail and tuple(ds.shape[1:]) != tail):
+        raise SessionFormatError(path, f"/{name} has shape {ds.shape}, expected {ndim} dimension(s)"
+                                       + (f" ending in {tail}" if tail else ""))
+
+
+def _check_table(path: Path, name: str, ds: h5py.Dataset, fields: dict[str, str]) -> None:
+    names = ds.dtype.names or ()
+    for field, kind in fields.items():
+        if field not in names or ds.dtype[field].kind != kind:
+            raise SessionFormatError(path, f"/{name} has dtype {ds.dtype}, expected fields "
+                                           + ", ".join(f"{k} ({'float' if v == 'f' else 'bytes'})"
+                                                       for k, v in fields.items()))
+    if ds.ndim != 1:
+        raise SessionFormatError(path, f"/{name} has shape {ds.shape}, expected one dimension")
+
+
+def _wrap_read(path: Path, what: str, fn):
+    """Run a read of ``what``; HDF5 failures (checksum mismatch, damaged chunk index) and oversized
+    allocations become SessionFormatError naming the file."""
+    try:
+        return fn()
+    except SessionFormatError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, MemoryError) as e:
+        if isinstance(e, (FileNotFoundError, PermissionError)):
+            raise
+        raise SessionFormatError(path, f"cannot read {what} (damaged? {type(e).__name__}: {e})") from e
 
 
 class SessionReader:
@@ -753,12 +943,15 @@ class SessionReader:
         self._f, self.opened_swmr = _open_h5(self.path)
         try:
             self._check_and_measure()
-        except SessionFormatError:
+        except SessionFormatError as e:
             self._f.close()
+            if self.opened_swmr and "truncated" not in e.problem and _damage_hint(self.path) != "corrupt or truncated?":
+                raise SessionFormatError(self.path, f"{e.problem} ({_damage_hint(self.path)})") from e
             raise
-        except (KeyError, OSError, ValueError, TypeError, RuntimeError) as e:
+        except (KeyError, OSError, ValueError, TypeError, RuntimeError, AttributeError, MemoryError) as e:
             self._f.close()
-            raise SessionFormatError(self.path, f"unreadable ({type(e).__name__}: {e})") from e
+            raise SessionFormatError(self.path, f"unreadable ({_damage_hint(self.path)}; "
+                                                f"{type(e).__name__}: {e})") from e
         self._emg_t: np.ndarray | None = None
         self._video_t: np.ndarray | None = None
 
@@ -776,21 +969,59 @@ class SessionReader:
                                            f"({FORMAT_VERSION}); update emgrec")
         if ver < 1:
             raise SessionFormatError(path, f"bad format_version {ver}")
+        # Links first: looking a dataset up through an external link would open another file.
+        for k in REQUIRED_DATASETS:
+            why = _hard_link_only(f, k)
+            if why:
+                raise SessionFormatError(path, why)
         missing = [k for k in REQUIRED_DATASETS if not isinstance(f.get(k), h5py.Dataset)]
         if missing:
             raise SessionFormatError(path, "missing dataset(s) " + ", ".join("/" + k for k in missing))
         d = f["emg/data"]
         try:
             self.sample_rate_hz = float(d.attrs["sample_rate_hz"])
-            self.channel_names = [c.decode() if isinstance(c, bytes) else str(c) for c in d.attrs["channel_names"]]
+            names = d.attrs["channel_names"]
         except KeyError as e:
             raise SessionFormatError(path, f"/emg/data lacks attribute {e}") from None
+        except (TypeError, ValueError) as e:
+            raise SessionFormatError(path, f"/emg/data attribute sample_rate_hz is not a number ({e})") from None
+        if not (math.isfinite(self.sample_rate_hz) and 0 < self.sample_rate_hz <= MAX_RATE_HZ):
+            raise SessionFormatError(path, f"/emg/data sample_rate_hz is {self.sample_rate_hz!r}, "
+                                           f"expected a rate in (0, {MAX_RATE_HZ:g}] Hz")
+        names = np.atleast_1d(np.asarray(names))
+        if names.ndim != 1 or names.dtype.kind not in "SUO" or not 0 < len(names) <= MAX_CHANNELS:
+            raise SessionFormatError(path, f"/emg/data channel_names must be 1 to {MAX_CHANNELS} strings, "
+                                           f"got {names.dtype} of shape {names.shape}")
+        self.channel_names = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names]
         self.units = str(d.attrs.get("units", "counts"))
-        self.scale_to_uV = float(d.attrs.get("scale_to_uV", float("nan")))
-        if d.ndim != 2 or d.shape[1] != len(self.channel_names):
+        try:
+            self.scale_to_uV = float(d.attrs.get("scale_to_uV", float("nan")))
+        except (TypeError, ValueError):
+            raise SessionFormatError(path, "/emg/data attribute scale_to_uV is not a number") from None
+        _check_kind(path, "emg/data", d, "iuf", 2)
+        if d.shape[1] != len(self.channel_names):
             raise SessionFormatError(path, f"/emg/data has shape {d.shape} but {len(self.channel_names)} channel names")
+        for name, kinds, ndim, tail in (("emg/t", "f", 1, ()), ("emg/gaps", "f", 2, (2,)), ("video/t", "f", 1, ()),
+                                        ("video/index", "iu", 1, ()), ("video/jpeg", "u", 1, ()),
+                                        ("video/jpeg_index", "iu", 2, (2,)),
+                                        ("landmarks/image", "f", 3, (N_LANDMARKS, 3)),
+                                        ("landmarks/world", "f", 3, (N_LANDMARKS, 3)),
+                                        ("landmarks/score", "f", 1, ()), ("landmarks/handedness", "iu", 1, ())):
+            _check_kind(path, name, f[name], kinds, ndim, tail)
+        if f["video/jpeg"].dtype.itemsize != 1:
+            raise SessionFormatError(path, f"/video/jpeg has dtype {f['video/jpeg'].dtype}, expected uint8")
+        _check_table(path, "labels", f["labels"], {"start_s": "f", "end_s": "f", "name": "S"})
+        _check_table(path, "markers", f["markers"], {"t_s": "f", "text": "S"})
+        # Rows really stored in this file, per dataset: bounds every read below (a declared extent
+        # of 2^40 rows, or chunks past the end of a truncated file, are not data).
+        size = path.stat().st_size
+        self._rows = {k: _stored_rows(path, k, f[k], size) for k in REQUIRED_DATASETS}
+        for k in ("emg/gaps", "labels", "markers"):
+            if self._rows[k] > MAX_TABLE_ROWS:
+                raise SessionFormatError(path, f"/{k} holds {self._rows[k]} rows (at most {MAX_TABLE_ROWS} "
+                                               "are read)")
         # Rows complete in every related dataset (a killed writer may leave them at different lengths).
-        n = min(d.shape[0], f["emg/t"].shape[0])
+        n = min(self._rows["emg/data"], self._rows["emg/t"])
         self._n = self._trim_unwritten(f["emg/t"], n)
         self._nf = self._count_frames()
 
@@ -810,13 +1041,15 @@ class SessionReader:
         f = self._f
         names = ("video/t", "video/index", "video/jpeg_index", "landmarks/image", "landmarks/world",
                  "landmarks/score", "landmarks/handedness")
-        nf = min(f[k].shape[0] for k in names)
+        nf = min(self._rows[k] for k in names)
         nf = self._trim_unwritten(f["video/t"], nf)
         if nf:
-            idx = f["video/jpeg_index"][:nf]
-            end = idx[:, 0] + idx[:, 1]
+            idx = f["video/jpeg_index"][:nf].astype(np.int64)
+            off, nb = idx[:, 0], idx[:, 1]
+            nbytes = self._rows["video/jpeg"]
             # nbytes 0 = a frame stored without image (landmarks/angles only); -1 = never written.
-            good = (idx[:, 0] >= 0) & (idx[:, 1] >= 0) & (end <= f["video/jpeg"].shape[0])
+            # Compared without adding (a crafted offset near 2^63 would overflow off + nb).
+            good = (off >= 0) & (nb >= 0) & (nb <= MAX_FRAME_BYTES) & (off <= nbytes) & (nb <= nbytes - off)
             bad = np.flatnonzero(~good)
             if bad.size:
                 nf = int(bad[0])
@@ -841,10 +1074,13 @@ class SessionReader:
     @property
     def attrs(self) -> dict:
         """Root attributes; ``device`` and ``settings`` decoded from JSON."""
+        return _wrap_read(self.path, "root attributes", self._read_attrs)
+
+    def _read_attrs(self) -> dict:
         out = {}
         for k, v in self._f.attrs.items():
             if isinstance(v, bytes):
-                v = v.decode()
+                v = v.decode("utf-8", "replace")
             elif isinstance(v, np.generic):
                 v = v.item()
             elif isinstance(v, np.ndarray):
@@ -875,24 +1111,24 @@ class SessionReader:
     def emg_t(self) -> np.ndarray:
         """(N,) float64 session seconds of each sample (read once, kept in memory)."""
         if self._emg_t is None:
-            self._emg_t = self._f["emg/t"][: self._n]
+            self._emg_t = _wrap_read(self.path, "/emg/t", lambda: self._f["emg/t"][: self._n])
         return self._emg_t
 
     @property
     def emg_data(self) -> LazyRows:
         """(N, C) raw device units; multiply by ``scale_to_uV`` for microvolts."""
-        return LazyRows(self._f["emg/data"], self._n)
+        return LazyRows(self._f["emg/data"], self._n, self.path)
 
     def emg_between(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
         """Samples with t0 <= t < t1 (session seconds): ((n,) times, (n, C) raw values)."""
         t = self.emg_t
         a, b = np.searchsorted(t, [t0, t1], side="left")
-        return t[a:b], self._f["emg/data"][a:b]
+        return t[a:b], self.emg_data[a:b]
 
     @property
     def gaps(self) -> np.ndarray:
         """(G, 2) float64 start/end session seconds of detected gaps in the EMG."""
-        g = self._f["emg/gaps"][:]
+        g = _wrap_read(self.path, "/emg/gaps", lambda: self._f["emg/gaps"][: self._rows["emg/gaps"]])
         return g[np.isfinite(g).all(axis=1)] if len(g) else g.reshape(0, 2)
 
     # -- video and landmarks ------------------------------------------------------------------------
@@ -900,21 +1136,21 @@ class SessionReader:
     def video_t(self) -> np.ndarray:
         """(F,) float64 session seconds of each frame (capture time)."""
         if self._video_t is None:
-            self._video_t = self._f["video/t"][: self._nf]
+            self._video_t = _wrap_read(self.path, "/video/t", lambda: self._f["video/t"][: self._nf])
         return self._video_t
 
     @property
     def video_index(self) -> np.ndarray:
         """(F,) int64 frame counter of the camera (a jump means frames dropped before recording)."""
-        return self._f["video/index"][: self._nf]
+        return LazyRows(self._f["video/index"], self._nf, self.path)[:]
 
     def jpeg(self, i: int) -> bytes:
         """The stored JPEG file of frame i."""
         if not -self._nf <= i < self._nf:
             raise IndexError(f"frame {i} out of range: {self.path} has {self._nf} frames")
         i %= self._nf
-        off, nb = (int(v) for v in self._f["video/jpeg_index"][i])
-        return self._f["video/jpeg"][off: off + nb].tobytes()
+        off, nb = (int(v) for v in LazyRows(self._f["video/jpeg_index"], self._nf, self.path)[i])
+        return LazyRows(self._f["video/jpeg"], self._rows["video/jpeg"], self.path)[off: off + nb].tobytes()
 
     def has_image(self) -> np.ndarray:
         """(F,) bool: frames with a stored image (False for landmark-only frames, e.g. imported pose
@@ -924,29 +1160,34 @@ class SessionReader:
     def frame(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 BGR image of frame i; SessionFormatError for a frame stored without image."""
         import cv2
-        if not self.jpeg(i):
+        jpeg = self.jpeg(i)
+        if not jpeg:
             raise SessionFormatError(self.path, f"frame {i} has no stored image (landmarks only)")
-        img = cv2.imdecode(np.frombuffer(self.jpeg(i), np.uint8), cv2.IMREAD_COLOR)
+        try:
+            img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error as e:  # some damaged JPEG headers raise rather than return None
+            raise SessionFormatError(self.path, f"frame {i} is not a decodable JPEG ({e})") from e
         if img is None:
             raise SessionFormatError(self.path, f"frame {i} is not a decodable JPEG")
         return img
 
     @property
     def landmarks_image(self) -> LazyRows:
-        return LazyRows(self._f["landmarks/image"], self._nf)
+        return LazyRows(self._f["landmarks/image"], self._nf, self.path)
 
     @property
     def landmarks_world(self) -> LazyRows:
-        return LazyRows(self._f["landmarks/world"], self._nf)
+        return LazyRows(self._f["landmarks/world"], self._nf, self.path)
 
     @property
     def landmarks_score(self) -> LazyRows:
-        return LazyRows(self._f["landmarks/score"], self._nf)
+        return LazyRows(self._f["landmarks/score"], self._nf, self.path)
 
     @property
     def handedness(self) -> list[str]:
         """Per frame "Left", "Right" or ""."""
-        return [_HANDEDNESS_NAMES.get(int(c), "") for c in self._f["landmarks/handedness"][: self._nf]]
+        codes = LazyRows(self._f["landmarks/handedness"], self._nf, self.path)[:]
+        return [_HANDEDNESS_NAMES.get(int(c), "") for c in codes]
 
     @property
     def angle_names(self) -> list[str]:
@@ -971,18 +1212,18 @@ class SessionReader:
         """(F,) bool: frames whose landmarks hold a hand."""
         if self._nf == 0:
             return np.zeros(0, bool)
-        return np.isfinite(self._f["landmarks/world"][: self._nf, 0, 0])
+        return np.isfinite(self.landmarks_world[:, 0, 0])
 
     # -- annotations --------------------------------------------------------------------------------
     @property
     def labels(self) -> list[tuple[float, float, str]]:
-        rows = self._f["labels"][:]
+        rows = _wrap_read(self.path, "/labels", lambda: self._f["labels"][: self._rows["labels"]])
         return [(float(r["start_s"]), float(r["end_s"]), r["name"].decode("utf-8", "replace"))
                 for r in rows if np.isfinite(r["start_s"])]
 
     @property
     def markers(self) -> list[tuple[float, str]]:
-        rows = self._f["markers"][:]
+        rows = _wrap_read(self.path, "/markers", lambda: self._f["markers"][: self._rows["markers"]])
         return [(float(r["t_s"]), r["text"].decode("utf-8", "replace")) for r in rows if np.isfinite(r["t_s"])]
 
     # -- summary ------------------------------------------------------------------------------------

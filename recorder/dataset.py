@@ -108,7 +108,25 @@ def read_session(path: str | Path) -> SessionArrays:
                           score=score, handedness=hand)
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
+    check_finite(path, emg=emg, emg_t=emg_t, frame_t=frame_t)
+    if world is not None and np.isinf(world).any():  # NaN means "no hand"; inf is damage
+        raise DatasetError(f"{path}: /landmarks/world holds infinite values (row {int(np.isinf(world).any(axis=(1, 2)).argmax())})")
     return s
+
+
+def check_finite(where, **arrays) -> None:
+    """Raise DatasetError naming ``where`` and the first bad row when an array holds NaN or inf:
+    non-finite EMG, times or targets must never reach a model."""
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        a = np.asarray(a)
+        if a.dtype.kind != "f" or a.size == 0:
+            continue
+        bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1) if a.ndim else ~np.isfinite(a)
+        if bad.any():
+            raise DatasetError(f"{where}: {name} holds {int(bad.sum())} non-finite row(s) (NaN or inf), "
+                               f"first at row {int(np.flatnonzero(bad)[0])}; refusing to train on them")
 
 
 def as_sessions(sessions: Iterable[str | Path | SessionArrays]) -> list[SessionArrays]:

@@ -33,6 +33,13 @@ META_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
 _REQUIRED = ("format", "format_version", "task", "architecture", "input", "normalisation", "targets",
              "class_names", "baseline", "split")
+#: Bounds on what a model folder may ask for; beyond them the folder is refused before anything is built.
+MAX_META_BYTES = 32 << 20  # model.json (curves and metrics included; real ones are well under 1 MB)
+MAX_WEIGHTS_BYTES = 2 << 30
+MAX_PARAMETERS = 50_000_000  # the network model.json describes (the largest preset is far below)
+MAX_CHANNELS = 1024
+MAX_WINDOW_N = 100_000
+MAX_OUTPUTS = 10_000
 
 
 class ModelFormatError(ValueError):
@@ -67,12 +74,18 @@ def _clean(o):
 
 
 def save_model(out_dir: str | Path, predictor: Predictor, meta: dict) -> Path:
-    """Write ``model.json`` and ``weights.safetensors`` into out_dir (created). Returns the folder."""
+    """Write ``model.json`` and ``weights.safetensors`` into out_dir (created). Returns the folder.
+    Raises ValueError, writing nothing, when a weight or buffer is NaN or infinite (training diverged)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in predictor.state_dict().items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{out}: not saved: {len(bad)} of {len(state)} weight tensors hold NaN or inf "
+                         f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged "
+                         f"(lower the learning rate, or check the data)")
+    out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT, "task": str(meta.get("task"))})
     tmp.replace(out / WEIGHTS_FILE)
@@ -82,16 +95,113 @@ def save_model(out_dir: str | Path, predictor: Predictor, meta: dict) -> Path:
     return out
 
 
+def _inside(d: Path, name: str) -> Path:
+    """d/name, refused when it is a link (or a link on the way) that leads outside the folder d."""
+    f = d / name
+    try:
+        real, root = f.resolve(strict=False), d.resolve(strict=True)
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise ModelFormatError(d, f"cannot resolve {name} ({e})") from None
+    if real.parent != root:
+        raise ModelFormatError(d, f"{name} is a link to {real}, outside the model folder; refused")
+    return f
+
+
+def _need(d: Path, ok: bool, what: str) -> None:
+    if not ok:
+        raise ModelFormatError(d, f"{META_FILE}: {what}")
+
+
+def _is_int(v, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_num_list(v, n: int | None = None) -> bool:
+    return isinstance(v, list) and (n is None or len(v) == n) and all(_is_num(x) for x in v)
+
+
+def _validate_meta(d: Path, meta: dict) -> None:
+    """Everything :func:`load_model` and :class:`LoadedModel` use, checked before anything is built."""
+    task = meta["task"]
+    _need(d, task in ("pose", "gesture"), f"task must be 'pose' or 'gesture', got {task!r}")
+    arch = meta["architecture"]
+    _need(d, isinstance(arch, dict) and isinstance(arch.get("name"), str)
+          and isinstance(arch.get("params", {}) or {}, dict),
+          "architecture must be {\"name\": str, \"params\": {...}}")
+    inp = meta["input"]
+    _need(d, isinstance(inp, dict), "input must be an object")
+    for k in ("n_channels", "window_n", "sample_rate_hz", "channel_names", "window_ms"):
+        _need(d, k in inp, f"input lacks {k}")
+    C = inp["n_channels"]
+    _need(d, _is_int(C, 1, MAX_CHANNELS), f"input.n_channels must be an integer in 1..{MAX_CHANNELS}, got {C!r}")
+    _need(d, _is_int(inp["window_n"], 2, MAX_WINDOW_N),
+          f"input.window_n must be an integer in 2..{MAX_WINDOW_N}, got {inp['window_n']!r}")
+    _need(d, _is_num(inp["sample_rate_hz"]) and inp["sample_rate_hz"] > 0, "input.sample_rate_hz must be a positive number")
+    _need(d, _is_num(inp["window_ms"]), "input.window_ms must be a number")
+    names = inp["channel_names"]
+    _need(d, isinstance(names, list) and len(names) == C and all(isinstance(c, str) for c in names),
+          f"input.channel_names must be {C} strings")
+    t = meta["targets"]
+    _need(d, isinstance(t, dict) and _is_int(t.get("n"), 1, MAX_OUTPUTS),
+          f"targets.n must be an integer in 1..{MAX_OUTPUTS}")
+    cn = meta["class_names"]
+    _need(d, isinstance(cn, list) and all(isinstance(c, str) for c in cn), "class_names must be a list of strings")
+    if task == "gesture":
+        _need(d, len(cn) == t["n"], f"{len(cn)} class_names for {t['n']} outputs")
+    norm = meta["normalisation"]
+    _need(d, isinstance(norm, dict), "normalisation must be an object")
+    b = meta["baseline"]
+    _need(d, isinstance(b, dict), "baseline must be an object")
+    if task == "pose":
+        _need(d, _is_num_list(b.get("pose_mm"), t["n"]), f"baseline.pose_mm must be {t['n']} numbers")
+    else:
+        _need(d, b.get("class") is None or _is_int(b.get("class"), 0, t["n"] - 1),
+              "baseline.class must be a class index or null")
+    sp = meta["split"]
+    _need(d, isinstance(sp, dict) and isinstance(sp.get("sessions"), list)
+          and all(isinstance(e, dict) and all(isinstance(e.get(p), list) for p in ds.PARTS) for e in sp["sessions"]),
+          "split must hold sessions with " + "/".join(ds.PARTS) + " interval lists")
+    try:
+        ds.split_from_json(sp)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFormatError(d, f"{META_FILE}: split is malformed ({type(e).__name__}: {e})") from None
+
+
+def _check_size(d: Path, meta: dict) -> None:
+    """Count the parameters of the network model.json describes without allocating them (meta device)."""
+    inp, n_out = meta["input"], meta["targets"]["n"]
+    try:
+        with torch.device("meta"):
+            net = build_model(meta["architecture"], inp["n_channels"], inp["window_n"], n_out)
+    except ModelConfigError as e:
+        raise ModelFormatError(d, f"model.json describes an architecture this software cannot build ({e})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise ModelFormatError(d, f"model.json architecture parameters are invalid ({type(e).__name__}: {e})") from None
+    n = sum(p.numel() for p in net.parameters())
+    if n > MAX_PARAMETERS:
+        raise ModelFormatError(d, f"model.json describes a network of {n:,} parameters (at most "
+                                  f"{MAX_PARAMETERS:,} are built)")
+
+
 def read_meta(model_dir: str | Path) -> dict:
     """model.json of a folder, validated for the keys every model has; ModelFormatError otherwise."""
     d = Path(model_dir)
     if not d.is_dir():
         raise ModelFormatError(d, "not a folder (a model is a folder with model.json and weights.safetensors)")
-    f = d / META_FILE
+    f = _inside(d, META_FILE)
     if not f.is_file():
         raise ModelFormatError(d, f"no {META_FILE}; not an emgrec model folder")
+    size = f.stat().st_size
+    if size > MAX_META_BYTES:
+        raise ModelFormatError(d, f"{META_FILE} is {size / 1e6:.0f} MB (at most {MAX_META_BYTES >> 20} MB is read)")
     try:
         meta = json.loads(f.read_text())
+    except RecursionError:
+        raise ModelFormatError(d, f"{META_FILE} is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ModelFormatError(d, f"{META_FILE} is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -103,6 +213,7 @@ def read_meta(model_dir: str | Path) -> dict:
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
         raise ModelFormatError(d, f"{META_FILE} lacks {', '.join(missing)}")
+    _validate_meta(d, meta)
     return meta
 
 
@@ -158,11 +269,14 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
 
     d = Path(model_dir)
     meta = read_meta(d)
-    w = d / WEIGHTS_FILE
+    _check_size(d, meta)
+    w = _inside(d, WEIGHTS_FILE)
     if not w.is_file():
         pickles = sorted(p.name for p in d.glob("*.pt*")) + sorted(p.name for p in d.glob("*.pkl"))
         hint = f" (found {', '.join(pickles)}: pickled weights are never loaded)" if pickles else ""
         raise ModelFormatError(d, f"no {WEIGHTS_FILE}{hint}")
+    if w.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ModelFormatError(d, f"{WEIGHTS_FILE} is {w.stat().st_size / 1e9:.1f} GB; refused")
     try:
         state = load_file(str(w), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:

@@ -313,6 +313,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                                   background_label=dc["background_label"], target_frame=dc["target_frame"],
                                   transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
                                   clean=dc["clean"])
+        # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
+        ds.check_finite("training windows", X=ws.X, y=ws.y if task == "pose" else None, t=ws.t)
         sp = cfg["split"]
         split = ds.make_split(ws, **sp)
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
@@ -477,6 +479,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                 break
 
         # -- final model and metrics (rank 0) ---------------------------------------------------------
+        if history and best[1] < 0:  # every validation loss NaN: the weights diverged; save nothing
+            raise RuntimeError(f"training diverged: the validation loss was never finite in {len(history)} "
+                               f"epoch(s) (lower the learning rate, or check the data); no model saved")
         net.load_state_dict(best_state)
         net.cpu().eval()
         predictor = Predictor(net, task, torch.from_numpy(x_mean), torch.from_numpy(x_std),

@@ -316,16 +316,27 @@ def list_streams(wait_s: float = 1.0) -> list[dict]:
 
 
 def _resolve(name: str | None, stream_type: str | None, timeout: float):
-    """First stream matching name and/or type, or None after ``timeout`` seconds."""
+    """First stream whose name (literally) and/or type match, or None after ``timeout`` seconds.
+
+    Matching happens here, not in an LSL query: liblsl pastes a property value into an XPath
+    predicate unescaped, so a name such as ``x' or type='EMG`` would select another stream. Several
+    streams with the requested name (e.g. two copies of one acquisition program) are logged as a
+    warning naming their hosts and source ids; the first one seen is used."""
     pylsl = _pylsl()
-    if name and stream_type:
-        pred = f"name='{name}' and type='{stream_type}'"
-        found = pylsl.resolve_bypred(pred, 1, timeout)
-    elif name:
-        found = pylsl.resolve_byprop("name", name, 1, timeout)
-    else:
-        found = pylsl.resolve_byprop("type", stream_type or "EMG", 1, timeout)
-    return found[0] if found else None
+    deadline = now() + timeout
+    while True:
+        wait = max(0.05, min(0.5, deadline - now()))
+        found = [i for i in pylsl.resolve_streams(wait_time=wait)
+                 if (name is None or i.name() == name) and (stream_type is None or i.type() == stream_type)]
+        if found:
+            if name and len({i.uid() for i in found}) > 1:
+                log.warning("%d LSL streams are named %r (%s); using the first (%s on %s). Give the outlets "
+                            "distinct names to choose.", len(found), name,
+                            ", ".join(f"{i.source_id() or '-'} on {i.hostname()}" for i in found),
+                            found[0].source_id() or "-", found[0].hostname())
+            return found[0]
+        if now() >= deadline:
+            return None
 
 
 def _desc_text(info, *path: str) -> str:

@@ -323,3 +323,33 @@ def test_lsl_spec_opens_an_lsl_source():
     out = EmgOutlet(name, RATE, CH)  # noqa: F841
     src = open_emg(f"lsl:{name}")
     assert isinstance(src, LslEmgSource) and src.kind == "lsl" and src.channel_names == CH
+
+
+def test_name_is_matched_literally_not_as_a_query():
+    """``lsl:NAME`` must not be pasted into an LSL (XPath) query: a crafted name selected another stream."""
+    real = _name("real")
+    out = EmgOutlet(real, RATE, CH, "counts", 0.5, np.int8, device="myo")
+    try:
+        with pytest.raises(DeviceNotFound):
+            LslEmgSource(name="x' or type='EMG", resolve_timeout_s=0.8)
+        with pytest.raises(DeviceNotFound):
+            LslEmgSource(name=f"{real}' or name='{real}", resolve_timeout_s=0.8)
+        assert LslEmgSource(name=real, resolve_timeout_s=2.0).channel_names == CH
+    finally:
+        del out
+        gc.collect()
+
+
+def test_two_streams_with_one_name_are_warned_about(caplog):
+    name = _name("dup")
+    a = EmgOutlet(name, RATE, CH, "counts", 0.5, np.int8, device="myo")
+    b = EmgOutlet(name, RATE, CH, "counts", 0.5, np.int8, device="myo")
+    try:
+        with caplog.at_level("WARNING", logger="recorder.lsl"):
+            deadline = now() + 10
+            while now() < deadline and "LSL streams are named" not in caplog.text:
+                LslEmgSource(name=name, resolve_timeout_s=2.0)
+        assert f"2 LSL streams are named {name!r}" in caplog.text
+    finally:
+        del a, b
+        gc.collect()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -36,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`emgrec info FILE | head`): stop quietly, as Unix tools
+        # do. Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141  # 128 + SIGPIPE, what a shell reports for a killed pipeline member
     except (OSError, ValueError, RuntimeError) as e:
         # Expected failures (bad file, bad device, bad option) get one clear line, not a traceback.
         if args.verbose:

@@ -252,3 +252,19 @@ def test_frame_that_makes_opencv_raise(good, tmp_path):
             r.frame(0)
         assert ei.value.path == p
         r.frame(1)  # the others still decode
+
+
+def test_info_into_a_closed_pipe_is_quiet(good, tmp_path):
+    """`emgrec info FILE --labels | head -1`: no BrokenPipeError traceback or error line."""
+    from recorder.session import save_annotations
+    p = _copy(good, tmp_path)
+    save_annotations(p, [(i * 0.001, i * 0.001 + 0.0005, f"label-{i}") for i in range(3000)], [])
+    proc = subprocess.Popen([sys.executable, "-m", "recorder", "info", str(p), "--labels"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does after its line
+    err = proc.stderr.read().decode()
+    rc = proc.wait(HANG_S)
+    assert first.startswith(b"file")
+    assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Traceback" not in err, err
+    assert rc == 141

@@ -25,13 +25,45 @@ from pathlib import Path
 from ..clock import now
 
 
+_DIR_PREFIX = "emgrec-emu-"
+
+
+def _remove_stale_dirs() -> int:
+    """Remove port folders (``emgrec-emu-PID-*``, a symlink at most) of emulator processes that no
+    longer exist, e.g. killed with SIGKILL, which no cleanup code survives. Returns how many."""
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        pid = d.name[len(_DIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (or another user's: EPERM below)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError):
+            continue
+        try:
+            if d.is_dir() and not d.is_symlink() and d.stat().st_uid == os.getuid():
+                for entry in d.iterdir():  # only our port links live here
+                    if entry.is_symlink() or entry.is_file():
+                        entry.unlink()
+                d.rmdir()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 class PtyEmulator:
     """Base firmware emulator. ``tick()`` is called every ``tick_s`` seconds on the emulator thread."""
 
     tick_s = 0.005
 
     def __init__(self, name: str = "tty", seed: int = 0):
-        self._dir = Path(tempfile.mkdtemp(prefix="emgrec-emu-"))
+        _remove_stale_dirs()
+        # The pid in the name lets a later emulator remove this folder if we are SIGKILLed.
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
         self.port = str(self._dir / name)
         self.rng = random.Random(seed)
         self.drop_prob = 0.0          # probability of silently dropping a data packet

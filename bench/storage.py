@@ -111,4 +111,54 @@ def run(ctx: Context) -> list[Row]:
                  f"{','.join(LIBVER)} {', '.join(f'{v:.2f}' for v in times['pinned'])} s"),
         Row(GROUP, f"session write throughput, HDF5 {'/'.join(LIBVER)} format / latest", dt_latest / dt_writer, "ratio",
             note="the pinned format is what HDF5 1.10 readers (h5dump, MATLAB, older h5py) open"),
+        *checksum_rows(ctx),
+    ]
+
+
+def checksum_rows(ctx: Context) -> list[Row]:
+    """Write cost of the Fletcher32 chunk checksums: the same payload written with and without them,
+    alternately in one run (best of each), so machine load hits both alike."""
+    from recorder import session
+    from recorder.types import EmgChunk, Frame
+
+    seconds = ctx.pick(30.0, 120.0)
+    x, t, jpegs, n_frames = _payload(seconds)
+    img = np.zeros((4, 4, 3), np.uint8)
+    frame_every = int(len(t) / max(n_frames, 1))
+    best = {True: float("inf"), False: float("inf")}
+    sizes = {}
+    for rep in range(ctx.pick(2, 3)):
+        for on in (True, False):
+            path = ctx.workdir / f"storage-checksum-{int(on)}.h5"
+            path.unlink(missing_ok=True)
+            session.CHECKSUMS = on
+            try:
+                t0 = time.perf_counter()
+                w = session.SessionWriter(path, sample_rate_hz=2000.0, channel_names=[f"ch{i}" for i in range(16)],
+                                          emg_dtype=np.int16, t0=0.0, video=True, max_queued_frames=n_frames + 10)
+                w.start()
+                fi = 0
+                for k in range(0, len(t), 20):
+                    w.add_emg(EmgChunk(x[k:k + 20], t[k:k + 20], k, float(t[min(k + 20, len(t)) - 1])))
+                    if fi < n_frames and k >= fi * frame_every:
+                        w.add_frame(Frame(img, float(t[k]), fi), jpeg=jpegs[fi % len(jpegs)])
+                        fi += 1
+                w.close()
+                dt = time.perf_counter() - t0
+            finally:
+                session.CHECKSUMS = True
+            if w.error is not None:
+                return [Row(GROUP, "session write with checksums", str(w.error), status="FAIL", hard=True)]
+            best[on] = min(best[on], dt)
+            sizes[on] = path.stat().st_size
+            path.unlink()
+    mb = (x.nbytes + t.nbytes + sum(len(jpegs[i % len(jpegs)]) for i in range(n_frames))) / 2**20
+    on_rate, off_rate = mb / best[True], mb / best[False]
+    return [
+        Row(GROUP, "session write with Fletcher32 checksums", on_rate, "MB/s",
+            note=f"{mb:.0f} MB ({seconds:.0f} s of 2 kHz x 16 + 30 fps); best of alternating runs"),
+        Row(GROUP, "session write without checksums (same run)", off_rate, "MB/s",
+            note=f"file {sizes[False] / 2**20:.1f} MB without, {sizes[True] / 2**20:.1f} MB with"),
+        Row(GROUP, "checksum write cost (with / without)", on_rate / off_rate, "ratio",
+            note=f"real-time need is {mb / seconds:.2f} MB/s"),
     ]

@@ -57,6 +57,9 @@ HANDEDNESS_CODES = {"": 0, "Left": 1, "Right": 2}
 LIBVER = ("v110", "v110")
 _HANDEDNESS_NAMES = {v: k for k, v in HANDEDNESS_CODES.items()}
 
+#: Fletcher32 checksums on every chunked dataset the writer creates.
+CHECKSUMS = True
+
 #: Every dataset of a v1 file; the reader refuses a file that lacks one.
 REQUIRED_DATASETS = (
     "emg/data", "emg/t", "emg/gaps", "video/t", "video/index", "video/jpeg", "video/jpeg_index",
@@ -92,7 +95,9 @@ def _create_layout(f: h5py.File, *, n_channels: int, emg_dtype, sample_rate_hz: 
                    channel_names: Sequence[str], units: str, scale_to_uV: float) -> None:
     """Create every v1 dataset, empty and growable. Must run before SWMR mode is switched on."""
     emg_rows = max(256, int(2 ** math.ceil(math.log2(max(sample_rate_hz, 1.0) * 4))))  # ~4 s chunks
-    ck = dict(fletcher32=True)  # per-chunk checksums: bit rot raises on read instead of passing silently
+    # Per-chunk checksums: bit rot raises on read instead of passing silently (bench/storage.py
+    # measures the cost by turning CHECKSUMS off for one run).
+    ck = dict(fletcher32=True) if CHECKSUMS else {}
     g = f.create_group("emg")
     d = g.create_dataset("data", (0, n_channels), maxshape=(None, n_channels),
                          chunks=(emg_rows, n_channels), dtype=np.dtype(emg_dtype), **ck)

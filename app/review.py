@@ -332,16 +332,27 @@ class ReviewView(QWidget):
         if self.path is not None and not self.maybe_close():
             return False
         path = Path(path)
+        reader = None
         try:
             reader = SessionReader(path)
+            # Read what the view needs now, so a damaged chunk (checksum) is refused here, not in a slot.
+            labels, markers, duration = reader.labels, reader.markers, reader.duration_s
+            np.asarray(reader.landmarks_score)
         except (SessionFormatError, OSError) as e:
+            if reader is not None:
+                reader.close()
             QMessageBox.critical(self, "Cannot open session", str(e))
             return False
         self._close_session()
         self.reader, self.path = reader, path
-        self.model = AnnotationModel(reader.labels, reader.markers, duration_s=reader.duration_s)
+        self.model = AnnotationModel(labels, markers, duration_s=duration)
         self._unsubscribe = self.model.subscribe(self._model_changed)
-        self._load_video_meta()
+        try:
+            self._load_video_meta()
+        except SessionFormatError as e:
+            self._close_session()
+            QMessageBox.critical(self, "Cannot open session", str(e))
+            return False
         self.timeline.set_session(reader, self.model)
         self.slider.setRange(0, int(round(reader.duration_s * self.SLIDER_STEPS_PER_S)))
         self._refresh_names()

@@ -313,3 +313,30 @@ def test_label_lane_makes_items_only_for_the_visible_span(qtbot):
     assert far in lane.items and sid not in lane.items
     model.undo()
     assert far not in lane.items and far not in {s.id for s in model.segments()}
+
+
+@pytest.mark.parametrize("damage", ["truncated crash copy", "bit rot in landmarks", "declared 2^40 rows"])
+def test_open_damaged_file_shows_error_or_opens(view, session, tmp_path, dialogs, damage):
+    """Hostile files (issue 15): Review answers with a message naming the file, or opens what is
+    really stored; never an exception in the slot or a hang."""
+    p = tmp_path / "damaged.h5"
+    p.write_bytes(session.read_bytes())
+    if damage == "truncated crash copy":
+        raw = bytearray(p.read_bytes())
+        raw[11] |= 0x05  # flag it "open for write", as a SIGKILLed writer leaves it
+        p.write_bytes(bytes(raw[: len(raw) // 2]))
+    elif damage == "bit rot in landmarks":
+        with h5py.File(p, "r") as f:
+            off = f["landmarks/score"].id.get_chunk_info(0).byte_offset
+        raw = bytearray(p.read_bytes())
+        raw[off + 3] ^= 0x40
+        p.write_bytes(bytes(raw))
+    else:
+        with h5py.File(p, "r+") as f:
+            f["emg/t"].resize(2 ** 40, axis=0)
+            f["emg/data"].resize(2 ** 40, axis=0)
+    if view.open_session(p):
+        assert view.reader.n_samples < 2 ** 40
+    else:
+        kind, title, text = dialogs.pop()
+        assert kind == "critical" and "damaged.h5" in text and view.reader is None

@@ -197,7 +197,7 @@ def read_meta(model_dir: str | Path) -> dict:
         raise ModelFormatError(d, f"no {META_FILE}; not an emgrec model folder")
     size = f.stat().st_size
     if size > MAX_META_BYTES:
-        raise ModelFormatError(d, f"{META_FILE} is {size / 1e6:.0f} MB (at most {MAX_META_BYTES >> 20} MB is read)")
+        raise ModelFormatError(d, f"{META_FILE} is {size:,} bytes (at most {MAX_META_BYTES:,} are read)")
     try:
         meta = json.loads(f.read_text())
     except RecursionError:

@@ -725,10 +725,11 @@ def _flagged_open_for_write(path: Path) -> bool:
     return len(head) == 12 and head[:8] == _HDF5_SIGNATURE and head[8] >= 2 and bool(head[11] & 0x05)
 
 
-#: A SWMR reader retries a metadata read whose checksum fails, with a growing sleep between tries
-#: (HDF5's default is 100 tries: on a truncated or damaged file that is hours). A live writer's
-#: half-written entry settles within a few tries, so a few dozen are plenty.
-SWMR_METADATA_READ_ATTEMPTS = 16
+#: A SWMR reader retries a metadata read whose checksum fails, doubling the sleep between tries
+#: (HDF5's default is 100 tries: on a truncated or damaged file that is hours, which is why
+#: `emgrec info` slept "forever" on one). 26 tries wait ~75 ms in all (measured), the last ~40 ms:
+#: far longer than a live writer needs to finish writing a metadata entry, short enough for 2 s.
+SWMR_METADATA_READ_ATTEMPTS = 26
 
 #: Bounds on what a session file may declare; a crafted file beyond them is refused, not read.
 MAX_TABLE_ROWS = 1_000_000  # /labels, /markers, /emg/gaps rows
@@ -806,6 +807,52 @@ def _damage_hint(path: Path) -> str:
     return "corrupt or truncated?"
 
 
+#: Bytes scanned for global heap collections: the whole file up to twice this, else its head and tail.
+GLOBAL_HEAP_SCAN_BYTES = 16 << 20
+
+
+def _check_global_heaps(path: Path) -> None:
+    """Refuse a file whose global heap (where HDF5 keeps variable-length strings: our attributes)
+    is damaged such that HDF5 would loop forever decoding it: the library walks the heap's objects
+    by their size fields, and a size of 0 never advances (H5HG__cache_heap_deserialize, HDF5 2.0).
+
+    Heaps ("GCOL" collections) are found by their signature in the file's head and tail, where a
+    session's attributes are written (at creation, and at close or a later edit). A match counts
+    only if its header is valid (version 1, reserved bytes 0, a size that fits the file)."""
+    import mmap
+    size = path.stat().st_size
+    if size < 16:
+        return
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        if size <= 2 * GLOBAL_HEAP_SCAN_BYTES:
+            regions = [(0, size)]
+        else:
+            regions = [(0, GLOBAL_HEAP_SCAN_BYTES), (size - GLOBAL_HEAP_SCAN_BYTES, size)]
+        for lo, hi in regions:
+            at = m.find(b"GCOL", lo, hi)
+            while at >= 0:
+                head = m[at: at + 16]
+                if len(head) == 16 and head[4] == 1 and head[5:8] == b"\0\0\0":
+                    n = int.from_bytes(head[8:16], "little")
+                    if 4096 <= n <= size - at:
+                        _walk_global_heap(path, m, at, n)
+                at = m.find(b"GCOL", at + 4, hi)
+
+
+def _walk_global_heap(path: Path, m, start: int, n: int) -> None:
+    p, end = start + 16, start + n
+    while p < end:
+        if p + 16 > end:
+            return  # a tail too small for an object header: free space, as HDF5 reads it
+        idx = int.from_bytes(m[p: p + 2], "little")
+        osize = int.from_bytes(m[p + 8: p + 16], "little")
+        need = osize if idx == 0 else 16 + ((osize + 7) & ~7)
+        if need <= 0 or need > end - p:
+            raise SessionFormatError(path, f"damaged HDF5 global heap at byte {start} (object at {p} "
+                                           f"claims {osize} bytes); the file's attributes cannot be read")
+        p += need
+
+
 def _open_h5(path: Path) -> tuple[h5py.File, bool]:
     """Open for reading: normally, or with SWMR when the file is being written or its writer died
     (its consistency flags then refuse a normal open). Returns (file, opened_with_swmr)."""
@@ -817,6 +864,7 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise SessionFormatError(path, "file is empty")
     if not h5py.is_hdf5(path):
         raise SessionFormatError(path, "not an HDF5 file")
+    _check_global_heaps(path)
     try:
         return h5py.File(path, "r"), False
     except RuntimeError as e:  # h5py raises RuntimeError for some damaged superblocks
@@ -1376,8 +1424,8 @@ def _row_counts(r: "SessionReader") -> list[tuple[str, int]]:
     f, n, nf = r._f, r.n_samples, r.n_frames
     return [("emg/data", n), ("emg/t", n), ("video/t", nf), ("video/index", nf), ("video/jpeg_index", nf),
             ("landmarks/image", nf), ("landmarks/world", nf), ("landmarks/score", nf),
-            ("landmarks/handedness", nf), ("emg/gaps", f["emg/gaps"].shape[0]), ("labels", f["labels"].shape[0]),
-            ("markers", f["markers"].shape[0])]
+            ("landmarks/handedness", nf), ("emg/gaps", r._rows["emg/gaps"]), ("labels", r._rows["labels"]),
+            ("markers", r._rows["markers"])]  # rows stored, not a declared extent
 
 
 def _jpeg_bytes(r: "SessionReader") -> int:

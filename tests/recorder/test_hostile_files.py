@@ -268,3 +268,26 @@ def test_info_into_a_closed_pipe_is_quiet(good, tmp_path):
     assert first.startswith(b"file")
     assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Traceback" not in err, err
     assert rc == 141
+
+
+def _zero_free_space_of_global_heap(raw: bytearray) -> bytearray:
+    """Set the size of the free-space object of the file's first global heap (where the attribute
+    strings live) to 0: HDF5 2.0 then loops forever decoding the heap."""
+    at = raw.find(b"GCOL")
+    assert at >= 0
+    end = at + int.from_bytes(raw[at + 8: at + 16], "little")
+    p = at + 16
+    while p + 16 <= end:
+        idx, size = int.from_bytes(raw[p: p + 2], "little"), int.from_bytes(raw[p + 8: p + 16], "little")
+        if idx == 0:
+            raw[p + 8: p + 16] = bytes(8)
+            return raw
+        p += 16 + ((size + 7) & ~7)
+    raise AssertionError("no free space object in the global heap")
+
+
+def test_damaged_global_heap_does_not_hang(good, tmp_path):
+    p = tmp_path / "heap.h5"
+    p.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(good.read_bytes()))))
+    r = _cli("info", p)  # used to spin forever inside HDF5
+    assert r.returncode == 1 and "global heap" in r.stderr and str(p) in r.stderr, r.stderr

@@ -163,6 +163,10 @@ def _structural(good: Path, tmp: Path) -> list[Path]:
         np.arange(f["emg/t"].shape[0])[:, None] == 50, np.nan, f["emg/data"][:].astype(np.float32))))
     mutant("channel_names_num", lambda f: f["emg/data"].attrs.__setitem__("channel_names", 3.5))
     mutant("no_video_t", lambda f: f.__delitem__("video/t"))
+    from tests.recorder.test_hostile_files import _zero_free_space_of_global_heap
+    heap = tmp / "s_global_heap_loop.h5"
+    heap.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(good.read_bytes()))))
+    out.append(heap)
     return out
 
 
@@ -227,6 +231,8 @@ def test_every_entry_point_answers_every_mutant(tmp_path):
     try:
         for p in mutants:
             res = w.ask(p, HANG_S)
+            if res is not None and p != good and any(dt > ANSWER_S for _, dt in res.values()):
+                res = w.ask(p, HANG_S)  # once more: a slow answer is a finding only if it repeats
             if res is None:
                 problems.append(f"{p.name}: no answer within {HANG_S:.0f} s (hang) or the worker died")
                 w.stop()

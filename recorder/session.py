@@ -808,7 +808,7 @@ def _damage_hint(path: Path) -> str:
 
 
 #: Bytes scanned for global heap collections: the whole file up to twice this, else its head and tail.
-GLOBAL_HEAP_SCAN_BYTES = 16 << 20
+GLOBAL_HEAP_SCAN_BYTES = 4 << 20
 
 
 def _check_global_heaps(path: Path) -> None:

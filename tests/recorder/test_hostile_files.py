@@ -291,3 +291,15 @@ def test_damaged_global_heap_does_not_hang(good, tmp_path):
     p.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(good.read_bytes()))))
     r = _cli("info", p)  # used to spin forever inside HDF5
     assert r.returncode == 1 and "global heap" in r.stderr and str(p) in r.stderr, r.stderr
+
+
+def test_tables_holding_too_many_rows_are_refused(good, tmp_path, monkeypatch):
+    """Rows really stored beyond the cap (a huge /labels or /emg/gaps) are refused, not read."""
+    import recorder.session as session
+    p = _copy(good, tmp_path)
+    with h5py.File(p, "r+") as f:
+        f["emg/gaps"].resize(500, axis=0)
+        f["emg/gaps"][:] = np.zeros((500, 2))
+    monkeypatch.setattr(session, "MAX_TABLE_ROWS", 100)
+    with pytest.raises(SessionFormatError, match="/emg/gaps holds 5"):
+        SessionReader(p)

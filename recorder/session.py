@@ -783,7 +783,6 @@ def _open_swmr(path: Path) -> h5py.File:
         return h5py.File(path, "r", swmr=True)
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
-    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
     if lib.H5Pset_metadata_read_attempts(fapl.id, SWMR_METADATA_READ_ATTEMPTS) < 0:
         return h5py.File(path, "r", swmr=True)
     fid = h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ, fapl=fapl)
@@ -1421,7 +1420,7 @@ _COPY_ROWS = 1 << 20
 
 
 def _row_counts(r: "SessionReader") -> list[tuple[str, int]]:
-    f, n, nf = r._f, r.n_samples, r.n_frames
+    n, nf = r.n_samples, r.n_frames
     return [("emg/data", n), ("emg/t", n), ("video/t", nf), ("video/index", nf), ("video/jpeg_index", nf),
             ("landmarks/image", nf), ("landmarks/world", nf), ("landmarks/score", nf),
             ("landmarks/handedness", nf), ("emg/gaps", r._rows["emg/gaps"]), ("labels", r._rows["labels"]),

@@ -315,28 +315,43 @@ def list_streams(wait_s: float = 1.0) -> list[dict]:
     return out
 
 
-def _resolve(name: str | None, stream_type: str | None, timeout: float):
-    """First stream whose name (literally) and/or type match, or None after ``timeout`` seconds.
+def _xpath_literal(text: str) -> str:
+    """``text`` as an XPath 1.0 string literal (quotes included), whatever quotes it holds."""
+    if "'" not in text:
+        return f"'{text}'"
+    if '"' not in text:
+        return f'"{text}"'
+    return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
 
-    Matching happens here, not in an LSL query: liblsl pastes a property value into an XPath
-    predicate unescaped, so a name such as ``x' or type='EMG`` would select another stream. Several
-    streams with the requested name (e.g. two copies of one acquisition program) are logged as a
-    warning naming their hosts and source ids; the first one seen is used."""
+
+def _resolve(name: str | None, stream_type: str | None, timeout: float, warn_duplicates: bool = False):
+    """First stream whose name and/or type equal the given ones, or None after ``timeout`` seconds.
+
+    liblsl matches with an XPath predicate; the values are quoted as XPath literals here (pylsl's
+    resolve_byprop pastes them in unquoted, so a name such as ``x' or type='EMG`` selected another
+    stream), and the answers are checked again in Python. warn_duplicates: also log a warning when
+    several streams carry the name (e.g. two copies of one acquisition program); the first is used."""
     pylsl = _pylsl()
-    deadline = now() + timeout
-    while True:
-        wait = max(0.05, min(0.5, deadline - now()))
-        found = [i for i in pylsl.resolve_streams(wait_time=wait)
-                 if (name is None or i.name() == name) and (stream_type is None or i.type() == stream_type)]
-        if found:
-            if name and len({i.uid() for i in found}) > 1:
-                log.warning("%d LSL streams are named %r (%s); using the first (%s on %s). Give the outlets "
-                            "distinct names to choose.", len(found), name,
-                            ", ".join(f"{i.source_id() or '-'} on {i.hostname()}" for i in found),
-                            found[0].source_id() or "-", found[0].hostname())
-            return found[0]
-        if now() >= deadline:
-            return None
+    conds = []
+    if name:
+        conds.append(f"name={_xpath_literal(name)}")
+    if stream_type or not name:
+        conds.append(f"type={_xpath_literal(stream_type or 'EMG')}")
+    pred = " and ".join(conds)
+
+    def matches(i) -> bool:
+        return (not name or i.name() == name) and (not stream_type or i.type() == stream_type)
+
+    found = [i for i in pylsl.resolve_bypred(pred, 1, timeout) if matches(i)]
+    if found and name and warn_duplicates:
+        # A second outlet with the name answers the query as fast as the first did.
+        seen = {i.uid(): i for i in found + [i for i in pylsl.resolve_bypred(pred, 2, 0.5) if matches(i)]}
+        if len(seen) > 1:
+            log.warning("%d LSL streams are named %r (%s); using %s on %s. Give the outlets distinct "
+                        "names to choose.", len(seen), name,
+                        ", ".join(f"{i.source_id() or '-'} on {i.hostname()}" for i in seen.values()),
+                        found[0].source_id() or "-", found[0].hostname())
+    return found[0] if found else None
 
 
 def _desc_text(info, *path: str) -> str:
@@ -386,7 +401,7 @@ class LslEmgSource(EmgSource):
         self.lost_after_s = lost_after_s
         self.max_chunk = max_chunk
         self.timestamps = timestamps
-        info = _resolve(self.stream_name, self.stream_type, resolve_timeout_s)
+        info = _resolve(self.stream_name, self.stream_type, resolve_timeout_s, warn_duplicates=True)
         if info is None:
             what = " and ".join(f"{k} {v!r}" for k, v in (("name", self.stream_name), ("type", self.stream_type)) if v)
             raise DeviceNotFound(f"no LSL stream with {what} found within {resolve_timeout_s:g} s; "

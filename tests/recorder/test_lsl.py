@@ -335,6 +335,10 @@ def test_name_is_matched_literally_not_as_a_query():
         with pytest.raises(DeviceNotFound):
             LslEmgSource(name=f"{real}' or name='{real}", resolve_timeout_s=0.8)
         assert LslEmgSource(name=real, resolve_timeout_s=2.0).channel_names == CH
+        quoted = "it's \"" + real + "\""  # both quote kinds: still found by its exact name
+        out2 = EmgOutlet(quoted, RATE, CH[:4], "counts", 0.5, np.int8, device="myo")
+        assert LslEmgSource(name=quoted, resolve_timeout_s=2.0).channel_names == CH[:4]
+        del out2
     finally:
         del out
         gc.collect()

@@ -109,8 +109,10 @@ def read_session(path: str | Path) -> SessionArrays:
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
     check_finite(path, emg=emg, emg_t=emg_t, frame_t=frame_t)
-    if world is not None and np.isinf(world).any():  # NaN means "no hand"; inf is damage
-        raise DatasetError(f"{path}: /landmarks/world holds infinite values (row {int(np.isinf(world).any(axis=(1, 2)).argmax())})")
+    for name, a in (("/landmarks/world", world), ("/pose/angles", angles)):
+        if a is not None and np.isinf(a).any():  # NaN means "no hand" / not measured; inf is damage
+            row = int(np.isinf(a).reshape(len(a), -1).any(axis=1).argmax())
+            raise DatasetError(f"{path}: {name} holds infinite values (first at row {row})")
     return s
 
 

@@ -57,6 +57,9 @@ HANDEDNESS_CODES = {"": 0, "Left": 1, "Right": 2}
 LIBVER = ("v110", "v110")
 _HANDEDNESS_NAMES = {v: k for k, v in HANDEDNESS_CODES.items()}
 
+#: Datasets some sessions have (imported joint angles); checked like the required ones when present.
+OPTIONAL_DATASETS = ("pose/angles",)
+
 #: Fletcher32 checksums on every chunked dataset the writer creates.
 CHECKSUMS = True
 
@@ -1068,6 +1071,14 @@ class SessionReader:
         # of 2^40 rows, or chunks past the end of a truncated file, are not data).
         size = path.stat().st_size
         self._rows = {k: _stored_rows(path, k, f[k], size) for k in REQUIRED_DATASETS}
+        for k in OPTIONAL_DATASETS:
+            why = _hard_link_only(f, k)
+            if why:
+                raise SessionFormatError(path, why)
+            if isinstance(f.get(k), h5py.Dataset):
+                if f[k].dtype.kind != "f":
+                    raise SessionFormatError(path, f"/{k} has dtype {f[k].dtype}, expected float")
+                self._rows[k] = _stored_rows(path, k, f[k], size)
         for k in ("emg/gaps", "labels", "markers"):
             if self._rows[k] > MAX_TABLE_ROWS:
                 raise SessionFormatError(path, f"/{k} holds {self._rows[k]} rows (at most {MAX_TABLE_ROWS} "
@@ -1207,7 +1218,7 @@ class SessionReader:
     def has_image(self) -> np.ndarray:
         """(F,) bool: frames with a stored image (False for landmark-only frames, e.g. imported pose
         or ``--store-video none``)."""
-        return self._f["video/jpeg_index"][: self._nf, 1] > 0
+        return LazyRows(self._f["video/jpeg_index"], self._nf, self.path)[:, 1] > 0
 
     def frame(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 BGR image of frame i; SessionFormatError for a frame stored without image."""
@@ -1255,10 +1266,10 @@ class SessionReader:
         d = self._f.get("pose/angles")
         if not isinstance(d, h5py.Dataset):
             return None
-        if d.ndim != 2 or d.shape[0] < self._nf or d.shape[1] != len(self.angle_names):
-            raise SessionFormatError(self.path, f"/pose/angles has shape {d.shape} for {self._nf} frames and "
-                                                f"{len(self.angle_names)} names")
-        return d[: self._nf].astype(np.float32)
+        if d.ndim != 2 or self._rows.get("pose/angles", 0) < self._nf or d.shape[1] != len(self.angle_names):
+            raise SessionFormatError(self.path, f"/pose/angles has shape {d.shape} ({self._rows.get('pose/angles', 0)} "
+                                                f"rows stored) for {self._nf} frames and {len(self.angle_names)} names")
+        return np.asarray(LazyRows(d, self._nf, self.path), dtype=np.float32)
 
     def has_hand(self) -> np.ndarray:
         """(F,) bool: frames whose landmarks hold a hand."""

@@ -9,6 +9,13 @@ import sys
 def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect: bool = True,
         settings_path: str | None = None) -> int:
     """Open the main window and, if ``connect``, connect the given sources; returns the exit code."""
+    from . import syslibs
+
+    problem = syslibs.check()
+    if problem:
+        # Qt would abort with a message naming one library of the dozen; say all and how to install.
+        sys.stderr.write(problem)
+        return 1
     from PySide6 import QtWidgets
 
     from .main_window import MainWindow, apply_theme

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 DISPLAY_HZ = 60
 EMG_KINDS = [("Synthetic", "synthetic"), ("Myo (raw 200 Hz)", "myo"), ("Myo (50 Hz)", "myo50"),
              ("OpenBCI Cyton", "cyton"), ("BrainFlow board", "brainflow"),
-             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay")]
+             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay"),
+             ("Other (source spec)", "spec")]
 CAMERA_KINDS = [("Synthetic", "synthetic"), ("None", "none"), ("Webcam", "webcam"), ("Video file", "file")]
 _STATE_COLORS = {"streaming": "#38b000", "connecting": "#ffb703", "reconnecting": "#ffb703",
                  "error": "#e63946", "stopped": "#6c757d", "idle": "#6c757d", "running": "#38b000"}
@@ -42,15 +43,41 @@ def emg_spec(kind: str, arg: str = "") -> str:
     """Spec string for :meth:`Capture.from_specs` from a source-panel choice; ValueError if incomplete."""
     if kind == "synthetic":
         return "synthetic"
-    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble"):
+    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble", "spec"):
         raise ValueError(f"unknown armband kind {kind!r}")
     if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
         return f"myo-ble:{arg.strip()}" if arg.strip() else "myo-ble"
     if not arg.strip():
-        raise ValueError("choose a file to replay" if kind == "replay" else
-                         "name a BrainFlow board, e.g. SYNTHETIC_BOARD" if kind == "brainflow" else
-                         f"choose a serial port for {kind}")
-    return f"{kind}:{arg.strip()}"
+        raise ValueError({"replay": "choose a file to replay",
+                          "brainflow": "name a BrainFlow board, e.g. SYNTHETIC_BOARD",
+                          "spec": "type a source spec, e.g. lsl:NAME or synthetic:2000x16"}.get(
+            kind, f"choose a serial port for {kind}"))
+    return arg.strip() if kind == "spec" else f"{kind}:{arg.strip()}"
+
+
+def panel_choice(spec: str) -> tuple[str, str]:
+    """The Sources panel (kind, arg) that shows EMG source ``spec`` ("myo:/dev/x" -> ("myo", "/dev/x"))."""
+    kind, _, arg = spec.partition(":")
+    if spec == "synthetic":
+        return "synthetic", ""
+    if kind in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble") and arg:
+        return kind, arg
+    if spec == "myo-ble":
+        return "myo-ble", ""
+    return "spec", spec
+
+
+def emg_not_ready(status) -> str:
+    """Why a recording must not start on this EMG status ("" when it may): a failed source would
+    make a video-only session that looks like a good one. Connecting is fine (data follows); a
+    reconnect is fine once the source has delivered (the gap is recorded)."""
+    state = status.state.value if isinstance(status.state, DeviceState) else str(status.state)
+    if state in (DeviceState.STREAMING.value, DeviceState.CONNECTING.value):
+        return ""
+    if state == DeviceState.RECONNECTING.value and status.samples_received > 0:
+        return ""
+    why = f": {status.last_error}" if status.last_error else ""
+    return f"the armband is {state}{why}"
 
 
 def camera_spec(kind: str, arg: str = "") -> str:
@@ -365,6 +392,8 @@ class CaptureView(QtWidgets.QWidget):
             self.emg_arg.lineEdit().setPlaceholderText("BOARD[,key=value...], e.g. GANGLION_BOARD,serial_port=/dev/ttyACM0")
         elif kind == "myo-ble":
             self.emg_arg.lineEdit().setPlaceholderText("MAC address (empty: the strongest Myo seen)")
+        elif kind == "spec":
+            self.emg_arg.lineEdit().setPlaceholderText("e.g. lsl:NAME, synthetic:2000x16, synthetic-cyton")
 
     def _refresh_ports(self) -> None:
         text = self.emg_arg.currentText()
@@ -430,6 +459,7 @@ class CaptureView(QtWidgets.QWidget):
         except ValueError as e:
             self.banner.show_message(str(e), "warn")
             return
+        self._show_choice(emg, camera)
         self._busy = True
         self.banner.hide()
         self.emg_status.setText(f"connecting to <b>{emg}</b>…")
@@ -440,6 +470,19 @@ class CaptureView(QtWidgets.QWidget):
         w.signals.finished.connect(self._job_done)
         self._watch(w)
         self._update_controls()
+
+    def _show_choice(self, emg: str, camera: str) -> None:
+        """Make the Sources panel show what is being connected (a CLI spec, not the last choice)."""
+        kind, arg = panel_choice(emg)
+        self.emg_kind.blockSignals(True)
+        self.emg_kind.setCurrentIndex(max(0, self.emg_kind.findData(kind)))
+        self.emg_kind.blockSignals(False)
+        self.emg_arg.setEditText(arg)
+        ckind = camera if camera in ("synthetic", "none") else ("webcam" if camera.isdigit() else "file")
+        self.cam_kind.blockSignals(True)
+        self.cam_kind.setCurrentIndex(max(0, self.cam_kind.findData(ckind)))
+        self.cam_kind.blockSignals(False)
+        self.cam_arg.setText("" if ckind in ("synthetic", "none") else camera)
 
     def _watch(self, w) -> None:
         # A result that arrives after shutdown began is stopped there (see shutdown()).
@@ -455,6 +498,9 @@ class CaptureView(QtWidgets.QWidget):
 
     def _on_connected(self, result) -> None:
         cap, warning = result
+        # The job is over once it returned; its `finished` may be processed later, and Record must
+        # not stay disabled until then.
+        self._busy = False
         with self._lock:
             if cap in self._orphans:
                 self._orphans.remove(cap)
@@ -469,7 +515,7 @@ class CaptureView(QtWidgets.QWidget):
         self.protocol.set_capture(cap)
         names = list(cap.emg.channel_names)
         self.plot.set_channels(names)
-        self.spectrogram.set_channels(names)
+        self.spectrogram.set_channels(names, cap.emg.sample_rate_hz, self.plot.width_s)
         self._thresholds = thresholds_for(cap.emg.kind, cap.emg.dtype, cap.emg.scale_to_uV)
         if cap.camera is None:
             self.camera_view.set_message("No camera")
@@ -536,6 +582,11 @@ class CaptureView(QtWidgets.QWidget):
     def start_recording(self) -> bool:
         cap = self.capture
         if cap is None or cap.recording or self._busy:
+            return False
+        not_ready = emg_not_ready(cap.emg.status())
+        if not_ready:
+            self.banner.show_message(f"Not recording: {not_ready}. Disconnect, fix the armband or choose "
+                                     "another source, and connect again.", "error")
             return False
         meta = self.metadata()
         self.settings.set_metadata(meta)
@@ -702,8 +753,10 @@ class CaptureView(QtWidgets.QWidget):
             w.setEnabled(not connected and not self._busy)
         if not connected and not self._busy:
             self._on_emg_kind_enable()
+        not_ready = emg_not_ready(cap.emg.status()) if connected and not rec else ""
         for w in (self.record_btn, self.act_record):
-            w.setEnabled(connected and not rec and not self._busy)
+            w.setEnabled(connected and not rec and not self._busy and not not_ready)
+        self.record_btn.setToolTip(f"Cannot record: {not_ready}" if not_ready else "Start recording (Ctrl+R)")
         for w in (self.pause_btn, self.act_pause, self.stop_btn, self.act_stop):
             w.setEnabled(rec and not self._busy)
         paused = rec and cap.paused

@@ -159,6 +159,10 @@ class SpectrogramView(QtWidgets.QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setLabel("left", "Hz")
+        # Plain Hz (no "x0.001" prefix) and a sane empty axis until the first spectrum arrives.
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.setXRange(-5.0, 0.0, padding=0)
+        self.plot.setYRange(0.0, 100.0, padding=0)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("inferno"))
         self.plot.addItem(self.image)
@@ -171,12 +175,16 @@ class SpectrogramView(QtWidgets.QWidget):
     def channel(self) -> int:
         return max(self.combo.currentIndex(), 0)
 
-    def set_channels(self, names: list[str]) -> None:
+    def set_channels(self, names: list[str], fs: float | None = None, span_s: float = 5.0) -> None:
+        """Channel choices; with ``fs`` (Hz), the empty axes already show 0..fs/2 over span_s seconds."""
         self.combo.blockSignals(True)
         self.combo.clear()
         self.combo.addItems(names)
         self.combo.blockSignals(False)
         self.image.clear()
+        if fs:
+            self.plot.setXRange(-span_s, 0.0, padding=0)
+            self.plot.setYRange(0.0, fs / 2, padding=0)
 
     def update_data(self, x: np.ndarray, fs: float, span_s: float) -> None:
         """x: (n,) raw samples of the selected channel at fs Hz, covering the last span_s seconds."""

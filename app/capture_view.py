@@ -175,6 +175,7 @@ class CaptureView(QtWidgets.QWidget):
     status_message = QtCore.Signal(str)
     capture_changed = QtCore.Signal(object)
     recording_stopped = QtCore.Signal(str)
+    recording_started = QtCore.Signal(str)
 
     def __init__(self, settings: Settings, parent=None):
         super().__init__(parent)
@@ -599,6 +600,7 @@ class CaptureView(QtWidgets.QWidget):
             self.banner.show_message(f"Cannot record to {path}: {e}", "error")
             return False
         self.last_path = path
+        self.recording_started.emit(str(path))
         self.status_message.emit(f"Recording to {path}")
         self.refresh_status()
         self._update_controls()

@@ -77,6 +77,9 @@ class MainWindow(QtWidgets.QMainWindow):
         out = self.settings.output_dir()
         if out.is_dir() and hasattr(self.library, "set_folder"):
             self.library.set_folder(out)
+        if hasattr(self.review, "start_folder"):
+            self.review.start_folder = out
+        self.capture_view.recording_started.connect(self._on_recording_started)
         self.capture_view.recording_stopped.connect(self._on_recording_saved)
         self.capture_view.status_message.connect(self._status)
         self.tabs.currentChanged.connect(self._on_tab)
@@ -215,11 +218,27 @@ class MainWindow(QtWidgets.QMainWindow):
         if opener(path):
             self.tabs.setCurrentWidget(self.review)
 
-    def _on_recording_saved(self, path: str) -> None:
+    def _on_recording_started(self, path: str) -> None:
+        if hasattr(self.review, "recording_path"):
+            self.review.recording_path = Path(path)
+
+    def _on_recording_saved(self, path: str, what: str = "recording") -> None:
+        """Every tab follows a new session: Library and Train list it (even when the folder did not
+        exist at start-up), Review offers it, Open dialogs start in its folder."""
+        folder = Path(path).parent
+        if hasattr(self.review, "offer_session"):
+            if self.review.recording_path is not None and Path(self.review.recording_path) == Path(path):
+                self.review.recording_path = None
+            self.review.start_folder = folder
+            self.review.offer_session(path, what)
+        tv = self.train_view
+        if Path(tv.session_dir.text()).expanduser() == folder or not Path(tv.session_dir.text()).expanduser().is_dir():
+            tv.set_session_folder(folder)
+        else:
+            tv.add_sessions([path], select=False)
         lib = self.library
         if not hasattr(lib, "set_folder"):
             return
-        folder = Path(path).parent
         if lib.folder != folder:
             lib.set_folder(folder)
         else:
@@ -267,7 +286,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_imported(self, path: str) -> None:
         """Show the new session in the Library tab (the dialog offers "Open in Review")."""
-        self._on_recording_saved(path)
+        self._on_recording_saved(path, "import")
         if hasattr(self.library, "select_path") and hasattr(self.library, "scan_finished"):
             def select():
                 self.library.scan_finished.disconnect(select)

@@ -509,9 +509,12 @@ class TrainView(QtWidgets.QWidget):
         self.sessions_loaded.emit()
 
     def _fill_sessions(self, infos) -> None:
+        from .library import not_a_session
+
         self.session_list.clear()
         for info in infos:
-            self._add_session_item(info)
+            if not not_a_session(info):   # an export's windows file is not a session
+                self._add_session_item(info)
         self.sessions_loaded.emit()
         self._update_controls()
 

@@ -714,7 +714,8 @@ class CaptureView(QtWidgets.QWidget):
             self.file_info.setText(f"{'PAUSED · ' if rec.get('paused') else ''}{name}<br>{mb:.2f} MB · "
                                    f"{rec.get('samples', 0)} samples · {rec.get('frames', 0)} frames")
             self.file_info.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.status_message.emit(self.summary())
+        # The summary goes to the window's permanent status field (MainWindow._show_fps), not the
+        # message area, so "Saved …" and other messages stay readable.
         self._update_controls()
 
     def summary(self) -> str:
@@ -722,7 +723,7 @@ class CaptureView(QtWidgets.QWidget):
         if cap is None:
             return "Not connected"
         rec = "● REC" if cap.recording and not cap.paused else ("PAUSED" if cap.recording else "idle")
-        return f"{rec} · display {self.redraw_fps:.0f} fps · EMG {cap.emg.status().measured_rate_hz:.0f} Hz"
+        return f"{rec} · EMG {cap.emg.status().measured_rate_hz:.0f} Hz · display {self.redraw_fps:.0f} fps"
 
     # -- capture events (GUI thread, via the bridge) ----------------------------------------------
     def _on_capture_error(self, msg: str) -> None:

@@ -124,8 +124,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (cv.act_connect, None, cv.act_record, cv.act_pause, cv.act_stop):
             cap_menu.addSeparator() if a is None else cap_menu.addAction(a)
         view_menu = mb.addMenu("&View")
-        for i, name in enumerate(("Capture", "Review", "Library", "Train")):
-            a = view_menu.addAction(name, lambda i=i: self.tabs.setCurrentIndex(i))
+        for i in range(self.tabs.count()):
+            a = view_menu.addAction(self.tabs.tabText(i), lambda i=i: self.tabs.setCurrentIndex(i))
             a.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("Keyboard shortcuts", self._show_keys)
@@ -155,6 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         browse = QtWidgets.QToolButton(text="…", toolTip="Choose a model folder")
         browse.clicked.connect(self._browse_model)
         tb.addWidget(browse)
+        # Short text (details in its tooltip), capped so the toolbar never widens the window.
+        self.live.label.setMaximumWidth(520)
+        self.live.label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred)
         tb.addWidget(self.live.label)
         self.train_view.models_changed.connect(self._fill_model_combo)
         self.train_view.live_model_requested.connect(self.choose_live_model)
@@ -193,10 +196,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_fps(self) -> None:
         cv = self.capture_view
-        if cv.capture is not None:
-            self.fps_label.setText(f"display {cv.redraw_fps:.0f} fps")
-        else:
-            self.fps_label.setText("")
+        self.fps_label.setText(cv.summary() if cv.capture is not None else "")
 
     def _on_tab(self, index: int) -> None:
         # Label hotkeys only act while the Capture tab is shown (Review has its own keys).
@@ -294,12 +294,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.library.scan_finished.connect(select)
         self._status(f"Imported {Path(path).name}")
 
-    def _show_keys(self) -> None:
+    def shortcuts_text(self) -> str:
+        """Help > Keyboard shortcuts (tab keys from the tabs there are)."""
         keys = "\n".join(f"{g.key or '—'}\t{g.name}" for g in self.capture_view.labels.gestures)
-        QtWidgets.QMessageBox.information(
-            self, "Keyboard shortcuts",
-            "Ctrl+K\tconnect / disconnect\nCtrl+R\trecord\nCtrl+P\tpause / resume\nCtrl+S\tstop and save\n"
-            f"Ctrl+1..3\ttabs\n\nLabels (hold the key, or toggle mode):\n{keys}\n\nEnter in the marker box adds a marker.")
+        tabs = ", ".join(self.tabs.tabText(i) for i in range(self.tabs.count()))
+        return ("Ctrl+K\tconnect / disconnect\nCtrl+R\trecord\nCtrl+P\tpause / resume\nCtrl+S\tstop and save\n"
+                f"Ctrl+1..{self.tabs.count()}\t{tabs}\nCtrl+O\topen a session\nCtrl+I / Ctrl+E\timport / export\n"
+                f"\nLabels (hold the key, or toggle mode):\n{keys}\n\nEnter in the marker box adds a marker.")
+
+    def _show_keys(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         maybe_close = getattr(self.review, "maybe_close", None)

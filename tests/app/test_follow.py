@@ -34,3 +34,9 @@ def test_first_recording_fills_train_and_review_offers_it(qtbot, window, tmp_pat
     w.review.offer_button.click()                     # reopen: now complete, editable
     assert not w.review.read_only and w.review.read_only_note.isHidden()
     assert w.review.act_add.isEnabled() and w.review.offer_bar.isHidden()
+
+
+def test_shortcuts_help_matches_the_tabs(window):  # noqa: F811
+    text = window.shortcuts_text()
+    assert f"Ctrl+1..{window.tabs.count()}" in text and "Train" in text
+    assert window.tabs.count() == 4

@@ -205,6 +205,7 @@ class CaptureView(QtWidgets.QWidget):
         self.label_panel.gestures_changed.connect(self._save_gestures)
         self.protocol = ProtocolView([g.name for g in self.labels.gestures], settings.protocol())
         self.protocol.recording_needed.connect(self._record_then_protocol)
+        self.protocol.holding.connect(self.label_panel.set_protocol_label)
 
         left = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(left)

@@ -243,8 +243,14 @@ class LabelPanel(QtWidgets.QGroupBox):
         lay.addLayout(row)
         lay.addWidget(self.marker)
         self._fill()
+        self._protocol = ""   # the prompted protocol's gesture being held (it writes that label)
         controller.active_changed.connect(self._show_active)
         self._show_active([])
+
+    def set_protocol_label(self, name: str) -> None:
+        """Show the label the prompted protocol is writing now ("" when none)."""
+        self._protocol = name
+        self._show_active(self.controller.active)
 
     def _fill(self) -> None:
         self.table.blockSignals(True)
@@ -309,6 +315,7 @@ class LabelPanel(QtWidgets.QGroupBox):
             self.marker.clear()
 
     def _show_active(self, names: list) -> None:
+        names = list(names) + ([f"{self._protocol} (protocol)"] if self._protocol else [])
         if names:
             self.active.setText("  ".join(names))
             self.active.setStyleSheet("QLabel#activeLabel { background: #1b4332; color: #b7e4c7;"

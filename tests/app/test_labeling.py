@@ -143,8 +143,12 @@ def test_protocol_view_labels_and_redo(qtbot):
     qtbot.addWidget(v)
     v.gesture_edit.setText("fist, open")
     v.set_capture(cap)
+    held = []
+    v.holding.connect(held.append)
+    assert "fist, open" in v.detail.text()          # the whole list, however narrow the field
     v.start()
     assert v.running
+    qtbot.waitUntil(lambda: "fist" in held, timeout=3000)     # the Labels panel is told what is held
     qtbot.waitUntil(lambda: v.protocol is not None and v.protocol._holds_done >= 1, timeout=3000)
     v.redo()                                 # the first fist is discarded and prompted again
     assert v.detail.text().startswith("redo: fist rep 1")
@@ -155,3 +159,11 @@ def test_protocol_view_labels_and_redo(qtbot):
     assert holds == [("fist", 0.5), ("fist", 0.5), ("open", 0.5), ("open", 0.5)]
     assert all(e > s for s, e, _ in cap.labels)
     assert v.labels_written == len(cap.labels)
+
+
+def test_labels_panel_shows_the_protocol_label(panel):
+    ctl, p, target, cap = panel
+    p.set_protocol_label("fist")
+    assert "fist (protocol)" in p.active.text()
+    p.set_protocol_label("")
+    assert p.active.text() == "no label"

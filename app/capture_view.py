@@ -206,6 +206,11 @@ class CaptureView(QtWidgets.QWidget):
         self.protocol = ProtocolView([g.name for g in self.labels.gestures], settings.protocol())
         self.protocol.recording_needed.connect(self._record_then_protocol)
         self.protocol.holding.connect(self.label_panel.set_protocol_label)
+        # Demo (synthetic subject): the hand and EMG perform the gesture pressed or prompted.
+        self._protocol_holding = ""
+        self._demo_pose: str | None = None
+        self.labels.active_changed.connect(lambda _names: self._demo_perform())
+        self.protocol.holding.connect(self._on_protocol_holding)
 
         left = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(left)
@@ -512,6 +517,7 @@ class CaptureView(QtWidgets.QWidget):
             cap.stop()
             return
         self.capture = cap
+        self._demo_pose = None
         self.bridge.attach(cap)
         self.labels.set_capture(cap)
         self.protocol.set_capture(cap)
@@ -644,6 +650,27 @@ class CaptureView(QtWidgets.QWidget):
         self.status_message.emit(f"Saved {path}")
         self.file_info.setText(f"saved {Path(path).name}")
         self.recording_stopped.emit(str(path))
+
+    def _on_protocol_holding(self, name: str) -> None:
+        self._protocol_holding = name
+        self._demo_perform()
+
+    def _demo_perform(self) -> None:
+        """With a synthetic subject, make it perform the newest held label that names a pose (the
+        protocol's prompt counts too); back to its own schedule when none is held."""
+        subj = getattr(self.capture, "subject", None)
+        if subj is None or not hasattr(subj, "perform"):
+            return
+        names = self.labels.active + ([self._protocol_holding] if self._protocol_holding else [])
+        want = None
+        for n in reversed(names):
+            key = n.strip().lower().replace("-", "_")
+            if key == self._demo_pose or subj.perform(key):
+                want = key
+                break
+        if want is None and self._demo_pose is not None:
+            subj.perform(None)
+        self._demo_pose = want
 
     # -- live display ------------------------------------------------------------------------------
     @property

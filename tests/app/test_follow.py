@@ -40,3 +40,31 @@ def test_shortcuts_help_matches_the_tabs(window):  # noqa: F811
     text = window.shortcuts_text()
     assert f"Ctrl+1..{window.tabs.count()}" in text and "Train" in text
     assert window.tabs.count() == 4
+
+
+def test_demo_subject_performs_the_pressed_gesture(qtbot, window):  # noqa: F811
+    """Synthetic demo: holding "point" (key 4) makes the synthetic hand point, EMG and camera
+    alike (both come from the subject's pose); releasing returns it to its own schedule."""
+    import numpy as np
+    from PySide6 import QtCore
+
+    from recorder.clock import now
+    from recorder.synthetic import POSES
+
+    w, cv = window, window.capture_view
+    cap = _connect(qtbot, w)
+    qtbot.keyPress(cv.plot, QtCore.Qt.Key.Key_4)
+    qtbot.wait(800)                                   # past the 0.5 s transition
+    q = cap.subject.pose_params(now())[0]
+    assert np.allclose(q[:5], POSES["point"][:5], atol=0.12), q
+    frame = cap.latest_frame()
+    assert frame is not None and frame.t >= now() - 1.0
+    if frame.truth_world_mm is not None:              # the camera draws the commanded hand
+        assert np.allclose(frame.truth_world_mm, cap.subject.pose_world_mm(frame.t)[0], atol=1.0)
+    qtbot.keyRelease(cv.plot, QtCore.Qt.Key.Key_4)
+    qtbot.waitUntil(lambda: cv.labels.active == [], timeout=2000)
+    assert cap.subject._commands[-1][1] is None       # back to the schedule
+    cv.protocol.holding.emit("fist")                 # a prompted gesture counts too
+    assert cap.subject._commands[-1][1] == "fist"
+    cv.protocol.holding.emit("")
+    assert cap.subject._commands[-1][1] is None

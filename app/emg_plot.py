@@ -7,13 +7,13 @@ about devices or threads.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
-from scipy import signal
 
 from recorder.quality import BAD, GOOD, WARN, ChannelQuality
 
@@ -58,7 +58,7 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(PLOT_BG)
         self.width_s = width_s
-        self.plot = self.addPlot()
+        self.plot = self.addPlot(enableMenu=False)  # built without menus: ~25 ms each at start-up
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -139,6 +139,33 @@ class EmgPlot(pg.GraphicsLayoutWidget):
             tag.setText(text, color=QUALITY_COLORS[q.level])
 
 
+_signal_module = None
+_signal_lock = threading.Lock()
+_signal_thread: threading.Thread | None = None
+
+
+def _scipy_signal():
+    """scipy.signal once a background import has finished, else None (and that import starts).
+
+    Importing it takes 1.5-3 s on a busy laptop: at module import it delayed the window, and done
+    in the first redraw it froze the window with the first traces, so it runs on its own thread.
+    """
+    global _signal_thread
+    if _signal_module is not None:
+        return _signal_module
+    with _signal_lock:
+        if _signal_thread is None:
+            _signal_thread = threading.Thread(target=_import_signal, name="import-scipy-signal", daemon=True)
+            _signal_thread.start()
+    return None
+
+
+def _import_signal() -> None:
+    global _signal_module
+    from scipy import signal
+    _signal_module = signal
+
+
 class SpectrogramView(QtWidgets.QWidget):
     """Spectrogram (log power, dB) of one selectable channel over the last few seconds."""
 
@@ -154,7 +181,7 @@ class SpectrogramView(QtWidgets.QWidget):
         top.addStretch(1)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(PLOT_BG)
-        self.plot = self.glw.addPlot()
+        self.plot = self.glw.addPlot(enableMenu=False)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -188,6 +215,9 @@ class SpectrogramView(QtWidgets.QWidget):
 
     def update_data(self, x: np.ndarray, fs: float, span_s: float) -> None:
         """x: (n,) raw samples of the selected channel at fs Hz, covering the last span_s seconds."""
+        signal = _scipy_signal()
+        if signal is None:
+            return   # still importing (the first second or two after connecting)
         nper = int(2 ** round(np.log2(max(fs * 0.32, 16))))  # ~0.3 s windows: ~3 Hz resolution
         if len(x) < 2 * nper:
             return

@@ -16,6 +16,9 @@ from .train_view import TrainView
 
 log = logging.getLogger(__name__)
 
+#: The Train tab's engine (torch) loads this long after start-up, or when that tab is shown.
+ENGINE_DELAY_MS = 3000
+
 
 def apply_theme(app: QtWidgets.QApplication) -> None:
     """Fusion style with a dark palette (matches the dark plots)."""
@@ -58,7 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.capture_view, "Capture")
         self.review = self._optional_tab("app.review", "ReviewView", "Review")
         self.library = self._optional_tab("app.library", "LibraryView", "Library")
-        self.train_view = TrainView(self.settings)
+        self.train_view = TrainView(self.settings, load_engine=False)
         self.tabs.addTab(self.train_view, "Train")
         self.train_view.message.connect(self._status)
         # Live model preview over the Capture tab's camera view (model chosen in the toolbar).
@@ -90,6 +93,10 @@ class MainWindow(QtWidgets.QMainWindow):
         g = self.settings.geometry()
         if g is None or not self.restoreGeometry(g):
             self.resize(1600, 950)
+        # torch (model lists, architectures) after the first traces, not before the window.
+        self._engine_timer = QtCore.QTimer(self, singleShot=True, interval=ENGINE_DELAY_MS)
+        self._engine_timer.timeout.connect(self.train_view.load_engine)
+        self._engine_timer.start()
         self._fps_timer = QtCore.QTimer(self)
         self._fps_timer.setInterval(1000)
         self._fps_timer.timeout.connect(self._show_fps)
@@ -321,5 +328,6 @@ class MainWindow(QtWidgets.QMainWindow):
             if callable(close):
                 close()
         self._fps_timer.stop()
+        self._engine_timer.stop()
         self.settings.sync()
         super().closeEvent(event)

@@ -15,7 +15,7 @@ BASE_COLOR = "#6c757d"
 
 
 def _plot(title: str, left: str, bottom: str = "epoch") -> pg.PlotWidget:
-    w = pg.PlotWidget(background="#12161a")
+    w = pg.PlotWidget(background="#12161a", enableMenu=False)  # no menu: quicker start-up
     w.setTitle(title, color="#c8d0d8", size="10pt")
     w.setLabel("left", left)
     w.setLabel("bottom", bottom)
@@ -120,7 +120,7 @@ class ConfusionMatrixPlot(pg.PlotWidget):
     labelled with counts."""
 
     def __init__(self, parent=None):
-        super().__init__(parent, background="#12161a")
+        super().__init__(parent, background="#12161a", enableMenu=False)
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setTitle("Confusion matrix (rows: true)", color="#c8d0d8", size="10pt")
@@ -165,7 +165,7 @@ class FingerErrorPlot(pg.PlotWidget):
     """Per-finger MPJPE (mm) of the model beside the mean-pose baseline, as grouped bars."""
 
     def __init__(self, parent=None):
-        super().__init__(parent, background="#12161a")
+        super().__init__(parent, background="#12161a", enableMenu=False)
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setTitle("Per-finger MPJPE (mm): model vs mean-pose baseline", color="#c8d0d8", size="10pt")

@@ -418,10 +418,10 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
         self.loads = 0  # EMG range reads, for tests and measurements
         self.cursor_s = 0.0
 
-        self.emg_plot = self.addPlot(row=0, col=0, viewBox=TimeViewBox())
-        self.hand_plot = self.addPlot(row=1, col=0, viewBox=TimeViewBox())
-        self.presence_plot = self.addPlot(row=2, col=0, viewBox=TimeViewBox())
-        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True))
+        self.emg_plot = self.addPlot(row=0, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.hand_plot = self.addPlot(row=1, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.presence_plot = self.addPlot(row=2, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True, enableMenu=False), enableMenu=False)
         self.plots = (self.emg_plot, self.hand_plot, self.presence_plot, self.lane_plot)
         for p in self.plots[1:]:
             p.setXLink(self.emg_plot)

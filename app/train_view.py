@@ -295,7 +295,9 @@ class TrainView(QtWidgets.QWidget):
     sessions_loaded = QtCore.Signal()
     training_ended = QtCore.Signal(str, str)
 
-    def __init__(self, settings: Settings | None = None, parent=None):
+    def __init__(self, settings: Settings | None = None, parent=None, load_engine: bool = True):
+        """load_engine False: call :meth:`load_engine` later (the main window does, once the
+        window is up: it imports torch, seconds of CPU that would delay the first traces)."""
         super().__init__(parent)
         self.settings = settings or Settings()
         self.pool = WorkerPool(self, max_threads=1)
@@ -307,8 +309,14 @@ class TrainView(QtWidgets.QWidget):
         self._task_running = "pose"
         self._t_start = 0.0
         self._closing = False
+        self._engine_loaded = False
         self._build()
-        self._load_engine()
+        if load_engine:
+            self.load_engine()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.load_engine()   # shown before the main window's deferred load: load now
+        super().showEvent(event)
 
     # -- construction -----------------------------------------------------------------------------
     def _value(self, key: str, default):
@@ -467,7 +475,11 @@ class TrainView(QtWidgets.QWidget):
         lay.addWidget(split)
         self._update_controls()
 
-    def _load_engine(self) -> None:
+    def load_engine(self) -> None:
+        """Load the architecture list and the session and model lists (once; off the GUI thread)."""
+        if self._engine_loaded or self._closing:
+            return
+        self._engine_loaded = True
         w = self.pool.start(load_registry)
         w.signals.returned.connect(self._fill_registry)
         w.signals.errored.connect(lambda e: self.banner.show_message(f"The training engine is unavailable: {e}"))

@@ -255,7 +255,12 @@ class CaptureView(QtWidgets.QWidget):
         self.status_timer = QtCore.QTimer(self)
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.refresh_status)
+        self._show_not_connected()
         self._update_controls()
+
+    def _show_not_connected(self) -> None:
+        self.plot.set_message("Not connected: choose the armband and camera under Sources, then Connect (Ctrl+K).")
+        self.camera_view.set_message("No camera yet: Connect (Ctrl+K) starts it.")
 
     # -- construction --------------------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -551,6 +556,7 @@ class CaptureView(QtWidgets.QWidget):
         msg = f"Could not connect {spec}: {e}"
         log.warning(msg)
         self.emg_status.setText("not connected")
+        self.plot.set_message("Could not connect (see the message above): fix the source, then Connect again.")
         self.banner.show_message(msg, "error")
         self.status_message.emit(msg)
 
@@ -576,8 +582,8 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_status.setText("not connected")
         self.cam_status.setText("—")
         self.lm_status.setText("—")
-        self.camera_view.set_message("No camera")
         self.plot.update_data(*_empty())
+        self._show_not_connected()
         self.capture_changed.emit(None)
         self.status_message.emit("Disconnected")
         self._update_controls()
@@ -785,6 +791,13 @@ class CaptureView(QtWidgets.QWidget):
         if not connected and not self._busy:
             self._on_emg_kind_enable()
         not_ready = emg_not_ready(cap.emg.status()) if connected and not rec else ""
+        if connected:
+            # An armband that failed shows why on the empty traces, not just in the Sources box.
+            if not_ready and self.plot.n_points == 0:
+                if not self.plot.message:
+                    self.plot.set_message(f"No EMG: {not_ready}. Disconnect, fix it, and Connect again.")
+            elif self.plot.message and self.plot.n_points > 0:
+                self.plot.set_message("")
         for w in (self.record_btn, self.act_record):
             w.setEnabled(connected and not rec and not self._busy and not not_ready)
         self.record_btn.setToolTip(f"Cannot record: {not_ready}" if not_ready else "Start recording (Ctrl+R)")

@@ -75,7 +75,20 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         self._gain_t = 0.0
         self.auto_gain = True
         self._n_points = 0
+        self._message = pg.TextItem("", color="#9aa4ad", anchor=(0.5, 0.5))
+        self.message = ""
 
+    def set_message(self, text: str) -> None:
+        """A centred line over the traces (what to do while there are none); "" removes it."""
+        self.message = text
+        if text:
+            self._message.setText(text)
+            if self._message.scene() is None:
+                self.plot.addItem(self._message, ignoreBounds=True)
+            y0, y1 = self.plot.viewRange()[1]
+            self._message.setPos(-self.width_s / 2, (y0 + y1) / 2)
+        elif self._message.scene() is not None:
+            self.plot.removeItem(self._message)
     @property
     def n_channels(self) -> int:
         return len(self._curves)
@@ -87,7 +100,8 @@ class EmgPlot(pg.GraphicsLayoutWidget):
 
     def set_channels(self, names: list[str]) -> None:
         """Create one curve and one quality tag per channel (call when the source changes)."""
-        self.plot.clear()
+        self.plot.clear()   # the message too
+        self.message = ""
         self._curves, self._tags, self._names = [], [], list(names)
         c = len(names)
         for k, name in enumerate(names):

@@ -125,7 +125,8 @@ class LibraryView(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Return), t, activated=self.open_selected)
         QShortcut(QKeySequence.StandardKey.Delete, t, activated=self.delete_selected)
 
-        self.status = QLabel()
+        self.status = QLabel("No folder yet: record a session in the Capture tab (its folder then shows here), "
+                             "or choose a folder / Import… a file.")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
         self.progress.hide()

@@ -36,6 +36,13 @@ _PATH_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
 # -- engine-side helpers run on worker threads -------------------------------------------------------
+def _hint(text: str) -> QtWidgets.QLabel:
+    """A grey line that says what to do while a list is empty."""
+    lab = QtWidgets.QLabel(text, wordWrap=True)
+    lab.setStyleSheet("color: #9aa4ad;")
+    return lab
+
+
 def load_registry() -> tuple[list[tuple[str, str]], str]:
     """([(architecture name, description)], the engine's default architecture) from recorder.models
     and recorder.training (imports torch: run off the GUI thread)."""
@@ -345,8 +352,11 @@ class TrainView(QtWidgets.QWidget):
         row2 = QtWidgets.QHBoxLayout()
         for b in (add_btn, all_btn, none_btn):
             row2.addWidget(b)
+        self.sessions_hint = _hint("No sessions in this folder yet: record one in the Capture tab, choose "
+                                   "another folder (…), or Add files….")
         sl = QtWidgets.QVBoxLayout(sessions)
         sl.addLayout(row)
+        sl.addWidget(self.sessions_hint)
         sl.addWidget(self.session_list, 1)
         sl.addLayout(row2)
 
@@ -449,7 +459,10 @@ class TrainView(QtWidgets.QWidget):
         mb.addStretch(1)
         mb.addWidget(refresh)
         mb.addWidget(self.live_btn)
+        self.models_hint = _hint("No trained model here yet: select sessions on the left and press Train. "
+                                 "A model then drives the live preview (toolbar, Live model).")
         ml = QtWidgets.QVBoxLayout(models_box)
+        ml.addWidget(self.models_hint)
         ml.addWidget(self.model_table, 1)
         ml.addLayout(mb)
 
@@ -527,6 +540,7 @@ class TrainView(QtWidgets.QWidget):
         for info in infos:
             if not not_a_session(info):   # an export's windows file is not a session
                 self._add_session_item(info)
+        self.sessions_hint.setVisible(self.session_list.count() == 0)
         self.sessions_loaded.emit()
         self._update_controls()
 
@@ -569,6 +583,7 @@ class TrainView(QtWidgets.QWidget):
         for info in infos:
             if str(info.path) not in known:
                 self._add_session_item(info)
+        self.sessions_hint.setVisible(self.session_list.count() == 0)
         if select:
             self.select_sessions([i.path for i in infos])
         self.sessions_loaded.emit()
@@ -807,6 +822,7 @@ class TrainView(QtWidgets.QWidget):
             for i, e in enumerate(entries):
                 if Path(e["path"]) == Path(select):
                     t.selectRow(i)
+        self.models_hint.setVisible(not entries)
         self.models_changed.emit(entries)
         self._update_controls()
 

@@ -68,3 +68,14 @@ def test_demo_subject_performs_the_pressed_gesture(qtbot, window):  # noqa: F811
     assert cap.subject._commands[-1][1] == "fist"
     cv.protocol.holding.emit("")
     assert cap.subject._commands[-1][1] is None
+
+
+def test_every_tab_says_what_to_do_when_empty(qtbot, window):  # noqa: F811
+    w = window
+    qtbot.waitUntil(lambda: w.train_view._engine_loaded, timeout=10000)   # deferred after start-up
+    assert "Connect" in w.capture_view.plot.message
+    assert "Open one" in w.review.frame_view._placeholder
+    assert "record" in w.library.status.text()
+    assert not w.train_view.sessions_hint.isHidden() and "record one" in w.train_view.sessions_hint.text()
+    qtbot.waitUntil(lambda: not w.train_view.models_hint.isHidden(), timeout=20000)
+    assert "press Train" in w.train_view.models_hint.text()

@@ -40,6 +40,9 @@ def panel(qtbot):
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
+    # Under a real X server a shown window is not necessarily the active one (keyboard focus).
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
     cap = FakeCapture()
     ctl.set_capture(cap)
     yield ctl, p, target, cap

@@ -22,6 +22,32 @@ _PHASE_STYLE = {
 }
 
 
+class _WrappingLine(QtWidgets.QPlainTextEdit):
+    """A one-paragraph text field that wraps (two lines high), so a long gesture list stays
+    readable in the narrow panel; Enter does not add a line. ``text()`` / ``setText()`` as QLineEdit."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setTabChangesFocus(True)
+        lines = 2
+        fm = self.fontMetrics()
+        self.setFixedHeight(int(fm.lineSpacing() * lines + 2 * self.frameWidth()
+                                + self.document().documentMargin() * 2 + 2))
+
+    def text(self) -> str:
+        return self.toPlainText().replace("\n", " ")
+
+    def setText(self, text: str) -> None:  # noqa: N802 (QLineEdit naming)
+        self.setPlainText(text)
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802 (Qt naming)
+        if ev.key() in (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter):
+            ev.ignore()
+            return
+        super().keyPressEvent(ev)
+
+
 class ProtocolView(QtWidgets.QGroupBox):
     """Runs a :class:`Protocol` against the current capture.
 
@@ -42,17 +68,15 @@ class ProtocolView(QtWidgets.QGroupBox):
         self._gestures = list(gestures)
         self._holding = ""
 
-        self.gesture_edit = QtWidgets.QLineEdit(", ".join(g for g in gestures if g != "rest"))
+        self.gesture_edit = _WrappingLine(", ".join(g for g in gestures if g != "rest"))
         self.gesture_edit.setToolTip("Gestures to prompt, comma separated, in order")
-        self.gesture_edit.setCursorPosition(0)
-        # The idle text repeats the whole list: the field is narrower than a long list.
-        self.gesture_edit.textChanged.connect(lambda _t: self.protocol is None and self._show(None))
+        # The idle text repeats the whole list too.
+        self.gesture_edit.textChanged.connect(lambda: self.protocol is None and self._show(None))
         self.reps = QtWidgets.QSpinBox(minimum=1, maximum=50, value=int(p["reps"]))
         self.hold = self._seconds(p["hold_s"], 0.5)
         self.rest = self._seconds(p["rest_s"], 0.0)
         self.countdown = self._seconds(p["countdown_s"], 0.0)
         form = QtWidgets.QFormLayout()
-        form.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Gestures", self.gesture_edit)
         row = QtWidgets.QHBoxLayout()
         for label, w in (("reps", self.reps), ("hold", self.hold), ("rest", self.rest), ("ready", self.countdown)):

@@ -174,8 +174,13 @@ def shot_train(a, out: Path) -> int:
     try:
         w.tabs.setCurrentWidget(v)
         v.model_dir.setText(str(tmp / "models"))
-        if wait_signal(v.sessions_loaded, 60.0, lambda: v.set_session_folder(sessions)) is None \
-                or v.session_list.count() == 0:
+        v.set_session_folder(sessions)
+        # Showing the tab also loads the engine and scans the settings' folder first (one worker,
+        # in order): wait for this folder's list, not the first sessions_loaded.
+        deadline = time.monotonic() + 60.0
+        while v.session_list.count() == 0 and time.monotonic() < deadline:
+            wait(100)
+        if v.session_list.count() == 0:
             print(f"no sessions listed in {sessions}", file=sys.stderr)
             return 1
         v.session_list.selectAll()

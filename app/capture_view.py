@@ -92,10 +92,14 @@ def camera_spec(kind: str, arg: str = "") -> str:
     raise ValueError(f"unknown camera kind {kind!r}")
 
 
+def safe_subject(subject: str) -> str:
+    """The subject reduced to characters safe in a file name ("session" when empty)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", subject.strip()).strip("-") or "session"
+
+
 def session_filename(subject: str, when: float | None = None) -> str:
     """``<subject>_<YYYYmmdd-HHMMSS>.h5`` with the subject reduced to safe characters."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", subject.strip()).strip("-") or "session"
-    return f"{safe}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}.h5"
+    return f"{safe_subject(subject)}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}.h5"
 
 
 def list_serial_ports() -> tuple[list[tuple[str, str]], str]:
@@ -606,9 +610,16 @@ class CaptureView(QtWidgets.QWidget):
         self.settings.set_metadata(meta)
         out = Path(self.out_dir.text().strip() or self.settings.output_dir()).expanduser()
         self.settings.set_output_dir(out)
-        path = out / session_filename(meta["subject"])
         try:
-            cap.start_recording(path, meta, store_video="jpeg" if self.store_images.isChecked() else "none")
+            # A name nobody has or holds (``_2``, ``_3``... within one second); never overwritten.
+            from recorder.writelock import unique_path
+            path = unique_path(out, safe_subject(meta["subject"]), sep="_")
+        except OSError as e:
+            self.banner.show_message(f"Cannot record to {out}: {e}", "error")
+            return False
+        try:
+            cap.start_recording(path, meta, overwrite=False,
+                                store_video="jpeg" if self.store_images.isChecked() else "none")
         except (OSError, RuntimeError, ValueError) as e:
             self.banner.show_message(f"Cannot record to {path}: {e}", "error")
             return False

@@ -397,6 +397,12 @@ class ReviewView(QWidget):
         """A file still being written (the Capture tab's, or flagged open for write) is shown
         read-only: its one writer is the recorder, and a save would race it."""
         live = self.recording_path is not None and Path(self.recording_path).resolve() == self.path.resolve()
+        try:
+            from recorder.writelock import holder
+            writer = holder(self.path)      # a recorder (this app's or another process) holds it
+        except ImportError:
+            writer = None
+        live = live or writer is not None
         flagged = bool(getattr(reader, "opened_swmr", False)) and not reader.complete
         self.read_only = live or flagged
         self.timeline.lane.read_only = self.read_only

@@ -77,7 +77,11 @@ def emg_not_ready(status) -> str:
     if state == DeviceState.RECONNECTING.value and status.samples_received > 0:
         return ""
     why = f": {status.last_error}" if status.last_error else ""
-    return f"the armband is {state}{why}"
+    return f"the armband is {_state_words(state)}{why}"
+
+
+def _state_words(state: str) -> str:
+    return "in error" if state == DeviceState.ERROR.value else state
 
 
 def camera_spec(kind: str, arg: str = "") -> str:
@@ -552,7 +556,11 @@ class CaptureView(QtWidgets.QWidget):
         self.display_timer.start()
         self.status_timer.start()
         self.refresh_status()
-        self.status_message.emit(f"Connected: {cap.emg.kind}, {len(names)} channels at {cap.emg.sample_rate_hz:g} Hz")
+        if early:
+            self.status_message.emit(f"Connected, but {early[-1]}")
+        else:
+            self.status_message.emit(f"Connected: {cap.emg.kind}, {len(names)} channels at "
+                                     f"{cap.emg.sample_rate_hz:g} Hz")
         self.capture_changed.emit(cap)
         self._update_controls()
 
@@ -806,7 +814,10 @@ class CaptureView(QtWidgets.QWidget):
             # An armband that failed shows why on the empty traces, not just in the Sources box.
             if not_ready and self.plot.n_points == 0:
                 if not self.plot.message:
-                    self.plot.set_message(f"No EMG: {not_ready}. Disconnect, fix it, and Connect again.")
+                    state = cap.emg.status().state
+                    state = state.value if isinstance(state, DeviceState) else str(state)
+                    self.plot.set_message(f"No EMG: the armband is {_state_words(state)} (the reason is above "
+                                          "and under Sources). Disconnect, fix it, and Connect again.")
             elif self.plot.message and self.plot.n_points > 0:
                 self.plot.set_message("")
         for w in (self.record_btn, self.act_record):
@@ -817,8 +828,9 @@ class CaptureView(QtWidgets.QWidget):
         paused = rec and cap.paused
         self.pause_btn.setText("Resume" if paused else "Pause")
         self.act_pause.setText("Resume" if paused else "Pause")
-        self.record_btn.setStyleSheet("QPushButton#recordButton { color: #ff5d5d; font-weight: bold; }"
-                                      if not rec else "QPushButton#recordButton { color: #6c757d; }")
+        # Red only while Record can be pressed: a red disabled button read as "ready".
+        self.record_btn.setStyleSheet("QPushButton#recordButton:enabled { color: #ff5d5d; font-weight: bold; }"
+                                      " QPushButton#recordButton:disabled { color: #6c757d; }")
 
     def _on_emg_kind_enable(self) -> None:
         needs = self.emg_kind.currentData() != "synthetic"

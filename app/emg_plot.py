@@ -65,6 +65,7 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         self.plot.showGrid(x=True, y=False, alpha=0.15)
         self.plot.setXRange(-width_s, 0, padding=0)
         self.plot.setLabel("bottom", "seconds")
+        self.plot.hideAxis("left")  # channel tags name the traces
         # The x range never changes, so the axis can be painted once and reused (it was ~20 % of a
         # frame's paint time when redrawn with every curve update).
         self.plot.getAxis("bottom").setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -75,7 +76,8 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         self._gain_t = 0.0
         self.auto_gain = True
         self._n_points = 0
-        self._message = pg.TextItem("", color="#9aa4ad", anchor=(0.5, 0.5))
+        self._message = pg.TextItem("", color="#c8d0d8", anchor=(0.5, 0.5), fill=pg.mkBrush(16, 20, 24, 230))
+        self._message.setZValue(100)
         self.message = ""
 
     def set_message(self, text: str) -> None:

@@ -485,8 +485,8 @@ class LivePreview(QtCore.QObject):
         """The full live numbers (the label shows a short form)."""
         st = self.latency_stats()
         rows = [f"model folder: {self.model_path}"]
-        for key, what in (("prediction", "EMG chunk → prediction ready"), ("overlay", "EMG chunk → overlay painted"),
-                          ("inference", "model alone")):
+        for key, what in (("prediction", "EMG chunk → prediction ready"),
+                          ("overlay", "EMG chunk → overlay painted"), ("inference", "model alone")):
             d = st[key]
             if d.get("n"):
                 rows.append(f"{what}: p50 {d['p50_ms']:.0f} ms, p95 {d['p95_ms']:.0f} ms")

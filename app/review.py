@@ -408,7 +408,8 @@ class ReviewView(QWidget):
         self.timeline.lane.read_only = self.read_only
         if live:
             self.read_only_note.setText(f"Read-only: {self.path.name} is being recorded now (showing the first "
-                                        f"{reader.duration_s:.1f} s). Stop the recording, then reopen it to edit labels.")
+                                        f"{reader.duration_s:.1f} s). Stop the recording, then reopen it to edit "
+                                        "labels.")
         elif flagged:
             self.read_only_note.setText(f"Read-only: {self.path.name} is open for writing (being recorded, or its "
                                         "recorder did not close it). Labels cannot be saved here.")

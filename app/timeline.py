@@ -421,7 +421,8 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
         self.emg_plot = self.addPlot(row=0, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
         self.hand_plot = self.addPlot(row=1, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
         self.presence_plot = self.addPlot(row=2, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
-        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True, enableMenu=False), enableMenu=False)
+        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True, enableMenu=False),
+                                      enableMenu=False)
         self.plots = (self.emg_plot, self.hand_plot, self.presence_plot, self.lane_plot)
         for p in self.plots[1:]:
             p.setXLink(self.emg_plot)

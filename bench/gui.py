@@ -107,7 +107,8 @@ def run(ctx: Context) -> list[Row]:
     pump(2)
     a = np.asarray(fps[2:] or fps)
     rows += [Row(GROUP, "redraw rate while recording (mean)", float(a.mean()), "fps", ">= 60",
-                note=f"offscreen Qt, synthetic Myo + camera; recording started: {ok}, still recording at the end: {rec}"),
+                note=f"offscreen Qt, synthetic Myo + camera; recording started: {ok}, "
+                     f"still recording at the end: {rec}"),
             Row(GROUP, "redraw rate while recording (worst 1 s)", float(a.min()), "fps", ">= 30")]
     rows += _dense_source(ctx, w, pump)
     rows += _live_overlay(ctx, w, tmp, pump)
@@ -122,10 +123,12 @@ def _dense_source(ctx: Context, w, pump) -> list[Row]:
     cv = w.capture_view
     cv.disconnect_sources()
     if not pump(30, lambda: cv.capture is None and not cv._busy):
-        return [Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (mean)", None, status="FAIL", note="did not disconnect")]
+        return [Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (mean)", None, status="FAIL",
+                    note="did not disconnect")]
     cv.connect_sources("synthetic:2000x16", "synthetic")
     if not pump(60, lambda: cv.capture is not None):
-        return [Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (mean)", None, status="FAIL", note="did not connect")]
+        return [Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (mean)", None, status="FAIL",
+                    note="did not connect")]
     pump(2)
     fps = []
     end = time.monotonic() + ctx.pick(8.0, 30.0)

@@ -18,6 +18,7 @@ def _plot(title: str, left: str, bottom: str = "epoch") -> pg.PlotWidget:
     w = pg.PlotWidget(background="#12161a", enableMenu=False)  # no menu: quicker start-up
     w.setTitle(title, color="#c8d0d8", size="10pt")
     w.setLabel("left", left)
+    w.getAxis("left").enableAutoSIPrefix(False)   # "loss (x0.001)" read as a unit; plain numbers
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)

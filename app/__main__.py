@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect: bool = True,
         settings_path: str | None = None) -> int:
     """Open the main window and, if ``connect``, connect the given sources; returns the exit code."""
+    from . import syslibs
+
+    problem = syslibs.check()
+    if problem:
+        # Qt would abort with a message naming one library of the dozen; say all and how to install.
+        sys.stderr.write(problem)
+        return 1
     from PySide6 import QtWidgets
 
     from .main_window import MainWindow, apply_theme
@@ -22,7 +30,31 @@ def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect
     win.show()
     if connect:
         win.capture_view.connect_sources(emg, camera)
+    if os.environ.get("EMGREC_STARTUP_PROBE"):
+        _startup_probe(app, win)
     return app.exec()
+
+
+def _startup_probe(app, win) -> None:
+    """bench/gui.py: print host-monotonic times of the first event-loop pass after show (the window
+    is on screen) and of the first EMG trace drawn, then quit."""
+    import time
+
+    from PySide6 import QtCore
+
+    QtCore.QTimer.singleShot(0, lambda: print(f"startup window {time.monotonic():.6f}", flush=True))
+    win.capture_view.capture_changed.connect(
+        lambda cap: cap is not None and print(f"startup connected {time.monotonic():.6f}", flush=True))
+    poll = QtCore.QTimer(win, interval=5)
+
+    def check():
+        if win.capture_view.plot.n_points > 0:
+            poll.stop()
+            print(f"startup traces {time.monotonic():.6f}", flush=True)
+            win.close()
+            app.quit()
+    poll.timeout.connect(check)
+    poll.start()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ class CameraView(QtWidgets.QWidget):
         self._image: QtGui.QImage | None = None
         self._landmarks: np.ndarray | None = None  # (21, 3) normalised, or None
         self._overlays: list[tuple[np.ndarray, str]] = []  # extra hands (e.g. model prediction)
+        self._legend: list[tuple[str, str | None]] = []     # (text, colour; None = per-finger colours)
         self._message = "No camera"
         self._info = ""
         self.has_hand = False
@@ -37,10 +38,15 @@ class CameraView(QtWidgets.QWidget):
         self._info = info
         self.update()
 
-    def set_overlay(self, hands: list[tuple[np.ndarray, str]], immediate: bool = False) -> None:
+    def set_overlay(self, hands: list[tuple[np.ndarray, str]], immediate: bool = False,
+                    legend: list[tuple[str, str | None]] | None = None) -> None:
         """Extra hands to draw: (21, 3) normalised landmarks and a colour each. ``immediate`` paints
-        now (repaint) instead of at the next update pass, for overlays whose latency is measured."""
+        now (repaint) instead of at the next update pass, for overlays whose latency is measured.
+        ``legend``: (text, colour) rows naming the hands (None colour: the per-finger skeleton);
+        None keeps the current legend; it is shown while there are overlays."""
         self._overlays = list(hands)
+        if legend is not None:
+            self._legend = list(legend)
         if immediate and self.isVisible():
             self.repaint()
         else:
@@ -77,6 +83,8 @@ class CameraView(QtWidgets.QWidget):
             pts = to_pixels(lm, r)
             if pts is not None:
                 draw_hand(p, pts, color=color, width=width)
+        if self._overlays and self._legend:
+            self._paint_legend(p, r)
         if self._overlays and self.painted_hook is not None:
             self.painted_hook()
         # Status pill: hand / no hand and rates.
@@ -92,3 +100,33 @@ class CameraView(QtWidgets.QWidget):
         p.drawRoundedRect(box, 6, 6)
         p.setPen(QtGui.QColor("#80ed99" if self.has_hand else "#ffb703"))
         p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
+
+    def _paint_legend(self, p: QtGui.QPainter, r: QtCore.QRectF) -> None:
+        """Bottom-left box: a line sample in each hand's colour and its name."""
+        from .skeleton import FINGER_COLORS
+
+        f = QtGui.QFont(p.font())
+        f.setBold(False)
+        p.setFont(f)
+        fm = QtGui.QFontMetrics(f)
+        row_h, sample_w = fm.height() + 4, 26
+        w = sample_w + 14 + max(fm.horizontalAdvance(t) for t, _ in self._legend)
+        box = QtCore.QRectF(r.x() + 8, r.bottom() - 8 - row_h * len(self._legend) - 6, w, row_h * len(self._legend) + 6)
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(QtGui.QColor(0, 0, 0, 170))
+        p.drawRoundedRect(box, 6, 6)
+        for k, (text, color) in enumerate(self._legend):
+            y = box.y() + 3 + row_h * k + row_h / 2
+            x0 = box.x() + 6
+            colors = [color] if color else list(FINGER_COLORS.values())
+            seg = sample_w / len(colors)
+            for j, c in enumerate(colors):
+                p.setPen(QtGui.QPen(QtGui.QColor(c), 3))
+                p.drawLine(QtCore.QPointF(x0 + j * seg, y), QtCore.QPointF(x0 + (j + 1) * seg, y))
+            p.setPen(QtGui.QColor("#e6e6e6"))
+            p.drawText(QtCore.QRectF(x0 + sample_w + 6, y - row_h / 2, w, row_h),
+                       QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft, text)
+
+    @property
+    def legend(self) -> list[tuple[str, str | None]]:
+        return list(self._legend) if self._overlays else []

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 DISPLAY_HZ = 60
 EMG_KINDS = [("Synthetic", "synthetic"), ("Myo (raw 200 Hz)", "myo"), ("Myo (50 Hz)", "myo50"),
              ("OpenBCI Cyton", "cyton"), ("BrainFlow board", "brainflow"),
-             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay")]
+             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay"),
+             ("Other (source spec)", "spec")]
 CAMERA_KINDS = [("Synthetic", "synthetic"), ("None", "none"), ("Webcam", "webcam"), ("Video file", "file")]
 _STATE_COLORS = {"streaming": "#38b000", "connecting": "#ffb703", "reconnecting": "#ffb703",
                  "error": "#e63946", "stopped": "#6c757d", "idle": "#6c757d", "running": "#38b000"}
@@ -42,15 +43,45 @@ def emg_spec(kind: str, arg: str = "") -> str:
     """Spec string for :meth:`Capture.from_specs` from a source-panel choice; ValueError if incomplete."""
     if kind == "synthetic":
         return "synthetic"
-    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble"):
+    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble", "spec"):
         raise ValueError(f"unknown armband kind {kind!r}")
     if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
         return f"myo-ble:{arg.strip()}" if arg.strip() else "myo-ble"
     if not arg.strip():
-        raise ValueError("choose a file to replay" if kind == "replay" else
-                         "name a BrainFlow board, e.g. SYNTHETIC_BOARD" if kind == "brainflow" else
-                         f"choose a serial port for {kind}")
-    return f"{kind}:{arg.strip()}"
+        raise ValueError({"replay": "choose a file to replay",
+                          "brainflow": "name a BrainFlow board, e.g. SYNTHETIC_BOARD",
+                          "spec": "type a source spec, e.g. lsl:NAME or synthetic:2000x16"}.get(
+            kind, f"choose a serial port for {kind}"))
+    return arg.strip() if kind == "spec" else f"{kind}:{arg.strip()}"
+
+
+def panel_choice(spec: str) -> tuple[str, str]:
+    """The Sources panel (kind, arg) that shows EMG source ``spec`` ("myo:/dev/x" -> ("myo", "/dev/x"))."""
+    kind, _, arg = spec.partition(":")
+    if spec == "synthetic":
+        return "synthetic", ""
+    if kind in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble") and arg:
+        return kind, arg
+    if spec == "myo-ble":
+        return "myo-ble", ""
+    return "spec", spec
+
+
+def emg_not_ready(status) -> str:
+    """Why a recording must not start on this EMG status ("" when it may): a failed source would
+    make a video-only session that looks like a good one. Connecting is fine (data follows); a
+    reconnect is fine once the source has delivered (the gap is recorded)."""
+    state = status.state.value if isinstance(status.state, DeviceState) else str(status.state)
+    if state in (DeviceState.STREAMING.value, DeviceState.CONNECTING.value):
+        return ""
+    if state == DeviceState.RECONNECTING.value and status.samples_received > 0:
+        return ""
+    why = f": {status.last_error}" if status.last_error else ""
+    return f"the armband is {_state_words(state)}{why}"
+
+
+def _state_words(state: str) -> str:
+    return "in error" if state == DeviceState.ERROR.value else state
 
 
 def camera_spec(kind: str, arg: str = "") -> str:
@@ -65,10 +96,14 @@ def camera_spec(kind: str, arg: str = "") -> str:
     raise ValueError(f"unknown camera kind {kind!r}")
 
 
+def safe_subject(subject: str) -> str:
+    """The subject reduced to characters safe in a file name ("session" when empty)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", subject.strip()).strip("-") or "session"
+
+
 def session_filename(subject: str, when: float | None = None) -> str:
     """``<subject>_<YYYYmmdd-HHMMSS>.h5`` with the subject reduced to safe characters."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", subject.strip()).strip("-") or "session"
-    return f"{safe}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}.h5"
+    return f"{safe_subject(subject)}_{time.strftime('%Y%m%d-%H%M%S', time.localtime(when))}.h5"
 
 
 def list_serial_ports() -> tuple[list[tuple[str, str]], str]:
@@ -148,6 +183,7 @@ class CaptureView(QtWidgets.QWidget):
     status_message = QtCore.Signal(str)
     capture_changed = QtCore.Signal(object)
     recording_stopped = QtCore.Signal(str)
+    recording_started = QtCore.Signal(str)
 
     def __init__(self, settings: Settings, parent=None):
         super().__init__(parent)
@@ -177,6 +213,12 @@ class CaptureView(QtWidgets.QWidget):
         self.label_panel.gestures_changed.connect(self._save_gestures)
         self.protocol = ProtocolView([g.name for g in self.labels.gestures], settings.protocol())
         self.protocol.recording_needed.connect(self._record_then_protocol)
+        self.protocol.holding.connect(self.label_panel.set_protocol_label)
+        # Demo (synthetic subject): the hand and EMG perform the gesture pressed or prompted.
+        self._protocol_holding = ""
+        self._demo_pose: str | None = None
+        self.labels.active_changed.connect(lambda _names: self._demo_perform())
+        self.protocol.holding.connect(self._on_protocol_holding)
 
         left = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(left)
@@ -221,7 +263,12 @@ class CaptureView(QtWidgets.QWidget):
         self.status_timer = QtCore.QTimer(self)
         self.status_timer.setInterval(500)
         self.status_timer.timeout.connect(self.refresh_status)
+        self._show_not_connected()
         self._update_controls()
+
+    def _show_not_connected(self) -> None:
+        self.plot.set_message("Not connected: choose the armband and camera under Sources, then Connect (Ctrl+K).")
+        self.camera_view.set_message("No camera yet: Connect (Ctrl+K) starts it.")
 
     # -- construction --------------------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -365,6 +412,8 @@ class CaptureView(QtWidgets.QWidget):
             self.emg_arg.lineEdit().setPlaceholderText("BOARD[,key=value...], e.g. GANGLION_BOARD,serial_port=/dev/ttyACM0")
         elif kind == "myo-ble":
             self.emg_arg.lineEdit().setPlaceholderText("MAC address (empty: the strongest Myo seen)")
+        elif kind == "spec":
+            self.emg_arg.lineEdit().setPlaceholderText("e.g. lsl:NAME, synthetic:2000x16, synthetic-cyton")
 
     def _refresh_ports(self) -> None:
         text = self.emg_arg.currentText()
@@ -430,6 +479,7 @@ class CaptureView(QtWidgets.QWidget):
         except ValueError as e:
             self.banner.show_message(str(e), "warn")
             return
+        self._show_choice(emg, camera)
         self._busy = True
         self.banner.hide()
         self.emg_status.setText(f"connecting to <b>{emg}</b>…")
@@ -440,6 +490,19 @@ class CaptureView(QtWidgets.QWidget):
         w.signals.finished.connect(self._job_done)
         self._watch(w)
         self._update_controls()
+
+    def _show_choice(self, emg: str, camera: str) -> None:
+        """Make the Sources panel show what is being connected (a CLI spec, not the last choice)."""
+        kind, arg = panel_choice(emg)
+        self.emg_kind.blockSignals(True)
+        self.emg_kind.setCurrentIndex(max(0, self.emg_kind.findData(kind)))
+        self.emg_kind.blockSignals(False)
+        self.emg_arg.setEditText(arg)
+        ckind = camera if camera in ("synthetic", "none") else ("webcam" if camera.isdigit() else "file")
+        self.cam_kind.blockSignals(True)
+        self.cam_kind.setCurrentIndex(max(0, self.cam_kind.findData(ckind)))
+        self.cam_kind.blockSignals(False)
+        self.cam_arg.setText("" if ckind in ("synthetic", "none") else camera)
 
     def _watch(self, w) -> None:
         # A result that arrives after shutdown began is stopped there (see shutdown()).
@@ -455,6 +518,9 @@ class CaptureView(QtWidgets.QWidget):
 
     def _on_connected(self, result) -> None:
         cap, warning = result
+        # The job is over once it returned; its `finished` may be processed later, and Record must
+        # not stay disabled until then.
+        self._busy = False
         with self._lock:
             if cap in self._orphans:
                 self._orphans.remove(cap)
@@ -464,12 +530,13 @@ class CaptureView(QtWidgets.QWidget):
             cap.stop()
             return
         self.capture = cap
+        self._demo_pose = None
         self.bridge.attach(cap)
         self.labels.set_capture(cap)
         self.protocol.set_capture(cap)
         names = list(cap.emg.channel_names)
         self.plot.set_channels(names)
-        self.spectrogram.set_channels(names)
+        self.spectrogram.set_channels(names, cap.emg.sample_rate_hz, self.plot.width_s)
         self._thresholds = thresholds_for(cap.emg.kind, cap.emg.dtype, cap.emg.scale_to_uV)
         if cap.camera is None:
             self.camera_view.set_message("No camera")
@@ -489,7 +556,11 @@ class CaptureView(QtWidgets.QWidget):
         self.display_timer.start()
         self.status_timer.start()
         self.refresh_status()
-        self.status_message.emit(f"Connected: {cap.emg.kind}, {len(names)} channels at {cap.emg.sample_rate_hz:g} Hz")
+        if early:
+            self.status_message.emit(f"Connected, but {early[-1]}")
+        else:
+            self.status_message.emit(f"Connected: {cap.emg.kind}, {len(names)} channels at "
+                                     f"{cap.emg.sample_rate_hz:g} Hz")
         self.capture_changed.emit(cap)
         self._update_controls()
 
@@ -497,6 +568,7 @@ class CaptureView(QtWidgets.QWidget):
         msg = f"Could not connect {spec}: {e}"
         log.warning(msg)
         self.emg_status.setText("not connected")
+        self.plot.set_message("Could not connect (see the message above): fix the source, then Connect again.")
         self.banner.show_message(msg, "error")
         self.status_message.emit(msg)
 
@@ -522,8 +594,8 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_status.setText("not connected")
         self.cam_status.setText("—")
         self.lm_status.setText("—")
-        self.camera_view.set_message("No camera")
         self.plot.update_data(*_empty())
+        self._show_not_connected()
         self.capture_changed.emit(None)
         self.status_message.emit("Disconnected")
         self._update_controls()
@@ -537,17 +609,30 @@ class CaptureView(QtWidgets.QWidget):
         cap = self.capture
         if cap is None or cap.recording or self._busy:
             return False
+        not_ready = emg_not_ready(cap.emg.status())
+        if not_ready:
+            self.banner.show_message(f"Not recording: {not_ready}. Disconnect, fix the armband or choose "
+                                     "another source, and connect again.", "error")
+            return False
         meta = self.metadata()
         self.settings.set_metadata(meta)
         out = Path(self.out_dir.text().strip() or self.settings.output_dir()).expanduser()
         self.settings.set_output_dir(out)
-        path = out / session_filename(meta["subject"])
         try:
-            cap.start_recording(path, meta, store_video="jpeg" if self.store_images.isChecked() else "none")
+            # A name nobody has or holds (``_2``, ``_3``... within one second); never overwritten.
+            from recorder.writelock import unique_path
+            path = unique_path(out, safe_subject(meta["subject"]), sep="_")
+        except OSError as e:
+            self.banner.show_message(f"Cannot record to {out}: {e}", "error")
+            return False
+        try:
+            cap.start_recording(path, meta, overwrite=False,
+                                store_video="jpeg" if self.store_images.isChecked() else "none")
         except (OSError, RuntimeError, ValueError) as e:
             self.banner.show_message(f"Cannot record to {path}: {e}", "error")
             return False
         self.last_path = path
+        self.recording_started.emit(str(path))
         self.status_message.emit(f"Recording to {path}")
         self.refresh_status()
         self._update_controls()
@@ -590,6 +675,27 @@ class CaptureView(QtWidgets.QWidget):
         self.status_message.emit(f"Saved {path}")
         self.file_info.setText(f"saved {Path(path).name}")
         self.recording_stopped.emit(str(path))
+
+    def _on_protocol_holding(self, name: str) -> None:
+        self._protocol_holding = name
+        self._demo_perform()
+
+    def _demo_perform(self) -> None:
+        """With a synthetic subject, make it perform the newest held label that names a pose (the
+        protocol's prompt counts too); back to its own schedule when none is held."""
+        subj = getattr(self.capture, "subject", None)
+        if subj is None or not hasattr(subj, "perform"):
+            return
+        names = self.labels.active + ([self._protocol_holding] if self._protocol_holding else [])
+        want = None
+        for n in reversed(names):
+            key = n.strip().lower().replace("-", "_")
+            if key == self._demo_pose or subj.perform(key):
+                want = key
+                break
+        if want is None and self._demo_pose is not None:
+            subj.perform(None)
+        self._demo_pose = want
 
     # -- live display ------------------------------------------------------------------------------
     @property
@@ -661,7 +767,8 @@ class CaptureView(QtWidgets.QWidget):
             self.file_info.setText(f"{'PAUSED · ' if rec.get('paused') else ''}{name}<br>{mb:.2f} MB · "
                                    f"{rec.get('samples', 0)} samples · {rec.get('frames', 0)} frames")
             self.file_info.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self.status_message.emit(self.summary())
+        # The summary goes to the window's permanent status field (MainWindow._show_fps), not the
+        # message area, so "Saved …" and other messages stay readable.
         self._update_controls()
 
     def summary(self) -> str:
@@ -669,7 +776,7 @@ class CaptureView(QtWidgets.QWidget):
         if cap is None:
             return "Not connected"
         rec = "● REC" if cap.recording and not cap.paused else ("PAUSED" if cap.recording else "idle")
-        return f"{rec} · display {self.redraw_fps:.0f} fps · EMG {cap.emg.status().measured_rate_hz:.0f} Hz"
+        return f"{rec} · EMG {cap.emg.status().measured_rate_hz:.0f} Hz · display {self.redraw_fps:.0f} fps"
 
     # -- capture events (GUI thread, via the bridge) ----------------------------------------------
     def _on_capture_error(self, msg: str) -> None:
@@ -702,15 +809,28 @@ class CaptureView(QtWidgets.QWidget):
             w.setEnabled(not connected and not self._busy)
         if not connected and not self._busy:
             self._on_emg_kind_enable()
+        not_ready = emg_not_ready(cap.emg.status()) if connected and not rec else ""
+        if connected:
+            # An armband that failed shows why on the empty traces, not just in the Sources box.
+            if not_ready and self.plot.n_points == 0:
+                if not self.plot.message:
+                    state = cap.emg.status().state
+                    state = state.value if isinstance(state, DeviceState) else str(state)
+                    self.plot.set_message(f"No EMG: the armband is {_state_words(state)} (the reason is above "
+                                          "and under Sources). Disconnect, fix it, and Connect again.")
+            elif self.plot.message and self.plot.n_points > 0:
+                self.plot.set_message("")
         for w in (self.record_btn, self.act_record):
-            w.setEnabled(connected and not rec and not self._busy)
+            w.setEnabled(connected and not rec and not self._busy and not not_ready)
+        self.record_btn.setToolTip(f"Cannot record: {not_ready}" if not_ready else "Start recording (Ctrl+R)")
         for w in (self.pause_btn, self.act_pause, self.stop_btn, self.act_stop):
             w.setEnabled(rec and not self._busy)
         paused = rec and cap.paused
         self.pause_btn.setText("Resume" if paused else "Pause")
         self.act_pause.setText("Resume" if paused else "Pause")
-        self.record_btn.setStyleSheet("QPushButton#recordButton { color: #ff5d5d; font-weight: bold; }"
-                                      if not rec else "QPushButton#recordButton { color: #6c757d; }")
+        # Red only while Record can be pressed: a red disabled button read as "ready".
+        self.record_btn.setStyleSheet("QPushButton#recordButton:enabled { color: #ff5d5d; font-weight: bold; }"
+                                      " QPushButton#recordButton:disabled { color: #6c757d; }")
 
     def _on_emg_kind_enable(self) -> None:
         needs = self.emg_kind.currentData() != "synthetic"

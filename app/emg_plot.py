@@ -7,13 +7,13 @@ about devices or threads.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
-from scipy import signal
 
 from recorder.quality import BAD, GOOD, WARN, ChannelQuality
 
@@ -58,13 +58,14 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(PLOT_BG)
         self.width_s = width_s
-        self.plot = self.addPlot()
+        self.plot = self.addPlot(enableMenu=False)  # built without menus: ~25 ms each at start-up
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.showGrid(x=True, y=False, alpha=0.15)
         self.plot.setXRange(-width_s, 0, padding=0)
         self.plot.setLabel("bottom", "seconds")
+        self.plot.hideAxis("left")  # channel tags name the traces
         # The x range never changes, so the axis can be painted once and reused (it was ~20 % of a
         # frame's paint time when redrawn with every curve update).
         self.plot.getAxis("bottom").setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -75,7 +76,21 @@ class EmgPlot(pg.GraphicsLayoutWidget):
         self._gain_t = 0.0
         self.auto_gain = True
         self._n_points = 0
+        self._message = pg.TextItem("", color="#c8d0d8", anchor=(0.5, 0.5), fill=pg.mkBrush(16, 20, 24, 230))
+        self._message.setZValue(100)
+        self.message = ""
 
+    def set_message(self, text: str) -> None:
+        """A centred line over the traces (what to do while there are none); "" removes it."""
+        self.message = text
+        if text:
+            self._message.setText(text)
+            if self._message.scene() is None:
+                self.plot.addItem(self._message, ignoreBounds=True)
+            y0, y1 = self.plot.viewRange()[1]
+            self._message.setPos(-self.width_s / 2, (y0 + y1) / 2)
+        elif self._message.scene() is not None:
+            self.plot.removeItem(self._message)
     @property
     def n_channels(self) -> int:
         return len(self._curves)
@@ -87,7 +102,8 @@ class EmgPlot(pg.GraphicsLayoutWidget):
 
     def set_channels(self, names: list[str]) -> None:
         """Create one curve and one quality tag per channel (call when the source changes)."""
-        self.plot.clear()
+        self.plot.clear()   # the message too
+        self.message = ""
         self._curves, self._tags, self._names = [], [], list(names)
         c = len(names)
         for k, name in enumerate(names):
@@ -139,6 +155,33 @@ class EmgPlot(pg.GraphicsLayoutWidget):
             tag.setText(text, color=QUALITY_COLORS[q.level])
 
 
+_signal_module = None
+_signal_lock = threading.Lock()
+_signal_thread: threading.Thread | None = None
+
+
+def _scipy_signal():
+    """scipy.signal once a background import has finished, else None (and that import starts).
+
+    Importing it takes 1.5-3 s on a busy laptop: at module import it delayed the window, and done
+    in the first redraw it froze the window with the first traces, so it runs on its own thread.
+    """
+    global _signal_thread
+    if _signal_module is not None:
+        return _signal_module
+    with _signal_lock:
+        if _signal_thread is None:
+            _signal_thread = threading.Thread(target=_import_signal, name="import-scipy-signal", daemon=True)
+            _signal_thread.start()
+    return None
+
+
+def _import_signal() -> None:
+    global _signal_module
+    from scipy import signal
+    _signal_module = signal
+
+
 class SpectrogramView(QtWidgets.QWidget):
     """Spectrogram (log power, dB) of one selectable channel over the last few seconds."""
 
@@ -154,11 +197,15 @@ class SpectrogramView(QtWidgets.QWidget):
         top.addStretch(1)
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground(PLOT_BG)
-        self.plot = self.glw.addPlot()
+        self.plot = self.glw.addPlot(enableMenu=False)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.setLabel("left", "Hz")
+        # Plain Hz (no "x0.001" prefix) and a sane empty axis until the first spectrum arrives.
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.setXRange(-5.0, 0.0, padding=0)
+        self.plot.setYRange(0.0, 100.0, padding=0)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setColorMap(pg.colormap.get("inferno"))
         self.plot.addItem(self.image)
@@ -171,15 +218,22 @@ class SpectrogramView(QtWidgets.QWidget):
     def channel(self) -> int:
         return max(self.combo.currentIndex(), 0)
 
-    def set_channels(self, names: list[str]) -> None:
+    def set_channels(self, names: list[str], fs: float | None = None, span_s: float = 5.0) -> None:
+        """Channel choices; with ``fs`` (Hz), the empty axes already show 0..fs/2 over span_s seconds."""
         self.combo.blockSignals(True)
         self.combo.clear()
         self.combo.addItems(names)
         self.combo.blockSignals(False)
         self.image.clear()
+        if fs:
+            self.plot.setXRange(-span_s, 0.0, padding=0)
+            self.plot.setYRange(0.0, fs / 2, padding=0)
 
     def update_data(self, x: np.ndarray, fs: float, span_s: float) -> None:
         """x: (n,) raw samples of the selected channel at fs Hz, covering the last span_s seconds."""
+        signal = _scipy_signal()
+        if signal is None:
+            return   # still importing (the first second or two after connecting)
         nper = int(2 ** round(np.log2(max(fs * 0.32, 16))))  # ~0.3 s windows: ~3 Hz resolution
         if len(x) < 2 * nper:
             return

@@ -36,6 +36,23 @@ _SUFFIX = {code: suf for code, _, suf in FORMAT_CHOICES}
 ITEM_UNIT = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames"}
 
 
+def export_folder(sessions_folder: Path) -> Path:
+    """Default export folder for sessions in ``sessions_folder``: its sibling ``<name>-exports``
+    (``~/emgrec-sessions`` -> ``~/emgrec-sessions-exports``)."""
+    sessions_folder = Path(sessions_folder)
+    return sessions_folder.parent / f"{sessions_folder.name}-exports"
+
+
+def unused_path(p: Path) -> Path:
+    """``p``, or ``<stem>_2<suffix>``, ``_3``... whichever does not exist yet."""
+    n = 2
+    out = p
+    while out.exists():
+        out = p.with_name(f"{p.stem}_{n}{p.suffix}")
+        n += 1
+    return out
+
+
 def export_targets(sessions: Sequence[Path], out: Path, fmt: str) -> list[Path]:
     """The files :func:`recorder.export.export` writes for these arguments (same rule: npz/h5 one
     file plus its ``.json`` manifest; csv/mp4 ``out`` for one session with a suffix, else one file
@@ -240,8 +257,9 @@ class ExportDialog(JobDialog):
             self._default_out()
 
     def _default_out(self) -> None:
-        """Output next to the first session: ``<stem>_windows.h5``, ``<stem>.mp4``, or a folder
-        ``export_<fmt>`` for several csv/mp4 sessions."""
+        """Output in :func:`export_folder` of the first session's folder (not among the sessions,
+        where Library and Train would list it): ``<stem>_windows.h5``, ``<stem>.mp4``, or a folder
+        ``export_<fmt>`` for several csv/mp4 sessions; never the name of something that exists."""
         if self._out_edited:
             return
         ss = self.sessions()
@@ -249,7 +267,7 @@ class ExportDialog(JobDialog):
             self.out_edit.clear()
             return
         fmt = self.fmt()
-        base = ss[0].parent
+        base = export_folder(ss[0].parent)
         if self._out_is_folder():
             out = base / f"export_{fmt}"
         elif fmt in ("h5", "npz"):
@@ -257,7 +275,7 @@ class ExportDialog(JobDialog):
             out = base / f"{stem}_windows{_SUFFIX[fmt]}"
         else:
             out = base / f"{ss[0].stem}{_SUFFIX[fmt]}"
-        self.out_edit.setText(str(out))
+        self.out_edit.setText(str(unused_path(out)))
 
     def options(self) -> dict:
         """The engine keyword options for the chosen format."""

@@ -14,6 +14,10 @@ from recorder.clock import now
 
 from .settings import Gesture
 
+# How long a key release is held back waiting for the press of an X auto-repeat pair (both carry
+# the same server time; a person cannot release and press one key again this fast).
+REPEAT_WINDOW_S = 0.06
+
 # Widgets that take typed text: keys pressed there are text, not labels.
 _TEXT_INPUTS = (QtWidgets.QLineEdit, QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit,
                 QtWidgets.QAbstractSpinBox, QtWidgets.QKeySequenceEdit)
@@ -55,18 +59,20 @@ class LabelController(QtCore.QObject):
         self._active: list[str] = []
         self.set_gestures(gestures)
         app = QtWidgets.QApplication.instance()
+        # Key releases held back to tell an X auto-repeat pair from a real release: key -> time.
+        self._pending: dict[int, float] = {}
+        self._rearmed = False
+        self._pending_timer = QtCore.QTimer(self, singleShot=True, interval=int(REPEAT_WINDOW_S * 1000))
+        self._pending_timer.timeout.connect(self._flush_pending)
+        # Application state arrives as an event, not applicationStateChanged: PySide6 6.11 cannot
+        # convert that signal's enum argument for a Python slot (a TypeError under a real X server).
         app.installEventFilter(self)
-        app.applicationStateChanged.connect(self._on_app_state)
 
     def dispose(self) -> None:
         """Close open labels and remove the event filter (call before the window goes away)."""
         self.release_all()
         app = QtWidgets.QApplication.instance()
         app.removeEventFilter(self)
-        try:
-            app.applicationStateChanged.disconnect(self._on_app_state)
-        except (RuntimeError, TypeError):
-            pass
 
     def set_gestures(self, gestures: list[Gesture]) -> None:
         self.gestures = [Gesture(g.name, normalize_key(g.key)) for g in gestures if g.name.strip()]
@@ -91,18 +97,20 @@ class LabelController(QtCore.QObject):
                 self.capture.label_on(name, now())
             self.active_changed.emit(self.active)
 
-    def release(self, name: str) -> None:
+    def release(self, name: str, t: float | None = None) -> None:
+        """Label ``name`` off at host time ``t`` (default now), in hold mode."""
         if self.mode == "hold":
-            self._off(name)
+            self._off(name, t)
 
-    def _off(self, name: str) -> None:
+    def _off(self, name: str, t: float | None = None) -> None:
         if name in self._active:
             self._active.remove(name)
             if self.capture is not None:
-                self.capture.label_off(name, now())
+                self.capture.label_off(name, now() if t is None else t)
             self.active_changed.emit(self.active)
 
     def release_all(self) -> None:
+        self._flush_pending(force=True)
         self._held.clear()
         for name in list(self._active):
             self._off(name)
@@ -118,6 +126,9 @@ class LabelController(QtCore.QObject):
     # -- keys ---------------------------------------------------------------------------------------
     def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt naming)
         t = ev.type()
+        if t == QtCore.QEvent.Type.ApplicationStateChange:
+            self._on_app_state(QtGui.QGuiApplication.applicationState())
+            return False
         if t not in (QtCore.QEvent.Type.KeyPress, QtCore.QEvent.Type.KeyRelease):
             return False
         # Key events reach the QWindow first and then each widget; judge them once, at a widget.
@@ -125,11 +136,22 @@ class LabelController(QtCore.QObject):
             return False
         if self.scope is not None and obj.window() is not self.scope.window():
             return False
+        key = ev.key()
         if t == QtCore.QEvent.Type.KeyRelease:
-            if ev.key() not in self._held:
-                return False
+            if key not in self._held or key in self._pending:
+                return key in self._held
             if not ev.isAutoRepeat():
-                self.release(self._held.pop(ev.key()))
+                # X sends auto-repeat as release+press pairs, and Qt's xcb plugin flags them as
+                # repeats only when it sees both at once: under load most pairs arrive as a real
+                # release and a real press. Hold the release back briefly; a press of the same key
+                # within that window is the repeat, and cancels it. The label still ends at the
+                # release's time.
+                self._pending[key] = now()
+                if not self._pending_timer.isActive():
+                    self._pending_timer.start()
+            return True
+        if key in self._pending:      # the press half of an X auto-repeat pair
+            del self._pending[key]
             return True
         focus = QtWidgets.QApplication.focusWidget()
         if isinstance(focus, _TEXT_INPUTS) or isinstance(obj, _TEXT_INPUTS):
@@ -137,10 +159,30 @@ class LabelController(QtCore.QObject):
         name = self._by_key.get(_event_key(ev))
         if name is None:
             return False
-        if not ev.isAutoRepeat():
-            self._held[ev.key()] = name
+        if not ev.isAutoRepeat() and key not in self._held:
+            self._held[key] = name
             self.press(name)
         return True
+
+    def _flush_pending(self, force: bool = False) -> None:
+        """Finish the releases no press followed within :data:`REPEAT_WINDOW_S`."""
+        t = now()
+        late = t - min(self._pending.values(), default=t) > 3 * REPEAT_WINDOW_S
+        if late and not force and not self._rearmed:
+            # The GUI thread was stalled: input queued meanwhile may hold the repeat's press.
+            # Let the event loop deliver it before deciding.
+            self._rearmed = True
+            self._pending_timer.start()
+            return
+        self._rearmed = False
+        for key, t_rel in list(self._pending.items()):
+            if force or t - t_rel >= REPEAT_WINDOW_S * 0.9 or late:
+                del self._pending[key]
+                name = self._held.pop(key, None)
+                if name is not None:
+                    self.release(name, t_rel)
+        if self._pending:
+            self._pending_timer.start()
 
     def _on_app_state(self, state) -> None:
         # A release that happens in another application never reaches us: end held labels here.
@@ -201,8 +243,14 @@ class LabelPanel(QtWidgets.QGroupBox):
         lay.addLayout(row)
         lay.addWidget(self.marker)
         self._fill()
+        self._protocol = ""   # the prompted protocol's gesture being held (it writes that label)
         controller.active_changed.connect(self._show_active)
         self._show_active([])
+
+    def set_protocol_label(self, name: str) -> None:
+        """Show the label the prompted protocol is writing now ("" when none)."""
+        self._protocol = name
+        self._show_active(self.controller.active)
 
     def _fill(self) -> None:
         self.table.blockSignals(True)
@@ -267,6 +315,7 @@ class LabelPanel(QtWidgets.QGroupBox):
             self.marker.clear()
 
     def _show_active(self, names: list) -> None:
+        names = list(names) + ([f"{self._protocol} (protocol)"] if self._protocol else [])
         if names:
             self.active.setText("  ".join(names))
             self.active.setStyleSheet("QLabel#activeLabel { background: #1b4332; color: #b7e4c7;"

@@ -52,6 +52,12 @@ class _Item(QTableWidgetItem):
             return str(a) < str(b)
 
 
+def not_a_session(info: SessionInfo) -> bool:
+    """A readable HDF5 file of another kind (an export's training windows): not listed as a
+    session, nor as "unreadable"."""
+    return "not an emgrec session" in (info.error or "")
+
+
 class LibraryView(QWidget):
     """Lists the session files of a folder. ``open_requested(path)`` asks the app to open one in the
     review view; ``scan_finished()`` follows every (re)scan."""
@@ -119,7 +125,8 @@ class LibraryView(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Return), t, activated=self.open_selected)
         QShortcut(QKeySequence.StandardKey.Delete, t, activated=self.delete_selected)
 
-        self.status = QLabel()
+        self.status = QLabel("No folder yet: record a session in the Capture tab (its folder then shows here), "
+                             "or choose a folder / Import… a file.")
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(200)
         self.progress.hide()
@@ -170,12 +177,18 @@ class LibraryView(QWidget):
     def _scan_done(self, w: Worker, infos: list[SessionInfo]) -> None:
         if w is not self.scan_worker or w.cancelled:
             return  # superseded by a newer scan
+        other = [i for i in infos if not_a_session(i)]
+        infos = [i for i in infos if not not_a_session(i)]
         self.infos = infos
         self._fill()
         bad = sum(1 for i in infos if not i.ok)
         total_s = sum(i.duration_s for i in infos if i.ok and math.isfinite(i.duration_s))
+        if not infos and not other:
+            self.status.setText("No sessions in this folder yet: record one in the Capture tab, or Import… a file.")
+            return
         self.status.setText(f"{len(infos)} session file(s), {_fmt_duration(total_s)} recorded"
-                            + (f", {bad} unreadable" if bad else ""))
+                            + (f", {bad} unreadable" if bad else "")
+                            + (f"; {len(other)} other HDF5 file(s) (exports) not listed" if other else ""))
 
     def _scan_failed(self, w: Worker, e: BaseException) -> None:
         if w is not self.scan_worker:

@@ -422,7 +422,11 @@ class LivePreview(QtCore.QObject):
             self.lat_overlay_set.add(now() - latest.arrival)
             self._pending_paint = latest.arrival
         # Painted at once: waiting for the next update pass adds up to a whole window redraw.
-        self.camera_view.set_overlay([(pts, PRED_COLOR)], immediate=True)
+        name = Path(self.model_path).name if self.model_path else "model"
+        legend = [(f"model: {name}", PRED_COLOR)]
+        if lm is not None:
+            legend.insert(0, ("MediaPipe (camera)", None))
+        self.camera_view.set_overlay([(pts, PRED_COLOR)], immediate=True, legend=legend)
 
     def _on_painted(self) -> None:
         """CameraView paint hook (GUI thread): the overlay of the newest prediction is on screen."""
@@ -467,18 +471,34 @@ class LivePreview(QtCore.QObject):
         elif pred is not None:
             parts.append("no hand to compare")
         o, p = st["overlay"], st["prediction"]
-        if p.get("n"):
-            parts.append(f"EMG→prediction p50/p95 {p['p50_ms']:.0f}/{p['p95_ms']:.0f} ms")
+        # Short enough for the toolbar at 1280 px; the percentiles are in the tooltip.
         if o.get("n"):
-            parts.append(f"→overlay {o['p50_ms']:.0f}/{o['p95_ms']:.0f} ms")
+            parts.append(f"overlay {o['p50_ms']:.0f} ms")
+        elif p.get("n"):
+            parts.append(f"prediction {p['p50_ms']:.0f} ms")
         parts.append(f"{st['rate_hz']:.0f} Hz")
         if self._loop is not None and self._loop.errors:
             parts.append(f"<span style='color:#e63946'>{_esc(self._loop.last_error)}</span>")
         return " · ".join(parts)
 
+    def tooltip_text(self) -> str:
+        """The full live numbers (the label shows a short form)."""
+        st = self.latency_stats()
+        rows = [f"model folder: {self.model_path}"]
+        for key, what in (("prediction", "EMG chunk → prediction ready"),
+                          ("overlay", "EMG chunk → overlay painted"), ("inference", "model alone")):
+            d = st[key]
+            if d.get("n"):
+                rows.append(f"{what}: p50 {d['p50_ms']:.0f} ms, p95 {d['p95_ms']:.0f} ms")
+        e = st["error_mm"]
+        if e.get("n"):
+            rows.append(f"error vs MediaPipe: mean {e['mean_mm']:.0f} mm, p95 {e['p95_mm']:.0f} mm")
+        return "\n".join(rows)
+
     def _update_label(self) -> None:
         if self.predictor is not None and self.capture is not None:
             self.label.setText(self.status_text())
+            self.label.setToolTip(self.tooltip_text())
 
 
 def _esc(text: str) -> str:

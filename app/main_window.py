@@ -16,6 +16,9 @@ from .train_view import TrainView
 
 log = logging.getLogger(__name__)
 
+#: The Train tab's engine (torch) loads this long after start-up, or when that tab is shown.
+ENGINE_DELAY_MS = 3000
+
 
 def apply_theme(app: QtWidgets.QApplication) -> None:
     """Fusion style with a dark palette (matches the dark plots)."""
@@ -58,7 +61,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.capture_view, "Capture")
         self.review = self._optional_tab("app.review", "ReviewView", "Review")
         self.library = self._optional_tab("app.library", "LibraryView", "Library")
-        self.train_view = TrainView(self.settings)
+        self.train_view = TrainView(self.settings, load_engine=False)
         self.tabs.addTab(self.train_view, "Train")
         self.train_view.message.connect(self._status)
         # Live model preview over the Capture tab's camera view (model chosen in the toolbar).
@@ -77,6 +80,9 @@ class MainWindow(QtWidgets.QMainWindow):
         out = self.settings.output_dir()
         if out.is_dir() and hasattr(self.library, "set_folder"):
             self.library.set_folder(out)
+        if hasattr(self.review, "start_folder"):
+            self.review.start_folder = out
+        self.capture_view.recording_started.connect(self._on_recording_started)
         self.capture_view.recording_stopped.connect(self._on_recording_saved)
         self.capture_view.status_message.connect(self._status)
         self.tabs.currentChanged.connect(self._on_tab)
@@ -87,6 +93,10 @@ class MainWindow(QtWidgets.QMainWindow):
         g = self.settings.geometry()
         if g is None or not self.restoreGeometry(g):
             self.resize(1600, 950)
+        # torch (model lists, architectures) after the first traces, not before the window.
+        self._engine_timer = QtCore.QTimer(self, singleShot=True, interval=ENGINE_DELAY_MS)
+        self._engine_timer.timeout.connect(self.train_view.load_engine)
+        self._engine_timer.start()
         self._fps_timer = QtCore.QTimer(self)
         self._fps_timer.setInterval(1000)
         self._fps_timer.timeout.connect(self._show_fps)
@@ -121,8 +131,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (cv.act_connect, None, cv.act_record, cv.act_pause, cv.act_stop):
             cap_menu.addSeparator() if a is None else cap_menu.addAction(a)
         view_menu = mb.addMenu("&View")
-        for i, name in enumerate(("Capture", "Review", "Library", "Train")):
-            a = view_menu.addAction(name, lambda i=i: self.tabs.setCurrentIndex(i))
+        for i in range(self.tabs.count()):
+            a = view_menu.addAction(self.tabs.tabText(i), lambda i=i: self.tabs.setCurrentIndex(i))
             a.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
         help_menu = mb.addMenu("&Help")
         help_menu.addAction("Keyboard shortcuts", self._show_keys)
@@ -152,6 +162,9 @@ class MainWindow(QtWidgets.QMainWindow):
         browse = QtWidgets.QToolButton(text="…", toolTip="Choose a model folder")
         browse.clicked.connect(self._browse_model)
         tb.addWidget(browse)
+        # Short text (details in its tooltip), capped so the toolbar never widens the window.
+        self.live.label.setMaximumWidth(520)
+        self.live.label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred)
         tb.addWidget(self.live.label)
         self.train_view.models_changed.connect(self._fill_model_combo)
         self.train_view.live_model_requested.connect(self.choose_live_model)
@@ -190,10 +203,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_fps(self) -> None:
         cv = self.capture_view
-        if cv.capture is not None:
-            self.fps_label.setText(f"display {cv.redraw_fps:.0f} fps")
-        else:
-            self.fps_label.setText("")
+        self.fps_label.setText(cv.summary() if cv.capture is not None else "")
 
     def _on_tab(self, index: int) -> None:
         # Label hotkeys only act while the Capture tab is shown (Review has its own keys).
@@ -215,11 +225,27 @@ class MainWindow(QtWidgets.QMainWindow):
         if opener(path):
             self.tabs.setCurrentWidget(self.review)
 
-    def _on_recording_saved(self, path: str) -> None:
+    def _on_recording_started(self, path: str) -> None:
+        if hasattr(self.review, "recording_path"):
+            self.review.recording_path = Path(path)
+
+    def _on_recording_saved(self, path: str, what: str = "recording") -> None:
+        """Every tab follows a new session: Library and Train list it (even when the folder did not
+        exist at start-up), Review offers it, Open dialogs start in its folder."""
+        folder = Path(path).parent
+        if hasattr(self.review, "offer_session"):
+            if self.review.recording_path is not None and Path(self.review.recording_path) == Path(path):
+                self.review.recording_path = None
+            self.review.start_folder = folder
+            self.review.offer_session(path, what)
+        tv = self.train_view
+        if Path(tv.session_dir.text()).expanduser() == folder or not Path(tv.session_dir.text()).expanduser().is_dir():
+            tv.set_session_folder(folder)
+        else:
+            tv.add_sessions([path], select=False)
         lib = self.library
         if not hasattr(lib, "set_folder"):
             return
-        folder = Path(path).parent
         if lib.folder != folder:
             lib.set_folder(folder)
         else:
@@ -267,7 +293,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_imported(self, path: str) -> None:
         """Show the new session in the Library tab (the dialog offers "Open in Review")."""
-        self._on_recording_saved(path)
+        self._on_recording_saved(path, "import")
         if hasattr(self.library, "select_path") and hasattr(self.library, "scan_finished"):
             def select():
                 self.library.scan_finished.disconnect(select)
@@ -275,12 +301,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.library.scan_finished.connect(select)
         self._status(f"Imported {Path(path).name}")
 
-    def _show_keys(self) -> None:
+    def shortcuts_text(self) -> str:
+        """Help > Keyboard shortcuts (tab keys from the tabs there are)."""
         keys = "\n".join(f"{g.key or '—'}\t{g.name}" for g in self.capture_view.labels.gestures)
-        QtWidgets.QMessageBox.information(
-            self, "Keyboard shortcuts",
-            "Ctrl+K\tconnect / disconnect\nCtrl+R\trecord\nCtrl+P\tpause / resume\nCtrl+S\tstop and save\n"
-            f"Ctrl+1..3\ttabs\n\nLabels (hold the key, or toggle mode):\n{keys}\n\nEnter in the marker box adds a marker.")
+        tabs = ", ".join(self.tabs.tabText(i) for i in range(self.tabs.count()))
+        return ("Ctrl+K\tconnect / disconnect\nCtrl+R\trecord\nCtrl+P\tpause / resume\nCtrl+S\tstop and save\n"
+                f"Ctrl+1..{self.tabs.count()}\t{tabs}\nCtrl+O\topen a session\nCtrl+I / Ctrl+E\timport / export\n"
+                f"\nLabels (hold the key, or toggle mode):\n{keys}\n\nEnter in the marker box adds a marker.")
+
+    def _show_keys(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         maybe_close = getattr(self.review, "maybe_close", None)
@@ -298,5 +328,6 @@ class MainWindow(QtWidgets.QMainWindow):
             if callable(close):
                 close()
         self._fps_timer.stop()
+        self._engine_timer.stop()
         self.settings.sync()
         super().closeEvent(event)

@@ -15,9 +15,10 @@ BASE_COLOR = "#6c757d"
 
 
 def _plot(title: str, left: str, bottom: str = "epoch") -> pg.PlotWidget:
-    w = pg.PlotWidget(background="#12161a")
+    w = pg.PlotWidget(background="#12161a", enableMenu=False)  # no menu: quicker start-up
     w.setTitle(title, color="#c8d0d8", size="10pt")
     w.setLabel("left", left)
+    w.getAxis("left").enableAutoSIPrefix(False)   # "loss (x0.001)" read as a unit; plain numbers
     w.setLabel("bottom", bottom)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
@@ -38,11 +39,22 @@ class CurvesPlot(QtWidgets.QWidget):
                                      symbolBrush=TRAIN_COLOR, name="train")
         self._val = self.loss.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="o", symbolSize=5,
                                    symbolBrush=VAL_COLOR, name="validation")
+        self.metric.addLegend(offset=(-10, 10))
         self._metric = self.metric.plot([], [], pen=pg.mkPen(VAL_COLOR, width=2), symbol="o", symbolSize=5,
-                                        symbolBrush=VAL_COLOR)
-        self._best = pg.InfiniteLine(angle=90, pen=pg.mkPen("#80ed99", style=QtCore.Qt.PenStyle.DashLine))
-        self._best.setVisible(False)
-        self.metric.addItem(self._best)
+                                        symbolBrush=VAL_COLOR, name="validation")
+        # The kept model is chosen by validation loss, which need not be the epoch with the best
+        # metric: the dashed line (on both plots) is the kept epoch, the star the best metric.
+        self._best_metric = self.metric.plot([], [], pen=None, symbol="star", symbolSize=14,
+                                             symbolBrush="#80ed99", symbolPen=None, name="best")
+        self._best_lines = []
+        for plot in (self.loss, self.metric):
+            line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#80ed99", style=QtCore.Qt.PenStyle.DashLine),
+                                   label="kept (lowest val loss)",
+                                   labelOpts=dict(position=0.92, color="#80ed99", anchors=[(1, 0), (1, 0)]))
+            line.setVisible(False)
+            plot.addItem(line)
+            self._best_lines.append(line)
+        self._best = self._best_lines[1]
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.loss)
@@ -58,7 +70,12 @@ class CurvesPlot(QtWidgets.QWidget):
         self.metric.setLabel("left", "MPJPE (mm)" if task == "pose" else "accuracy")
         self.metric.setTitle("Validation MPJPE" if task == "pose" else "Validation accuracy",
                              color="#c8d0d8", size="10pt")
-        self._best.setVisible(False)
+        legend = self.metric.plotItem.legend
+        if legend is not None:
+            legend.removeItem(self._best_metric)
+            legend.addItem(self._best_metric, "lowest MPJPE" if task == "pose" else "highest accuracy")
+        for line in self._best_lines:
+            line.setVisible(False)
         self._redraw()
 
     @property
@@ -72,15 +89,31 @@ class CurvesPlot(QtWidgets.QWidget):
         key = "val_mpjpe_mm" if self.task == "pose" else "val_acc"
         self.val_metric.append(float(e.get(key, e.get("val_mae_deg", np.nan))))  # angle models: MAE deg
         if e.get("best"):
-            self._best.setValue(int(e["epoch"]))
-            self._best.setVisible(True)
+            for line in self._best_lines:
+                line.setValue(int(e["epoch"]))
+                line.setVisible(True)
         self._redraw()
+
+    @property
+    def best_metric_epoch(self) -> int | None:
+        """Epoch with the lowest validation MPJPE (pose) or highest accuracy (gesture)."""
+        m = np.asarray(self.val_metric, float)
+        if not np.isfinite(m).any():
+            return None
+        k = int(np.nanargmin(m) if self.task == "pose" else np.nanargmax(m))
+        return self.epochs[k]
 
     def _redraw(self) -> None:
         x = np.asarray(self.epochs, float)
         self._train.setData(x, np.asarray(self.train_loss, float))
         self._val.setData(x, np.asarray(self.val_loss, float))
         self._metric.setData(x, np.asarray(self.val_metric, float))
+        b = self.best_metric_epoch
+        if b is None:
+            self._best_metric.setData([], [])
+        else:
+            k = self.epochs.index(b)
+            self._best_metric.setData([b], [self.val_metric[k]])
 
 
 class ConfusionMatrixPlot(pg.PlotWidget):
@@ -88,7 +121,7 @@ class ConfusionMatrixPlot(pg.PlotWidget):
     labelled with counts."""
 
     def __init__(self, parent=None):
-        super().__init__(parent, background="#12161a")
+        super().__init__(parent, background="#12161a", enableMenu=False)
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setTitle("Confusion matrix (rows: true)", color="#c8d0d8", size="10pt")
@@ -133,7 +166,7 @@ class FingerErrorPlot(pg.PlotWidget):
     """Per-finger MPJPE (mm) of the model beside the mean-pose baseline, as grouped bars."""
 
     def __init__(self, parent=None):
-        super().__init__(parent, background="#12161a")
+        super().__init__(parent, background="#12161a", enableMenu=False)
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setTitle("Per-finger MPJPE (mm): model vs mean-pose baseline", color="#c8d0d8", size="10pt")

@@ -22,6 +22,32 @@ _PHASE_STYLE = {
 }
 
 
+class _WrappingLine(QtWidgets.QPlainTextEdit):
+    """A one-paragraph text field that wraps (two lines high), so a long gesture list stays
+    readable in the narrow panel; Enter does not add a line. ``text()`` / ``setText()`` as QLineEdit."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.setTabChangesFocus(True)
+        lines = 2
+        fm = self.fontMetrics()
+        self.setFixedHeight(int(fm.lineSpacing() * lines + 2 * self.frameWidth()
+                                + self.document().documentMargin() * 2 + 2))
+
+    def text(self) -> str:
+        return self.toPlainText().replace("\n", " ")
+
+    def setText(self, text: str) -> None:  # noqa: N802 (QLineEdit naming)
+        self.setPlainText(text)
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802 (Qt naming)
+        if ev.key() in (QtCore.Qt.Key.Key_Return, QtCore.Qt.Key.Key_Enter):
+            ev.ignore()
+            return
+        super().keyPressEvent(ev)
+
+
 class ProtocolView(QtWidgets.QGroupBox):
     """Runs a :class:`Protocol` against the current capture.
 
@@ -31,6 +57,7 @@ class ProtocolView(QtWidgets.QGroupBox):
 
     recording_needed = QtCore.Signal()
     running_changed = QtCore.Signal(bool)
+    holding = QtCore.Signal(str)  # the gesture being held now (the label it writes), "" otherwise
 
     def __init__(self, gestures: list[str], params: dict | None = None, parent=None):
         super().__init__("Prompted protocol", parent)
@@ -39,10 +66,12 @@ class ProtocolView(QtWidgets.QGroupBox):
         self.protocol: Protocol | None = None
         self.labels_written = 0
         self._gestures = list(gestures)
+        self._holding = ""
 
-        self.gesture_edit = QtWidgets.QLineEdit(", ".join(g for g in gestures if g != "rest"))
+        self.gesture_edit = _WrappingLine(", ".join(g for g in gestures if g != "rest"))
         self.gesture_edit.setToolTip("Gestures to prompt, comma separated, in order")
-        self.gesture_edit.setCursorPosition(0)
+        # The idle text repeats the whole list too.
+        self.gesture_edit.textChanged.connect(lambda: self.protocol is None and self._show(None))
         self.reps = QtWidgets.QSpinBox(minimum=1, maximum=50, value=int(p["reps"]))
         self.hold = self._seconds(p["hold_s"], 0.5)
         self.rest = self._seconds(p["rest_s"], 0.0)
@@ -171,7 +200,10 @@ class ProtocolView(QtWidgets.QGroupBox):
     def _show(self, st) -> None:
         phase = IDLE if st is None else st.phase
         if st is None:
-            text, detail = "—", "Press Start: the protocol prompts each gesture and labels it"
+            names = [g.strip() for g in self.gesture_edit.text().split(",") if g.strip()]
+            text = "—"
+            detail = (f"Press Start: prompts {', '.join(names)} ({self.reps.value()}× each) and labels them"
+                      if names else "Type the gestures to prompt, comma separated, then press Start")
         elif phase == HOLD:
             text, detail = st.prompt.upper(), f"hold {st.remaining_s:0.1f} s   rep {st.rep}/{st.reps}"
         elif phase == REST:
@@ -196,3 +228,7 @@ class ProtocolView(QtWidgets.QGroupBox):
             self.progress.setValue(0)
             self.progress.setFormat("")
         self.redo_btn.setEnabled(self.protocol is not None)
+        holding = st.prompt if st is not None and phase == HOLD else ""
+        if holding != self._holding:
+            self._holding = holding
+            self.holding.emit(holding)

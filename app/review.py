@@ -90,7 +90,7 @@ class FrameView(QWidget):
         self._image = None
         self._landmarks: np.ndarray | None = None
         self._caption = ""
-        self._placeholder = "No session"
+        self._placeholder = NO_SESSION
 
     def sizeHint(self) -> QSize:
         return QSize(420, 320)
@@ -172,6 +172,10 @@ class LandmarkSettingsDialog(QDialog):
                     static_image_mode=self.static.isChecked())
 
 
+NO_SESSION = ("No session open.\nOpen one (Ctrl+O), double-click one in the Library tab,\n"
+              "or record one in the Capture tab.")
+
+
 class ReviewView(QWidget):
     """Scrub, label and re-process one session file. Use ``open_session(path)``; before the window
     closes or another file is opened the user is asked about unsaved label edits (``maybe_close``)."""
@@ -187,6 +191,10 @@ class ReviewView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.path: Path | None = None
+        self.start_folder: Path | None = None    # where Open… starts (the sessions folder)
+        self.recording_path: Path | None = None  # the file the Capture tab is writing now, if any
+        self.read_only = False
+        self.offered: Path | None = None
         self.reader: SessionReader | None = None
         self.model: AnnotationModel | None = None
         self._unsubscribe = None
@@ -308,9 +316,28 @@ class ReviewView(QWidget):
         bottom.addWidget(self.progress)
         bottom.addWidget(self.cancel_button)
 
+        # "New recording: NAME [Open]" after a recording, and the read-only note for a live file.
+        self.offer_bar = QWidget()
+        ob = QHBoxLayout(self.offer_bar)
+        ob.setContentsMargins(6, 2, 6, 2)
+        self.offer_label = QLabel()
+        self.offer_button = QPushButton("Open in Review")
+        self.offer_button.clicked.connect(lambda: self.offered is not None and self.open_session(self.offered))
+        ob.addWidget(self.offer_label, 1)
+        ob.addWidget(self.offer_button)
+        self.offer_bar.setStyleSheet("background: #123524; color: #c7f0d8; border-radius: 6px;")
+        self.offer_bar.hide()
+        self.read_only_note = QLabel()
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.setStyleSheet("background: #4d3800; color: #ffe8a3; font-weight: bold;"
+                                          " border-radius: 6px; padding: 3px 8px;")
+        self.read_only_note.hide()
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.toolbar)
+        lay.addWidget(self.offer_bar)
+        lay.addWidget(self.read_only_note)
         lay.addWidget(split, 1)
         lay.addLayout(bottom)
 
@@ -320,8 +347,19 @@ class ReviewView(QWidget):
         self._play_from = 0.0
 
     # ------------------------------------------------------------- file I/O
+    def offer_session(self, path, what: str = "recording") -> None:
+        """Offer a just-recorded (or imported) session ("New recording: NAME  [Open in Review]")."""
+        self.offered = Path(path)
+        if self.path is not None and self.path == self.offered and not self.read_only:
+            self.offer_bar.hide()
+            return
+        verb = "Reopen" if self.path == self.offered else "Open in Review"
+        self.offer_label.setText(f"New {what}: {self.offered.name}")
+        self.offer_button.setText(verb)
+        self.offer_bar.show()
+
     def choose_file(self) -> None:
-        start = str(self.path.parent) if self.path else ""
+        start = str(self.path.parent) if self.path else str(self.start_folder or "")
         path, _ = QFileDialog.getOpenFileName(self, "Open session", start, "Sessions (*.h5 *.hdf5);;All files (*)")
         if path:
             self.open_session(path)
@@ -345,6 +383,7 @@ class ReviewView(QWidget):
             return False
         self._close_session()
         self.reader, self.path = reader, path
+        self._set_read_only(reader)
         self.model = AnnotationModel(labels, markers, duration_s=duration)
         self._unsubscribe = self.model.subscribe(self._model_changed)
         try:
@@ -365,6 +404,30 @@ class ReviewView(QWidget):
         self.message.emit(f"Opened {path.name}")
         return True
 
+    def _set_read_only(self, reader: SessionReader) -> None:
+        """A file still being written (the Capture tab's, or flagged open for write) is shown
+        read-only: its one writer is the recorder, and a save would race it."""
+        live = self.recording_path is not None and Path(self.recording_path).resolve() == self.path.resolve()
+        try:
+            from recorder.writelock import holder
+            writer = holder(self.path)      # a recorder (this app's or another process) holds it
+        except ImportError:
+            writer = None
+        live = live or writer is not None
+        flagged = bool(getattr(reader, "opened_swmr", False)) and not reader.complete
+        self.read_only = live or flagged
+        self.timeline.lane.read_only = self.read_only
+        if live:
+            self.read_only_note.setText(f"Read-only: {self.path.name} is being recorded now (showing the first "
+                                        f"{reader.duration_s:.1f} s). Stop the recording, then reopen it to edit "
+                                        "labels.")
+        elif flagged:
+            self.read_only_note.setText(f"Read-only: {self.path.name} is open for writing (being recorded, or its "
+                                        "recorder did not close it). Labels cannot be saved here.")
+        self.read_only_note.setVisible(self.read_only)
+        if self.offered is not None and self.offered == self.path and not self.read_only:
+            self.offer_bar.hide()
+
     def _load_video_meta(self) -> None:
         r = self.reader
         self._video_t = np.asarray(r.video_t, dtype=np.float64)
@@ -376,6 +439,8 @@ class ReviewView(QWidget):
 
     def _close_session(self) -> None:
         self.stop()
+        self.read_only = self.timeline.lane.read_only = False
+        self.read_only_note.hide()
         if self._unsubscribe:
             self._unsubscribe()
             self._unsubscribe = None
@@ -385,7 +450,7 @@ class ReviewView(QWidget):
         self.reader = self.model = self.path = None
         self._video_t = np.zeros(0)
         self._frame_cache = None
-        self.frame_view.set_placeholder("No session")
+        self.frame_view.set_placeholder(NO_SESSION)
         self.label_list.clear()
         self.info.clear()
 
@@ -399,6 +464,9 @@ class ReviewView(QWidget):
     def save(self) -> bool:
         """Write labels and markers to the file (raw data untouched). False on error."""
         if self.model is None or self.path is None:
+            return False
+        if self.read_only:
+            self.message.emit(f"{self.path.name} is read-only while it is being recorded")
             return False
         self.reader.close()
         try:
@@ -672,17 +740,19 @@ class ReviewView(QWidget):
     def _update_actions(self) -> None:
         has = self.model is not None
         busy = self.job is not None and not self.job.done
-        self.act_save.setEnabled(has and self.model.dirty and not busy)
         self.act_undo.setEnabled(has and self.model.can_undo())
         self.act_redo.setEnabled(has and self.model.can_redo())
         self.act_undo.setToolTip(f"Undo {self.model.undo_text()}" if has and self.model.can_undo() else "Undo")
         self.act_redo.setToolTip(f"Redo {self.model.redo_text()}" if has and self.model.can_redo() else "Redo")
         sel = has and self.selected_segment() is not None
-        for a in (self.act_add, self.act_marker, self.act_play):
-            a.setEnabled(has)
-        self.act_rename.setEnabled(sel)
-        self.act_delete.setEnabled(sel)
-        self.act_rerun.setEnabled(has and not busy and self.reader is not None and self.reader.n_frames > 0)
+        edit = has and not self.read_only
+        self.act_save.setEnabled(edit and self.model.dirty and not busy)
+        for a in (self.act_add, self.act_marker):
+            a.setEnabled(edit)
+        self.act_play.setEnabled(has)
+        self.act_rename.setEnabled(sel and edit)
+        self.act_delete.setEnabled(sel and edit)
+        self.act_rerun.setEnabled(edit and not busy and self.reader is not None and self.reader.n_frames > 0)
         self.act_open.setEnabled(not busy)
 
     # ------------------------------------------------------ landmark re-run

@@ -197,6 +197,7 @@ class LabelLane(QObject):
         self.items: dict[int, SegmentItem] = {}
         self.marker_items: dict[int, pg.InfiniteLine] = {}
         self.selected_id: int | None = None
+        self.read_only = False  # a file being recorded: labels shown, not draggable
         self.colors = LabelColors()
         self._view: tuple[float, float] | None = None
         self.overview: pg.BarGraphItem | None = None
@@ -281,6 +282,8 @@ class LabelLane(QObject):
 
     def _add_item(self, seg: Segment) -> None:
         it = SegmentItem(seg, self._bounds(), self.colors)
+        if self.read_only:
+            it.setMovable(False)
         it.sigRegionChangeFinished.connect(self.commit_region)
         it.sigClicked.connect(lambda item: self.select(item.segment_id))
         it.sigDoubleClicked.connect(lambda item: self.rename_requested.emit(item.segment_id))
@@ -296,6 +299,8 @@ class LabelLane(QObject):
                                labelOpts=dict(position=0.2, color="#c0392b", fill=QColor(255, 255, 255, 200),
                                               anchors=[(-0.05, 0.5), (-0.05, 0.5)]))
         line.marker_id = m.id
+        if self.read_only:
+            line.setMovable(False)
         line.setZValue(20)  # above the segments, below the cursor
         line.sigPositionChangeFinished.connect(self.commit_marker)
         self.marker_items[m.id] = line
@@ -413,10 +418,11 @@ class TimelineWidget(pg.GraphicsLayoutWidget):
         self.loads = 0  # EMG range reads, for tests and measurements
         self.cursor_s = 0.0
 
-        self.emg_plot = self.addPlot(row=0, col=0, viewBox=TimeViewBox())
-        self.hand_plot = self.addPlot(row=1, col=0, viewBox=TimeViewBox())
-        self.presence_plot = self.addPlot(row=2, col=0, viewBox=TimeViewBox())
-        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True))
+        self.emg_plot = self.addPlot(row=0, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.hand_plot = self.addPlot(row=1, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.presence_plot = self.addPlot(row=2, col=0, viewBox=TimeViewBox(enableMenu=False), enableMenu=False)
+        self.lane_plot = self.addPlot(row=3, col=0, viewBox=TimeViewBox(select_on_drag=True, enableMenu=False),
+                                      enableMenu=False)
         self.plots = (self.emg_plot, self.hand_plot, self.presence_plot, self.lane_plot)
         for p in self.plots[1:]:
             p.setXLink(self.emg_plot)

@@ -36,6 +36,13 @@ _PATH_ROLE = QtCore.Qt.ItemDataRole.UserRole
 
 
 # -- engine-side helpers run on worker threads -------------------------------------------------------
+def _hint(text: str) -> QtWidgets.QLabel:
+    """A grey line that says what to do while a list is empty."""
+    lab = QtWidgets.QLabel(text, wordWrap=True)
+    lab.setStyleSheet("color: #9aa4ad;")
+    return lab
+
+
 def load_registry() -> tuple[list[tuple[str, str]], str]:
     """([(architecture name, description)], the engine's default architecture) from recorder.models
     and recorder.training (imports torch: run off the GUI thread)."""
@@ -295,7 +302,9 @@ class TrainView(QtWidgets.QWidget):
     sessions_loaded = QtCore.Signal()
     training_ended = QtCore.Signal(str, str)
 
-    def __init__(self, settings: Settings | None = None, parent=None):
+    def __init__(self, settings: Settings | None = None, parent=None, load_engine: bool = True):
+        """load_engine False: call :meth:`load_engine` later (the main window does, once the
+        window is up: it imports torch, seconds of CPU that would delay the first traces)."""
         super().__init__(parent)
         self.settings = settings or Settings()
         self.pool = WorkerPool(self, max_threads=1)
@@ -307,8 +316,14 @@ class TrainView(QtWidgets.QWidget):
         self._task_running = "pose"
         self._t_start = 0.0
         self._closing = False
+        self._engine_loaded = False
         self._build()
-        self._load_engine()
+        if load_engine:
+            self.load_engine()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.load_engine()   # shown before the main window's deferred load: load now
+        super().showEvent(event)
 
     # -- construction -----------------------------------------------------------------------------
     def _value(self, key: str, default):
@@ -337,8 +352,11 @@ class TrainView(QtWidgets.QWidget):
         row2 = QtWidgets.QHBoxLayout()
         for b in (add_btn, all_btn, none_btn):
             row2.addWidget(b)
+        self.sessions_hint = _hint("No sessions in this folder yet: record one in the Capture tab, choose "
+                                   "another folder (…), or Add files….")
         sl = QtWidgets.QVBoxLayout(sessions)
         sl.addLayout(row)
+        sl.addWidget(self.sessions_hint)
         sl.addWidget(self.session_list, 1)
         sl.addLayout(row2)
 
@@ -441,7 +459,10 @@ class TrainView(QtWidgets.QWidget):
         mb.addStretch(1)
         mb.addWidget(refresh)
         mb.addWidget(self.live_btn)
+        self.models_hint = _hint("No trained model here yet: select sessions on the left and press Train. "
+                                 "A model then drives the live preview (toolbar, Live model).")
         ml = QtWidgets.QVBoxLayout(models_box)
+        ml.addWidget(self.models_hint)
         ml.addWidget(self.model_table, 1)
         ml.addLayout(mb)
 
@@ -467,7 +488,11 @@ class TrainView(QtWidgets.QWidget):
         lay.addWidget(split)
         self._update_controls()
 
-    def _load_engine(self) -> None:
+    def load_engine(self) -> None:
+        """Load the architecture list and the session and model lists (once; off the GUI thread)."""
+        if self._engine_loaded or self._closing:
+            return
+        self._engine_loaded = True
         w = self.pool.start(load_registry)
         w.signals.returned.connect(self._fill_registry)
         w.signals.errored.connect(lambda e: self.banner.show_message(f"The training engine is unavailable: {e}"))
@@ -509,9 +534,13 @@ class TrainView(QtWidgets.QWidget):
         self.sessions_loaded.emit()
 
     def _fill_sessions(self, infos) -> None:
+        from .library import not_a_session
+
         self.session_list.clear()
         for info in infos:
-            self._add_session_item(info)
+            if not not_a_session(info):   # an export's windows file is not a session
+                self._add_session_item(info)
+        self.sessions_hint.setVisible(self.session_list.count() == 0)
         self.sessions_loaded.emit()
         self._update_controls()
 
@@ -554,6 +583,7 @@ class TrainView(QtWidgets.QWidget):
         for info in infos:
             if str(info.path) not in known:
                 self._add_session_item(info)
+        self.sessions_hint.setVisible(self.session_list.count() == 0)
         if select:
             self.select_sessions([i.path for i in infos])
         self.sessions_loaded.emit()
@@ -792,6 +822,7 @@ class TrainView(QtWidgets.QWidget):
             for i, e in enumerate(entries):
                 if Path(e["path"]) == Path(select):
                     t.selectRow(i)
+        self.models_hint.setVisible(not entries)
         self.models_changed.emit(entries)
         self._update_controls()
 

@@ -9,19 +9,32 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 import sys
 
 from . import __version__, commands
 
 
+def plain(text: str | None) -> str | None:
+    """A docstring as help text: no reST markup (``x`` -> x, :mod:`x` -> x)."""
+    if not text:
+        return text
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="emgrec", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="emgrec", description="Record forearm EMG with webcam hand landmarks on one clock; label, train, "
+                                   "evaluate and export. 'emgrec COMMAND --help' describes each command.")
     p.add_argument("--version", action="version", version=f"emgrec {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         mod = importlib.import_module(f"{commands.__name__}.{m.name}")
         mod.register(sub)
+    for cmd in sub.choices.values():   # descriptions taken from module docstrings
+        cmd.description = plain(cmd.description)
     return p
 
 

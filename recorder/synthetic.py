@@ -155,6 +155,42 @@ class SyntheticSubject:
         # Where the hand sits in the image (wanders slowly).
         self._img_f = rng.uniform(0.03, 0.12, size=2)
         self._img_p = rng.uniform(0, 2 * np.pi, size=2)
+        # Demo commands (perform): ((host time, pose name or None = back to the schedule), ...).
+        # Replaced whole, never mutated: the EMG and camera threads read it without a lock.
+        self._commands: tuple[tuple[float, str | None], ...] = ()
+
+    # -- demo ----------------------------------------------------------------------------------------
+    def perform(self, name: str | None, t: float | None = None) -> bool:
+        """Demo hook: from host time ``t`` (default now) the subject moves to pose ``name`` (a
+        :data:`POSES` key) and holds it, EMG and hand alike, until ``perform(None)`` returns it to
+        its schedule. Returns False (and changes nothing) for a name with no pose."""
+        if name is not None and name not in POSES:
+            return False
+        t = now() if t is None else float(t)
+        cmds = [c for c in self._commands if c[0] <= t][-7:]
+        self._commands = tuple(cmds + [(t, name)])
+        return True
+
+    def _commanded(self, t: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Pose parameters (n, 7) with the demo commands applied over the scheduled ``q``."""
+        cmds = self._commands
+        if not cmds:
+            return q
+        times = np.array([c[0] for c in cmds])
+        k = np.searchsorted(times, t, side="right") - 1   # the command in force at each t (-1: none)
+        out = q.copy()
+        jit = self._jitter(t)[:, :7]
+
+        def regime(j: int, rows: np.ndarray) -> np.ndarray:
+            name = cmds[j][1] if j >= 0 else None
+            return q[rows] if name is None else np.asarray(POSES[name]) + jit[rows]
+
+        for j in np.unique(k[k >= 0]):
+            rows = np.nonzero(k == j)[0]
+            s = _min_jerk((t[rows] - times[j]) / _TRANSITION_S)[:, None]
+            a, b = regime(j, rows), regime(j - 1, rows)
+            out[rows] = b + (a - b) * s
+        return out
 
     # -- schedule ----------------------------------------------------------------------------------
     def _build_schedule(self, rng: np.random.Generator) -> None:
@@ -231,6 +267,7 @@ class SyntheticSubject:
         prev = self._targets[idx - 1]  # idx 0 wraps to the last segment of the loop
         s = _min_jerk((u - self._starts[idx]) / _TRANSITION_S)[:, None]
         q = prev + (cur - prev) * s + self._jitter(t)[:, :7]
+        q = self._commanded(t, q)
         q[:, :5] = np.clip(q[:, :5], -0.08, 1.05)
         q[:, 5:] = np.clip(q[:, 5:], 0.0, 1.0)
         return q

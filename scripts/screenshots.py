@@ -1,6 +1,11 @@
-"""Take the app's screenshots offscreen, and measure the live display's redraw rate.
+"""Take the app's screenshots, and measure the live display's redraw rate.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots] [--shots capture,train]
+    xvfb-run -a -s "-screen 0 1920x1080x24" env QT_QPA_PLATFORM=xcb python scripts/screenshots.py
+
+Under X (``QT_QPA_PLATFORM=xcb``, a real or virtual display) the picture is read back from the X
+server (QScreen.grabWindow): what a user's screen shows, fonts and all; offscreen it is the widget's
+own rendering (QWidget.grab).
 
 ``capture``: connects the synthetic armband (8 channels through the Myo emulator and driver) and the
 synthetic camera with landmarks, records to a temporary folder with a label held and the prompted
@@ -27,6 +32,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SHOTS = ("capture", "train")
+
+
+def grab(w):
+    """The window's picture: from the X server when there is one, else the widget's rendering."""
+    from PySide6 import QtWidgets
+
+    if QtWidgets.QApplication.platformName() == "xcb":
+        wait(300)   # let the server show the last repaint
+        return QtWidgets.QApplication.primaryScreen().grabWindow(int(w.winId()))
+    return w.grab()
 
 
 def wait(ms: int) -> None:
@@ -131,7 +146,7 @@ def shot_capture(a, out: Path) -> int:
         wait(int(a.seconds * 1000 * 0.4))
         cv.refresh_status()
         fps = cv.redraw_fps
-        w.grab().save(str(out / "capture.png"))
+        grab(w).save(str(out / "capture.png"))
         cv.labels.release_all()
         print(f"display redraw rate while recording: {fps:.1f} frames/s "
               f"({cv.capture.emg.n_channels} channels at {cv.capture.emg.sample_rate_hz:g} Hz, "
@@ -159,8 +174,13 @@ def shot_train(a, out: Path) -> int:
     try:
         w.tabs.setCurrentWidget(v)
         v.model_dir.setText(str(tmp / "models"))
-        if wait_signal(v.sessions_loaded, 60.0, lambda: v.set_session_folder(sessions)) is None \
-                or v.session_list.count() == 0:
+        v.set_session_folder(sessions)
+        # Showing the tab also loads the engine and scans the settings' folder first (one worker,
+        # in order): wait for this folder's list, not the first sessions_loaded.
+        deadline = time.monotonic() + 60.0
+        while v.session_list.count() == 0 and time.monotonic() < deadline:
+            wait(100)
+        if v.session_list.count() == 0:
             print(f"no sessions listed in {sessions}", file=sys.stderr)
             return 1
         v.session_list.selectAll()
@@ -193,7 +213,7 @@ def shot_train(a, out: Path) -> int:
         if not v.models:
             wait_signal(v.models_changed, 30.0)
         wait(1000)
-        w.grab().save(str(out / "train.png"))
+        grab(w).save(str(out / "train.png"))
         took = time.monotonic() - t
         d = v.runner.done or {}
         rows = v.metric_rows()

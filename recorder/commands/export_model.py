@@ -17,7 +17,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import warnings
+
+    import torch
+
     from ..modelio import export_model
-    f, side = export_model(args.model, args.format, args.out)
+    with warnings.catch_warnings():
+        # TracerWarning: Python-side checks are frozen into the trace for the example's shape; the
+        # sidecar states the (batch, T, C) input the file takes. Shown with -v.
+        if not getattr(args, "verbose", False):
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        f, side = export_model(args.model, args.format, args.out)
     print(f"{f} ({args.format}); input/output described in {side}")
     return 0

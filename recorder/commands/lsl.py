@@ -29,8 +29,27 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
+def _quiet_liblsl() -> None:
+    """liblsl logs INFO lines to stderr when it loads; a user config (LSLAPICFG) wins over this."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    if "LSLAPICFG" in os.environ:
+        return
+    cfg = Path(tempfile.gettempdir()) / "emgrec-lsl_api.cfg"
+    try:
+        if not cfg.exists():
+            cfg.write_text("[log]\nlevel = -2\n")   # warnings and errors only
+        os.environ["LSLAPICFG"] = str(cfg)
+    except OSError:
+        pass   # only the INFO lines stay
+
+
 def _publish(args) -> int:
     import threading
+
+    _quiet_liblsl()
 
     from ..capture import Capture
     from ..lsl import LslOutlets
@@ -86,6 +105,7 @@ def _publish(args) -> int:
 
 
 def _list(args) -> int:
+    _quiet_liblsl()
     from ..lsl import list_streams
 
     streams = list_streams(args.wait)

@@ -19,7 +19,8 @@ def register(sub) -> None:
     p.add_argument("--landmarks", default="auto", choices=["auto", "mediapipe", "truth", "none"],
                    help="hand landmarks: auto = exact for the synthetic camera, MediaPipe otherwise")
     p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
-    p.add_argument("--out", type=Path, default=None, help="session file (default: sessions/session-DATE.h5)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="session file (default: ~/emgrec-sessions/session-DATE.h5, the app's folder)")
     p.add_argument("--subject", default="", help="subject id saved in the file")
     p.add_argument("--hand", default="right", help="recorded hand/arm")
     p.add_argument("--notes", default="", help="free-text notes saved in the file")
@@ -37,7 +38,8 @@ def run(args) -> int:
     from ..writelock import check_output, unique_path
 
     # Refused before any device starts: an existing file without --force, or one being written.
-    out = check_output(args.out, force=args.force, what="recording") if args.out else unique_path("sessions", "session")
+    out = (check_output(args.out, force=args.force, what="recording") if args.out
+           else unique_path(Path.home() / "emgrec-sessions", "session"))
     writer = None
     stop = threading.Event()
     prev = signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -18,8 +18,10 @@ def register(sub) -> None:
     p.add_argument("--config", type=Path, help="JSON config (see recorder.training.DEFAULT_CONFIG); "
                                                "options below override it")
     p.add_argument("--task", choices=["pose", "gesture"], help="pose regression or gesture classification")
-    p.add_argument("--model", help="architecture: seed_lstm | small_lstm | dense | conv_lstm")
-    p.add_argument("--window-ms", type=float, help="EMG window ending at each frame (ms)")
+    # Defaults spelled out (recorder.training imports torch, too slow for --help); a test keeps them
+    # equal to DEFAULT_CONFIG and the model registry.
+    p.add_argument("--model", help="architecture: envelope_lstm (default) | seed_lstm | small_lstm | dense | conv_lstm")
+    p.add_argument("--window-ms", type=float, help="EMG window ending at each frame (ms; default 400)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

@@ -63,7 +63,7 @@ def test_record_with_held_label(qtbot, window, tmp_path):
     qtbot.wait(2000)
     qtbot.keyRelease(cv.plot, QtCore.Qt.Key.Key_2)     # ...and released
     t_off = cap.elapsed_s
-    assert cv.labels.active == []
+    qtbot.waitUntil(lambda: cv.labels.active == [], timeout=2000)   # the release is held back briefly
     qtbot.keyClicks(cv.label_panel.marker, "electrode check")
     qtbot.keyClick(cv.label_panel.marker, QtCore.Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: cap.elapsed_s >= 5.0, timeout=10000)
@@ -125,3 +125,19 @@ def test_record_without_storing_images(qtbot, window):
     with SessionReader(cv.last_path) as r:
         assert r.n_frames > 10 and not r.has_image().any() and r.has_hand().sum() > 0
         assert r.attrs["video_storage"] == "none"
+
+
+def test_failed_armband_refuses_to_record(qtbot, window, tmp_path):
+    """`emgrec gui --emg myo:/dev/does-not-exist`: the panel shows the Myo (not the last choice),
+    Record is refused (no video-only session), the empty spectrogram has a sane axis."""
+    cv = window.capture_view
+    cap = _connect(qtbot, window, "myo:/dev/does-not-exist", "synthetic")
+    assert cv.emg_kind.currentData() == "myo" and cv.emg_arg.currentText() == "/dev/does-not-exist"
+    qtbot.waitUntil(lambda: "error" in cv.emg_status.text(), timeout=10000)
+    assert not cv.record_btn.isEnabled() and "does-not-exist" in cv.record_btn.toolTip()
+    assert cv.start_recording() is False
+    assert not cap.recording and "Not recording" in cv.banner.label.text()
+    assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
+    yr = cv.spectrogram.plot.viewRange()[1]
+    assert yr[0] == pytest.approx(0) and yr[1] == pytest.approx(100)      # 0 .. fs/2 of the Myo
+    assert not cv.spectrogram.plot.getAxis("left").autoSIPrefix

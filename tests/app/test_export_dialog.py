@@ -37,7 +37,8 @@ def _run(qtbot, dlg, timeout=30000):
 def test_export_windows_h5(qtbot, make_dialog, session, tmp_path, monkeypatch):
     dlg = make_dialog([session])
     assert dlg.sessions() == [session]
-    assert dlg.out_edit.text().endswith("synth_windows.h5")  # default next to the session
+    # Default: beside the sessions folder, not in it (Library and Train would list it there).
+    assert dlg.out_edit.text() == str(session.parent.parent / f"{session.parent.name}-exports" / "synth_windows.h5")
     dlg.set_format("h5")
     dlg.window_ms.setValue(150)
     dlg.split_combo.setCurrentIndex(dlg.split_combo.findData("blocks"))

@@ -188,3 +188,30 @@ def test_worker_signals_progress_result_error_and_cancel(qtbot):
         w.start()
     assert seen == [0, 1, 2]
     assert pool.shutdown(5) and pool.active_threads() == 0
+
+
+def test_an_export_in_the_folder_is_not_listed_as_a_session(qtbot, folder, tmp_path):
+    """An export's windows file (HDF5, not a session) left among the sessions: neither the Library
+    nor the Train list shows it as an "unreadable" session; the Library says it skipped it."""
+    import h5py
+
+    from app.settings import Settings
+    from app.train_view import TrainView
+
+    with h5py.File(folder / "alpha_windows.h5", "w") as f:
+        f.attrs["format"] = "emgrec-windows"
+    v = LibraryView()
+    qtbot.addWidget(v)
+    with qtbot.waitSignal(v.scan_finished, timeout=20000):
+        v.set_folder(folder)
+    names = [cell(v, r, "Name") for r in range(v.table.rowCount())]
+    assert "alpha_windows.h5" not in names and "alpha.h5" in names
+    assert "1 other HDF5 file(s) (exports) not listed" in v.status.text()
+    v.shutdown()
+    tv = TrainView(Settings(tmp_path / "s.ini"))
+    qtbot.addWidget(tv)
+    with qtbot.waitSignal(tv.sessions_loaded, timeout=20000):
+        tv.set_session_folder(folder)
+    listed = [str(p) for p in tv.session_paths(all_items=True)]
+    assert str(folder / "alpha.h5") in listed and str(folder / "alpha_windows.h5") not in listed
+    tv.shutdown()

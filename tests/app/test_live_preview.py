@@ -87,6 +87,10 @@ def test_live_preview_over_the_camera(qtbot, window, models):
     assert pts.shape == (21, 3) and np.isfinite(pts).all()
     assert np.allclose(pts[0, :2], w.live._anchor[0][0, :2], atol=1e-4)
     qtbot.waitUntil(lambda: "error" in w.live.label.text() and "overlay" in w.live.label.text(), timeout=5000)
+    # The two hands are named in a legend; the toolbar text is short, the details in its tooltip.
+    names = [t for t, _ in cv.camera_view.legend]
+    assert names[0] == "MediaPipe (camera)" and names[-1].startswith("model: ")
+    assert len(w.live.label.text()) < 400 and "p95" in w.live.label.toolTip()
     # Model (none): the prediction thread stops and the overlay goes.
     w.model_combo.setCurrentIndex(0)
     assert w.live._loop is None and cv.camera_view._overlays == []

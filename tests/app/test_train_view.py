@@ -112,3 +112,21 @@ def test_nothing_selected_is_refused(qtbot, view):
     assert not view.start_training()
     assert "Select one or more sessions" in view.banner.text()
     assert "A session could not be read" in friendly_error("SessionFormatError: x.h5: not a session", "pose")
+
+
+def test_best_epoch_marker_says_what_it_marks(qtbot):
+    """The kept epoch is chosen by validation loss; the validation-MPJPE plot marks it as such
+    and stars the lowest-MPJPE epoch separately (they differ here: 4 vs 5)."""
+    from app.plots import CurvesPlot
+
+    c = CurvesPlot()
+    qtbot.addWidget(c)
+    c.reset("pose")
+    for ep, vl, mm, best in [(1, 1.0, 30, True), (2, 0.8, 25, True), (3, 0.7, 22, True), (4, 0.6, 20, True),
+                             (5, 0.65, 18, False)]:
+        c.add_epoch({"epoch": ep, "train_loss": vl, "val_loss": vl, "val_mpjpe_mm": mm, "best": best})
+    assert [line.value() for line in c._best_lines] == [4, 4]
+    assert all("val loss" in line.label.textItem.toPlainText() for line in c._best_lines)
+    assert c.best_metric_epoch == 5 and list(c._best_metric.xData) == [5]
+    names = [lab.text for _, lab in c.metric.plotItem.legend.items]
+    assert "lowest MPJPE" in names

@@ -192,3 +192,20 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="dtype"):
         SyntheticEmgSource(dtype=np.int8)
     assert set(POSES) >= set(GESTURES)
+
+
+def test_perform_moves_the_subject_to_a_pose_and_back():
+    """Demo hook: perform(name) holds a POSES pose (after a 0.5 s transition), perform(None)
+    returns to the schedule; unknown names change nothing."""
+    import numpy as np
+
+    from recorder.synthetic import POSES, SyntheticSubject
+
+    s, ref = SyntheticSubject(seed=0, t_origin=0.0), SyntheticSubject(seed=0, t_origin=0.0)
+    assert s.perform("point", 10.0) and not s.perform("no-such-pose", 10.0)
+    t = np.array([9.0, 10.8, 12.0])
+    q, q0 = s.pose_params(t), ref.pose_params(t)
+    assert np.allclose(q[0], q0[0])                                  # before: the schedule
+    assert np.allclose(q[1:, :5], np.asarray(POSES["point"])[:5], atol=0.1)
+    s.perform(None, 13.0)
+    assert np.allclose(s.pose_params(np.array([13.8])), ref.pose_params(np.array([13.8])))

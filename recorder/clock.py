@@ -68,6 +68,20 @@ class SampleClock:
         last = self._i0 + (arrival - self._t0) / self._period
         return int(round(last)) - n + 1
 
+    def index_at(self, t: float) -> float | None:
+        """Fractional index of the sample the fit places at host time t; None before any data."""
+        if self._i0 is None:
+            return None
+        return self._i0 + (t - self._t0) / self._period
+
+    def lateness(self) -> np.ndarray:
+        """(k,) how late each observed (index, arrival) pair of the window arrived after the time
+        the fit gives its index, in sample periods (>= 0 up to fit noise), oldest first."""
+        if self._i0 is None:
+            return np.zeros(0)
+        arr = np.asarray(self._pairs, dtype=np.float64)
+        return (arr[:, 1] - self._t0) / self._period - (arr[:, 0] - self._i0)
+
     def observe(self, last_index: int, arrival: float) -> None:
         """Add one (index of the newest sample, host arrival seconds) pair and update the fit."""
         pairs = self._pairs

@@ -253,12 +253,16 @@ class SerialEmgSource(EmgSource):
         self._last_usable = arrival
         return super()._emit(x, arrival, first_index, t)
 
+    def _last_byte_time(self) -> float:
+        """Host time of the last byte read from the port (subclasses that track it override)."""
+        return now()
+
     def _check_stall(self) -> None:
         """Raise DeviceLost (after marking the source stalled) when no usable sample came for
         ``stall_after_s`` although the link is up."""
         t = now()
-        if t - self._last_usable <= self.stall_after_s:
-            return
+        if t - self._last_usable <= self.stall_after_s or t - self._last_byte_time() > 0.5 * self.stall_after_s:
+            return  # usable data, or a silent port (that is lost_after_s's case: "no data")
         msg = (f"{self.kind} on {self.port} stalled: connected but no usable sample for "
                f"{t - self._last_usable:.1f} s")
         with self._status_lock:

@@ -377,6 +377,9 @@ class MyoDriver(SerialEmgSource):
         self._order = order
         return True
 
+    def _last_byte_time(self) -> float:
+        return self._last_rx
+
     def _late(self, notes: list, arrival: float) -> bool:
         """True when these notifications arrive much later than the clock expects for contiguous
         data: a loss the round-robin cannot see (a multiple of 4 notifications) or a delay; the

@@ -36,6 +36,9 @@ class Capture:
     subject: the synthetic subject shared by synthetic sources (kept for ground truth), or None.
     """
 
+    #: EMG silent for longer than this when a recording stops is recorded as a gap up to the stop.
+    end_silence_s = 0.5
+
     def __init__(self, emg: EmgSource, camera=None, landmarks=None, buffer_s: float = 30.0,
                  subject=None):
         self.emg = emg
@@ -223,6 +226,10 @@ class Capture:
                 self._close_label(name, t)
             if self._paused_at is not None:
                 writer.add_gap(self._paused_at, t)
+            elif self._last_t is None or t - self._last_t > self.end_silence_s:
+                # The source is down at the end (unplugged, reconnecting, stalled): no later data
+                # will mark the hole, so the time since its last sample is a gap now.
+                writer.add_gap(self._t0 if self._last_t is None else max(self._last_t, self._t0), t)
             self._writer = None
             self._paused_at = None
         path = writer.close()

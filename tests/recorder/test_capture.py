@@ -94,3 +94,23 @@ def test_labels_outside_a_recording_are_ignored(capture):
     capture.label_off("fist")
     assert capture.labels == []
     assert capture.stop_recording() is None
+
+
+def test_emg_down_at_the_end_is_a_gap_up_to_the_stop(capture, tmp_path):
+    """The armband is unplugged mid-recording and never comes back: the recording goes on with
+    video only, and the time without EMG must be in /emg/gaps (no later sample will mark it)."""
+    import time
+    path = tmp_path / "down.h5"
+    capture.start_recording(path, {"subject": "S01"})
+    time.sleep(1.0)
+    capture.emg.emulator.unplug()
+    t_unplug = now()
+    time.sleep(1.5)
+    capture.stop_recording()
+    with SessionReader(path) as r:
+        gaps = r.gaps
+        t_end = r.duration_s
+    assert len(gaps) == 1
+    start, end = gaps[0]
+    assert end == pytest.approx(t_end, abs=0.3)
+    assert end - start == pytest.approx(1.5, abs=0.3)

@@ -197,6 +197,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
         n_frames = r.n_frames
         duration = r.duration_s
     size_mb = path.stat().st_size / 2**20
+    backwards = int(np.count_nonzero(np.diff(ft) <= 0))  # /emg/t must strictly increase
     # Match file samples to stamped ones (the same float64 values went into the file as session
     # seconds; adding t0 back is exact to well under a microsecond).
     pos = np.clip(np.searchsorted(ts, ft), 0, len(ts) - 1)
@@ -220,7 +221,8 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
             "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "misplaced": misplaced, "unmatched": unmatched,
             "value_mismatch": value_mismatch, "driver_samples_lost": int(emg_st.samples_lost),
             "bad_packets": int(emg_st.bad_packets), "reconnects": int(emg_st.reconnects),
-            "gaps_in_file": int(len(gaps)), "err_p50_ms": p50, "err_p99_ms": p99, "err_max_ms": pmax,
+            "gaps_in_file": int(len(gaps)), "backwards_steps": backwards,
+            "gap_s_in_file": float((gaps[:, 1] - gaps[:, 0]).sum()) if len(gaps) else 0.0, "err_p50_ms": p50, "err_p99_ms": p99, "err_max_ms": pmax,
             "err_median_signed_ms": signed_med, "jitter_p99_ms": jit99,
             "cpu_percent": sampler.cpu_percent(), "rss_start_mb": rss0, "rss_max_mb": rss_max,
             "rss_slope_mb_per_min": sampler.rss_slope_mb_per_min(), "frames": int(n_frames),

@@ -66,6 +66,7 @@ class EmgSource(abc.ABC):
         self._on_status: StatusCallback | None = None
         self.clock = SampleClock(self.sample_rate_hz)
         self._next_index = 0
+        self._last_stamp = float("-inf")
         self._rate_window: list[tuple[float, int]] = []
 
     # -- public API -------------------------------------------------------------------------
@@ -171,6 +172,13 @@ class EmgSource(abc.ABC):
         lost = first_index - self._next_index if self._status.samples_received else 0
         if t is None:
             t = self.clock.stamp(first_index, n, arrival)
+        if n and t[0] <= self._last_stamp:
+            # The fit's intercept moved earlier (a less delayed read than any before) by more than
+            # the gap to the previous chunk: times must still increase (a file's /emg/t never steps
+            # back), so these samples take the earliest times after the last one.
+            t = np.maximum(t, self._last_stamp + 1e-6 * np.arange(1, n + 1))
+        if n:
+            self._last_stamp = float(t[-1])
         chunk = EmgChunk(x=x, t=t, first_index=first_index, arrival=arrival)
         self._next_index = first_index + n
         with self._status_lock:

@@ -485,6 +485,14 @@ class MyoDriver(SerialEmgSource):
         envelope, so more reads can only lower it."""
         per = self._per_note
         first = indexed[0][0][0]
+        if not self._resync and self.mode == "raw" and self._order and self._cursor is not None \
+                and first == self._cursor:
+            # In-stream, and the rotation continues across the silence: nothing says a
+            # notification was lost, so the silence was a delay (a stall of this process, or a
+            # link holding data back) and the sample count, not the clock, says what arrived.
+            # (A loss of a whole number of rotations without a skip at its edge goes unseen:
+            # counting every stall of a loaded host as loss was far worse.)
+            return 0
         bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
         if bounds[0] is None:
             return 0

@@ -105,7 +105,10 @@ class Capture:
             return
         self._started = True
         if self.landmarks is not None:
-            self.landmarks.start(self._on_landmarks)
+            # The model loads before the camera's first frame (only the synthetic camera's frames
+            # carry exact landmarks and need none).
+            truth = self.camera is not None and getattr(self.camera, "kind", "") == "synthetic"
+            self.landmarks.start(self._on_landmarks, frames_have_truth=truth)
         if self.camera is not None:
             self.camera.start(self._on_frame)
         self.emg.start(self._on_emg, self._on_status)

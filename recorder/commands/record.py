@@ -59,7 +59,8 @@ def run(args) -> int:
                             overwrite=args.force, store_video=args.store_video)
         writer = cap._writer
         tty = sys.stderr.isatty()
-        while not stop.wait(0.5):
+        # Wake at the duration, not at the next 0.5 s tick after it (that overshot by up to 0.5 s).
+        while not stop.wait(0.5 if args.duration is None else min(0.5, max(0.0, args.duration - cap.elapsed_s))):
             s = cap.status()
             rec, emg = s["recording"] or {}, s["emg"]
             lm = s["landmarks"] or {}

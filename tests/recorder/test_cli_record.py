@@ -44,3 +44,14 @@ def test_info_on_a_foreign_file_is_one_clear_line(tmp_path):
                        timeout=60)
     assert r.returncode != 0
     assert str(bad) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_duration_is_kept(tmp_path):
+    """--duration 1.1 records 1.1 s, not until the next half-second progress tick (1.5 s)."""
+    out = tmp_path / "d.h5"
+    p = subprocess.run([sys.executable, "-m", "recorder", "record", "--emg", "synthetic", "--camera", "none",
+                        "--landmarks", "none", "--duration", "1.1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with SessionReader(out) as r:
+        assert 0.9 < r.duration_s < 1.1 + 0.25, r.duration_s

@@ -100,7 +100,10 @@ class Capture:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
-    def start(self) -> None:
+    def start(self, camera: bool = True) -> None:
+        """Start every part. camera=False holds the camera back until :meth:`start_camera` (a video
+        file or image folder: started after :meth:`start_recording`, its first frame is the
+        recording's first instead of being consumed before the recording clock runs)."""
         if self._started:
             return
         self._started = True
@@ -109,9 +112,15 @@ class Capture:
             # carry exact landmarks and need none).
             truth = self.camera is not None and getattr(self.camera, "kind", "") == "synthetic"
             self.landmarks.start(self._on_landmarks, frames_have_truth=truth)
-        if self.camera is not None:
+        if self.camera is not None and camera:
             self.camera.start(self._on_frame)
         self.emg.start(self._on_emg, self._on_status)
+
+    def start_camera(self) -> None:
+        """Start a camera that :meth:`start` held back (no-op when it runs or ran already)."""
+        cam = self.camera
+        if cam is not None and getattr(cam, "_thread", None) is None:
+            cam.start(self._on_frame)
 
     def stop(self) -> None:
         """Finish any recording, stop every thread and release devices. Safe to call twice."""

@@ -123,6 +123,17 @@ class SampleClock:
                 ei, et = idx, t
             ic = ei - ei.mean()
             slope = float(np.dot(ic, et - et.mean()) / np.dot(ic, ic))
+            # A second in which every read was late (a loaded host) still lifts its bin's minimum
+            # and tilts the line; delay is one-sided, so refit through the lower half of the bins
+            # (twice) to leave such seconds out.
+            for _ in range(2):
+                if len(ei) < 6:
+                    break
+                r = et - slope * ei
+                keep = r <= np.median(r)
+                ei, et = ei[keep], et[keep]
+                ic = ei - ei.mean()
+                slope = float(np.dot(ic, et - et.mean()) / np.dot(ic, ic))
             # Accept only physically plausible rates (within 5 % of nominal): guards against a
             # stall or a burst in a short window bending the fit.
             if abs(slope * self.nominal_rate_hz - 1.0) < 0.05:

@@ -197,6 +197,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
         n_frames = r.n_frames
         duration = r.duration_s
     size_mb = path.stat().st_size / 2**20
+    backwards = int(np.count_nonzero(np.diff(ft) <= 0))  # /emg/t must strictly increase
     # Match file samples to stamped ones (the same float64 values went into the file as session
     # seconds; adding t0 back is exact to well under a microsecond).
     pos = np.clip(np.searchsorted(ts, ft), 0, len(ts) - 1)
@@ -208,6 +209,11 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     missing, never_sent, value_mismatch, misplaced = _check_against_firmware(fidx, fx, sent)
     err = ft - truth(int(fidx.min()), span)[fidx - fidx.min()] if fidx.size else np.empty(0)
     p50, p99, pmax = percentiles_ms(err, (50, 99, 100))
+    # Where the error is: the first 10 s of the recording (the fit still looking for its least
+    # delayed read) against the rest.
+    early = (ft - ft[0] < 10.0) if ft.size else np.zeros(0, bool)
+    p99_first10 = percentiles_ms(err[early], (99,))[0] if err.size else float("nan")
+    p99_after10 = percentiles_ms(err[~early], (99,))[0] if err.size else float("nan")
     # Jitter alone: the error minus its median (a constant transport latency is not jitter).
     jit99 = percentiles_ms(err - np.median(err), (99,))[0] if err.size else float("nan")
     signed_med = float(np.median(err) * 1e3) if err.size else float("nan")
@@ -220,7 +226,9 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
             "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "misplaced": misplaced, "unmatched": unmatched,
             "value_mismatch": value_mismatch, "driver_samples_lost": int(emg_st.samples_lost),
             "bad_packets": int(emg_st.bad_packets), "reconnects": int(emg_st.reconnects),
-            "gaps_in_file": int(len(gaps)), "err_p50_ms": p50, "err_p99_ms": p99, "err_max_ms": pmax,
+            "gaps_in_file": int(len(gaps)), "backwards_steps": backwards,
+            "gap_s_in_file": float((gaps[:, 1] - gaps[:, 0]).sum()) if len(gaps) else 0.0, "err_p50_ms": p50, "err_p99_ms": p99, "err_max_ms": pmax,
+            "err_p99_first10s_ms": p99_first10, "err_p99_after10s_ms": p99_after10,
             "err_median_signed_ms": signed_med, "jitter_p99_ms": jit99,
             "cpu_percent": sampler.cpu_percent(), "rss_start_mb": rss0, "rss_max_mb": rss_max,
             "rss_slope_mb_per_min": sampler.rss_slope_mb_per_min(), "frames": int(n_frames),

@@ -36,6 +36,9 @@ class Capture:
     subject: the synthetic subject shared by synthetic sources (kept for ground truth), or None.
     """
 
+    #: EMG silent for longer than this when a recording stops is recorded as a gap up to the stop.
+    end_silence_s = 0.5
+
     def __init__(self, emg: EmgSource, camera=None, landmarks=None, buffer_s: float = 30.0,
                  subject=None):
         self.emg = emg
@@ -97,15 +100,27 @@ class Capture:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
-    def start(self) -> None:
+    def start(self, camera: bool = True) -> None:
+        """Start every part. camera=False holds the camera back until :meth:`start_camera` (a video
+        file or image folder: started after :meth:`start_recording`, its first frame is the
+        recording's first instead of being consumed before the recording clock runs)."""
         if self._started:
             return
         self._started = True
         if self.landmarks is not None:
-            self.landmarks.start(self._on_landmarks)
-        if self.camera is not None:
+            # The model loads before the camera's first frame (only the synthetic camera's frames
+            # carry exact landmarks and need none).
+            truth = self.camera is not None and getattr(self.camera, "kind", "") == "synthetic"
+            self.landmarks.start(self._on_landmarks, frames_have_truth=truth)
+        if self.camera is not None and camera:
             self.camera.start(self._on_frame)
         self.emg.start(self._on_emg, self._on_status)
+
+    def start_camera(self) -> None:
+        """Start a camera that :meth:`start` held back (no-op when it runs or ran already)."""
+        cam = self.camera
+        if cam is not None and getattr(cam, "_thread", None) is None:
+            cam.start(self._on_frame)
 
     def stop(self) -> None:
         """Finish any recording, stop every thread and release devices. Safe to call twice."""
@@ -223,6 +238,10 @@ class Capture:
                 self._close_label(name, t)
             if self._paused_at is not None:
                 writer.add_gap(self._paused_at, t)
+            elif self._last_t is None or t - self._last_t > self.end_silence_s:
+                # The source is down at the end (unplugged, reconnecting, stalled): no later data
+                # will mark the hole, so the time since its last sample is a gap now.
+                writer.add_gap(self._t0 if self._last_t is None else max(self._last_t, self._t0), t)
             self._writer = None
             self._paused_at = None
         path = writer.close()

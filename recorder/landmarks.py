@@ -130,16 +130,19 @@ class LandmarkWorker:
         self._done_times: deque[float] = deque(maxlen=64)
         self._last_error = ""
 
-    def start(self, sink: LandmarkSink) -> None:
+    def start(self, sink: LandmarkSink, frames_have_truth: bool | None = None) -> None:
         """Start the worker thread; ``sink(frame, landmarks)`` is called on it for every processed frame.
 
-        In "mediapipe" mode the model is loaded here, on the caller's thread (about a second), so
-        the first frames are not dropped while it loads and a missing MediaPipe raises
-        :class:`LandmarkError` right away; "auto" loads it on the first frame without truth.
+        The model is loaded here, on the caller's thread (about a second), so the first frames are
+        not dropped while it loads and a missing MediaPipe raises :class:`LandmarkError` right
+        away: in "mediapipe" mode, and in "auto" mode when ``frames_have_truth`` is False (a real
+        camera: loading at the first frame left its first 0.25-0.5 s without landmarks). "auto"
+        with ``frames_have_truth`` None (not known) loads it at the first frame without truth.
         """
         if self._thread is not None:
             raise RuntimeError("landmark worker already started")
-        if self.mode == "mediapipe" and self._detector is None:
+        if (self.mode == "mediapipe" or (self.mode == "auto" and frames_have_truth is False)) \
+                and self._detector is None:
             self._detector = HandDetector(**self.detector_options)
         self._sink = sink
         self._stopping = False

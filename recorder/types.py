@@ -107,6 +107,9 @@ class DeviceState(str, enum.Enum):
     CONNECTING = "connecting"
     STREAMING = "streaming"
     RECONNECTING = "reconnecting"
+    #: Connected and "streaming", but nothing usable arrives (unknown handles, a repeated sample
+    #: number, garbage): the driver records a gap and reconnects.
+    STALLED = "stalled"
     STOPPED = "stopped"
     ERROR = "error"
 
@@ -120,6 +123,7 @@ class DeviceStatus:
     samples_lost: int = 0
     bad_packets: int = 0
     reconnects: int = 0
+    stalls: int = 0
     measured_rate_hz: float = 0.0
     battery_pct: int | None = None
     last_error: str = ""

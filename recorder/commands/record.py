@@ -46,7 +46,9 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cap = Capture.from_specs(args.emg, args.camera, args.landmarks, seed=args.seed)
     try:
-        cap.start()
+        # A video file or image folder starts with the recording clock, so its first frame is stored.
+        from_file = getattr(cap.camera, "kind", "") in ("video", "images")
+        cap.start(camera=not from_file)
         # Wait for the device to stream before the clock starts, so the file starts with data.
         deadline = time.monotonic() + 15
         while cap.emg_buffer.total == 0 and not stop.is_set():
@@ -59,9 +61,11 @@ def run(args) -> int:
         # overwrite=False unless --force: a file created there while the device connected is kept.
         cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes},
                             overwrite=args.force, store_video=args.store_video)
+        cap.start_camera()
         writer = cap._writer
         tty = sys.stderr.isatty()
-        while not stop.wait(0.5):
+        # Wake at the duration, not at the next 0.5 s tick after it (that overshot by up to 0.5 s).
+        while not stop.wait(0.5 if args.duration is None else min(0.5, max(0.0, args.duration - cap.elapsed_s))):
             s = cap.status()
             rec, emg = s["recording"] or {}, s["emg"]
             lm = s["landmarks"] or {}

@@ -66,6 +66,7 @@ class EmgSource(abc.ABC):
         self._on_status: StatusCallback | None = None
         self.clock = SampleClock(self.sample_rate_hz)
         self._next_index = 0
+        self._last_stamp = float("-inf")
         self._rate_window: list[tuple[float, int]] = []
 
     # -- public API -------------------------------------------------------------------------
@@ -171,6 +172,13 @@ class EmgSource(abc.ABC):
         lost = first_index - self._next_index if self._status.samples_received else 0
         if t is None:
             t = self.clock.stamp(first_index, n, arrival)
+        if n and t[0] <= self._last_stamp:
+            # The fit's intercept moved earlier (a less delayed read than any before) by more than
+            # the gap to the previous chunk: times must still increase (a file's /emg/t never steps
+            # back), so these samples take the earliest times after the last one.
+            t = np.maximum(t, self._last_stamp + 1e-6 * np.arange(1, n + 1))
+        if n:
+            self._last_stamp = float(t[-1])
         chunk = EmgChunk(x=x, t=t, first_index=first_index, arrival=arrival)
         self._next_index = first_index + n
         with self._status_lock:
@@ -198,21 +206,32 @@ class EmgSource(abc.ABC):
 
 
 class SerialEmgSource(EmgSource):
-    """A pyserial device with automatic reconnect: open, handshake, stream; on DeviceLost, retry.
+    """A pyserial device with automatic reconnect: open, handshake, stream; on any error, retry.
 
     Subclasses implement :meth:`_open` (returns a ``serial.Serial``), :meth:`_handshake`
     (configures the device and starts streaming) and :meth:`_read_some` (reads what is there,
     parses it, calls :meth:`_emit`). A silence longer than ``lost_after_s`` counts as lost.
+
+    Only the first connection may fail for good (wrong port, wrong device: the user must hear it
+    at once). Once the source has streamed, every error (the port gone or back late, a handshake
+    timeout, a wrong answer) is retried with a backoff from ``reconnect_interval_s`` doubling up to
+    ``reconnect_max_s``, until :meth:`stop`. A source that stays connected but delivers no usable
+    sample for ``stall_after_s`` (notifications on unknown handles, a repeated sample number,
+    garbage) is *stalled*: counted in ``DeviceStatus.stalls`` and reconnected; the data that
+    follows is placed by the clock, so the stall is a recorded gap.
     """
 
     reconnect_interval_s = 0.25
+    reconnect_max_s = 2.0
     lost_after_s = 1.0
+    stall_after_s = 1.0
 
     def __init__(self, port: str, reconnect: bool = True):
         super().__init__()
         self.port = port
         self.reconnect = reconnect
         self._ser = None
+        self._last_usable = 0.0
 
     @abc.abstractmethod
     def _open(self):
@@ -237,24 +256,51 @@ class SerialEmgSource(EmgSource):
             except OSError:
                 pass
 
+    def _emit(self, x: np.ndarray, arrival: float, first_index: int | None = None,
+              t: np.ndarray | None = None) -> EmgChunk:
+        self._last_usable = arrival
+        return super()._emit(x, arrival, first_index, t)
+
+    def _last_byte_time(self) -> float:
+        """Host time of the last byte read from the port (subclasses that track it override)."""
+        return now()
+
+    def _check_stall(self) -> None:
+        """Raise DeviceLost (after marking the source stalled) when no usable sample came for
+        ``stall_after_s`` although the link is up."""
+        t = now()
+        if t - self._last_usable <= self.stall_after_s or t - self._last_byte_time() > 0.5 * self.stall_after_s:
+            return  # usable data, or a silent port (that is lost_after_s's case: "no data")
+        msg = (f"{self.kind} on {self.port} stalled: connected but no usable sample for "
+               f"{t - self._last_usable:.1f} s")
+        with self._status_lock:
+            stalls = self._status.stalls + 1
+        self._update_status(state=DeviceState.STALLED, stalls=stalls, last_error=msg)
+        raise DeviceLost(msg)
+
     def _run(self) -> None:
         first = True
+        streamed = False
+        failures = 0
         while not self._stop.is_set():
             self._set_state(DeviceState.CONNECTING if first else DeviceState.RECONNECTING)
+            received = self._status.samples_received
             try:
                 self._ser = self._open()
                 self._handshake()
+                self._last_usable = now()
                 self._set_state(DeviceState.STREAMING)
-                first = False
+                streamed = True
                 while not self._stop.is_set():
                     self._read_some()
-            except DeviceLost as e:
-                log.warning("%s on %s lost: %s", self.kind, self.port, e)
-                self._update_status(last_error=str(e))
-            except DeviceNotFound as e:
-                if first or not self.reconnect:
+                    self._check_stall()
+            except DeviceError as e:
+                # Before the first stream a wrong port or device is final; after it, nothing is.
+                if not streamed and not isinstance(e, DeviceLost) and (first or not self.reconnect):
                     raise
-                self._update_status(last_error=str(e))
+                if not self._stop.is_set():
+                    log.warning("%s on %s: %s", self.kind, self.port, e)
+                    self._update_status(last_error=str(e))
             finally:
                 if self._stop.is_set():
                     try:
@@ -267,5 +313,7 @@ class SerialEmgSource(EmgSource):
             if not self.reconnect:
                 raise DeviceLost(f"{self.kind} on {self.port} was lost and reconnect is off")
             first = False
-            if self._sleep(self.reconnect_interval_s):
+            failures = 0 if self._status.samples_received > received else failures + 1
+            delay = min(self.reconnect_max_s, self.reconnect_interval_s * 2 ** max(0, failures - 1))
+            if self._sleep(delay):
                 break

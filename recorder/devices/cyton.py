@@ -13,6 +13,8 @@ index (a jump is a gap: lost samples) and drops repeated packets.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from dataclasses import dataclass
 
@@ -20,6 +22,8 @@ import numpy as np
 
 from ..clock import now
 from .base import DeviceLost, DeviceNotFound, SerialEmgSource
+
+log = logging.getLogger(__name__)
 
 SYNC = 0xA0
 PACKET_LEN = 33
@@ -97,16 +101,23 @@ class CytonParser:
       packet (aligned) a candidate that ends exactly at the end of the data is accepted at once,
       so a live stream is never held back; after skipped bytes it waits for one more byte.
     * An unconfirmed candidate is rejected when a confirmed candidate starts inside its 33 bytes
-      (a truncated packet followed by a whole one); otherwise it is accepted (a whole packet
-      followed by garbage).
+      (a truncated packet followed by a whole one); with ``strict`` (what the driver uses) also
+      when skipped bytes precede it (garbage on both sides) and its sample number is not
+      1..``max_unconfirmed_step`` after the last accepted packet's, because pure noise forms such
+      a "packet" about once a second. Otherwise it is accepted (a whole packet followed by
+      garbage): every intact packet is recovered, at the price of an occasional forged one.
     * Skipped bytes between accepted packets count as one bad packet per run.
 
     Sample numbers are unwrapped modulo 256; a repeated number is a duplicate and is dropped.
     The first packet's index is its sample number.
     """
 
-    def __init__(self) -> None:
+    max_unconfirmed_step = 4
+
+    def __init__(self, strict: bool = False) -> None:
+        self.strict = strict
         self._buf = b""
+        self._frame_sn: int | None = None  # sample number of the last packet the framing accepted
         self._aligned = True
         self._skipping = False
         self._last_sn: int | None = None
@@ -162,6 +173,7 @@ class CytonParser:
                     k = m if good.all() else int(np.argmin(good))
                     if k:
                         runs.append((pos, k))
+                        self._frame_sn = int(arr[pos + PACKET_LEN * (k - 1) + 1])
                         pos += PACKET_LEN * k
                         self._accept()
                         continue
@@ -170,6 +182,7 @@ class CytonParser:
                 break
             if verdict == pos:
                 runs.append((pos, 1))
+                self._frame_sn = int(arr[pos + 1])
                 pos += PACKET_LEN
                 self._accept()
             else:
@@ -198,6 +211,12 @@ class CytonParser:
             return pos if (self._aligned or final) else None
         if arr[end] == SYNC:
             return pos
+        if self.strict and not self._aligned and (self._frame_sn is None
+                                  or not 1 <= (int(arr[pos + 1]) - self._frame_sn) % 256 <= self.max_unconfirmed_step):
+            # Garbage on both sides, and a sample number that does not follow the last packet's:
+            # pure noise looks like a packet about once a second; taking it would invent a
+            # sample at a random index.
+            return self._next_sync(arr, pos + 1, n)
         # Unconfirmed: prefer a confirmed packet that starts inside this one (we are a truncated
         # packet followed by a whole one); otherwise take it (a whole packet followed by garbage).
         for p in (pos + 1 + np.flatnonzero(arr[pos + 1:end] == SYNC)).tolist():
@@ -254,12 +273,21 @@ class CytonDriver(SerialEmgSource):
     scale_to_uV = SCALE_TO_UV
     dtype = np.int32
     read_timeout_s = 0.1  # how often the reader looks at the stop flag while the port is silent
+    #: No usable sample for this long is a stall. Below 256 samples (1.024 s), so that a gap
+    #: between two usable packets can never wrap the 8-bit sample number unseen: a longer one
+    #: reconnects, and the clock places what follows.
+    stall_after_s = 0.9
+    #: After a restart (counter back to 0), reads are held this long and placed together by the
+    #: least delayed of them (a lower envelope, as the clock's fit): one late first read must not
+    #: shift everything after it (see :meth:`_place`).
+    place_hold_s = 0.25
 
     def __init__(self, port: str, reconnect: bool = True, handshake_timeout_s: float = 2.0):
         super().__init__(port, reconnect=reconnect)
         self.handshake_timeout_s = handshake_timeout_s
-        self._parser = CytonParser()
+        self._parser = CytonParser(strict=True)
         self._index_offset: int | None = 0
+        self._held: list[tuple[CytonPackets, float]] = []
         self._last_data = 0.0
         self._emulator = None
         self.accel_g: np.ndarray | None = None
@@ -287,8 +315,9 @@ class CytonDriver(SerialEmgSource):
             raise DeviceLost(f"{self.port}: {e}") from e
         # A restarted board counts from 0 again: the first chunk is placed by the clock instead.
         first = self._parser.packets == 0 and self._status.samples_received == 0
-        self._parser = CytonParser()
+        self._parser = CytonParser(strict=True)
         self._index_offset = 0 if first else None
+        self._held = []
         self._last_data = now()
 
     def _shutdown_device(self) -> None:
@@ -321,24 +350,50 @@ class CytonDriver(SerialEmgSource):
         if not len(pk):
             return
         if self._index_offset is None:
-            self._index_offset = self._place(pk, arrival)
-        pos, xyz = pk.accel_g()
-        if pos.size:
-            self.accel_g, self.accel_t = xyz[-1], arrival
+            self._held.append((pk, arrival))
+            if arrival - self._held[0][1] < self.place_hold_s:
+                return
+            held, self._held = self._held, []
+            self._index_offset = self._place(held)
+        else:
+            held = [(pk, arrival)]
         off = self._index_offset
-        for run in pk.runs():
-            self._emit(pk.counts[run], arrival, first_index=int(pk.index[run.start]) + off)
+        for pk, arrival in held:
+            pos, xyz = pk.accel_g()
+            if pos.size:
+                self.accel_g, self.accel_t = xyz[-1], arrival
+            for run in pk.runs():
+                self._emit(pk.counts[run], arrival, first_index=int(pk.index[run.start]) + off)
 
-    def _place(self, pk: CytonPackets, arrival: float) -> int:
+    def _last_byte_time(self) -> float:
+        return self._last_data
+
+    def _place(self, held: list[tuple[CytonPackets, float]]) -> int:
         """Offset from the restarted board's count to the continuous index, from the fitted clock.
 
-        The newest sample was taken at or before ``arrival``, so take the floor of the clock's
-        estimate (shift by half a period before its rounding)."""
-        last = self.clock.expected_index(arrival - 0.5 / self.sample_rate_hz, 1)
-        if last is None:
+        held: the reads after the restart, [(packets, arrival)]. Each read's newest sample was
+        taken at or before its arrival, so ``clock index at arrival - packet index`` is the offset
+        plus that read's lateness; the least late of the n reads is the best estimate. Its own
+        expected lateness (the least of n reads is still a little late) is taken from the reads
+        before the restart: the median, over blocks of n of them, of each block's least lateness.
+        Without that correction every restart would land a little late, the clock's envelope would
+        follow the misplaced data, and the next restart would land later still (cycles of short
+        unplugs drifted by 10 samples in 8 cycles). Never before the data already emitted."""
+        x = []
+        for pk, arrival in held:
+            last = self.clock.index_at(arrival)
+            if last is not None:
+                x.append(last - int(pk.index[-1]))
+        if not x:
             return 0
-        offset = last - int(pk.index[-1])
-        return max(offset, self._next_index - int(pk.index[0]))
+        n = len(x)
+        late = self.clock.lateness()[-40 * n:]
+        k = len(late) // n
+        bias = float(np.median(late[-k * n:].reshape(k, n).min(axis=1))) if k else 0.0
+        offset = int(round(min(x) - bias))
+        log.debug("Cyton on %s restarted: %d reads, least lateness %.2f, expected %.2f -> offset %d",
+                  self.port, n, min(x) - offset, bias, offset)
+        return max(offset, self._next_index - int(held[0][0].index[0]))
 
     def close(self) -> None:
         emu, self._emulator = self._emulator, None

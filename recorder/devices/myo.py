@@ -7,7 +7,11 @@ waits for the dongle's response or event with a deadline; nothing sleeps blindly
 
 The Myo has no sample counter. The driver keeps the index contiguous and uses what the transport
 does reveal: raw EMG rotates over four characteristics (0x2b, 0x2e, 0x31, 0x34), so a skipped
-characteristic means 1..3 lost notifications (2 samples each). After a silence (reconnect, or an
+characteristic means 1..3 lost notifications (2 samples each). No public reference guarantees the
+order of that rotation (myohw.h, pyomyo, myo-raw and MyoLinux all take notifications in arrival
+order), so the driver *learns* it from the first notifications of each connection (the most common
+successor of each handle, which single drops do not outvote) and, when they follow no fixed cycle,
+places notifications in arrival order and leaves loss to the clock. After a silence (reconnect, or an
 arrival gap much longer than a burst) the index is placed by the fitted clock
 (:meth:`SampleClock.expected_index`), so the gap shows as lost samples instead of shifting every
 later sample in time.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections import deque
+from collections import Counter, deque
 
 import numpy as np
 
@@ -78,6 +82,10 @@ class MyoDriver(SerialEmgSource):
     #: placing the run: longer than a burst interval, so a timely burst follows any backlog.
     drain_gap_s = 0.06
     drain_max_s = 0.15
+    #: Raw notifications held at the start of a connection to learn the handle rotation: at
+    #: least learn_min (about 45 ms), at most learn_max before falling back to arrival order.
+    learn_min = 9
+    learn_max = 24
 
     def __init__(self, port: str, mode: str = "raw", reconnect: bool = True, *, address: str | None = None,
                  scan_timeout_s: float = 10.0, response_timeout_s: float | None = None):
@@ -99,6 +107,10 @@ class MyoDriver(SerialEmgSource):
         self.silence_s = self.silence_periods / self.sample_rate_hz
         self._cursor: int | None = None     # index of the next expected sample
         self._last_pos: int | None = None   # raw: round-robin position of the last notification
+        # raw: {handle: position in the learned rotation}; {} = no fixed rotation (arrival order);
+        # None = not learned yet on this connection (notifications wait in _learn_buf).
+        self._order: dict[int, int] | None = None if mode == "raw" else {H_EMG50: 0}
+        self._learn_buf: list[tuple[list[tuple[int, bytes]], float]] = []
         self._last_value = b""
         self._last_data = 0.0               # arrival of the last EMG data
         self._last_rx = 0.0                 # arrival of the last byte
@@ -235,6 +247,8 @@ class MyoDriver(SerialEmgSource):
     def _handshake(self) -> None:
         self._conn = None
         self._last_pos = None
+        if self.mode == "raw":
+            self._order, self._learn_buf = None, []
         self._resync = True
         self._keep_data = False
         try:
@@ -329,14 +343,42 @@ class MyoDriver(SerialEmgSource):
 
     def _process(self, packets: list[Packet], arrival: float) -> None:
         notes, lost = self._extract(packets)
-        if notes:
+        if notes and self._order is None:
+            self._learn_buf.append((notes, arrival))
+            if not self._learn(final=lost is not None):
+                return
+            groups, self._learn_buf = self._learn_buf, []
+            notes = [n for g, _ in groups for n in g]
+        elif notes:
             groups = [(notes, arrival)]
+        if notes:
             silent = self._resync or arrival - self._last_data > self.silence_s or self._late(notes, arrival)
             if silent and lost is None:
                 lost = self._drain(groups)
             self._emit_groups(groups, silent)
         if lost is not None:
             raise lost
+
+    def _learn(self, final: bool = False) -> bool:
+        """Learn the raw handle rotation from the held notifications; True once decided (sets
+        ``_order``). With ``final`` (the link is going) an undecided rotation means arrival order."""
+        handles = [h for notes, _ in self._learn_buf for h, _v in notes]
+        order = learn_rotation(handles, self.learn_min)
+        if order is None and (final or len(handles) >= self.learn_max):
+            order = {}
+        if order is None:
+            return False
+        if not order:
+            log.warning("Myo on %s: raw EMG notifications follow no fixed handle rotation; placing them "
+                        "in arrival order (loss is then seen only by the clock)", self.port)
+        elif [h for h, _ in sorted(order.items(), key=lambda kv: kv[1])] != list(RAW_HANDLES):
+            log.info("Myo on %s: raw EMG handle rotation %s", self.port,
+                     ", ".join(f"{h:#04x}" for h, _ in sorted(order.items(), key=lambda kv: kv[1])))
+        self._order = order
+        return True
+
+    def _last_byte_time(self) -> float:
+        return self._last_rx
 
     def _late(self, notes: list, arrival: float) -> bool:
         """True when these notifications arrive much later than the clock expects for contiguous
@@ -348,7 +390,7 @@ class MyoDriver(SerialEmgSource):
         return e is not None and e - self._cursor >= self.late_samples
 
     def _extract(self, packets: list[Packet]) -> tuple[list[tuple[int, bytes]], DeviceLost | None]:
-        """EMG notifications as (round-robin position, 16 value bytes); battery updates applied;
+        """EMG notifications as (handle, 16 value bytes); battery updates applied;
         a disconnect event is returned (raised after the data before it is emitted)."""
         notes: list[tuple[int, bytes]] = []
         lost: DeviceLost | None = None
@@ -359,9 +401,9 @@ class MyoDriver(SerialEmgSource):
             if p.key() == bgapi.EVT_ATTCLIENT_ATTRIBUTE_VALUE:
                 _conn, handle, _type, value = bgapi.parse_attribute_value(p.payload)
                 if raw and handle in RAW_POS and len(value) == 16:
-                    notes.append((RAW_POS[handle], value))
+                    notes.append((handle, value))
                 elif not raw and handle == H_EMG50 and len(value) == 17:
-                    notes.append((0, value[:16]))
+                    notes.append((H_EMG50, value[:16]))
                 elif handle == H_BATTERY and value:
                     self._update_status(battery_pct=int(value[0]))
             elif p.key() == bgapi.EVT_CONNECTION_DISCONNECTED:
@@ -409,23 +451,25 @@ class MyoDriver(SerialEmgSource):
         notifications as bad when ``count_bad``.
 
         Returns (indexed [(indices, values, arrival)], next index, last round-robin pos, last value)."""
-        per, raw = self._per_note, self.mode == "raw"
+        per, order = self._per_note, self._order
+        rotation = self.mode == "raw" and bool(order)
         start = self._cursor
         if start is None:  # first data ever: align the index with the round-robin phase
-            start = per * groups[0][0][0][0] if raw else 0
+            start = per * order[groups[0][0][0][0]] if rotation else 0
         c, last_pos, last_val = start, self._last_pos, self._last_value
         indexed: list[tuple[list[int], list[bytes], float]] = []
         for notes, arrival in groups:
             idx: list[int] = []
             vals: list[bytes] = []
-            for pos, value in notes:
+            for handle, value in notes:
                 missing = 0
-                if raw and last_pos is not None:
+                pos = order[handle] if rotation else None
+                if rotation and last_pos is not None:
                     missing = (pos - last_pos - 1) % 4
-                    if missing == 3 and value == last_val:  # the same notification twice
-                        if count_bad:
-                            self._count_bad_packet()
-                        continue
+                if value == last_val and (missing == 3 or not rotation):  # the same notification twice
+                    if count_bad:
+                        self._count_bad_packet()
+                    continue
                 i = c + per * missing
                 idx.append(i)
                 vals.append(value)
@@ -441,6 +485,14 @@ class MyoDriver(SerialEmgSource):
         envelope, so more reads can only lower it."""
         per = self._per_note
         first = indexed[0][0][0]
+        if not self._resync and self.mode == "raw" and self._order and self._cursor is not None \
+                and first == self._cursor:
+            # In-stream, and the rotation continues across the silence: nothing says a
+            # notification was lost, so the silence was a delay (a stall of this process, or a
+            # link holding data back) and the sample count, not the clock, says what arrived.
+            # (A loss of a whole number of rotations without a skip at its edge goes unseen:
+            # counting every stall of a loaded host as loss was far worse.)
+            return 0
         bounds = [self.clock.expected_index(t, idx[-1] + per - first) for idx, _, t in indexed]
         if bounds[0] is None:
             return 0
@@ -452,7 +504,7 @@ class MyoDriver(SerialEmgSource):
             if latency_n is None:
                 latency_n = int(self.clock.latency_quantile(0.5) * self.sample_rate_hz)
             shift -= latency_n
-        if self.mode == "raw" and self._last_pos is not None:
+        if self.mode == "raw" and self._order and self._last_pos is not None:
             shift = 8 * round(shift / 8)  # the round-robin already counted the rest
         return shift
 
@@ -491,6 +543,36 @@ class MyoDriver(SerialEmgSource):
                     x = np.frombuffer(b"".join(vals[run:k]), dtype=dt).reshape(-1, 8)
                     self._emit(x.astype(self.dtype, copy=False), arrival, first_index=idx[run])
                     run = k
+
+
+def learn_rotation(handles: list[int], min_notes: int = 9) -> dict[int, int] | None:
+    """The raw EMG handle rotation that notifications arriving in this order follow.
+
+    handles: raw EMG handles in arrival order. Each handle's successor is the one that most often
+    follows it (a single dropped notification makes one transition skip a handle; it cannot outvote
+    the others). Returns {handle: position 0..3} when the successors form one 4-cycle that explains
+    at least 3/4 of the transitions (positions start at 0x2b when the cycle is the documented
+    0x2b, 0x2e, 0x31, 0x34, else at the first handle seen), {} when they clearly follow no fixed
+    cycle, and None when more notifications are needed (fewer than ``min_notes``, or a tie)."""
+    if len(handles) < min_notes:
+        return None
+    trans = Counter(zip(handles, handles[1:]))
+    succ: dict[int, int] = {}
+    for a in RAW_HANDLES:
+        outs = sorted(((n, b) for (x, b), n in trans.items() if x == a), reverse=True)
+        if not outs or (len(outs) > 1 and outs[0][0] == outs[1][0]):
+            return None
+        succ[a] = outs[0][1]
+    start = RAW_HANDLES[0] if succ[RAW_HANDLES[0]] == RAW_HANDLES[1] else handles[0]
+    cycle = [start]
+    while len(cycle) < 4 and succ[cycle[-1]] not in cycle:
+        cycle.append(succ[cycle[-1]])
+    if len(cycle) < 4 or succ[cycle[-1]] != start:
+        return {}
+    explained = sum(n for (a, b), n in trans.items() if succ[a] == b)
+    if explained < 0.75 * (len(handles) - 1):
+        return {}
+    return {h: k for k, h in enumerate(cycle)}
 
 
 def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options) -> MyoDriver:

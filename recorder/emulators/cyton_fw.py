@@ -73,6 +73,9 @@ class CytonEmulator(PtyEmulator):
     rate_error_ppm: the crystal's error; the true rate is 250 * (1 + ppm * 1e-6) Hz.
     answer: False makes a mute device (ignores every command), for "wrong device" tests.
     frozen: set True to hang the firmware (no data, commands ignored) with the port still present.
+    counter_stuck: set True to freeze the sample number at its current value (a firmware that
+        streams but stops counting: every later packet repeats one sample number) until the next
+        soft reset or power cycle.
 
     Commands: ``v`` soft reset (stops, counter to 0, banner ending ``$$$``), ``b`` start, ``s``
     stop, ``1``-``8`` / ``!@#$%^&*`` channel off / on (an off channel sends zeros), ``d`` default
@@ -100,6 +103,8 @@ class CytonEmulator(PtyEmulator):
         self.true_rate_hz = NOMINAL_RATE_HZ * (1.0 + self.rate_error_ppm * 1e-6)
         self.answer = answer
         self.frozen = False
+        self.counter_stuck = False
+        self._stuck_sn: int | None = None
         self.t_stream_start: float | None = None
         self.commands: list[str] = []
         self._commands_cond = threading.Condition()
@@ -172,6 +177,7 @@ class CytonEmulator(PtyEmulator):
             self._reset_state()
 
     def _reset_state(self) -> None:
+        self.counter_stuck = False
         self._streaming = False
         self._counter_origin = None
         self.channel_on[:] = True
@@ -254,9 +260,19 @@ class CytonEmulator(PtyEmulator):
         counts, packets = blk[1][i:i + n], blk[2][i:i + n]
         sent = np.zeros(n, bool)
         for k in range(n):
-            before = self.faults["dropped"] + self.faults["truncated"]
-            self.send_data(packets[k].tobytes())
-            sent[k] = self.plugged and self.faults["dropped"] + self.faults["truncated"] == before
+            before = self.faults["dropped"] + self.faults["truncated"] + self.faults["garbled"]
+            pkt = packets[k].tobytes()
+            repeated = False
+            if self.counter_stuck:
+                if self._stuck_sn is None:
+                    self._stuck_sn = pkt[1]
+                repeated = pkt[1] != self._stuck_sn
+                pkt = pkt[:1] + bytes([self._stuck_sn]) + pkt[2:]
+            else:
+                self._stuck_sn = None
+            self.send_data(pkt)
+            sent[k] = (self.plugged and not repeated
+                       and self.faults["dropped"] + self.faults["truncated"] + self.faults["garbled"] == before)
         self._log(g0, counts, sent)
         if g_due >= blk[0] + len(blk[1]):  # prepare the next block now, while nothing is due
             self._make_block(g_due, self.block_samples)

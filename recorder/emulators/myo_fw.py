@@ -6,7 +6,8 @@ firmware/name/battery characteristics, CCCD writes, the command characteristic (
 mode, vibrate, deep sleep) and EMG streaming:
 
 - raw mode (0x03, also 0x02): 200 Hz, 16-byte notifications of two samples x 8 int8 on 0x2b, 0x2e,
-  0x31, 0x34 round-robin (notification j carries samples 2j, 2j+1 on handle j % 4);
+  0x31, 0x34 round-robin (notification j carries samples 2j, 2j+1 on handle ``raw_order[j % 4]``;
+  ``raw_order`` defaults to that strict cycle, other orders model a link that delivers another);
 - 50 Hz smoothed mode (0x01): 17-byte notifications on 0x27, 8 x uint16 LE + one byte.
 
 Timing model. Sample k of a stream is taken at ``t_origin + k / true_rate`` (host seconds), with
@@ -79,6 +80,14 @@ class MyoEmulator(PtyEmulator):
     battery_pct: value of the battery characteristic (0..100).
     advertising: False models an armband that is asleep or out of range (scans find only others).
     log_s: how many seconds of sent samples :meth:`sent_values` can return.
+    raw_order: the four raw EMG handles in the order successive notifications use them (any
+        permutation of 0x2b, 0x2e, 0x31, 0x34; no public reference guarantees the strict cycle), or
+        "random": each notification on a random one of the four (no rotation at all).
+
+    Faults (attributes, change them at any time): ``drop_prob`` (random single notifications lost,
+    as on a radio link), ``wrong_read_handle`` (attribute reads answered with another handle's
+    value event, so the host's read times out), ``emg_handle_offset`` (EMG notifications sent on
+    handles shifted by this much: "streaming", but on handles the host does not know).
     """
 
     tick_s = 0.005
@@ -87,7 +96,12 @@ class MyoEmulator(PtyEmulator):
     def __init__(self, generator: Generator | None = None, *, seed: int = 0, rate_error_ppm: float = 0.0,
                  battery_pct: int = 87, name: str = "Myo", firmware: tuple[int, int, int, int] = (1, 5, 1970, 2),
                  advertising: bool = True, burst_sizes: tuple[int, ...] = (1, 2, 2, 3, 3, 4),
-                 log_s: float = 120.0):
+                 log_s: float = 120.0, raw_order: tuple[int, ...] | str = RAW_HANDLES):
+        if raw_order != "random" and sorted(raw_order) != sorted(RAW_HANDLES):
+            raise ValueError(f"raw_order must be a permutation of {[hex(h) for h in RAW_HANDLES]}, got {raw_order}")
+        self.raw_order = raw_order if raw_order == "random" else tuple(raw_order)
+        self.wrong_read_handle = False
+        self.emg_handle_offset = 0
         self.generator = generator if generator is not None else BandNoise(seed)
         probe = np.asarray(self.generator(np.array([now()])))
         if probe.shape != (1, 8):
@@ -247,7 +261,8 @@ class MyoEmulator(PtyEmulator):
                     self._event(bgapi.EVT_ATTCLIENT_PROCEDURE_COMPLETED,
                                 struct.pack("<BHH", conn, ERR_ATT_INVALID_HANDLE, handle))
                 else:
-                    self.write(bgapi.attribute_value_event(conn, handle, value, att_type=0))
+                    answer = handle + 1 if self.wrong_read_handle else handle
+                    self.write(bgapi.attribute_value_event(conn, answer, value, att_type=0))
             elif key == bgapi.CMD_ATTCLIENT_ATTRIBUTE_WRITE:
                 conn, handle, n = struct.unpack_from("<BHB", pl)
                 if not self.connected:
@@ -411,10 +426,15 @@ class MyoEmulator(PtyEmulator):
         packets = []
         if raw:
             for s in range(0, n, 2):
-                handle = RAW_HANDLES[(first + s) // 2 % 4]
+                if self.raw_order == "random":
+                    handle = self._burst_rng.choice(RAW_HANDLES)
+                else:
+                    handle = self.raw_order[(first + s) // 2 % 4]
                 if self.cccd.get(handle + 1):
-                    packets.append(bgapi.attribute_value_event(0, handle, x[s:s + 2].tobytes()))
+                    packets.append(bgapi.attribute_value_event(0, handle + self.emg_handle_offset,
+                                                               x[s:s + 2].tobytes()))
         elif self.cccd.get(H_EMG50_CCCD):
             for s in range(n):
-                packets.append(bgapi.attribute_value_event(0, H_EMG50, x[s].astype("<u2").tobytes() + b"\x00"))
+                packets.append(bgapi.attribute_value_event(0, H_EMG50 + self.emg_handle_offset,
+                                                           x[s].astype("<u2").tobytes() + b"\x00"))
         return first, x, packets, float(t[-1])

@@ -70,8 +70,13 @@ class PtyEmulator:
         self.garbage_prob = 0.0       # probability of inserting random bytes before a data packet
         self.duplicate_prob = 0.0     # probability of sending a data packet twice
         self.truncate_prob = 0.0      # probability of sending only part of a data packet
+        self.garbage_only = False     # send random bytes instead of every data packet (100 % garbage)
+        self.jitter_s = 0.0           # data leaves in batches 0..jitter_s apart (a USB latency timer)
+        self._delayed: list[bytes] = []
+        self._release_t = 0.0
         self.burst_every = 1          # send data packets in bursts of this many
-        self.faults = {"dropped": 0, "garbage": 0, "duplicated": 0, "truncated": 0, "unplugs": 0}
+        self.faults = {"dropped": 0, "garbage": 0, "duplicated": 0, "truncated": 0, "unplugs": 0,
+                       "garbled": 0}
         self._pending: list[bytes] = []
         self._master: int | None = None
         self._slave: int | None = None
@@ -98,6 +103,7 @@ class PtyEmulator:
             master, slave = self._master, self._slave
             self._master = self._slave = None
             self._pending.clear()
+            self._delayed.clear()
         self.faults["unplugs"] += 1
         try:
             os.unlink(self.port)
@@ -145,6 +151,8 @@ class PtyEmulator:
         while not self._stop.is_set():
             master = self._master
             timeout = max(0.0, next_tick - time.monotonic())
+            if self._delayed:
+                timeout = min(timeout, max(0.0, self._release_t - time.monotonic()))
             if master is None:
                 self._stop.wait(timeout or self.tick_s)
                 next_tick = time.monotonic() + self.tick_s
@@ -158,6 +166,8 @@ class PtyEmulator:
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EIO, errno.EBADF):
                     raise
+            if self._delayed:
+                self._flush_delayed()
             if time.monotonic() >= next_tick:
                 self.tick()
                 next_tick += self.tick_s
@@ -184,7 +194,10 @@ class PtyEmulator:
     def send_data(self, packet: bytes) -> None:
         """Send one data packet through the fault injector (drop, garbage, duplicate, truncate, burst)."""
         rng = self.rng
-        if self.drop_prob and rng.random() < self.drop_prob:
+        if self.garbage_only:
+            self.faults["garbled"] += 1
+            packet = bytes(rng.randrange(256) for _ in range(len(packet)))
+        elif self.drop_prob and rng.random() < self.drop_prob:
             self.faults["dropped"] += 1
             return
         out = []
@@ -202,7 +215,21 @@ class PtyEmulator:
         self._pending.append(b"".join(out))
         if len(self._pending) >= self.burst_every:
             data, self._pending = b"".join(self._pending), []
-            self.write(data)
+            if self.jitter_s or self._delayed:
+                self._delayed.append(data)
+                self._flush_delayed()
+            else:
+                self.write(data)
+
+    def _flush_delayed(self) -> None:
+        """Release the held data at the next of a series of instants 0..jitter_s apart: each
+        packet waits a random, stationary time (the same before and after an unplug)."""
+        t = time.monotonic()
+        if t < self._release_t:
+            return
+        data, self._delayed = b"".join(self._delayed), []
+        self._release_t = max(self._release_t, t - self.jitter_s) + self.rng.uniform(0.0, self.jitter_s)
+        self.write(data)
 
     # -- firmware hooks ---------------------------------------------------------------------------
     def on_command(self, buf: bytes) -> bytes:

@@ -94,3 +94,52 @@ def test_labels_outside_a_recording_are_ignored(capture):
     capture.label_off("fist")
     assert capture.labels == []
     assert capture.stop_recording() is None
+
+
+def test_emg_down_at_the_end_is_a_gap_up_to_the_stop(capture, tmp_path):
+    """The armband is unplugged mid-recording and never comes back: the recording goes on with
+    video only, and the time without EMG must be in /emg/gaps (no later sample will mark it)."""
+    import time
+    path = tmp_path / "down.h5"
+    capture.start_recording(path, {"subject": "S01"})
+    time.sleep(1.0)
+    capture.emg.emulator.unplug()
+    t_unplug = now()
+    time.sleep(1.5)
+    capture.stop_recording()
+    with SessionReader(path) as r:
+        gaps = r.gaps
+        t_end = r.duration_s
+    assert len(gaps) == 1
+    start, end = gaps[0]
+    assert end == pytest.approx(t_end, abs=0.3)
+    assert end - start == pytest.approx(1.5, abs=0.3)
+
+
+def test_landmark_model_loads_before_the_first_real_frame(tmp_path):
+    """Default landmark mode ("auto") with a camera whose frames carry no truth: MediaPipe must be
+    loaded when the capture starts, not at the first frame (that dropped the first 0.25-0.5 s)."""
+    import time
+
+    import cv2
+
+    from recorder.camera import ImageFolderSource
+    from recorder.landmarks import LandmarkWorker
+    from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((96, 96, 3), 128, np.uint8))
+    subject = SyntheticSubject(seed=0)
+    cap = Capture(SyntheticEmgSource(subject=subject, n_channels=8), ImageFolderSource(folder, fps=10.0),
+                  LandmarkWorker(mode="auto"), subject=subject)
+    cap.start()
+    try:
+        assert cap.landmarks._detector is not None  # loaded before the camera started
+        _wait_for(lambda: cap.camera.status()["frames"] >= 15, timeout=20.0)
+        time.sleep(0.3)
+        st = cap.landmarks.stats()
+    finally:
+        cap.stop()
+    assert st["processed"] >= 10
+    assert st["dropped"] == 0

@@ -44,3 +44,30 @@ def test_info_on_a_foreign_file_is_one_clear_line(tmp_path):
                        timeout=60)
     assert r.returncode != 0
     assert str(bad) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_duration_is_kept(tmp_path):
+    """--duration 1.1 records 1.1 s, not until the next half-second progress tick (1.5 s)."""
+    out = tmp_path / "d.h5"
+    p = subprocess.run([sys.executable, "-m", "recorder", "record", "--emg", "synthetic", "--camera", "none",
+                        "--landmarks", "none", "--duration", "1.1", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with SessionReader(out) as r:
+        assert 0.9 < r.duration_s < 1.1 + 0.25, r.duration_s
+
+
+def test_a_video_files_first_frame_is_recorded(tmp_path):
+    """--camera FILE: the video starts with the recording clock, so its first frames are stored
+    (4-7 were consumed before the recording started)."""
+    from .test_camera import _write_video
+
+    video = _write_video(tmp_path / "v.avi", n=20, fps=20.0)
+    out = tmp_path / "v.h5"
+    p = subprocess.run([sys.executable, "-m", "recorder", "record", "--emg", "synthetic", "--camera", str(video),
+                        "--landmarks", "none", "--duration", "2.0", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    with SessionReader(out) as r:
+        idx = r.video_index
+    assert len(idx) and idx[0] == 0, idx[:5]

@@ -81,3 +81,28 @@ def test_growing_queueing_delay_does_not_bend_the_rate():
         a = t_true[i + 3] + 50e-6 + (rng.exponential(scale) if rng.random() > 0.1 else 0.0)
         clock.stamp(i, 4, a)
     assert abs(clock.rate_hz / true_rate - 1) < 20e-6
+
+
+def test_stamped_times_never_step_back_when_the_envelope_moves_earlier():
+    """A read much less delayed than the first one moves the fit's intercept earlier by more than
+    the chunk spacing; the chunk's times must still follow the previous chunk's (issue 15: four
+    backwards steps in /emg/t on a loaded machine)."""
+    import numpy as np
+
+    from recorder.devices.base import EmgSource
+
+    class Src(EmgSource):
+        sample_rate_hz = 200.0
+        channel_names = ["a"]
+
+        def _run(self):
+            pass
+
+    src = Src()
+    got = []
+    src._sink = got.append
+    x = np.zeros((10, 1), np.int16)
+    src._emit(x, 1.0, first_index=0)      # the first read was 45 ms late...
+    src._emit(x, 1.01, first_index=10)    # ...the second on time: the intercept jumps 40 ms earlier
+    t = np.concatenate([c.t for c in got])
+    assert np.all(np.diff(t) > 0)

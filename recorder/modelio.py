@@ -157,7 +157,8 @@ def _validate_meta(d: Path, meta: dict) -> None:
     b = meta["baseline"]
     _need(d, isinstance(b, dict), "baseline must be an object")
     if task == "pose":
-        _need(d, _is_num_list(b.get("pose_mm"), t["n"]), f"baseline.pose_mm must be {t['n']} numbers")
+        key = "angles_deg" if "angles_deg" in b else "pose_mm"  # joint-angle models keep mean angles
+        _need(d, _is_num_list(b.get(key), t["n"]), f"baseline.{key} must be {t['n']} numbers")
     else:
         _need(d, b.get("class") is None or _is_int(b.get("class"), 0, t["n"] - 1),
               "baseline.class must be a class index or null")

@@ -59,6 +59,24 @@ def pose_metrics(pred: np.ndarray, true: np.ndarray, baseline_pose: np.ndarray) 
     return out
 
 
+def add_ridge(m: dict, ridge_pred: np.ndarray, true: np.ndarray) -> dict:
+    """Put the ridge baseline's figures on the same windows into pose metrics ``m`` (in place):
+    ridge_mpjpe_mm, ridge_ratio (ridge / mean pose) and ratio_vs_ridge (model / ridge)."""
+    m["ridge_mpjpe_mm"] = mpjpe(ridge_pred, true)
+    base = m["baseline_mpjpe_mm"]
+    m["ridge_ratio"] = m["ridge_mpjpe_mm"] / base if base > 0 else float("nan")
+    m["ratio_vs_ridge"] = m["mpjpe_mm"] / m["ridge_mpjpe_mm"] if m["ridge_mpjpe_mm"] > 0 else float("nan")
+    return m
+
+
+def add_lda(m: dict, lda_pred: np.ndarray, true: np.ndarray) -> dict:
+    """Put the LDA baseline's accuracy and balanced accuracy on the same windows into gesture
+    metrics ``m`` (in place): lda_accuracy, lda_balanced_accuracy."""
+    g = gesture_metrics(np.asarray(lda_pred), true, m["class_names"])
+    m["lda_accuracy"], m["lda_balanced_accuracy"] = g["accuracy"], g["balanced_accuracy"]
+    return m
+
+
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
     """(K, K) int64 counts; row = true class, column = predicted class."""
     true = np.asarray(true, dtype=np.int64)
@@ -127,21 +145,24 @@ def format_metrics_table(rows: dict[str, dict]) -> str:
         lines.append("(per finger: model (baseline))")
     if pose:
         fingers = list(FINGERS)
-        lines.append("| | n | MPJPE mm | baseline mm | ratio | R2 | " + " | ".join(fingers) + " |")
-        lines.append("|---" * (6 + len(fingers)) + "|")
+        lines.append("| | n | MPJPE mm | baseline mm | ratio | ridge mm | ridge ratio | R2 | "
+                     + " | ".join(fingers) + " |")
+        lines.append("|---" * (8 + len(fingers)) + "|")
         for name, m in pose.items():
             pf = m.get("per_finger_mm", {})
             lines.append(f"| {name} | {m['n']} | {_fmt(m['mpjpe_mm'])} | {_fmt(m['baseline_mpjpe_mm'])} | "
-                         f"{_fmt(m['ratio'], 3)} | {_fmt(m['r2'], 3)} | "
+                         f"{_fmt(m['ratio'], 3)} | {_fmt(m.get('ridge_mpjpe_mm'))} | {_fmt(m.get('ridge_ratio'), 3)} | "
+                         f"{_fmt(m['r2'], 3)} | "
                          + " | ".join(_fmt(pf.get(f)) for f in fingers) + " |")
     if gest:
         if lines:
             lines.append("")
-        lines.append("| | n | accuracy | balanced acc. | majority baseline |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| | n | accuracy | balanced acc. | majority baseline | LDA acc. | LDA balanced |")
+        lines.append("|---|---|---|---|---|---|---|")
         for name, m in gest.items():
             lines.append(f"| {name} | {m['n']} | {_fmt(m['accuracy'], 4)} | {_fmt(m['balanced_accuracy'], 4)} | "
-                         f"{_fmt(m.get('baseline_accuracy'), 4)} |")
+                         f"{_fmt(m.get('baseline_accuracy'), 4)} | {_fmt(m.get('lda_accuracy'), 4)} | "
+                         f"{_fmt(m.get('lda_balanced_accuracy'), 4)} |")
     return "\n".join(lines)
 
 

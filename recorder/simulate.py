@@ -33,7 +33,8 @@ def _placeholder_jpeg() -> bytes:
 def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int = 0, camera: bool = False,
                            frame_rate: float = 30.0, emg_rate: float = 200.0, n_channels: int = 8,
                            gaps: Sequence[tuple[float, float]] = (), hand_dropout: float = 0.0,
-                           frame_size: tuple[int, int] = (320, 240), chunk_s: float = 2.0) -> Path:
+                           frame_size: tuple[int, int] = (320, 240), chunk_s: float = 2.0,
+                           realism: str | dict | None = None, session: int = 0) -> Path:
     """Write a synthetic session file and return its path.
 
     duration_s: seconds of data; seed: the subject (schedule, mixing, hand size);
@@ -41,6 +42,10 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
     frame_rate: fps of frames/landmarks; emg_rate: Hz of the int8 EMG (Myo raw is 200);
     gaps: (start_s, end_s) session-second intervals with no EMG (recorded in /emg/gaps);
     hand_dropout: fraction of frames, chosen at random, written without a hand (NaN landmarks).
+    realism: None (ideal band and camera), "realistic" or a dict of
+    :data:`recorder.synthetic.REALISM_OFF` switches; session: which session of the subject (band
+    placement, drifts, camera latency and where in the schedule it starts differ per session).
+    The true EMG-to-video lag is written to the metadata (``settings.truth_lag_s``).
     """
     from .camera import render_hand
     from .session import SessionWriter
@@ -48,14 +53,19 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
 
     path = Path(path)
     t0 = T0_HOST
-    subject = SyntheticSubject(seed=seed, n_channels=n_channels, t_origin=t0, emg_rate_hz=emg_rate)
-    rng = np.random.default_rng([seed, 0xF4A3])
+    # Another session starts elsewhere in the subject's schedule (137 s on per session).
+    subject = SyntheticSubject(seed=seed, n_channels=n_channels, t_origin=t0 - 137.0 * int(session),
+                               emg_rate_hz=emg_rate, realism=realism, session=session)
+    real = subject.realism
+    rng = np.random.default_rng([seed, 0xF4A3] + ([int(session), 1] if session else []))
     meta = {"subject": f"synthetic-{seed}", "hand": "right", "notes": "written by recorder.simulate",
             "device": {"kind": "synthetic", "sample_rate_hz": emg_rate, "seed": seed,
                        "channel_names": [f"ch{i + 1}" for i in range(n_channels)]},
             "settings": {"generator": "recorder.simulate.make_synthetic_session", "duration_s": duration_s,
                          "seed": seed, "camera": camera, "frame_rate": frame_rate, "emg_rate": emg_rate,
-                         "gaps": [list(g) for g in gaps], "hand_dropout": hand_dropout}}
+                         "gaps": [list(g) for g in gaps], "hand_dropout": hand_dropout,
+                         "realism": real, "session": int(session), "truth_lag_s": subject.true_lag_s,
+                         "camera_latency_s": subject.camera_latency_s}}
     writer = SessionWriter(path, sample_rate_hz=emg_rate, channel_names=[f"ch{i + 1}" for i in range(n_channels)],
                            units="counts", scale_to_uV=float("nan"), emg_dtype=np.int8, t0=t0, metadata=meta,
                            video=True, flush_interval_s=1.0)
@@ -85,9 +95,21 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
         for f0 in range(0, n_frames, fstep):
             fi = np.arange(f0, min(f0 + fstep, n_frames))
             tf = t0 + fi / frame_rate
-            world = subject.pose_world_mm(tf)
-            img = subject.image_landmarks(tf, w, h, world=world)
+            shown = tf
+            if real["camera_latency"]:  # each frame shows the hand as it was latency +- 10 ms earlier
+                shown = tf - subject.camera_latency_s - rng.uniform(-0.01, 0.01, len(tf))
+            world = subject.pose_world_mm(shown)
+            if real["landmark_noise_mm"]:
+                world = world + rng.normal(0.0, float(real["landmark_noise_mm"]), world.shape).astype(np.float32)
+                world[:, 0] = 0.0
+            img = subject.image_landmarks(shown, w, h, world=world)
             drop = rng.random(len(fi)) < hand_dropout
+            if real["dropouts"]:  # runs of about 5 frames (a hand lost for ~150 ms)
+                drop |= np.convolve(rng.random(len(fi)) < real["dropouts"] / 5, np.ones(5))[:len(fi)] > 0
+            wrong = (rng.random(len(fi)) < float(real["wrong_hand"])) if real["wrong_hand"] else np.zeros(len(fi), bool)
+            if wrong.any():  # the other hand's answer: mirrored across the image's vertical axis
+                world[wrong, :, 0] *= -1
+                img[wrong, :, 0] = 1.0 - img[wrong, :, 0]
             for k, i in enumerate(fi):
                 t = float(tf[k])
                 if camera:
@@ -100,7 +122,8 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
                 if drop[k]:
                     writer.add_landmarks(Landmarks.empty(t, int(i)))
                 else:
-                    writer.add_landmarks(Landmarks(image=img[k], world_mm=world[k], score=1.0, handedness="Right",
+                    writer.add_landmarks(Landmarks(image=img[k], world_mm=world[k], score=1.0,
+                                                   handedness="Left" if wrong[k] else "Right",
                                                    t=t, frame_index=int(i)))
         for s, e, name in subject.segments_between(t0, t0 + duration_s):
             writer.add_label(s, e, name)

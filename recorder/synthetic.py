@@ -79,6 +79,43 @@ _FINGER_ANGLE = {"index": (3.0, 9.0), "middle": (0.0, 1.0), "ring": (-3.0, -8.0)
 # Joint flexion at full flexion (degrees): MCP, PIP, DIP.
 _FLEX_DEG = (85.0, 100.0, 65.0)
 
+#: Realism switches (see :func:`realism_options`); every effect is off in the default subject so the
+#: existing figures and tests stay as they were; the preset "realistic" turns all of them on.
+REALISM_OFF: dict = {
+    "rotation": False,        # band turned around the forearm per session (up to one electrode)
+    "placement": False,       # band moved along the forearm per session (muscle weights change)
+    "gain_drift": False,      # per-channel gain wander and one contact change within the session
+    "fatigue": False,         # median frequency falls, amplitude rises over the session
+    "hum_counts": 0.0,        # 50 Hz powerline hum amplitude (counts)
+    "artefacts": False,       # motion artefacts: brief low-frequency swings on all channels
+    "emd_s": 0.0,             # electromechanical delay: EMG leads the movement by this (s)
+    "camera_latency": False,  # frames stamped 30-120 ms (per session) + jitter after what they show
+    "landmark_noise_mm": 0.0,  # MediaPipe-like landmark noise (std, mm)
+    "dropouts": 0.0,          # fraction of frames without a hand (in short runs)
+    "wrong_hand": 0.0,        # fraction of frames reported as the other (mirrored) hand
+}
+REALISTIC: dict = {"rotation": True, "placement": True, "gain_drift": True, "fatigue": True, "hum_counts": 2.0,
+                   "artefacts": True, "emd_s": 0.05, "camera_latency": True, "landmark_noise_mm": 3.0,
+                   "dropouts": 0.03, "wrong_hand": 0.005}
+
+
+def realism_options(realism: str | dict | None) -> dict:
+    """None / "none" -> every effect off; "realistic" -> all on; a dict -> REALISM_OFF updated with it
+    (a dict may start from the preset with {"preset": "realistic", ...})."""
+    if realism is None or realism == "none":
+        return dict(REALISM_OFF)
+    if realism == "realistic":
+        return dict(REALISTIC)
+    if isinstance(realism, dict):
+        r = dict(realism)
+        base = realism_options(r.pop("preset", None))
+        unknown = set(r) - set(REALISM_OFF)
+        if unknown:
+            raise ValueError(f"unknown realism option(s) {sorted(unknown)}; known: {sorted(REALISM_OFF)}")
+        return {**base, **r}
+    raise ValueError(f"realism must be None, 'none', 'realistic' or a dict, got {realism!r}")
+
+
 _TRANSITION_S = 0.5
 _VEL_SCALE = 2.0  # flexion units per second that count as a full-speed movement
 
@@ -106,12 +143,15 @@ class SyntheticSubject:
     n_channels: EMG channels (8 for a Myo).
     t_origin: host-clock seconds at which the subject's motion starts (subject time 0); default now.
     emg_rate_hz: sampling rate :meth:`emg` assumes when no ``rate_hz`` is given; sets the noise band.
+    realism: None (an ideal armband and camera), "realistic" or a dict of :data:`REALISM_OFF` switches.
+    session: which session of this subject (band placement, drifts, camera latency are drawn per
+    session from (seed, session); the person, i.e. muscles, hand and schedule, stays the same).
     """
 
     n_muscles = len(MUSCLES)
 
     def __init__(self, seed: int = 0, n_channels: int = 8, t_origin: float | None = None,
-                 emg_rate_hz: float = 200.0):
+                 emg_rate_hz: float = 200.0, realism: str | dict | None = None, session: int = 0):
         if n_channels < 1:
             raise ValueError(f"n_channels must be >= 1, got {n_channels}")
         self.seed = int(seed)
@@ -140,6 +180,18 @@ class SyntheticSubject:
             phi[side] = offset + np.pi * (rng.permutation(k) + rng.uniform(0.25, 0.75, k)) / k
         kappa = rng.uniform(4.0, 7.0, self.n_muscles)
         weight = rng.uniform(0.6, 1.0, self.n_muscles)
+        self.realism = realism_options(realism)
+        self.session = int(session)
+        srng = np.random.default_rng([self.seed, self.session, 0xBA4D])  # this session's band and drifts
+        # Every per-session draw is made whatever the switches, so turning one effect off leaves the
+        # others' values as they were.
+        rot = float(srng.uniform(-1.0, 1.0)) * 2 * np.pi / self.n_channels
+        w_place, k_place = np.exp(srng.normal(0.0, 0.2, self.n_muscles)), np.exp(srng.normal(0.0, 0.1, self.n_muscles))
+        self.band_rotation_rad = rot if self.realism["rotation"] else 0.0
+        theta = theta + self.band_rotation_rad
+        if self.realism["placement"]:
+            # Further along the forearm some muscles lie deeper, others nearer the skin.
+            weight, kappa = weight * w_place, kappa * k_place
         m = np.exp(kappa * (np.cos(theta[:, None] - phi[None, :]) - 1.0)) * weight + 0.05
         self.mixing = m  # (C, M), positive
         # Scale so that every muscle fully active gives std ~36 counts on the loudest channel
@@ -152,6 +204,19 @@ class SyntheticSubject:
         self._car_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, k))
         self._base_u = rng.uniform(0, 1, size=(self.n_channels, 16))
         self._base_p = rng.uniform(0, 2 * np.pi, size=(self.n_channels, 16))
+        # Gain drift: three slow sinusoids per channel (periods 1-5 min), +-15 %; one contact change
+        # (a channel's gain steps by x0.6-0.8 within the first 10 min, then recovers slowly).
+        self._drift_f = srng.uniform(1 / 300, 1 / 60, size=(self.n_channels, 3))
+        self._drift_p = srng.uniform(0, 2 * np.pi, size=(self.n_channels, 3))
+        self._contact = (int(srng.integers(self.n_channels)), float(srng.uniform(60, 540)), float(srng.uniform(0.6, 0.8)))
+        # Motion artefacts: 20 events per 10 min loop (start s, channel gains, sign).
+        self._art_t = np.sort(srng.uniform(0, 600, 20))
+        self._art_g = srng.uniform(0.5, 1.0, size=(20, self.n_channels)) * srng.choice([-1, 1], size=(20, 1))
+        self._hum_p = float(srng.uniform(0, 2 * np.pi))
+        #: Camera latency of this session (s): frames are stamped this long (+- 10 ms jitter) after
+        #: the moment they show. With the EMD it makes the EMG-to-video lag of the session.
+        latency = float(srng.uniform(0.03, 0.12))
+        self.camera_latency_s = latency if self.realism["camera_latency"] else 0.0
         # Where the hand sits in the image (wanders slowly).
         self._img_f = rng.uniform(0.03, 0.12, size=2)
         self._img_p = rng.uniform(0, 2 * np.pi, size=2)
@@ -371,9 +436,34 @@ class SyntheticSubject:
         a[:, nf + 1::2] = 0.04 + 0.3 * np.clip(-w, 0, None)
         return np.clip(a, 0.0, 1.0)
 
+    @property
+    def true_lag_s(self) -> float:
+        """EMG-to-video lag of this session (s): electromechanical delay + mean camera latency."""
+        return float(self.realism["emd_s"]) + self.camera_latency_s
+
+    def channel_gain(self, t) -> np.ndarray:
+        """(n, C) multiplicative gain of each electrode at host times t (1 without gain drift/fatigue)."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        g = np.ones((len(t), self.n_channels))
+        s = t - self.t_origin
+        if self.realism["gain_drift"]:
+            w = np.sin(2 * np.pi * self._drift_f[None] * s[:, None, None] + self._drift_p[None]).sum(-1) / 3.0
+            g *= np.exp(0.15 * w)
+            ch, t_step, f = self._contact
+            after = np.clip(s - t_step, 0, None)
+            g[:, ch] *= np.where(s >= t_step, 1.0 - (1.0 - f) * np.exp(-after / 120.0), 1.0)
+        if self.realism["fatigue"]:
+            g *= (1.0 + 0.1 * np.clip(s / 600.0, 0, 1.5))[:, None]
+        return g
+
     def emg_envelope(self, t) -> np.ndarray:
-        """(n, C) standard deviation of the EMG (counts) at host times t, without the baseline."""
-        return self.emg_gain * self.activations(t) @ self.mixing.T
+        """(n, C) standard deviation of the EMG (counts) at host times t, without the baseline.
+        With an electromechanical delay the EMG at t carries the activation of the movement at t + emd."""
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        env = self.emg_gain * self.activations(t + float(self.realism["emd_s"])) @ self.mixing.T
+        if self.realism["gain_drift"] or self.realism["fatigue"]:
+            env = env * self.channel_gain(t)
+        return env
 
     @staticmethod
     def _band(rate_hz: float) -> tuple[float, float]:
@@ -402,8 +492,25 @@ class SyntheticSubject:
         lo, hi = self._band(rate)
         s = t - self.t_origin
         env = self.emg_envelope(t)
-        x = env * self._noise(s, self._car_u, self._car_p, lo, hi)
+        if self.realism["fatigue"]:
+            # Falling median frequency: the carrier band narrows toward its low edge over the session
+            # (to 80 % by 10 min); a time-warp of the carrier phase, so the signal stays continuous.
+            k = 0.2 / 600.0
+            s_c = np.where(s > 0, np.log1p(k * np.clip(s, 0, None)) / k, s)
+            x = env * self._noise(s_c, self._car_u, self._car_p, lo, hi)
+        else:
+            x = env * self._noise(s, self._car_u, self._car_p, lo, hi)
         x += self.emg_baseline_std * self._noise(s, self._base_u, self._base_p, 2.0, 0.45 * rate)
+        if self.realism["hum_counts"]:
+            x += float(self.realism["hum_counts"]) * np.sin(2 * np.pi * 50.0 * s + self._hum_p)[:, None]
+        if self.realism["artefacts"]:
+            # 300 ms half-sine swings of up to 25 counts (cable tug, electrode lift).
+            u = np.mod(s, 600.0)
+            for t_a, g in zip(self._art_t, self._art_g):
+                d = u - t_a
+                on = (d >= 0) & (d < 0.3)
+                if on.any():
+                    x[on] += 25.0 * np.sin(np.pi * d[on] / 0.3)[:, None] * g[None]
         return np.clip(x, -127.0, 127.0)
 
     __call__ = emg  # an emulator's ``generator(t)``

@@ -1,0 +1,157 @@
+"""EMG-to-video lag: how long after the EMG the landmarks show the movement it drove.
+
+Two delays add up (see docs/models.md): the electromechanical delay (muscle electrical activity
+precedes force and movement by roughly 30-100 ms) and the camera's latency (exposure, transfer,
+buffering and landmark detection make a frame's time stamp 30-120 ms later than the moment it
+shows, with jitter). A frame stamped ``s`` is therefore best explained by the EMG up to ``s - lag``.
+
+Estimate (:func:`estimate_lag`): a linear model predicts the EMG amplitude envelope from the pose
+(targets, their velocity and speed) on the frames; it is refitted for every candidate lag on a grid
+and the lag whose envelope it explains best (highest R^2) wins, refined to a fraction of the grid step
+by a parabola through the best point and its neighbours. The features stay the same at every lag, so
+one matrix factorisation serves the whole grid (a second or two for an hour of frames). The
+envelope is smoothed with a *centred* window, so smoothing adds no delay of its own.
+
+Stored in the session file as root attributes ``emg_video_lag_s`` (float seconds) and
+``emg_video_lag_method`` (text); see docs/session-format.md. Applied when building windows: the window
+of the frame stamped ``s`` ends at the last EMG sample at or before ``s - lag``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+LAG_ATTR = "emg_video_lag_s"
+LAG_METHOD_ATTR = "emg_video_lag_method"
+METHOD = "ridge pose->EMG-envelope R^2 over a lag grid (recorder.lag)"
+
+
+class LagError(ValueError):
+    """Too little data to estimate a lag; the message names the session."""
+
+
+def envelope(emg: np.ndarray, rate_hz: float, smooth_s: float = 0.05) -> np.ndarray:
+    """(N, C) amplitude envelope: sqrt of the centred moving mean of the squared, mean-removed EMG."""
+    x = np.asarray(emg, np.float64)
+    x = x - x.mean(axis=0)
+    k = max(1, int(round(smooth_s * rate_hz)) | 1)  # odd length: centred, no delay
+    return np.sqrt(_movmean(x ** 2, k))
+
+
+def _movmean(x: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving mean over k (odd) rows of x (N, D), shrinking at the ends."""
+    half = k // 2
+    c = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), x]), axis=0)
+    lo = np.clip(np.arange(len(x)) - half, 0, len(x))
+    hi = np.clip(np.arange(len(x)) + half + 1, 0, len(x))
+    return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def _pose_features(frame_t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(F, 3 D + 1) features of targets y (F, D) at frame_t: value, velocity, speed, and 1."""
+    v = np.gradient(y, frame_t, axis=0)
+    return np.hstack([y, v, np.abs(v), np.ones((len(y), 1))])
+
+
+def lag_curve(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+              lags_s: np.ndarray, alpha: float = 1.0, highpass_s: float = 0.5) -> np.ndarray:
+    """R^2 (len(lags_s),) of the envelope predicted from the pose at each candidate lag (seconds).
+
+    emg_t (N,) s, emg (N, C) raw; frame_t (F,) s, y (F, D) targets (mm or degrees; NaN rows skipped).
+    """
+    frame_t = np.asarray(frame_t, np.float64)
+    y = np.asarray(y, np.float64).reshape(len(frame_t), -1)
+    ok = np.isfinite(y).all(axis=1)
+    frame_t, y = frame_t[ok], y[ok]
+    # Frames whose shifted time falls outside the EMG for any lag are left out, so every lag is
+    # scored on the same frames.
+    inside = (frame_t - lags_s.max() >= emg_t[0]) & (frame_t - lags_s.min() <= emg_t[-1])
+    if inside.sum() < 100:
+        return np.full(len(lags_s), np.nan)
+    F = _pose_features(frame_t, y)
+    # Both sides high-passed (minus a centred moving mean of highpass_s): slow holds say little
+    # about timing, while the onsets and ends of movements say it sharply.
+    kf = max(3, int(round(highpass_s / np.median(np.diff(frame_t)))) | 1)
+    Fh = F.copy()
+    Fh[:, :-1] -= _movmean(F[:, :-1], kf)
+    # Wrong-hand frames (far from both neighbours, which agree) and lost-hand gaps make velocity
+    # spikes that would dominate a least-squares fit: leave those frames out with their neighbours.
+    spike = np.zeros(len(y))
+    spike[1:-1] = np.linalg.norm(y[1:-1] - 0.5 * (y[:-2] + y[2:]), axis=1)
+    step = np.linalg.norm(y[2:] - y[:-2], axis=1)
+    bad = spike > 4.0 * np.percentile(step, 95) + 1e-9
+    dt = np.diff(frame_t)
+    bad[1:] |= dt > 2.5 * np.median(dt)
+    bad[:-1] |= dt > 2.5 * np.median(dt)
+    bad = bad | np.r_[False, bad[:-1]] | np.r_[bad[1:], False]
+    keep = inside & ~bad
+    if keep.sum() < 100:
+        return np.full(len(lags_s), np.nan)
+    F = Fh[keep]
+    ft = frame_t[keep]
+    mu, sd = F[:, :-1].mean(0), F[:, :-1].std(0)
+    sd[sd < 1e-9] = 1.0
+    F[:, :-1] = (F[:, :-1] - mu) / sd
+    G = F.T @ F + alpha * np.eye(F.shape[1])
+    P = np.linalg.solve(G, F.T)  # (K, F): ridge coefficients = P @ targets
+    env = envelope(emg, rate_hz)
+    env = env - _movmean(env, max(3, int(round(highpass_s * rate_hz)) | 1))
+    out = np.empty(len(lags_s))
+    for i, L in enumerate(lags_s):
+        E = np.column_stack([np.interp(ft - L, emg_t, env[:, c]) for c in range(env.shape[1])])
+        res = E - F @ (P @ E)
+        tot = ((E - E.mean(0)) ** 2).sum()
+        out[i] = 1.0 - (res ** 2).sum() / tot if tot > 0 else np.nan
+    return out
+
+
+def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+                 min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005,
+                 name: str = "session") -> dict:
+    """Best lag (s) over [min_s, max_s]: {"lag_s", "r2", "r2_at_zero", "method", "lags_s", "curve"}.
+
+    Raises LagError when the frames with a pose cover too little EMG (under 100 frames)."""
+    lags = np.arange(min_s, max_s + step_s / 2, step_s)
+    curve = lag_curve(emg_t, emg, rate_hz, frame_t, y, lags)
+    if not np.isfinite(curve).any():
+        raise LagError(f"{name}: too few frames with a pose inside the EMG to estimate the EMG-to-video lag")
+    k = int(np.nanargmax(curve))
+    lag = float(lags[k])
+    if 0 < k < len(lags) - 1 and np.isfinite(curve[k - 1:k + 2]).all():
+        a, b, c = curve[k - 1], curve[k], curve[k + 1]
+        den = a - 2 * b + c
+        if den < 0:
+            lag += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) * step_s
+    z = int(np.argmin(np.abs(lags)))
+    return {"lag_s": lag, "r2": float(curve[k]), "r2_at_zero": float(curve[z]), "method": METHOD,
+            "lags_s": lags.tolist(), "curve": curve.tolist()}
+
+
+def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
+    """:func:`estimate_lag` for a :class:`~recorder.dataset.SessionArrays` with world landmarks."""
+    if s.world is None or not len(s.frame_t):
+        raise LagError(f"{s.name}: no frames with landmarks to estimate the EMG-to-video lag from")
+    w = s.world.astype(np.float64)
+    y = (w - w[:, :1]).reshape(len(w), -1)
+    return estimate_lag(s.emg_t, s.emg, s.rate_hz, s.frame_t, y, name=s.name)
+
+
+def read_lag(path: str | Path) -> float | None:
+    """The lag stored in a session file (s), or None when none is stored."""
+    import h5py
+    with h5py.File(path, "r", locking=False) as f:
+        v = f.attrs.get(LAG_ATTR)
+    return None if v is None else float(v)
+
+
+def write_lag(path: str | Path, lag_s: float, method: str = METHOD) -> None:
+    """Store a lag in a (closed) session file's root attributes; the only change made to the file."""
+    import h5py
+    try:
+        with h5py.File(path, "r+") as f:
+            f.attrs[LAG_ATTR] = float(lag_s)
+            f.attrs[LAG_METHOD_ATTR] = str(method)
+    except OSError as e:
+        raise OSError(f"{path}: cannot store the EMG-to-video lag: {e}") from e

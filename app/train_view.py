@@ -59,18 +59,28 @@ def headline(meta: dict) -> tuple[str, float]:
     if part is None:
         return "no metrics", math.nan
     m = metrics[part]
+    flag = "NO SKILL: " if (meta.get("quality") or {}).get("no_skill") else ""
     if m.get("mpjpe_mm") is not None:
         base, ratio = m.get("baseline_mpjpe_mm"), m.get("ratio")
-        extra = f" (baseline {base:.1f}, ×{ratio:.2f})" if base is not None and ratio is not None else ""
-        return f"{part} MPJPE {m['mpjpe_mm']:.1f} mm{extra}", float(m["mpjpe_mm"])
+        extra = f" (baseline {base:.1f}, ×{ratio:.2f}" if base is not None and ratio is not None else ""
+        if extra and m.get("ridge_ratio") is not None:
+            extra += f"; ridge ×{m['ridge_ratio']:.2f}"
+        extra += ")" if extra else ""
+        return f"{flag}{part} MPJPE {m['mpjpe_mm']:.1f} mm{extra}", float(m["mpjpe_mm"])
     if m.get("mae_deg") is not None:  # joint-angle targets
         base, ratio = m.get("baseline_mae_deg"), m.get("ratio")
-        extra = f" (mean-angle baseline {base:.1f}, ×{ratio:.2f})" if base is not None and ratio is not None else ""
-        return f"{part} angle MAE {m['mae_deg']:.1f}°{extra}", float(m["mae_deg"])
+        extra = f" (mean-angle baseline {base:.1f}, ×{ratio:.2f}" if base is not None and ratio is not None else ""
+        if extra and m.get("ridge_ratio") is not None:
+            extra += f"; ridge ×{m['ridge_ratio']:.2f}"
+        extra += ")" if extra else ""
+        return f"{flag}{part} angle MAE {m['mae_deg']:.1f}°{extra}", float(m["mae_deg"])
     if m.get("accuracy") is not None:
         base = m.get("baseline_accuracy")
-        extra = f" (majority {base:.2f})" if base is not None else ""
-        return f"{part} accuracy {m['accuracy']:.3f}{extra}", 1.0 - float(m["accuracy"])
+        extra = f" (majority {base:.2f}" if base is not None else ""
+        if extra and m.get("lda_accuracy") is not None:
+            extra += f"; LDA {m['lda_accuracy']:.2f}"
+        extra += ")" if extra else ""
+        return f"{flag}{part} accuracy {m['accuracy']:.3f}{extra}", 1.0 - float(m["accuracy"])
     return "no metrics", math.nan
 
 
@@ -694,6 +704,9 @@ class TrainView(QtWidgets.QWidget):
                              f"ETA {_fmt_s(e.get('eta_s'))}{rate_s}")
         elif kind == "done":
             self.show_metrics(e.get("metrics") or {})
+            q = e.get("quality") or {}
+            if q.get("no_skill"):  # the engine's plain-words verdict (recorder.guard)
+                self.banner.show_message(q.get("message", "This model has no skill."), "warn")
 
     def _on_ended(self, outcome: str, message: str) -> None:
         self.progress.setRange(0, max(1, self.progress.maximum()))
@@ -743,6 +756,8 @@ class TrainView(QtWidgets.QWidget):
             rows.append(("MPJPE (mm)", [f(metrics[p].get("mpjpe_mm")) for p in parts], True))
             rows.append(("mean-pose baseline (mm)", [f(metrics[p].get("baseline_mpjpe_mm")) for p in parts], True))
             rows.append(("ratio model / baseline", [f(metrics[p].get("ratio"), 3) for p in parts], True))
+            rows.append(("ridge baseline (mm)", [f(metrics[p].get("ridge_mpjpe_mm")) for p in parts], False))
+            rows.append(("ratio ridge / baseline", [f(metrics[p].get("ridge_ratio"), 3) for p in parts], False))
             rows.append(("R²", [f(metrics[p].get("r2"), 3) for p in parts], False))
             for finger in first.get("per_finger_mm", {}):
                 rows.append((f"{finger} (mm, baseline)",
@@ -758,6 +773,7 @@ class TrainView(QtWidgets.QWidget):
             rows.append(("angle MAE (deg)", [f(metrics[p].get("mae_deg")) for p in parts], True))
             rows.append(("mean-angle baseline (deg)", [f(metrics[p].get("baseline_mae_deg")) for p in parts], True))
             rows.append(("ratio model / baseline", [f(metrics[p].get("ratio"), 3) for p in parts], True))
+            rows.append(("ratio ridge / baseline", [f(metrics[p].get("ridge_ratio"), 3) for p in parts], False))
             for finger in first.get("per_finger_deg", {}):
                 rows.append((f"{finger} (deg, baseline)",
                              [f"{f(metrics[p]['per_finger_deg'].get(finger))}  ({f(metrics[p].get('baseline_per_finger_deg', {}).get(finger))})"
@@ -772,6 +788,7 @@ class TrainView(QtWidgets.QWidget):
             rows.append(("accuracy", [f(metrics[p].get("accuracy"), 3) for p in parts], True))
             rows.append(("balanced accuracy", [f(metrics[p].get("balanced_accuracy"), 3) for p in parts], False))
             rows.append(("majority baseline", [f(metrics[p].get("baseline_accuracy"), 3) for p in parts], True))
+            rows.append(("LDA baseline accuracy", [f(metrics[p].get("lda_accuracy"), 3) for p in parts], False))
             for name in first.get("per_class_recall", {}):
                 rows.append((f"recall {name}", [f(metrics[p]["per_class_recall"].get(name), 3) for p in parts], False))
             held = metrics[parts[-1]]

@@ -65,6 +65,8 @@ class SessionArrays:
     angle_names: list = field(default_factory=list)
     score: np.ndarray | None = None  # (F,) landmark scores, for label cleaning
     handedness: np.ndarray | None = None  # (F,) str "Left"/"Right"/""
+    #: EMG-to-video lag stored in the file (s; NaN: none stored), see recorder.lag.
+    lag_s: float = float("nan")
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -106,6 +108,9 @@ def read_session(path: str | Path) -> SessionArrays:
                           path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV),
                           angles=angles, angle_names=r.angle_names if angles is not None else [],
                           score=score, handedness=hand)
+    from .lag import read_lag
+    stored = read_lag(path)
+    s.lag_s = float("nan") if stored is None else stored
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
     check_finite(path, emg=emg, emg_t=emg_t, frame_t=frame_t)
@@ -312,7 +317,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
                   transition_guard_ms: float | None = None, target: str = "landmarks",
-                  clean: dict | None = None) -> WindowSet:
+                  clean: dict | None = None, lag: str | float | None = None) -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -327,6 +332,9 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     target (pose task): "landmarks" or "angles", see :func:`pose_targets`; anchors are the frames
     whose targets are all finite. clean: label-cleaning thresholds (:mod:`recorder.clean`); the
     frames each rule removed are in ``WindowSet.clean_counts``.
+    lag: EMG-to-video lag applied to frame anchors (the window of a frame stamped s ends at s - lag):
+    None / "none" (0), "stored" (the session's stored lag, else 0), "auto" (stored, else estimated
+    from the session, see :mod:`recorder.lag`) or a number of ms. The lag used is in ``sessions``.
     """
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
@@ -346,6 +354,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
     dropped = 0
     used_anchor = set()
+    lag_used: list[float] = []
     for si, s in enumerate(ss):
         mode = anchor
         if mode == "auto":
@@ -377,8 +386,11 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         used_anchor.add(mode)
         if len(s.emg_t) < T:
             dropped += len(at)
+            lag_used.append(0.0)
             continue
-        end, ok = window_ends(s.emg_t, at, T, rate, s.gaps)
+        from .lag import session_lag_s
+        lag_used.append(session_lag_s(s, lag) if mode == "frames" else 0.0)
+        end, ok = window_ends(s.emg_t, at - lag_used[-1], T, rate, s.gaps)
         lab = labels_at(at, s.labels, background_label)
         if task == "gesture":
             ok &= np.array([n is not None for n in lab], dtype=bool)
@@ -412,7 +424,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         X=np.concatenate(Xs), y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
         frame=np.concatenate(fs), session=np.concatenate(sis),
         sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
-                   "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0} for s in ss],
+                   "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0,
+                   "lag_s": lg} for s, lg in zip(ss, lag_used)],
         class_names=list(class_names), rate_hz=rate, channel_names=list(chans), window_n=T,
         anchor="+".join(sorted(used_anchor)), dropped=dropped, target=target if task == "pose" else "landmarks",
         target_names=target_names, clean_counts=(clean or {}).get("counts"))
@@ -442,8 +455,18 @@ def make_split(ws: WindowSet, mode: str = "time", val_fraction: float = 0.15, te
       ``test_block`` (optional) test, the others train (k-fold cross-validation over val_block).
     mode "session": whole sessions (indices or names); default the last session is val (with >= 3
       sessions and test_fraction > 0: the second-last val and the last test).
+    mode "cross" (several sessions): the last session is test as a whole (a new session); in the
+      others the last ``val_fraction`` of the time span is val (within-session), the rest train.
     Between parts a gap of one window length + extra_gap_s is left out, so no two parts share EMG.
     """
+    if mode == "cross":
+        if len(ws.sessions) < 2:
+            raise DatasetError("a cross-session split needs at least 2 sessions")
+        sp = make_split(ws, "time", val_fraction=val_fraction, test_fraction=0.0, extra_gap_s=extra_gap_s)
+        last = sp["sessions"][-1]
+        last.update(train=[], val=[], test=[[-np.inf, np.inf]])
+        sp["mode"] = "cross"
+        return sp
     gap = ws.window_s + float(extra_gap_s)
     entries = []
     n_s = len(ws.sessions)

@@ -155,3 +155,22 @@ def write_lag(path: str | Path, lag_s: float, method: str = METHOD) -> None:
             f.attrs[LAG_METHOD_ATTR] = str(method)
     except OSError as e:
         raise OSError(f"{path}: cannot store the EMG-to-video lag: {e}") from e
+
+
+def session_lag_s(s, lag: str | float | None) -> float:
+    """The lag (s) to apply to session ``s`` (SessionArrays) for a ``lag`` setting: None / "none" -> 0;
+    "stored" -> the stored lag, else 0; "auto" -> the stored lag, else estimated from the session
+    (not written back: use ``emgrec lag --write`` for that); a number -> that many ms."""
+    if lag is None or lag == "none":
+        return 0.0
+    if lag in ("stored", "auto"):
+        if np.isfinite(getattr(s, "lag_s", np.nan)):
+            return float(s.lag_s)
+        if lag == "stored":
+            return 0.0
+        est = estimate_session_lag(s)["lag_s"]
+        s.lag_s = est  # once per session object: sweeps and evaluations reuse it
+        return est
+    if isinstance(lag, (int, float)) and not isinstance(lag, bool):
+        return float(lag) * 1e-3
+    raise ValueError(f"lag must be None, 'none', 'stored', 'auto' or a number of ms, got {lag!r}")

@@ -61,11 +61,16 @@ def pose_metrics(pred: np.ndarray, true: np.ndarray, baseline_pose: np.ndarray) 
 
 def add_ridge(m: dict, ridge_pred: np.ndarray, true: np.ndarray) -> dict:
     """Put the ridge baseline's figures on the same windows into pose metrics ``m`` (in place):
-    ridge_mpjpe_mm, ridge_ratio (ridge / mean pose) and ratio_vs_ridge (model / ridge)."""
-    m["ridge_mpjpe_mm"] = mpjpe(ridge_pred, true)
-    base = m["baseline_mpjpe_mm"]
-    m["ridge_ratio"] = m["ridge_mpjpe_mm"] / base if base > 0 else float("nan")
-    m["ratio_vs_ridge"] = m["mpjpe_mm"] / m["ridge_mpjpe_mm"] if m["ridge_mpjpe_mm"] > 0 else float("nan")
+    ridge_mpjpe_mm, ridge_ratio (ridge / mean pose) and ratio_vs_ridge (model / ridge). For angle
+    metrics (``mae_deg`` present) the error is the MAE in degrees: ridge_mae_deg instead."""
+    if "mae_deg" in m:
+        key, err, base, own = "ridge_mae_deg", float(np.abs(np.asarray(ridge_pred, np.float64) - true).mean()), \
+            m["baseline_mae_deg"], m["mae_deg"]
+    else:
+        key, err, base, own = "ridge_mpjpe_mm", mpjpe(ridge_pred, true), m["baseline_mpjpe_mm"], m["mpjpe_mm"]
+    m[key] = err
+    m["ridge_ratio"] = err / base if base > 0 else float("nan")
+    m["ratio_vs_ridge"] = own / err if err > 0 else float("nan")
     return m
 
 
@@ -135,12 +140,12 @@ def format_metrics_table(rows: dict[str, dict]) -> str:
     lines: list[str] = []
     if ang:  # joint-angle targets (recorder.angles.angle_metrics): MAE in degrees, per finger
         fingers = list(dict.fromkeys(f for m in ang.values() for f in m.get("per_finger_deg", {})))
-        lines.append("| | n | MAE deg | mean-angle baseline deg | ratio | " + " | ".join(fingers) + " |")
-        lines.append("|---" * (5 + len(fingers)) + "|")
+        lines.append("| | n | MAE deg | mean-angle baseline deg | ratio | ridge ratio | " + " | ".join(fingers) + " |")
+        lines.append("|---" * (6 + len(fingers)) + "|")
         for name, m in ang.items():
             pf, bf = m.get("per_finger_deg", {}), m.get("baseline_per_finger_deg", {})
             lines.append(f"| {name} | {m['n']} | {_fmt(m['mae_deg'])} | {_fmt(m['baseline_mae_deg'])} | "
-                         f"{_fmt(m['ratio'], 3)} | " + " | ".join(f"{_fmt(pf.get(f))} ({_fmt(bf.get(f))})"
+                         f"{_fmt(m['ratio'], 3)} | {_fmt(m.get('ridge_ratio'), 3)} | " + " | ".join(f"{_fmt(pf.get(f))} ({_fmt(bf.get(f))})"
                                                                for f in fingers) + " |")
         lines.append("(per finger: model (baseline))")
     if pose:

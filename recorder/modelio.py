@@ -364,7 +364,7 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
                             background_label=dc.get("background_label", "rest"),
                             target_frame=dc.get("target_frame", "wrist"),
                             transition_guard_ms=dc.get("transition_guard_ms"), target=dc.get("target", "landmarks"),
-                            clean=dc.get("clean"))
+                            clean=dc.get("clean"), lag=dc.get("lag"))
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
@@ -402,7 +402,15 @@ def evaluate(model: Model, sessions: Iterable, part: str = "auto") -> dict:
         m = pose_metrics(out, ws.y[idx], model.baseline_pose)
     else:
         m = gesture_metrics(out, ws.label[idx], model.class_names, model.majority_class)
-    return {"model": model.name, "part": used, "n_windows": int(len(idx)), "metrics": m}
+    # The ridge / LDA baseline stored with the model (fitted on its training windows), on the same windows.
+    fitted = (getattr(model, "meta", None) or {}).get("baselines") or {}
+    b = fitted.get("ridge" if model.task == "pose" else "lda")
+    if b is not None:
+        from .guard import baseline_metrics
+        baseline_metrics(m, b, ws, idx, model.task)
+    from .guard import model_flag
+    return {"model": model.name, "part": used, "n_windows": int(len(idx)), "metrics": m,
+            "flag": model_flag(getattr(model, "meta", None) or {})}
 
 
 def predict_session(model: Model, session, anchor: str | None = None) -> dict:

@@ -66,9 +66,14 @@ DEFAULT_CONFIG: dict = {
         "target": "landmarks",  # pose: "landmarks" (63 mm) or "angles" (joint angles, deg; docs/models.md)
         "clean": dict(_clean_defaults()),  # label cleaning (recorder.clean.DEFAULTS); off unless enabled
         "transition_guard_ms": None,  # gesture: drop windows within window + guard after a label change
+        # EMG-to-video lag (recorder.lag): "stored" (the session's, else 0), "auto" (stored, else
+        # estimated), "none", or ms. The window of a frame stamped s ends at s - lag.
+        "lag": "stored",
     },
     "split": {
-        "mode": "time",  # "time" | "blocks" | "session"
+        # "auto": "time" for one session, "cross" for several (val: the end of every session but the
+        # last, i.e. within-session; test: the whole last session, i.e. a new session).
+        "mode": "auto",  # "auto" | "time" | "blocks" | "session" | "cross"
         "val_fraction": 0.15, "test_fraction": 0.15, "extra_gap_s": 0.0,
         "n_blocks": 5, "val_block": -1, "test_block": None,
         "val_sessions": None, "test_sessions": None,
@@ -76,7 +81,9 @@ DEFAULT_CONFIG: dict = {
     # Per-window-and-channel gain 1 +- scale; additive noise std (z units). A 10 % gain jitter is
     # about the sampling error of a 400 ms EMG envelope and of electrode contact changes; it curbs
     # overfitting the noise of heavily overlapping windows (synthetic ratio 0.29 -> 0.28).
-    "augment": {"scale": 0.1, "noise": 0.0},
+    # rotate: channel-rotation augmentation for armbands whose electrodes ring the forearm: each
+    # window's channels are turned by a random fraction of up to this many electrodes (0: off).
+    "augment": {"scale": 0.1, "noise": 0.0, "rotate": 0.0},
     "train": {
         "epochs": 40, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-5,
         "schedule": "plateau",  # "plateau" | "cosine" | "none"
@@ -87,6 +94,12 @@ DEFAULT_CONFIG: dict = {
         # a matter of luck (seed-to-seed spread of the synthetic test ratio 0.28-0.31 -> see docs/models.md).
         "ema": 0.99,
     },
+    # No-skill guard (docs/models.md): a model whose validation MPJPE is above no_skill_ratio of the
+    # mean pose (or accuracy not above the majority class), or trained on fewer than
+    # min_train_windows windows, is flagged ``no_skill`` in model.json and said so in plain words.
+    # blend: shrink predictions toward the training mean pose by the factor (0..1) that validation
+    # prefers. baselines: fit the ridge (pose) / LDA (gesture) baseline on the same training windows.
+    "guard": {"min_train_windows": 300, "no_skill_ratio": 0.95, "blend": True, "baselines": True},
 }
 
 #: Short names for sweep / CLI overrides.
@@ -96,7 +109,7 @@ ALIASES = {
     "schedule": "train.schedule", "clip_grad": "train.clip_grad", "device": "train.device", "ema": "train.ema",
     "model": "model.name", "hidden": "model.params.hidden", "dropout": "model.params.dropout",
     "window_ms": "data.window_ms", "window": "data.window_ms", "frame": "data.target_frame", "target": "data.target", "guard_ms": "data.transition_guard_ms", "split": "split.mode",
-    "scale": "augment.scale", "noise": "augment.noise",
+    "scale": "augment.scale", "noise": "augment.noise", "rotate": "augment.rotate", "lag": "data.lag",
 }
 
 
@@ -128,6 +141,14 @@ def resolve_config(config: dict | None = None) -> dict:
     if not 0.0 <= float(cfg["train"]["ema"] or 0.0) < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg['train']['ema']!r}")
     return cfg
+
+
+def resolve_split(sp: dict, n_sessions: int) -> dict:
+    """config.split with mode "auto" resolved: "time" for one session, "cross" for several."""
+    sp = dict(sp)
+    if sp["mode"] == "auto":
+        sp["mode"] = "cross" if n_sessions > 1 else "time"
+    return sp
 
 
 def parse_value(text: str):
@@ -206,9 +227,27 @@ class TrainResult:
     meta: dict
 
 
-def _augment(xb: torch.Tensor, scale: float, noise: float, gen: torch.Generator) -> torch.Tensor:
-    """Training-only augmentation on normalised windows (B, T, C): per window-and-channel gain in
-    [1 - scale, 1 + scale] (electrode contact changes amplitude) and additive Gaussian noise."""
+def _rotate_channels(xb: torch.Tensor, max_shift: float, gen: torch.Generator) -> torch.Tensor:
+    """Turn each window's channels (B, T, C) around the ring by a random shift in
+    [-max_shift, max_shift] electrodes, interpolating linearly between neighbours (a band put on a
+    little turned: every electrode then sees a mix of what its neighbours saw)."""
+    B, _, C = xb.shape
+    shift = max_shift * (2.0 * torch.rand(B, generator=gen, device=gen.device) - 1.0)
+    k = torch.floor(shift)
+    frac = (shift - k).to(xb.device).view(B, 1, 1)
+    idx = (torch.arange(C, device=gen.device).view(1, C) + k.long().view(B, 1)) % C
+    idx = idx.to(xb.device)
+    a = torch.gather(xb, 2, idx.view(B, 1, C).expand(-1, xb.shape[1], -1))
+    b = torch.gather(xb, 2, ((idx + 1) % C).view(B, 1, C).expand(-1, xb.shape[1], -1))
+    return a * (1 - frac) + b * frac
+
+
+def _augment(xb: torch.Tensor, scale: float, noise: float, gen: torch.Generator, rotate: float = 0.0) -> torch.Tensor:
+    """Training-only augmentation on normalised windows (B, T, C): channel rotation (see
+    :func:`_rotate_channels`), per window-and-channel gain in [1 - scale, 1 + scale] (electrode
+    contact changes amplitude) and additive Gaussian noise."""
+    if rotate > 0:
+        xb = _rotate_channels(xb, rotate, gen)
     if scale > 0:
         g = 1.0 + scale * (2.0 * torch.rand(xb.shape[0], 1, xb.shape[2], generator=gen, device=gen.device) - 1.0)
         xb = xb * g.to(xb.device)
@@ -285,7 +324,8 @@ def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, ta
 
 # -- training ----------------------------------------------------------------------------------------
 def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str | Path | None = None,
-          progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> TrainResult:
+          progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+          split: dict | None = None, init: Predictor | None = None) -> TrainResult:
     """Train one model.
 
     config: partial config (see DEFAULT_CONFIG); sessions: session paths, ``SessionArrays`` or a
@@ -293,7 +333,10 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
     None: do not write). progress(dict) is called with {"event": "start" | "epoch" | "done", ...};
     epoch events carry epoch, epochs, train_loss, val_loss, val_mpjpe_mm or val_acc, lr, elapsed_s,
     eta_s, samples_per_s, best. cancel: set it to stop after the current batch (the best model so far
-    is kept and written, with ``stopped: "cancelled"``).
+    is kept and written, with ``stopped: "cancelled"``). split: a precomputed split (as
+    :func:`recorder.dataset.make_split` returns; overrides config.split). init: a trained pose
+    Predictor of the same architecture to start from (fine-tuning, see recorder.calibrate); the
+    normalisation is refitted on this training split.
     """
     cfg = resolve_config(config)
     tc, task = cfg["train"], cfg["task"]
@@ -312,11 +355,11 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                                   grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                   background_label=dc["background_label"], target_frame=dc["target_frame"],
                                   transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
-                                  clean=dc["clean"])
+                                  clean=dc["clean"], lag=dc["lag"])
         # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
         ds.check_finite("training windows", X=ws.X, y=ws.y if task == "pose" else None, t=ws.t)
-        sp = cfg["split"]
-        split = ds.make_split(ws, **sp)
+        if split is None:
+            split = ds.make_split(ws, **resolve_split(cfg["split"], len(ws.sessions)))
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
         if len(parts["train"]) < 2 or len(parts["val"]) < 1:
             raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
@@ -343,6 +386,11 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
         net = build_model(cfg["model"], len(ws.channel_names), ws.window_n, n_out)
+        if init is not None:
+            try:
+                net.load_state_dict(init.net.state_dict())
+            except RuntimeError as e:
+                raise ValueError(f"the initial model does not fit this architecture and data: {e}") from e
         n_params = count_parameters(net)
         net.to(d.device)
         model: nn.Module = net
@@ -413,8 +461,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                     break
                 b = perm[bi * B:(bi + 1) * B]
                 xb = Xn[b]
-                if aug["scale"] or aug["noise"]:
-                    xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen)
+                if aug["scale"] or aug["noise"] or aug["rotate"]:
+                    xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen, float(aug["rotate"]))
                 loss = loss_fn(model(xb), Yn[b])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -490,17 +538,29 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         metrics: dict = {}
         meta: dict = {}
         if d.is_main:
+            from .guard import apply_blend, assess, baseline_metrics, choose_blend, fit_baseline
+            gc = cfg["guard"]
+            blend = choose_blend(predictor, ws, parts["val"]) if (task == "pose" and gc["blend"]) else 1.0
+            apply_blend(predictor, blend)
+            baseline = fit_baseline(ws, parts["train"], task) if gc["baselines"] else None
             for p in ("val", "test"):
                 if len(parts[p]):
                     metrics[p] = evaluate_windows(predictor, ws, parts[p], task, y_mean, majority)
+                    if baseline is not None:
+                        baseline_metrics(metrics[p], baseline, ws, parts[p], task)
+            quality = assess(metrics.get("val"), len(parts["train"]), task, gc)
             meta = _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics, history,
                          best[1], stopped, n_params, time.perf_counter() - t_start, d)
+            meta["baselines"] = {baseline["kind"]: baseline} if baseline is not None else {}
+            meta["blend"] = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
+            meta["quality"] = quality
             out_path = None
             if out_dir is not None:
                 from .modelio import save_model
                 out_path = save_model(out_dir, predictor, meta)
             emit({"event": "done", "out_dir": str(out_path) if out_path else None, "best_epoch": best[1],
-                  "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start})
+                  "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start,
+                  "quality": meta["quality"]})
         else:
             out_path = None
         if d.world > 1:
@@ -606,7 +666,7 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
                                               background_label=dc["background_label"],
                                               target_frame=dc["target_frame"],
                                               transition_guard_ms=dc["transition_guard_ms"],
-                                              target=dc["target"], clean=dc["clean"])
+                                              target=dc["target"], clean=dc["clean"], lag=dc["lag"])
             data = cache[key]
         name = _run_name(i, over)
 

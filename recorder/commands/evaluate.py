@@ -30,7 +30,8 @@ def run(args) -> int:
     if not models or not sessions:
         raise ValueError("give at least one model folder and one session file")
     results = [evaluate(m, sessions, args.part) for m in as_model(models, args.ensemble)]
-    print(format_metrics_table({f"{r['model']} [{r['part']}]": r["metrics"] for r in results}))
+    print(format_metrics_table({f"{r['model']} [{r['part']}]" + (f" {r['flag']}" if r.get("flag") else ""): r["metrics"]
+                                for r in results}))
     for r in results:
         if "confusion" in r["metrics"]:
             print(f"\n{r['model']} confusion (rows true, columns predicted):\n{format_confusion(r['metrics'])}")

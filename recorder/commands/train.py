@@ -42,6 +42,14 @@ def register(sub) -> None:
                    help="grid search, e.g. --sweep lr=1e-3,3e-4 batch=64,256; one model per combination "
                         "under --out, with sweep.md / sweep.json comparing them")
     p.add_argument("--force", action="store_true", help="replace the model folder --out if it exists")
+    p.add_argument("--lag", help="EMG-to-video lag: stored (default), auto (estimate where none is stored), "
+                                 "none, or milliseconds")
+    p.add_argument("--init", type=Path, metavar="MODEL_DIR",
+                   help="calibrate: fine-tune this earlier model on the first --calibration-s seconds of the "
+                        "(one) session and evaluate on the rest beside three references")
+    p.add_argument("--calibration-s", type=float, default=60.0, help="seconds of the new session to calibrate on")
+    p.add_argument("--allow-no-skill", action="store_true",
+                   help="exit 0 even when the model has no skill (it is saved either way, flagged no_skill)")
     p.add_argument("--jsonl-progress", action="store_true",
                    help="print one JSON object per event on stdout (for GUIs running this as a subprocess)")
     p.set_defaults(func=run)
@@ -71,7 +79,7 @@ def build_config(args) -> dict:
     for opt, key in (("task", "task"), ("model", "model.name"), ("window_ms", "data.window_ms"),
                      ("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
                      ("seed", "train.seed"), ("split", "split.mode"), ("target_frame", "data.target_frame"), ("target", "data.target"),
-                     ("device", "train.device")):
+                     ("device", "train.device"), ("lag", "data.lag")):
         v = getattr(args, opt)
         if v is not None:
             set_path(cfg, key, v)
@@ -108,7 +116,12 @@ def run(args) -> int:
     if args.out.exists() and not (args.out.is_dir() and not any(args.out.iterdir())) and not args.force:
         raise FileExistsError(f"{args.out} exists (use --force to replace the model in it)")
     cfg = build_config(args)
+    if getattr(args, "lag", None) is not None and args.lag not in ("stored", "auto", "none"):
+        from ..training import set_path
+        set_path(cfg, "data.lag", float(args.lag))
     progress = jsonl_progress() if args.jsonl_progress else _human_progress
+    if args.init is not None:
+        return _calibrate(args, cfg, progress)
     cancel = threading.Event()
     prev = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
@@ -125,8 +138,34 @@ def run(args) -> int:
         if cc:
             print(f"label cleaning: {cc['removed']} of {cc['frames']} frames removed ("
                   + ", ".join(f"{k} {v}" for k, v in cc.items() if k not in ("frames", "removed")) + ")")
-        print(format_metrics_table(res.metrics))
+        names = {"val": "val (within session)", "test": "test (new session)"} if res.meta["split"]["mode"] == "cross" else {}
+        print(format_metrics_table({names.get(k, k): v for k, v in res.metrics.items()}))
         for part, m in res.metrics.items():
             if "confusion" in m:
                 print(f"\nconfusion ({part}; rows true, columns predicted):\n{format_confusion(m)}")
-    return 0
+    return _no_skill_status(res.meta.get("quality") or {}, args.allow_no_skill)
+
+
+def _no_skill_status(quality: dict, force: bool) -> int:
+    """Print the no-skill message (stderr); exit status 3 unless --allow-no-skill."""
+    if not quality.get("no_skill"):
+        return 0
+    print(f"\nWARNING: {quality['message']}\nThe model was saved flagged no_skill"
+          + ("." if force else "; exit status 3 (--allow-no-skill: 0)."), file=sys.stderr)
+    return 0 if force else 3
+
+
+def _calibrate(args, cfg: dict, progress) -> int:
+    from ..calibrate import calibrate, format_calibration
+    if len(args.sessions) != 1:
+        raise ValueError("--init calibrates on one new session; give exactly one session file")
+    cancel = threading.Event()
+    prev = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        rep = calibrate(args.init, args.sessions[0], args.out, calibration_s=args.calibration_s, config=cfg,
+                        progress=progress, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGINT, prev)
+    if not args.jsonl_progress:
+        print(format_calibration(rep))
+    return _no_skill_status(rep["quality"], args.allow_no_skill)

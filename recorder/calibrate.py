@@ -1,0 +1,108 @@
+"""Calibration: fine-tune a model from earlier sessions on the first N seconds of a new session and
+score it on the rest of that session beside three references on the same windows.
+
+``calibrate(MODEL_DIR, NEW.h5, OUT, calibration_s=60)``:
+
+- windows of the new session with the earlier model's window, target frame and lag setting;
+- the first ``calibration_s`` seconds (of anchor time) are calibration: their first 80 % train, the
+  last 20 % validation (early stopping, blend factor); after a gap of one window the rest is test;
+- the calibrated model: the earlier model's weights, normalisation refitted on the calibration
+  windows (a new placement changes every channel's scale and the mean pose), fine-tuned at half the
+  learning rate;
+- references on the test windows: the earlier model without calibration, the same architecture
+  trained from scratch on the calibration windows, the ridge baseline fitted on them, and the mean
+  pose of the calibration seconds (the baseline every ratio here is relative to).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from . import dataset as ds
+
+
+def calibration_split(ws: ds.WindowSet, calibration_s: float, val_fraction: float = 0.2) -> dict:
+    """Split of a one-session WindowSet: train / val within the first calibration_s, test after."""
+    if len(ws.sessions) != 1:
+        raise ds.DatasetError("calibration works on one session")
+    t0, t1 = float(ws.t.min()), float(ws.t.max()) + 1e-6
+    cut = t0 + float(calibration_s)
+    gap = ws.window_s
+    if cut + gap >= t1:
+        raise ds.DatasetError(f"{ws.sessions[0]['name']}: {t1 - t0:.0f} s of windows leave nothing to test after "
+                              f"{calibration_s:g} s of calibration")
+    c1 = t0 + (1.0 - val_fraction) * calibration_s
+    s = ws.sessions[0]
+    return {"mode": "calibration", "gap_s": gap, "calibration_s": float(calibration_s),
+            "sessions": [{"name": s["name"], "sha256": s["sha256"], "train": [[t0, c1]],
+                          "val": [[c1 + gap, cut]], "test": [[cut + gap, np.inf]]}]}
+
+
+def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibration_s: float = 60.0,
+              config: dict | None = None, progress=None, cancel: threading.Event | None = None) -> dict:
+    """Calibrate; returns {"metrics": {name: pose metrics on the test windows}, "calibrated": TrainResult
+    meta summary, "quality", "n_calibration", "n_test", "out_dir"}. ``config`` overrides the earlier
+    model's training config (e.g. train.epochs)."""
+    from .metrics import pose_metrics
+    from .modelio import load_model
+    from .training import _merge, resolve_config, train
+    from . import baselines
+
+    model = load_model(init_dir)
+    if model.task != "pose":
+        raise ValueError(f"{init_dir}: calibration is implemented for pose models (this one is {model.task})")
+    base_cfg = resolve_config(model.meta.get("config"))
+    cfg = _merge(base_cfg, config or {})
+    dc = cfg["data"]
+    s = session if isinstance(session, ds.SessionArrays) else ds.read_session(session)
+    ws = ds.build_windows([s], task="pose", window_ms=model.window_ms, anchor=dc["anchor"],
+                          target_frame=dc["target_frame"], lag=dc["lag"])
+    if abs(ws.rate_hz - model.rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
+        raise ValueError(f"{init_dir}: model expects {model.rate_hz} Hz x {len(model.channel_names)} channels, "
+                         f"{s.name} has {ws.rate_hz} Hz x {len(ws.channel_names)}")
+    split = calibration_split(ws, calibration_s)
+    parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
+    calib = np.concatenate([parts["train"], parts["val"]])
+    test = parts["test"]
+    mean_calib = ws.y[calib].mean(axis=0)
+
+    ft_cfg = copy.deepcopy(cfg)
+    ft_cfg["train"]["lr"] = float(cfg["train"]["lr"]) * 0.5
+    tuned = train(ft_cfg, ws, out_dir, progress=progress, cancel=cancel, split=split, init=model.module)
+    scratch = train(cfg, ws, None, cancel=cancel, split=split)
+    ridge = baselines.fit_ridge(ws.X[parts["train"]], ws.y[parts["train"]])
+
+    def score(pred):
+        return pose_metrics(pred, ws.y[test], mean_calib)
+
+    metrics = {
+        "calibrated": score(_predict(tuned.predictor, ws.X[test])),
+        "earlier model, uncalibrated": score(model.predict(ws.X[test])),
+        "from scratch on calibration": score(_predict(scratch.predictor, ws.X[test])),
+        "ridge on calibration": score(baselines.predict(ridge, ws.X[test])),
+        "mean pose of calibration": score(np.broadcast_to(mean_calib, ws.y[test].shape)),
+    }
+    report = {"metrics": metrics, "quality": tuned.meta.get("quality", {}), "calibration_s": float(calibration_s),
+              "n_calibration": int(len(calib)), "n_test": int(len(test)), "init": str(init_dir),
+              "out_dir": str(tuned.out_dir) if tuned.out_dir else None, "lag_s": ws.sessions[0].get("lag_s")}
+    if tuned.out_dir is not None:
+        import json
+        (Path(tuned.out_dir) / "calibration.json").write_text(json.dumps(report, indent=1, default=float))
+    return report
+
+
+def _predict(predictor, X):
+    from .training import predict_array
+    return predict_array(predictor, X)
+
+
+def format_calibration(rep: dict) -> str:
+    """Markdown table of a calibration report (every ratio relative to the calibration mean pose)."""
+    from .metrics import format_metrics_table
+    head = (f"calibration: first {rep['calibration_s']:g} s ({rep['n_calibration']} windows), tested on the rest "
+            f"({rep['n_test']} windows); baseline = mean pose of the calibration seconds\n")
+    return head + format_metrics_table(rep["metrics"])

@@ -33,7 +33,7 @@ def run(ctx: Context) -> list[Row]:
     # One thread: the machine is shared, and an oversubscribed small LSTM crawls. Thread count
     # changes only the seconds in the notes (and float rounding), not what is learnt.
     torch.set_num_threads(1)
-    return pose_rows(ctx) + gesture_rows(ctx)
+    return pose_rows(ctx) + realistic_rows(ctx) + jhu_rows(ctx) + gesture_rows(ctx)
 
 
 # -- synthetic pose --------------------------------------------------------------------------------
@@ -128,4 +128,93 @@ def _hand_rows(ctx: Context, hand: str, files: list[Path]) -> list[Row]:
         Row(GROUP, f"gesture ({hand} hand): test accuracy, all windows", a["accuracy"], "", status=INFO,
             note=f"same model, {a['n']} windows incl. the 700 ms after each cue; balanced "
                  f"{a['balanced_accuracy']:.3f}; main errors: {_main_errors(a)}"),
+    ]
+
+
+# -- realistic synthetic subject: sessions with different band placement, calibration ------------
+def realistic_rows(ctx: Context) -> list[Row]:
+    """Three sessions of the realistic subject (different band rotation/placement, drifts, camera
+    latency): within-session (val of the cross split) and new-session (test) ratios of the default
+    model with the lag estimated per session; then a fourth session calibrated on its first 60 s."""
+    from recorder.calibrate import calibrate
+    from recorder.lag import estimate_session_lag, write_lag
+    from recorder.training import train
+    from recorder.simulate import make_synthetic_session
+    from recorder import dataset as ds
+    import h5py, json
+
+    duration = ctx.pick(240.0, 600.0)
+    paths, lag_err = [], []
+    for k in range(4):
+        p = make_synthetic_session(ctx.workdir / f"realistic-{k}.h5", duration_s=duration, seed=SUBJECT_SEED,
+                                   realism="realistic", session=k)
+        est = estimate_session_lag(ds.read_session(p))["lag_s"]
+        with h5py.File(p) as f:
+            truth = json.loads(f.attrs["settings"])["truth_lag_s"]
+        write_lag(p, est)
+        lag_err.append((est - truth) * 1e3)
+        paths.append(p)
+    t = time.perf_counter()
+    res = train({"train": {"seed": TRAIN_SEED}, "augment": {"rotate": 0.5}}, paths[:3], ctx.workdir / "realistic-model")
+    secs = time.perf_counter() - t
+    va, te = res.metrics["val"], res.metrics["test"]
+    rep = calibrate(ctx.workdir / "realistic-model", paths[3], ctx.workdir / "realistic-calibrated", calibration_s=60.0)
+    cm = rep["metrics"]
+    what = f"realistic subject, {duration / 60:.0f} min sessions, default model, lag estimated per session"
+    return [
+        Row(GROUP, "realistic: EMG-to-video lag error (max abs over 4 sessions)", float(np.max(np.abs(lag_err))), "ms",
+            "<= 10", note="estimate - truth per session (ms): " + ", ".join(f"{e:+.1f}" for e in lag_err)),
+        Row(GROUP, "realistic: within-session ratio (val, last 15 % of sessions 1-2)", va["ratio"], "ratio", "<= 0.35",
+            note=f"{what}; ridge ratio {va.get('ridge_ratio', float('nan')):.3f}; trained in {secs:.0f} s"),
+        Row(GROUP, "realistic: new session without calibration (test, session 3)", te["ratio"], "ratio", status=INFO,
+            note=f"ridge ratio {te.get('ridge_ratio', float('nan')):.3f}"),
+        Row(GROUP, "realistic: new session after 60 s calibration", cm["calibrated"]["ratio"], "ratio", "<= 0.40",
+            note="ratios to the mean pose of the 60 s: uncalibrated {:.3f}, from scratch {:.3f}, ridge {:.3f}".format(
+                cm["earlier model, uncalibrated"]["ratio"], cm["from scratch on calibration"]["ratio"],
+                cm["ridge on calibration"]["ratio"])),
+    ]
+
+
+# -- JHU finger angles (ridge on the classic features; the loader is bench/jhu.py) -----------------
+def jhu_rows(ctx: Context) -> list[Row]:
+    from . import jhu
+    from recorder.lag import estimate_lag
+
+    if not (jhu.JHU_ROOT / "session-b_emg.csv").is_file():
+        return [Row(GROUP, "JHU: angle MAE / mean-angle baseline, within B", None, status=SKIP,
+                    note=f"data not found under {jhu.JHU_ROOT}")]
+    from sklearn.linear_model import Ridge
+    from sklearn.preprocessing import StandardScaler
+
+    B, A = jhu.load("b"), jhu.load("a")
+    lag_b = estimate_lag(B["emg_t"], B["emg"], 200.0, B["t"], B["angles"], name="JHU B")["lag_s"]
+
+    def fit(F, y):
+        sc = StandardScaler().fit(F)
+        return sc, Ridge(10.0).fit(sc.transform(F), y)
+
+    F, ok = jhu.features(B, lag_b)
+    y, t = B["angles"][ok], B["t"][ok]
+    a, b = t.min(), t.max()
+    tr, te = t < a + 0.7 * (b - a), t >= a + 0.8 * (b - a)
+    sc, r = fit(F[tr], y[tr])
+    within = np.abs(r.predict(sc.transform(F[te])) - y[te]).mean() / np.abs(y[tr].mean(0) - y[te]).mean()
+    FA, okA = jhu.features(A, lag_b)
+    yA, tA = A["angles"][okA], A["t"][okA]
+    cal, rest = tA < tA.min() + 60.0, tA >= tA.min() + 60.4
+    base = np.abs(yA[cal].mean(0) - yA[rest]).mean()
+    cross = np.abs(r.predict(sc.transform(FA[rest])) - yA[rest]).mean() / base
+    sc2, r2 = fit(np.vstack([F[tr], FA[cal]]), np.vstack([y[tr], yA[cal]]))
+    # Calibration of the linear model: B's training windows plus A's first 60 s, then A's own
+    # offset: the mean residual on the 60 s is added back (the whole-pose shift between sessions).
+    shift = (yA[cal] - r2.predict(sc2.transform(FA[cal]))).mean(0)
+    calib = np.abs(r2.predict(sc2.transform(FA[rest])) + shift - yA[rest]).mean() / base
+    note = (f"ridge on per-channel log RMS/MAV/WL over 0.1/0.2/0.4/0.8 s, lag {lag_b * 1e3:.0f} ms estimated on B; "
+            "rows with any angle at 0/180 dropped")
+    return [
+        Row(GROUP, "JHU: angle MAE / mean-angle baseline, within B (last 20 %)", float(within), "ratio", "<= 0.65", note=note),
+        Row(GROUP, "JHU: trained on B, on A after 60 s (uncalibrated)", float(cross), "ratio", status=INFO,
+            note="baseline: mean of A's first 60 s"),
+        Row(GROUP, "JHU: on A after calibrating with A's first 60 s", float(calib), "ratio", "<= 0.65",
+            note="refit on B train + A's 60 s, plus A's mean offset; baseline: mean of A's first 60 s"),
     ]

@@ -325,7 +325,7 @@ def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, ta
 # -- training ----------------------------------------------------------------------------------------
 def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str | Path | None = None,
           progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-          split: dict | None = None, init: Predictor | None = None) -> TrainResult:
+          split: dict | None = None, init: Predictor | None = None, init_norm: bool = False) -> TrainResult:
     """Train one model.
 
     config: partial config (see DEFAULT_CONFIG); sessions: session paths, ``SessionArrays`` or a
@@ -336,7 +336,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
     is kept and written, with ``stopped: "cancelled"``). split: a precomputed split (as
     :func:`recorder.dataset.make_split` returns; overrides config.split). init: a trained pose
     Predictor of the same architecture to start from (fine-tuning, see recorder.calibrate); the
-    normalisation is refitted on this training split.
+    normalisation is refitted on this training split, or kept from ``init`` when ``init_norm``.
     """
     cfg = resolve_config(config)
     tc, task = cfg["train"], cfg["task"]
@@ -377,6 +377,10 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             n_out = K
             counts = np.bincount(ws.label[parts["train"]], minlength=K)
             majority = int(counts.argmax())
+        if init is not None and init_norm:
+            x_mean, x_std = (init.x_mean.numpy().ravel().copy(), init.x_std.numpy().ravel().copy())
+            if task == "pose":
+                y_mean, y_std = (init.y_mean.numpy().ravel().copy(), init.y_std.numpy().ravel().copy())
 
         # -- model ---------------------------------------------------------------------------------
         seed = int(tc["seed"])

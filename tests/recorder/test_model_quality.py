@@ -94,12 +94,14 @@ def test_lag_is_estimated_stored_and_applied(tmp_path):
     w0 = ds.build_windows([s2], window_ms=150, lag="none")
     w1 = ds.build_windows([s2], window_ms=150, lag="stored")
     assert w1.sessions[0]["lag_s"] == pytest.approx(est) and w0.sessions[0]["lag_s"] == 0.0
-    # Same frames, windows ending ~lag earlier: the EMG of w1 lies round(lag * rate) samples before w0's.
-    k = int(round(est * s2.rate_hz))
-    common = np.intersect1d(w0.frame, w1.frame)
-    i0, i1 = np.searchsorted(w0.frame, common[50]), np.searchsorted(w1.frame, common[50])
+    # Same frame, window ending at the last sample at or before (frame time - lag) instead of the frame time.
+    f = np.intersect1d(w0.frame, w1.frame)[50]
+    i0, i1 = np.searchsorted(w0.frame, f), np.searchsorted(w1.frame, f)
     end0 = np.searchsorted(s2.emg_t, w0.t[i0], side="right") - 1
-    np.testing.assert_array_equal(w1.X[i1][-1], s2.emg[end0 - k])
+    end1 = np.searchsorted(s2.emg_t, w1.t[i1] - est, side="right") - 1
+    assert end0 - end1 == pytest.approx(est * s2.rate_hz, abs=1)
+    np.testing.assert_array_equal(w0.X[i0][-1], s2.emg[end0])
+    np.testing.assert_array_equal(w1.X[i1][-1], s2.emg[end1])
 
 
 def test_channel_rotation_turns_the_ring():

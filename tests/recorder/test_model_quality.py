@@ -127,3 +127,10 @@ def test_several_sessions_default_to_a_cross_session_split_and_calibration_repor
     assert rep["metrics"]["mean pose of calibration"]["ratio"] == pytest.approx(1.0)
     assert (tmp_path / "cal" / "calibration.json").is_file() and (tmp_path / "cal" / "model.json").is_file()
     assert rep["n_test"] > 0 and rep["n_calibration"] > 0
+
+
+def test_lag_command_estimates_and_stores(tmp_path, capsys):
+    p = make_synthetic_session(tmp_path / "c.h5", duration_s=30, seed=2)
+    assert cli_main(["lag", str(p)]) == 0 and read_lag(p) is None
+    assert cli_main(["lag", str(p), "--write"]) == 0
+    assert "lag" in capsys.readouterr().out and read_lag(p) is not None

@@ -134,3 +134,11 @@ def test_lag_command_estimates_and_stores(tmp_path, capsys):
     assert cli_main(["lag", str(p)]) == 0 and read_lag(p) is None
     assert cli_main(["lag", str(p), "--write"]) == 0
     assert "lag" in capsys.readouterr().out and read_lag(p) is not None
+
+
+def test_jhu_quality_rows_are_skipped_with_a_reason_without_the_data(tmp_path, monkeypatch):
+    from bench import jhu, quality
+    from bench.core import Context
+    monkeypatch.setattr(jhu, "JHU_ROOT", tmp_path / "absent")
+    rows = quality.jhu_rows(Context(quick=True, workdir=tmp_path, soak_s=0.0))
+    assert len(rows) == 1 and rows[0].status == "SKIP" and "not found" in rows[0].note

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from recorder.units import human_size
 from recorder.library import SessionInfo, delete_session, rename_session, scan, summarize
-from recorder.session import repair
 
 from .workers import Worker, WorkerPool
 
@@ -353,6 +352,7 @@ class LibraryView(QWidget):
             return None
 
         def job(path=p):
+            from recorder.session import repair  # h5py only when used (the app's start-up)
             # summarize() reads the repaired file here too, so the GUI thread never opens it.
             return repair(path), summarize(path)
 

@@ -276,3 +276,29 @@ def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path,
         v.shutdown()
     finally:
         lock.release()
+
+
+def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs):
+    """A writer that took the file after the scan: the engine refuses, the error names the file."""
+    from recorder.writelock import WriteLock
+    from tests.recorder.test_hdf5_compat import crash_session
+
+    p = crash_session(tmp_path / "crashed.h5")
+    v = LibraryView()
+    qtbot.addWidget(v)
+    with qtbot.waitSignal(v.scan_finished, timeout=20000):
+        v.set_folder(tmp_path)
+    v.select_path(p)
+    before = p.read_bytes()
+    lock = WriteLock(p, "a recording").acquire("record")
+    try:
+        dialogs.answer = QMessageBox.StandardButton.Yes
+        w = v.repair_selected()
+        assert dialogs.pop()[0] == "question"
+        qtbot.waitUntil(lambda: w.done and not v.repair_running and bool(dialogs), timeout=30000)
+        kind, title, text = dialogs.pop()
+        assert kind == "warning" and "crashed.h5" in text and "open for writing" in text
+        assert "Cannot repair crashed.h5" in v.status.text() and p.read_bytes() == before
+    finally:
+        lock.release()
+    v.shutdown()

@@ -1,6 +1,6 @@
 """Session library: a sortable table of the session files in a folder, scanned off the GUI thread,
-with Open, Rename, Delete (confirmed), Refresh and a folder chooser. Unreadable files are listed
-with their error."""
+with Open, Rename, Delete (confirmed), Repair (a crashed session, confirmed, in a worker), Refresh and a
+folder chooser. Unreadable files are listed with their error; a file being recorded shows "recording"."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QVBoxLayout, QWidget)
 
 from recorder.units import human_size
-from recorder.library import SessionInfo, delete_session, rename_session, scan
+from recorder.library import SessionInfo, delete_session, rename_session, scan, summarize
 
 from .workers import Worker, WorkerPool
 
@@ -58,6 +58,17 @@ def not_a_session(info: SessionInfo) -> bool:
     return "not an emgrec session" in (info.error or "")
 
 
+def _status_text(i: SessionInfo) -> str:
+    """The Status cell: the error, "recording" (a writer holds it), "crashed" (repairable) or ok."""
+    if i.error:
+        return i.error
+    if i.recording:
+        return "recording"
+    if i.repairable:
+        return "not closed (crashed): Repair… it"
+    return "ok" if i.complete else "incomplete (recovered on save)"
+
+
 class LibraryView(QWidget):
     """Lists the session files of a folder. ``open_requested(path)`` asks the app to open one in the
     review view; ``scan_finished()`` follows every (re)scan."""
@@ -74,6 +85,9 @@ class LibraryView(QWidget):
         self.infos: list[SessionInfo] = []
         self.pool = WorkerPool(self, max_threads=1)
         self.scan_worker: Worker | None = None
+        # Its own pool: a repair must not wait behind (or be cancelled with) a folder rescan.
+        self.repair_pool = WorkerPool(self, max_threads=1)
+        self.repair_worker: Worker | None = None
         self._build()
         if folder is not None:
             self.set_folder(folder)
@@ -92,6 +106,9 @@ class LibraryView(QWidget):
         self.rename_button.clicked.connect(lambda *_: self.rename_selected())
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(lambda *_: self.delete_selected())
+        self.repair_button = QPushButton("Repair…")
+        self.repair_button.setToolTip("Finalise a session whose recorder died (emgrec repair), in place")
+        self.repair_button.clicked.connect(lambda *_: self.repair_selected())
         self.import_button = QPushButton("Import…")
         self.import_button.clicked.connect(self.import_requested.emit)
         self.export_button = QPushButton("Export…")
@@ -103,7 +120,7 @@ class LibraryView(QWidget):
         for b in (self.choose_button, self.refresh_button):
             top.addWidget(b)
         top.addSpacing(16)
-        for b in (self.open_button, self.rename_button, self.delete_button):
+        for b in (self.open_button, self.rename_button, self.delete_button, self.repair_button):
             top.addWidget(b)
         top.addSpacing(16)
         for b in (self.import_button, self.export_button):
@@ -220,7 +237,7 @@ class LibraryView(QWidget):
                 _Item("—" if not math.isfinite(cov) else f"{cov * 100:.0f} %",
                       cov if math.isfinite(cov) else -1.0),
                 _Item(human_size(i.size_bytes), i.size_bytes),
-                _Item(i.error if i.error else ("ok" if i.complete else "incomplete (recovered on save)")),
+                _Item(_status_text(i)),
             ]
             for col, it in enumerate(cells):
                 it.setData(_PATH_ROLE, str(i.path))
@@ -260,6 +277,8 @@ class LibraryView(QWidget):
         self.rename_button.setEnabled(p is not None)
         self.delete_button.setEnabled(p is not None)
         self.export_button.setEnabled(info is not None and info.ok)
+        self.repair_button.setEnabled(info is not None and info.ok and info.repairable and not info.recording
+                                      and not self.repair_running)
 
     # -------------------------------------------------------------- actions
     def open_selected(self) -> None:
@@ -309,6 +328,65 @@ class LibraryView(QWidget):
         self._fill()
         return True
 
+    @property
+    def repair_running(self) -> bool:
+        return self.repair_worker is not None and not self.repair_worker.done
+
+    def repair_selected(self) -> Worker | None:
+        """Ask, then run :func:`recorder.session.repair` on the selected crashed session in a worker;
+        the result (or error) is shown in a message box and the row is summarised again."""
+        p = self.selected_path()
+        info = self.info_for(p) if p else None
+        if info is None or self.repair_running:
+            return None
+        if info.recording or not info.repairable:
+            why = "it is being recorded" if info.recording else "it was closed normally"
+            QMessageBox.information(self, "Nothing to repair", f"{p.name}: not repaired, {why}.")
+            return None
+        b = QMessageBox.question(
+            self, "Repair session",
+            f"{p.name} was not closed (its recorder died).\n\nRepair it in place? Its readable data are "
+            f"copied into a new file, checked, and the new file then replaces {p.name}.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if b != QMessageBox.StandardButton.Yes:
+            return None
+
+        def job(path=p):
+            from recorder.session import repair  # h5py only when used (the app's start-up)
+            # summarize() reads the repaired file here too, so the GUI thread never opens it.
+            return repair(path), summarize(path)
+
+        w = self.repair_worker = self.repair_pool.worker(job)
+        w.signals.returned.connect(lambda res, p=p: self._repair_done(p, *res))
+        w.signals.errored.connect(lambda e, p=p: self._repair_failed(p, e))
+        w.signals.finished.connect(self._repair_finished)
+        w.start()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(f"Repairing {p.name} …")
+        self._update_buttons()
+        return w
+
+    def _repair_done(self, p: Path, r: dict, info: SessionInfo) -> None:
+        self.infos = [info if i.path == p else i for i in self.infos]
+        self._fill()
+        what = {"recovered": "repaired", "none": "closed normally, nothing to repair",
+                "rewritten": "rewritten"}.get(r["action"], r["action"])
+        text = (f"{p.name}: {what}; {_fmt_duration(r['duration_s'])}, {r['samples']} samples, "
+                f"{r['frames']} frames.")
+        self.status.setText(text)
+        self.message.emit(text)
+        QMessageBox.information(self, "Session repaired", text)
+
+    def _repair_failed(self, p: Path, e: BaseException) -> None:
+        self.status.setText(f"Cannot repair {p.name}: {e}")
+        QMessageBox.warning(self, "Cannot repair", f"{p.name}: {e}")
+
+    def _repair_finished(self) -> None:
+        if self.scan_worker is None or self.scan_worker.done:
+            self.progress.hide()
+        self._update_buttons()
+
     def _replace_path(self, old: Path, new: Path) -> None:
         for i in self.infos:
             if i.path == old:
@@ -318,8 +396,10 @@ class LibraryView(QWidget):
 
     # ------------------------------------------------------------ lifecycle
     def shutdown(self) -> None:
-        """Cancel and join a running scan (call before the widget goes away)."""
+        """Cancel and join a running scan, and wait for a running repair (call before the widget goes
+        away; a repair is not cancellable: it ends with the verified file or the original)."""
         self.pool.shutdown()
+        self.repair_pool.shutdown(timeout_s=120.0)
 
     def closeEvent(self, ev):
         self.shutdown()

@@ -61,19 +61,21 @@ class CurvesPlot(QtWidgets.QWidget):
         lay.addWidget(self.metric)
         self.reset("pose")
 
-    def reset(self, task: str) -> None:
+    def reset(self, task: str, target: str = "landmarks") -> None:
+        """task "pose" | "gesture"; target (pose) "landmarks" (MPJPE, mm) | "angles" (MAE, deg)."""
         self.task = task
         self.epochs: list[int] = []
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
         self.val_metric: list[float] = []
-        self.metric.setLabel("left", "MPJPE (mm)" if task == "pose" else "accuracy")
-        self.metric.setTitle("Validation MPJPE" if task == "pose" else "Validation accuracy",
+        name, unit = (("angle MAE", "deg") if target == "angles" else ("MPJPE", "mm")) if task == "pose" else ("", "")
+        self.metric.setLabel("left", f"{name} ({unit})" if task == "pose" else "accuracy")
+        self.metric.setTitle(f"Validation {name}" if task == "pose" else "Validation accuracy",
                              color="#c8d0d8", size="10pt")
         legend = self.metric.plotItem.legend
         if legend is not None:
             legend.removeItem(self._best_metric)
-            legend.addItem(self._best_metric, "lowest MPJPE" if task == "pose" else "highest accuracy")
+            legend.addItem(self._best_metric, f"lowest {name}" if task == "pose" else "highest accuracy")
         for line in self._best_lines:
             line.setVisible(False)
         self._redraw()

@@ -30,6 +30,8 @@ from .workers import WorkerPool
 log = logging.getLogger(__name__)
 
 TASKS = [("Hand pose (MPJPE, mm)", "pose"), ("Gesture (classes)", "gesture")]
+#: Pose targets (config data.target, ``emgrec train --target``); gesture models ignore it.
+TARGETS = [("Hand landmarks (mm)", "landmarks"), ("Joint angles (°)", "angles")]
 SPLITS = [("Time blocks (per session: last 15 % test, 15 % before it validation)", "time"),
           ("By session (last session(s) held out)", "session")]
 _PATH_ROLE = QtCore.Qt.ItemDataRole.UserRole
@@ -327,6 +329,7 @@ class TrainView(QtWidgets.QWidget):
         self._t_start = 0.0
         self._closing = False
         self._engine_loaded = False
+        self._pending_model: str | None = None
         self._build()
         if load_engine:
             self.load_engine()
@@ -375,6 +378,12 @@ class TrainView(QtWidgets.QWidget):
         for text, key in TASKS:
             self.task.addItem(text, key)
         self.task.setCurrentIndex(max(0, self.task.findData(self._value("task", "pose"))))
+        self.target = QtWidgets.QComboBox(toolTip="What a pose model predicts: the 21 landmarks (63 values, mm) "
+                                                  "or joint angles in degrees (docs/models.md)")
+        for text, key in TARGETS:
+            self.target.addItem(text, key)
+        self.target.setCurrentIndex(max(0, self.target.findData(self._value("target", "landmarks"))))
+        self.task.currentIndexChanged.connect(lambda _i: self._update_controls())
         self.model = QtWidgets.QComboBox()
         self.model.addItem("loading…")
         self.model.setEnabled(False)
@@ -400,6 +409,7 @@ class TrainView(QtWidgets.QWidget):
         out_row.addWidget(out_btn)
         form = QtWidgets.QFormLayout(form_box)
         form.addRow("Task", self.task)
+        form.addRow("Target", self.target)
         form.addRow("Model", self.model)
         form.addRow("Window", self.window_ms)
         form.addRow("Epochs", self.epochs)
@@ -517,7 +527,12 @@ class TrainView(QtWidgets.QWidget):
         for name, desc in items:
             self.model.addItem(name, name)
             self.model.setItemData(self.model.count() - 1, desc, QtCore.Qt.ItemDataRole.ToolTipRole)
-        self.model.setCurrentIndex(max(0, self.model.findData(self._value("model", default))))
+        want = self._pending_model or self._value("model", default)  # set_config() before the registry came
+        self._pending_model = None
+        i = self.model.findData(want)
+        if i < 0:
+            i = self.model.findData(self._value("model", default))
+        self.model.setCurrentIndex(max(0, i))
         self.model.setEnabled(True)
         self._update_controls()
 
@@ -624,13 +639,52 @@ class TrainView(QtWidgets.QWidget):
                "split": {"mode": self.split.currentData()},
                "train": {"epochs": int(self.epochs.value()), "lr": float(self.lr.value()),
                          "batch_size": int(self.batch.value())}}
+        if cfg["task"] == "pose":
+            cfg["data"]["target"] = self.target.currentData()
         if self.model.currentData():
             cfg["model"] = {"name": self.model.currentData(), "params": {}}
         return cfg
 
+    def set_config(self, cfg: dict) -> None:
+        """Set the form from a (partial) recorder.training config, the inverse of :meth:`config`:
+        task, data.window_ms, data.target, split.mode, train.epochs/lr/batch_size and model.name;
+        keys it does not name are left as they are. An architecture given before the registry has
+        loaded is selected once it arrives. Raises ValueError for an unknown task, target, split or
+        architecture (nothing is changed then)."""
+        data, split, train = cfg.get("data", {}), cfg.get("split", {}), cfg.get("train", {})
+        choices = []  # (combo, index) applied only once every value is known to be valid
+        for combo, value, what in ((self.task, cfg.get("task"), "task"), (self.target, data.get("target"), "target"),
+                                   (self.split, split.get("mode"), "split mode")):
+            if value is None:
+                continue
+            i = combo.findData(value)
+            if i < 0:
+                known = ", ".join(str(combo.itemData(k)) for k in range(combo.count()))
+                raise ValueError(f"unknown {what} {value!r} (known: {known})")
+            choices.append((combo, i))
+        name = (cfg.get("model") or {}).get("name")
+        loaded = self.model.count() > 0 and self.model.itemData(0) is not None
+        if name is not None and loaded and self.model.findData(name) < 0:
+            raise ValueError(f"unknown architecture {name!r}")
+        for combo, i in choices:
+            combo.setCurrentIndex(i)
+        if name is not None:
+            if loaded:
+                self.model.setCurrentIndex(self.model.findData(name))
+            else:
+                self._pending_model = name
+        for box, value in ((self.window_ms, data.get("window_ms")), (self.epochs, train.get("epochs")),
+                           (self.batch, train.get("batch_size"))):
+            if value is not None:
+                box.setValue(int(round(float(value))))
+        if train.get("lr") is not None:
+            self.lr.setValue(float(train["lr"]))
+        self._update_controls()
+
     def _save_form(self) -> None:
         q = self.settings.q
-        for key, value in (("task", self.task.currentData()), ("model", self.model.currentData()),
+        for key, value in (("task", self.task.currentData()), ("target", self.target.currentData()),
+                           ("model", self.model.currentData()),
                            ("window_ms", self.window_ms.value()), ("epochs", self.epochs.value()),
                            ("lr", self.lr.value()), ("batch_size", self.batch.value()),
                            ("split", self.split.currentData()), ("model_dir", self.model_dir.text())):
@@ -667,9 +721,10 @@ class TrainView(QtWidgets.QWidget):
         self._save_form()
         self.banner.hide()
         self._task_running = cfg["task"]
-        self.curves.reset(cfg["task"])
+        self.curves.reset(cfg["task"], cfg["data"].get("target", "landmarks"))
         self.metrics_table.setRowCount(0)
-        self.summary.setText(f"Training {cfg['model']['name']} ({cfg['task']}) on {len(sessions)} session(s) → {out}")
+        what = f"{cfg['task']}, joint angles" if cfg["data"].get("target") == "angles" else cfg["task"]
+        self.summary.setText(f"Training {cfg['model']['name']} ({what}) on {len(sessions)} session(s) → {out}")
         self.progress.setRange(0, 0)  # busy until the first epoch: reading sessions, building windows
         self.eta.setText("reading sessions and building windows…")
         self._t_start = time.monotonic()
@@ -856,7 +911,8 @@ class TrainView(QtWidgets.QWidget):
         if e is None or e["meta"] is None or self.runner.running:
             return
         meta = e["meta"]
-        self.curves.reset(meta["task"])
+        angles = (meta.get("targets") or {}).get("kind") == "joint_angles_deg"
+        self.curves.reset(meta["task"], "angles" if angles else "landmarks")
         for rec in meta.get("history") or []:
             self.curves.add_epoch(rec)
         self.show_metrics(meta.get("metrics") or {})
@@ -881,6 +937,7 @@ class TrainView(QtWidgets.QWidget):
         for w in (self.task, self.window_ms, self.epochs, self.lr, self.batch, self.split, self.model_dir):
             w.setEnabled(not running)
         self.model.setEnabled(not running and loaded)
+        self.target.setEnabled(not running and self.task.currentData() == "pose")  # gestures have no pose target
         e = self.selected_model() if hasattr(self, "model_table") else None
         self.live_btn.setEnabled(e is not None and not e["error"])
 

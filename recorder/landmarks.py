@@ -216,6 +216,7 @@ class LandmarkWorker:
                     with self._cond:
                         self._last_error = f"frame {frame.index}: {e}"
                     lm = Landmarks.empty(frame.t, frame.index)
+                    lm.score = float("nan")  # not looked at, which is not "no hand" (score 0)
                 done = now()
                 lm.latency_s = done - frame.t
                 with self._cond:

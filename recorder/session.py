@@ -1341,6 +1341,9 @@ class SessionReader:
             "frames": self._nf,
             "fps": float(fps),
             "frames_with_hand": int(self.has_hand().sum()),
+            # score NaN: no landmark model ever looked at the frame (0 = looked, found no hand)
+            "frames_never_processed": int(np.isnan(np.asarray(self.landmarks_score[:], np.float32)).sum())
+            if self._nf else 0,
             "frames_with_image": int(self.has_image().sum()),
             "angle_names": self.angle_names,
             "alignment": _json_summary(a.get("alignment"), ("emg_start", "pose_start", "start_difference_s",

@@ -41,6 +41,10 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
         ("video", f"{s['frames']} frames, {_fmt(s['fps'])} fps, {s['frames_with_hand']} with a hand"
                   + (f", {s['frames_with_image']} with an image" if s.get('frames_with_image', s['frames']) < s['frames']
                      else "")),
+        *([("landmarks", f"{s['frames_with_hand']} with a hand, "
+                         f"{s['frames'] - s['frames_with_hand'] - s['frames_never_processed']} processed without a hand, "
+                         f"frames never processed: {s['frames_never_processed']}")]
+          if s["frames"] and "frames_never_processed" in s else []),
         ("labels", s["labels"]),
         ("markers", s["markers"]),
         ("size", f"{mb:.1f} MB"),

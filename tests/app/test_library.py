@@ -215,3 +215,90 @@ def test_an_export_in_the_folder_is_not_listed_as_a_session(qtbot, folder, tmp_p
     listed = [str(p) for p in tv.session_paths(all_items=True)]
     assert str(folder / "alpha.h5") in listed and str(folder / "alpha_windows.h5") not in listed
     tv.shutdown()
+
+
+# -- repair of a crashed session ---------------------------------------------------------------------
+
+def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, dialogs):
+    """A crashed (never closed) file offers Repair…: declined, nothing changes; confirmed, the
+    engine's repair runs off the GUI thread, the result is shown and the row is no longer "not closed"."""
+    from recorder.session import SessionReader
+    from tests.recorder.test_hdf5_compat import crash_session
+
+    p = crash_session(tmp_path / "crashed.h5")
+    make_synthetic_session(tmp_path / "fine.h5", duration_s=1.0, seed=3, frame_rate=5)
+    v = LibraryView()
+    qtbot.addWidget(v)
+    with qtbot.waitSignal(v.scan_finished, timeout=20000):
+        v.set_folder(tmp_path)
+    assert cell(v, row_of(v, "crashed.h5"), "Status").startswith("not closed (crashed)")
+    v.select_path(tmp_path / "fine.h5")
+    assert not v.repair_button.isEnabled()  # closed normally: nothing to repair
+    v.select_path(p)
+    assert v.repair_button.isEnabled()
+    before = p.read_bytes()
+    dialogs.answer = QMessageBox.StandardButton.No
+    assert v.repair_selected() is None
+    assert dialogs.pop()[0] == "question" and p.read_bytes() == before
+
+    dialogs.answer = QMessageBox.StandardButton.Yes
+    w = v.repair_selected()
+    assert w is not None and dialogs.pop()[0] == "question"
+    qtbot.waitUntil(lambda: w.done and not v.repair_running and bool(dialogs), timeout=30000)
+    kind, title, text = dialogs.pop()
+    assert kind == "information" and "crashed.h5: repaired" in text and "3000 samples, 40 frames" in text
+    # Finalised; it keeps complete=False (its recorder never stopped), as a file recovered on save.
+    assert cell(v, row_of(v, "crashed.h5"), "Status") == "incomplete (recovered on save)"
+    assert not v.info_for(p).repairable and not v.repair_button.isEnabled()
+    assert "repaired" in v.status.text()
+    with SessionReader(p) as r:
+        assert not r.opened_swmr and r.n_samples == 3000
+    v.shutdown()
+    assert v.repair_pool.active_threads() == 0
+
+
+def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path, dialogs):
+    from recorder.writelock import WriteLock
+
+    p = make_synthetic_session(tmp_path / "live.h5", duration_s=1.0, seed=4, frame_rate=5)
+    lock = WriteLock(p, "a recording").acquire("record")  # what a recorder holds while it writes
+    try:
+        v = LibraryView()
+        qtbot.addWidget(v)
+        with qtbot.waitSignal(v.scan_finished, timeout=20000):
+            v.set_folder(tmp_path)
+        assert cell(v, row_of(v, "live.h5"), "Status") == "recording"
+        v.select_path(p)
+        assert not v.repair_button.isEnabled()
+        assert v.repair_selected() is None  # e.g. called anyway: refused with a message, file untouched
+        kind, _, text = dialogs.pop()
+        assert kind == "information" and "being recorded" in text
+        v.shutdown()
+    finally:
+        lock.release()
+
+
+def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs):
+    """A writer that took the file after the scan: the engine refuses, the error names the file."""
+    from recorder.writelock import WriteLock
+    from tests.recorder.test_hdf5_compat import crash_session
+
+    p = crash_session(tmp_path / "crashed.h5")
+    v = LibraryView()
+    qtbot.addWidget(v)
+    with qtbot.waitSignal(v.scan_finished, timeout=20000):
+        v.set_folder(tmp_path)
+    v.select_path(p)
+    before = p.read_bytes()
+    lock = WriteLock(p, "a recording").acquire("record")
+    try:
+        dialogs.answer = QMessageBox.StandardButton.Yes
+        w = v.repair_selected()
+        assert dialogs.pop()[0] == "question"
+        qtbot.waitUntil(lambda: w.done and not v.repair_running and bool(dialogs), timeout=30000)
+        kind, title, text = dialogs.pop()
+        assert kind == "warning" and "crashed.h5" in text and "open for writing" in text
+        assert "Cannot repair crashed.h5" in v.status.text() and p.read_bytes() == before
+    finally:
+        lock.release()
+    v.shutdown()

@@ -108,9 +108,12 @@ def read_session(path: str | Path) -> SessionArrays:
                           path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV),
                           angles=angles, angle_names=r.angle_names if angles is not None else [],
                           score=score, handedness=hand)
-    from .lag import read_lag
-    stored = read_lag(path)
-    s.lag_s = float("nan") if stored is None else stored
+        from .lag import LAG_ATTR  # read through the reader: a crashed or hostile file opens safely
+        stored = r.attrs.get(LAG_ATTR)
+    try:
+        s.lag_s = float("nan") if stored is None else float(stored)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{path}: root attribute {LAG_ATTR} is not a number: {stored!r}") from None
     if emg.ndim != 2 or len(emg) != len(emg_t):
         raise DatasetError(f"{path}: /emg/data {emg.shape} and /emg/t {emg_t.shape} disagree")
     check_finite(path, emg=emg, emg_t=emg_t, frame_t=frame_t)

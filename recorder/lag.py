@@ -154,21 +154,26 @@ def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
 
 def read_lag(path: str | Path) -> float | None:
     """The lag stored in a session file (s), or None when none is stored."""
-    import h5py
-    with h5py.File(path, "r", locking=False) as f:
-        v = f.attrs.get(LAG_ATTR)
+    from .session import SessionReader
+    with SessionReader(path) as r:  # the hardened reader: crashed, damaged or crafted files are refused
+        v = r.attrs.get(LAG_ATTR)
     return None if v is None else float(v)
 
 
 def write_lag(path: str | Path, lag_s: float, method: str = METHOD) -> None:
     """Store a lag in a (closed) session file's root attributes; the only change made to the file."""
     import h5py
+    from .session import LIBVER
+    from .writelock import WriteLock
+    lock = WriteLock(path, "a lag update").acquire("store the lag in it")  # one writer per session
     try:
-        with h5py.File(path, "r+") as f:
+        with h5py.File(path, "r+", libver=LIBVER) as f:
             f.attrs[LAG_ATTR] = float(lag_s)
             f.attrs[LAG_METHOD_ATTR] = str(method)
     except OSError as e:
         raise OSError(f"{path}: cannot store the EMG-to-video lag: {e}") from e
+    finally:
+        lock.release()
 
 
 def session_lag_s(s, lag: str | float | None) -> float:

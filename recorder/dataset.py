@@ -7,9 +7,11 @@ to 63 values; the gesture target is the label segment covering the anchor time. 
 window reaches before the first sample, crosses a recorded gap or a hole in the sample times, or
 whose time lies in a gap or past the end of the EMG are dropped.
 
-Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t`` and the
-windows from one strided gather (``sliding_window_view``), so an hour of 200 Hz data with 30 fps frames
-(108 k windows of 200 ms, 138 MB) builds in about 1-4 s on a busy 2-core machine once read.
+Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t``. Windows
+are not stored: a :class:`WindowView` keeps the continuous (N, C) signal in its stored dtype (int8,
+int16, float32) and each window's last-sample index, and gathers float32 windows on demand (a batch
+at a time in training), because windows overlap almost entirely (a 400 ms window every 33 ms holds
+each sample 12 times). ``build_windows(..., materialise=True)`` gives the old (M, T, C) array.
 
 Splits are contiguous time blocks or whole sessions, never random windows (overlapping windows
 leak): a gap of one window length (plus ``extra_gap_s``) separates the blocks, so no EMG sample is
@@ -44,7 +46,8 @@ class DatasetError(ValueError):
 class SessionArrays:
     """One session in memory (all times in session seconds).
 
-    emg_t: (N,) float64 s; emg: (N, C) float32 raw device units; gaps: (G, 2) float64 s;
+    emg_t: (N,) float64 s; emg: (N, C) raw device units in the stored dtype (int8, int16, float32);
+    gaps: (G, 2) float64 s;
     frame_t: (F,) float64 s; world: (F, 21, 3) float32 mm (NaN where no hand) or None;
     labels: [(start_s, end_s, name)].
     """
@@ -93,7 +96,7 @@ def read_session(path: str | Path) -> SessionArrays:
     path = Path(path)
     with SessionReader(path) as r:
         emg_t = np.asarray(r.emg_t[:], dtype=np.float64)
-        emg = np.asarray(r.emg_data[:], dtype=np.float32)
+        emg = np.asarray(r.emg_data[:])  # stored dtype: windows become float32 a batch at a time
         gaps = np.asarray(r.gaps[:], dtype=np.float64).reshape(-1, 2)
         frame_t = np.asarray(r.video_t[:], dtype=np.float64) if r.video_t is not None else np.zeros(0)
         world = None
@@ -177,6 +180,54 @@ def gather_windows(x: np.ndarray, end: np.ndarray, window_n: int, dtype=np.float
     """(M, T, C) windows x[end - T + 1 : end + 1] for each end index, from x (N, C), in one gather."""
     view = sliding_window_view(x, window_n, axis=0)  # (N - T + 1, C, T), no copy
     return np.ascontiguousarray(view[np.asarray(end) - (window_n - 1)].transpose(0, 2, 1), dtype=dtype)
+
+
+class WindowView:
+    """(M, T, C) float32 windows that are never stored: the continuous signal (N, C) in its stored
+    dtype and the index of each window's last sample, end (M,) int64. Indexing gathers
+    ``signal[end - T + 1 : end + 1]`` exactly as :func:`gather_windows` (int -> (T, C), slice or
+    index array -> (k, T, C); a tuple indexes the gathered windows further); ``np.asarray(view)``
+    materialises all of them. Windows of one view never span two sessions (build_windows checks)."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, signal: np.ndarray, end: np.ndarray, window_n: int):
+        self.signal = signal
+        self.end = np.asarray(end, dtype=np.int64)
+        self.window_n = int(window_n)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.end), self.window_n, int(self.signal.shape[1]))
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def take(self, idx) -> "WindowView":
+        """The windows ``idx`` as another view of the same signal (no copy of the signal)."""
+        return WindowView(self.signal, self.end[idx], self.window_n)
+
+    def tail(self, n: int) -> "WindowView":
+        """The last ``n`` <= window_n samples of every window (the same end indices)."""
+        if not 1 <= n <= self.window_n:
+            raise ValueError(f"tail of {n} samples from windows of {self.window_n}")
+        return WindowView(self.signal, self.end, n)
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        e = self.end[key]
+        if np.ndim(e) == 0:
+            w = gather_windows(self.signal, np.array([e]), self.window_n)[0]
+            return w[rest] if rest else w
+        w = gather_windows(self.signal, e, self.window_n)
+        return w[(slice(None),) + rest] if rest else w
+
+    def __array__(self, dtype=None, copy=None):
+        w = gather_windows(self.signal, self.end, self.window_n)
+        return w if dtype is None else w.astype(dtype, copy=False)
 
 
 def labels_at(t: np.ndarray, labels: Sequence[tuple[float, float, str]], background: str | None) -> list[str | None]:
@@ -268,7 +319,8 @@ def hand_frame(world: np.ndarray) -> np.ndarray:
 class WindowSet:
     """All windows of a dataset, in memory.
 
-    X: (M, T, C) float32 raw device units; y: (M, 63) float32 mm wrist-relative (NaN-free) or None;
+    X: (M, T, C) float32 raw device units: a :class:`WindowView` (windows gathered on demand) or,
+    from ``build_windows(materialise=True)``, an ndarray; y: (M, 63) float32 mm wrist-relative (NaN-free) or None;
     label: (M,) int64 index into class_names, -1 where unlabelled; t: (M,) float64 anchor time
     (session s); frame: (M,) int64 frame index of the anchor, -1 for grid anchors; session: (M,) int64
     index into ``sessions`` (dicts: name, path, sha256, duration_s).
@@ -300,7 +352,8 @@ class WindowSet:
 
     def subset(self, idx: np.ndarray) -> "WindowSet":
         idx = np.asarray(idx)
-        return WindowSet(self.X[idx], None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
+        return WindowSet(self.X.take(idx) if isinstance(self.X, WindowView) else self.X[idx],
+                         None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
                          self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
                          self.channel_names, self.window_n, self.anchor, target=self.target,
                          target_names=self.target_names)
@@ -317,7 +370,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
                   transition_guard_ms: float | None = None, target: str = "landmarks",
-                  clean: dict | None = None, lag: str | float | None = None) -> WindowSet:
+                  clean: dict | None = None, lag: str | float | None = None, materialise: bool = False) -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -335,6 +388,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     lag: EMG-to-video lag applied to frame anchors (the window of a frame stamped s ends at s - lag):
     None / "none" (0), "stored" (the session's stored lag, else 0), "auto" (stored, else estimated
     from the session, see :mod:`recorder.lag`) or a number of ms. The lag used is in ``sessions``.
+    materialise: X as an (M, T, C) float32 array (the windows stored, ~T/step times the signal)
+    instead of a :class:`WindowView` over the sessions' signals in their stored dtype.
     """
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
@@ -349,7 +404,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     T = window_samples(window_ms, rate)
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
-    Xs, ys, ts, fs, sis, names = [], [], [], [], [], []
+    Xs, ys, ts, fs, sis, names, ends, sigs = [], [], [], [], [], [], [], []
+    offset = 0
     target_names = None
     clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
     dropped = 0
@@ -402,14 +458,19 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                 ok &= ~((k < len(b)) & (b[np.clip(k, 0, len(b) - 1)] <= at))
         dropped += int((~ok).sum())
         end, at, frame = end[ok], at[ok], frame[ok]
-        Xs.append(gather_windows(s.emg, end, T))
+        if materialise:
+            Xs.append(gather_windows(s.emg, end, T))
+        # Views index one signal: the sessions' signals end to end, each window inside its own.
+        ends.append(end + offset)
+        sigs.append(s.emg)
+        offset += len(s.emg)
         if task == "pose":
             ys.append(Y[frame])
         ts.append(at)
         fs.append(frame)
         sis.append(np.full(len(at), si, dtype=np.int64))
         names += [n for n, k in zip(lab, ok) if k]
-    if not Xs or sum(len(t) for t in ts) == 0:
+    if not ts or sum(len(t) for t in ts) == 0:
         raise DatasetError(f"no usable windows in {', '.join(s.name for s in ss)} "
                            f"(task {task}, window {window_ms} ms, {dropped} dropped)")
     if class_names is None:
@@ -420,8 +481,14 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         unknown = label < 0
         if unknown.any():
             log.warning("%d windows carry labels outside the class list; dropped", int(unknown.sum()))
+    if materialise:
+        X = np.concatenate(Xs)
+    else:
+        kind = np.result_type(*[g.dtype for g in sigs])
+        signal = sigs[0] if len(sigs) == 1 else np.concatenate([g.astype(kind, copy=False) for g in sigs])
+        X = WindowView(signal, np.concatenate(ends), T)
     ws = WindowSet(
-        X=np.concatenate(Xs), y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
+        X=X, y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
         frame=np.concatenate(fs), session=np.concatenate(sis),
         sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
                    "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0,
@@ -563,9 +630,13 @@ def split_from_json(split: dict) -> dict:
 
 
 # -- normalisation -----------------------------------------------------------------------------------
-def fit_channel_norm(X: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_channel_norm(X: np.ndarray | WindowView, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std (C,) of raw units over windows X (M, T, C) (rows ``idx`` only: fit
-    on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros."""
+    on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros.
+    For a WindowView the same statistics come from the signal, each sample weighted by how many of
+    the windows hold it (float64, in row chunks; equal to the array path to rounding)."""
+    if isinstance(X, WindowView):
+        return _view_norm(X if idx is None else X.take(idx))
     Xs = X if idx is None else X[idx]
     flat = Xs.reshape(-1, Xs.shape[-1]).astype(np.float64)
     mean = flat.mean(axis=0)
@@ -578,5 +649,29 @@ def fit_target_norm(y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndar
     """Per-coordinate mean and std (63,) of training targets (mm); the wrist (always 0) gets std 1."""
     yt = y[idx].astype(np.float64)
     mean, std = yt.mean(axis=0), yt.std(axis=0)
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _view_norm(v: WindowView, rows: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    n, T = len(v.signal), v.window_n
+    start = v.end - (T - 1)
+    # weight[i] = number of windows [start, end] holding sample i (a difference array, then cumsum)
+    w = np.cumsum(np.bincount(start, minlength=n + 1) - np.bincount(v.end + 1, minlength=n + 1))[:n].astype(np.float64)
+    total = w.sum()
+    if total == 0:
+        raise DatasetError("no windows to fit the normalisation on")
+    nz = np.flatnonzero(np.diff(np.concatenate([[0.0], w > 0, [0.0]])))  # runs of held samples
+    runs = list(zip(nz[::2], nz[1::2]))
+
+    def chunks():
+        for a, b in runs:
+            for i in range(a, b, rows):
+                j = min(b, i + rows)
+                yield w[i:j], np.asarray(v.signal[i:j], dtype=np.float64)
+
+    mean = sum(wc @ xc for wc, xc in chunks()) / total
+    var = sum(wc @ np.square(xc - mean) for wc, xc in chunks()) / total
+    std = np.sqrt(var)
     std[std < 1e-6] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)

@@ -3,8 +3,10 @@
 ``train(config, sessions, out_dir, progress=callback, cancel=event)`` is the one entry point; the
 same function runs single-process or under ``torchrun`` (DistributedDataParallel: gloo on CPU, NCCL
 on GPU; every rank builds the same windows, takes its shard of each epoch's permutation, and only
-rank 0 writes). Batches are gathered from in-memory tensors with an index permutation (no
-DataLoader), so the loop costs little more than a bare PyTorch loop.
+rank 0 writes). Batches are gathered on the device from the continuous signal, kept in its stored
+dtype, by index arithmetic (window end index + offsets) and normalised per batch (no DataLoader,
+no window array), so memory grows with the signal, not with the windows, and the loop costs little
+more than a bare PyTorch loop.
 
 Command line for GUIs and clusters (one JSON object per line on stdout)::
 
@@ -300,11 +302,54 @@ def _fingerprint(ws: ds.WindowSet, cfg: dict) -> str:
     return h.hexdigest()
 
 
+#: Elements (B * T * C) of one evaluation batch gathered from a WindowView: 32 MiB of float32.
+EVAL_BATCH_ELEMENTS = 1 << 23
+
+#: Stored signal dtypes torch indexes as they are; others (e.g. uint16) become float32.
+_TORCH_SIGNAL_DTYPES = {np.dtype(t) for t in ("int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}
+
+
+def _eval_batch(T: int, C: int, batch: int = 4096) -> int:
+    return int(max(16, min(batch, EVAL_BATCH_ELEMENTS // max(1, T * C))))
+
+
+class BatchGather:
+    """Normalised windows (B, T, C) float32 on ``device`` for window indices b (B,).
+
+    From a WindowView: the signal (N, C) goes to the device once in its stored dtype; a batch is
+    ``signal[end[b, None] + arange(-T + 1, 1)]`` cast to float32, then ``(x - mean) / std`` - the
+    same float32 operations as normalising the materialised array, so bit-identical to it.
+    From an ndarray (``build_windows(materialise=True)``): the whole array normalised once.
+    """
+
+    def __init__(self, X: np.ndarray | ds.WindowView, mean: np.ndarray, std: np.ndarray, device: torch.device):
+        self.mean = torch.from_numpy(np.asarray(mean, np.float32)).to(device)
+        self.std = torch.from_numpy(np.asarray(std, np.float32)).to(device)
+        if isinstance(X, ds.WindowView):
+            sig = X.signal if X.signal.dtype in _TORCH_SIGNAL_DTYPES else X.signal.astype(np.float32)
+            self.signal = torch.from_numpy(np.ascontiguousarray(sig)).to(device)
+            self.end = torch.from_numpy(X.end).to(device)
+            self.offsets = torch.arange(-(X.window_n - 1), 1, device=device)
+            self.Xn = None
+        else:
+            self.Xn = (torch.from_numpy(np.asarray(X, np.float32)).to(device) - self.mean) / self.std
+
+    def __call__(self, b: torch.Tensor) -> torch.Tensor:
+        if self.Xn is not None:
+            return self.Xn[b]
+        return (self.signal[self.end[b][:, None] + self.offsets].float() - self.mean) / self.std
+
+
 @torch.no_grad()
-def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor, batch: int = 4096,
+def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor | ds.WindowView, batch: int = 4096,
                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Run a module over windows X (N, T, C) in eval mode, in batches; returns (N, out) float32."""
+    """Run a module over windows X (N, T, C) in eval mode, in batches; returns (N, out) float32.
+    A WindowView is gathered a batch at a time (batches capped at EVAL_BATCH_ELEMENTS)."""
     module.eval()
+    if isinstance(X, ds.WindowView):
+        batch = _eval_batch(X.shape[1], X.shape[2], batch)
+        outs = [module(torch.from_numpy(X[i:i + batch]).to(device)).float().cpu() for i in range(0, len(X), batch)]
+        return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
     Xt = torch.as_tensor(X)
     outs = [module(Xt[i:i + batch].to(device)).float().cpu() for i in range(0, len(Xt), batch)]
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
@@ -313,7 +358,7 @@ def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor, batch: int = 
 def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, task: str,
                      baseline_pose: np.ndarray | None = None, majority: int | None = None) -> dict:
     """Metrics of ``predictor`` on windows ``idx`` of ``ws`` (with the baseline of the same windows)."""
-    out = predict_array(predictor, ws.X[idx])
+    out = predict_array(predictor, ws.subset(idx).X)
     if task == "pose" and ws.target == "angles":
         from .angles import angle_metrics
         return angle_metrics(out, ws.y[idx], baseline_pose, ws.target_names)
@@ -357,7 +402,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                                   transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
                                   clean=dc["clean"], lag=dc["lag"])
         # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
-        ds.check_finite("training windows", X=ws.X, y=ws.y if task == "pose" else None, t=ws.t)
+        # (the signal, not the windows: a view holds each sample many times)
+        ds.check_finite("training windows", X=ws.X.signal if isinstance(ws.X, ds.WindowView) else ws.X,
+                        y=ws.y if task == "pose" else None, t=ws.t)
         if split is None:
             split = ds.make_split(ws, **resolve_split(cfg["split"], len(ws.sessions)))
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
@@ -402,9 +449,10 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             from torch.nn.parallel import DistributedDataParallel as DDP
             model = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None)
 
-        # Whole dataset normalised once, on the device; batches are index gathers.
+        # Batches gathered and normalised on the device (see BatchGather).
         dev = d.device
-        Xn = (torch.from_numpy(ws.X).to(dev) - torch.from_numpy(x_mean).to(dev)) / torch.from_numpy(x_std).to(dev)
+        Xn = BatchGather(ws.X, x_mean, x_std, dev)
+        EB = _eval_batch(ws.window_n, len(ws.channel_names))
         if task == "pose":
             Yn = (torch.from_numpy(ws.y).to(dev) - torch.from_numpy(y_mean).to(dev)) / torch.from_numpy(y_std).to(dev)
             loss_fn: nn.Module = nn.MSELoss()
@@ -464,7 +512,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                     stopped = "cancelled"
                     break
                 b = perm[bi * B:(bi + 1) * B]
-                xb = Xn[b]
+                xb = Xn(b)
                 if aug["scale"] or aug["noise"] or aug["rotate"]:
                     xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen, float(aug["rotate"]))
                 loss = loss_fn(model(xb), Yn[b])
@@ -484,9 +532,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             eval_net.eval()
             with torch.no_grad():
                 acc = torch.zeros(4, dtype=torch.float64, device=dev)  # val loss sum, metric sum, n, train loss
-                for i in range(0, len(my_val), 4096):
-                    vb = my_val[i:i + 4096]
-                    out = eval_net(Xn[vb])
+                for i in range(0, len(my_val), EB):
+                    vb = my_val[i:i + EB]
+                    out = eval_net(Xn(vb))
                     acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
                     if task == "pose" and ws.target == "angles":  # mean absolute error, degrees
                         acc[1] += ((out - Yn[vb]) * y_std_t).abs().mean(dim=1).double().sum()

@@ -88,15 +88,21 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def read_session(path: str | Path) -> SessionArrays:
+def read_session(path: str | Path, load_emg: bool = True) -> SessionArrays:
     """Load what training needs from one session file (EMG, gaps, frame times, world landmarks,
-    labels) into memory. Raises the session module's SessionFormatError for bad files."""
+    labels) into memory. Raises the session module's SessionFormatError for bad files.
+    load_emg=False: ``emg`` is a zero-byte stand-in of the right shape and dtype (the signal stays
+    in the file; see :class:`FileWindows`)."""
     from .session import SessionReader
 
     path = Path(path)
     with SessionReader(path) as r:
         emg_t = np.asarray(r.emg_t[:], dtype=np.float64)
-        emg = np.asarray(r.emg_data[:])  # stored dtype: windows become float32 a batch at a time
+        d = r.emg_data
+        if load_emg:
+            emg = np.asarray(d[:])  # stored dtype: windows become float32 a batch at a time
+        else:
+            emg = np.broadcast_to(np.zeros((1, d.shape[1]), d.dtype), d.shape)
         gaps = np.asarray(r.gaps[:], dtype=np.float64).reshape(-1, 2)
         frame_t = np.asarray(r.video_t[:], dtype=np.float64) if r.video_t is not None else np.zeros(0)
         world = None
@@ -139,8 +145,8 @@ def check_finite(where, **arrays) -> None:
                                f"first at row {int(np.flatnonzero(bad)[0])}; refusing to train on them")
 
 
-def as_sessions(sessions: Iterable[str | Path | SessionArrays]) -> list[SessionArrays]:
-    out = [s if isinstance(s, SessionArrays) else read_session(s) for s in sessions]
+def as_sessions(sessions: Iterable[str | Path | SessionArrays], load_emg: bool = True) -> list[SessionArrays]:
+    out = [s if isinstance(s, SessionArrays) else read_session(s, load_emg) for s in sessions]
     if not out:
         raise DatasetError("no sessions given")
     return out
@@ -228,6 +234,100 @@ class WindowView:
     def __array__(self, dtype=None, copy=None):
         w = gather_windows(self.signal, self.end, self.window_n)
         return w if dtype is None else w.astype(dtype, copy=False)
+
+
+class FileWindows:
+    """(M, T, C) float32 windows whose signal stays in the session files (data larger than memory).
+
+    paths: one session file per session; end (M,) int64: each window's last sample, as a row of
+    its own session's /emg/data; session (M,) int64 index into paths. Indexing reads, per session,
+    the rows the requested windows span (keep requests local: sorted, contiguous batches) and
+    gathers them like :class:`WindowView`. Files are opened per read, so worker processes forked
+    from the trainer never share an HDF5 handle.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, paths: Sequence[str], end: np.ndarray, session: np.ndarray, window_n: int,
+                 n_channels: int, rows: Sequence[int], signal_dtype):
+        self.paths = [str(p) for p in paths]
+        self.end = np.asarray(end, dtype=np.int64)
+        self.session = np.asarray(session, dtype=np.int64)
+        self.window_n = int(window_n)
+        self.n_channels = int(n_channels)
+        self.rows = [int(n) for n in rows]  # /emg/data rows per session
+        self.signal_dtype = np.dtype(signal_dtype)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.end), self.window_n, self.n_channels)
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def _like(self, end, session, window_n) -> "FileWindows":
+        return FileWindows(self.paths, end, session, window_n, self.n_channels, self.rows, self.signal_dtype)
+
+    def take(self, idx) -> "FileWindows":
+        return self._like(self.end[idx], self.session[idx], self.window_n)
+
+    def tail(self, n: int) -> "FileWindows":
+        if not 1 <= n <= self.window_n:
+            raise ValueError(f"tail of {n} samples from windows of {self.window_n}")
+        return self._like(self.end, self.session, n)
+
+    def read(self, si: int, a: int, b: int) -> np.ndarray:
+        """Rows [a, b) of session ``si``'s /emg/data, (b - a, C) in the stored dtype."""
+        from .session import SessionReader
+        with SessionReader(self.paths[si]) as r:
+            return np.asarray(r.emg_data[a:b])
+
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        """(k, T, C) float32 windows ``idx`` (in that order), one file read per session touched."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.empty((len(idx), self.window_n, self.n_channels), np.float32)
+        ss = self.session[idx]
+        for si in np.unique(ss):
+            sel = np.flatnonzero(ss == si)
+            e = self.end[idx[sel]]
+            lo = int(e.min()) - (self.window_n - 1)
+            out[sel] = gather_windows(self.read(int(si), lo, int(e.max()) + 1), e - lo, self.window_n)
+        return out
+
+    def load(self, sessions: Sequence[int] | None = None) -> tuple["WindowView", np.ndarray]:
+        """The windows of ``sessions`` (default all) as a WindowView over those sessions' signals
+        read into memory (stored dtype), and their indices into this set (K,)."""
+        keep = sorted(range(len(self.paths)) if sessions is None else {int(s) for s in sessions})
+        sel = np.flatnonzero(np.isin(self.session, keep))
+        signal = np.empty((sum(self.rows[s] for s in keep), self.n_channels), self.signal_dtype)
+        end = np.empty(len(sel), np.int64)
+        off = 0
+        for s in keep:
+            signal[off:off + self.rows[s]] = self.read(s, 0, self.rows[s])
+            m = self.session[sel] == s
+            end[m] = self.end[sel[m]] + off
+            off += self.rows[s]
+        return WindowView(signal, end, self.window_n), sel
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        idx = np.arange(len(self))[key]
+        if np.ndim(idx) == 0:
+            w = self.gather(np.array([idx]))[0]
+            return w[rest] if rest else w
+        w = self.gather(idx)
+        return w[(slice(None),) + rest] if rest else w
+
+    def __array__(self, dtype=None, copy=None):
+        w = self.gather(np.arange(len(self)))
+        return w if dtype is None else w.astype(dtype, copy=False)
+
+
+#: Window sets whose windows are gathered on demand.
+LAZY_WINDOWS = (WindowView, FileWindows)
 
 
 def labels_at(t: np.ndarray, labels: Sequence[tuple[float, float, str]], background: str | None) -> list[str | None]:
@@ -352,7 +452,7 @@ class WindowSet:
 
     def subset(self, idx: np.ndarray) -> "WindowSet":
         idx = np.asarray(idx)
-        return WindowSet(self.X.take(idx) if isinstance(self.X, WindowView) else self.X[idx],
+        return WindowSet(self.X.take(idx) if isinstance(self.X, LAZY_WINDOWS) else self.X[idx],
                          None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
                          self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
                          self.channel_names, self.window_n, self.anchor, target=self.target,
@@ -370,7 +470,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
                   transition_guard_ms: float | None = None, target: str = "landmarks",
-                  clean: dict | None = None, lag: str | float | None = None, materialise: bool = False) -> WindowSet:
+                  clean: dict | None = None, lag: str | float | None = None, materialise: bool = False,
+                  signal: str = "memory") -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -390,12 +491,22 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     from the session, see :mod:`recorder.lag`) or a number of ms. The lag used is in ``sessions``.
     materialise: X as an (M, T, C) float32 array (the windows stored, ~T/step times the signal)
     instead of a :class:`WindowView` over the sessions' signals in their stored dtype.
+    signal: "memory" (read the signals) or "file" (session paths only: X is a :class:`FileWindows`
+    and no signal is read; for data larger than memory).
     """
+    if signal not in ("memory", "file"):
+        raise DatasetError(f"signal must be 'memory' or 'file', got {signal!r}")
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
     if task not in ("pose", "gesture"):
         raise DatasetError(f"task must be 'pose' or 'gesture', got {task!r}")
-    ss = as_sessions(sessions)
+    ss = as_sessions(sessions, load_emg=signal == "memory")
+    if signal == "file":
+        if materialise:
+            raise DatasetError("materialise needs the signal in memory (signal='memory')")
+        nopath = [s.name for s in ss if not s.path]
+        if nopath:
+            raise DatasetError(f"{', '.join(nopath)}: in-memory sessions cannot be read from a file")
     rate, chans = ss[0].rate_hz, ss[0].channel_names
     for s in ss[1:]:
         if abs(s.rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
@@ -404,7 +515,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     T = window_samples(window_ms, rate)
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
-    Xs, ys, ts, fs, sis, names, ends, sigs = [], [], [], [], [], [], [], []
+    Xs, ys, ts, fs, sis, names, ends, sigs, local_ends = [], [], [], [], [], [], [], [], []
     offset = 0
     target_names = None
     clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
@@ -462,6 +573,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             Xs.append(gather_windows(s.emg, end, T))
         # Views index one signal: the sessions' signals end to end, each window inside its own.
         ends.append(end + offset)
+        local_ends.append(end)
         sigs.append(s.emg)
         offset += len(s.emg)
         if task == "pose":
@@ -483,6 +595,9 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             log.warning("%d windows carry labels outside the class list; dropped", int(unknown.sum()))
     if materialise:
         X = np.concatenate(Xs)
+    elif signal == "file":
+        X = FileWindows([s.path for s in ss], np.concatenate(local_ends), np.concatenate(sis), T, len(chans),
+                        [len(s.emg) for s in ss], np.result_type(*[s.emg.dtype for s in ss]))
     else:
         kind = np.result_type(*[g.dtype for g in sigs])
         signal = sigs[0] if len(sigs) == 1 else np.concatenate([g.astype(kind, copy=False) for g in sigs])
@@ -635,8 +750,15 @@ def fit_channel_norm(X: np.ndarray | WindowView, idx: np.ndarray | None = None) 
     on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros.
     For a WindowView the same statistics come from the signal, each sample weighted by how many of
     the windows hold it (float64, in row chunks; equal to the array path to rounding)."""
-    if isinstance(X, WindowView):
-        return _view_norm(X if idx is None else X.take(idx))
+    if isinstance(X, LAZY_WINDOWS):
+        v = X if idx is None else X.take(idx)
+        w, sx = norm_sums(v)
+        if w == 0:
+            raise DatasetError("no windows to fit the normalisation on")
+        mean = sx / w
+        std = np.sqrt(norm_sums(v, mean)[1] / w)
+        std[std < 1e-6] = 1.0
+        return mean.astype(np.float32), std.astype(np.float32)
     Xs = X if idx is None else X[idx]
     flat = Xs.reshape(-1, Xs.shape[-1]).astype(np.float64)
     mean = flat.mean(axis=0)
@@ -653,25 +775,29 @@ def fit_target_norm(y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndar
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _view_norm(v: WindowView, rows: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
-    n, T = len(v.signal), v.window_n
-    start = v.end - (T - 1)
-    # weight[i] = number of windows [start, end] holding sample i (a difference array, then cumsum)
-    w = np.cumsum(np.bincount(start, minlength=n + 1) - np.bincount(v.end + 1, minlength=n + 1))[:n].astype(np.float64)
-    total = w.sum()
-    if total == 0:
-        raise DatasetError("no windows to fit the normalisation on")
-    nz = np.flatnonzero(np.diff(np.concatenate([[0.0], w > 0, [0.0]])))  # runs of held samples
-    runs = list(zip(nz[::2], nz[1::2]))
 
-    def chunks():
-        for a, b in runs:
+def norm_sums(v: WindowView | FileWindows, mean: np.ndarray | None = None,
+              rows: int = 1 << 16) -> tuple[float, np.ndarray]:
+    """(W, S): the number of window samples W and, per channel (C,), the sum S of x (mean None) or
+    of (x - mean)^2 over every sample of every window of ``v``, float64. Computed from the signal:
+    sample i counts as often as windows hold it, so the sums equal those over the (M, T, C) array
+    (to rounding). Read in row chunks (files: the sessions one at a time); sums of several ranks'
+    windows add up (distributed normalisation)."""
+    T = v.window_n
+    if isinstance(v, WindowView):
+        parts = [(len(v.signal), v.end, lambda a, b: v.signal[a:b])]
+    else:
+        parts = [(v.rows[si], v.end[v.session == si], (lambda a, b, si=si: v.read(si, a, b)))
+                 for si in np.unique(v.session)]
+    total, acc = 0.0, np.zeros(v.shape[2], np.float64)
+    for n, end, read in parts:
+        # weight[i] = number of windows [end - T + 1, end] holding sample i (difference array)
+        w = np.cumsum(np.bincount(end - (T - 1), minlength=n + 1) - np.bincount(end + 1, minlength=n + 1))[:n]
+        total += float(w.sum())
+        nz = np.flatnonzero(np.diff(np.concatenate([[0], (w > 0).astype(np.int8), [0]])))
+        for a, b in zip(nz[::2], nz[1::2]):  # runs of held samples only
             for i in range(a, b, rows):
                 j = min(b, i + rows)
-                yield w[i:j], np.asarray(v.signal[i:j], dtype=np.float64)
-
-    mean = sum(wc @ xc for wc, xc in chunks()) / total
-    var = sum(wc @ np.square(xc - mean) for wc, xc in chunks()) / total
-    std = np.sqrt(var)
-    std[std < 1e-6] = 1.0
-    return mean.astype(np.float32), std.astype(np.float32)
+                x = np.asarray(read(i, j), dtype=np.float64)
+                acc += w[i:j].astype(np.float64) @ (x if mean is None else np.square(x - mean))
+    return total, acc

@@ -255,7 +255,7 @@ class LoadedModel:
         Returns (N, 63) float32 mm, or (N, K) class probabilities. A ``dataset.WindowView`` is
         gathered a batch at a time (no window array)."""
         from .training import predict_array
-        if isinstance(X, ds.WindowView):
+        if isinstance(X, ds.LAZY_WINDOWS):
             if X.shape[2] != len(self.channel_names) or X.shape[1] < self.window_n:
                 raise ValueError(f"{self.path}: expected windows (N, >={self.window_n}, {len(self.channel_names)}), "
                                  f"got {X.shape}")

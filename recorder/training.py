@@ -341,8 +341,9 @@ def _fingerprint(ws: ds.WindowSet, cfg: dict) -> str:
     return h.hexdigest()
 
 
-#: Elements (B * T * C) of one evaluation batch gathered from a WindowView: 32 MiB of float32.
-EVAL_BATCH_ELEMENTS = 1 << 23
+#: Elements (B * T * C) of one evaluation batch: 8 MiB of float32 (a model's temporaries are several
+#: times its input; at 2 kHz x 16 channels x 400 ms that is 163 windows a batch).
+EVAL_BATCH_ELEMENTS = 1 << 21
 
 #: Stored signal dtypes torch indexes as they are; others (e.g. uint16) become float32.
 _TORCH_SIGNAL_DTYPES = {np.dtype(t) for t in ("int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}

@@ -291,6 +291,11 @@ def test_training_streams_when_the_data_would_not_fit(two_files, tmp_path):
     ep = [e for e in events if e["event"] == "epoch"]
     assert n_train - 64 < ep[0]["samples"] <= n_train
     assert res.metrics["test"]["n"] > 0 and np.isfinite(res.metrics["test"]["mpjpe_mm"])
+    # prediction takes views (gathered a batch at a time) and gives what the array gives
+    m = load_model(tmp_path / "m")
+    for X in (ds.build_windows(two_files, window_ms=150).X, ds.build_windows(two_files, window_ms=150, signal="file").X):
+        sub = X.take(np.arange(0, len(X), 5))
+        np.testing.assert_allclose(m.predict(sub, batch=64), m.predict(np.asarray(sub)), rtol=1e-5, atol=1e-4)
     # the default threshold keeps these small sessions in memory; max_steps caps the run
     events = []
     cfg = {**TINY, "train": {**TINY["train"], "epochs": 5, "max_steps": 7}}

@@ -53,8 +53,9 @@ class BlockStream(torch.utils.data.IterableDataset):
 
     idx (n,): the windows to train on (e.g. this rank's shard); targets: (M, ...) already normalised
     pose targets or labels of every window of ``fw`` (indexed by window); mean, std (C,) float32.
-    Call :meth:`set_epoch` before each epoch (a new shuffle). Batches are not padded: a worker's
-    last batch of a mix may be short (never a single window; BatchNorm needs two).
+    Call :meth:`set_epoch` before each epoch (a new shuffle). Every batch is full except each
+    worker's last (dropped when it would hold a single window: BatchNorm needs two), so an epoch
+    yields at least floor(n / batch) batches over all workers.
     """
 
     def __init__(self, fw: FileWindows, idx: np.ndarray, targets: np.ndarray, mean: np.ndarray, std: np.ndarray,
@@ -85,6 +86,7 @@ class BlockStream(torch.utils.data.IterableDataset):
         mine = rng.permutation(len(self.blocks))[wid::nw]  # the same permutation in every worker
         wrng = np.random.default_rng([self.seed, self.epoch, wid])
         T, B = self.fw.window_n, self.batch
+        pend_x, pend_y, n_pend = [], [], 0  # windows carried into the next mix's first batch
         for g in range(0, len(mine), self.mix_blocks):
             spans, starts, wins = [], [], []
             off = 0
@@ -100,14 +102,42 @@ class BlockStream(torch.utils.data.IterableDataset):
             view = sliding_window_view(np.concatenate(spans), T, axis=0)  # (rows - T + 1, C, T)
             starts, wins = np.concatenate(starts), np.concatenate(wins)
             perm = wrng.permutation(len(wins))
-            for i in range(0, len(perm), B):
-                p = perm[i:i + B]
-                if len(p) < 2:
-                    break
+            i = 0
+            while i < len(perm):
+                p = perm[i:i + B - n_pend]
+                i += len(p)
                 x = np.ascontiguousarray(view[starts[p]].transpose(0, 2, 1), dtype=np.float32)
                 x -= self.mean
                 x /= self.std
-                yield torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(self.targets[wins[p]]))
+                pend_x.append(x)
+                pend_y.append(self.targets[wins[p]])
+                n_pend += len(p)
+                if n_pend == B:
+                    yield self._batch(pend_x, pend_y)
+                    pend_x, pend_y, n_pend = [], [], 0
+        if n_pend >= 2:
+            yield self._batch(pend_x, pend_y)
+
+    @staticmethod
+    def _batch(xs: list, ys: list) -> tuple[torch.Tensor, torch.Tensor]:
+        x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+        return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y))
+
+
+def take(loader: torch.utils.data.DataLoader, n: int):
+    """Exactly ``n`` batches from ``loader``, starting it again if it runs dry first (every rank
+    of a distributed run must take the same number of steps, or the gradient all-reduce hangs)."""
+    got = 0
+    while got < n:
+        before = got
+        for item in loader:
+            yield item
+            got += 1
+            if got == n:
+                return
+        if got == before:
+            raise RuntimeError("the training stream yielded no batches")
 
 
 def loader(stream: BlockStream, workers: int = 2, prefetch: int = 4) -> torch.utils.data.DataLoader:

@@ -482,7 +482,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             import torch.distributed as dist
             node_sessions = [None] * d.world
             dist.all_gather_object(node_sessions, [int(i) for i in my_sessions])
-        my_train = parts["train"][mine[parts["train"]]]
+        my_train, my_val_np = parts["train"][mine[parts["train"]]], parts["val"][mine[parts["val"]]]
+        if fw is not None and d.world > 1 and not shard:  # streamed, fewer sessions than ranks: windows
+            my_train, my_val_np = parts["train"][d.rank::d.world], parts["val"][d.rank::d.world]
         if fw is None:
             x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
         else:
@@ -560,12 +562,13 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         train_idx = torch.from_numpy(parts["train"] if fw is None else my_train).to(dev)
         val_idx = parts["val"]
         # Validation is sharded over ranks and summed, so every rank takes the same stop decision.
-        my_val = torch.from_numpy(val_idx[d.rank::d.world] if fw is None else val_idx[mine[val_idx]]).to(dev)
+        my_val = torch.from_numpy(val_idx[d.rank::d.world] if fw is None else my_val_np).to(dev)
         B = int(tc["batch_size"])
         n_fixed = None  # file-backed data: batches per epoch, the same on every rank
         if fw is not None:
-            per_rank = [int(np.isin(ws.session[parts["train"]], np.arange(r, len(ws.sessions), d.world)).sum())
-                        for r in range(d.world)] if shard else [len(my_train)] * d.world
+            per_rank = ([int(np.isin(ws.session[parts["train"]], np.arange(r, len(ws.sessions), d.world)).sum())
+                         for r in range(d.world)] if shard else
+                        [len(parts["train"][r::d.world]) for r in range(d.world)])
             n_fixed = min(per_rank) // B if d.world > 1 else len(my_train) // B + (1 if len(my_train) % B >= 2 else 0)
             if n_fixed < 1:
                 raise ds.DatasetError(f"a node has {min(per_rank)} training windows, under one batch of {B}")
@@ -609,7 +612,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             else:
                 loader[0].set_epoch(epoch)
                 n_batches = n_fixed
-                batches = ((xb.to(dev), yb.to(dev)) for xb, yb in itertools.islice(loader[1], n_fixed))
+                batches = ((xb.to(dev), yb.to(dev)) for xb, yb in streaming.take(loader[1], n_fixed))
             if steps_left is not None:
                 n_batches = min(n_batches, steps_left)
                 batches = itertools.islice(batches, n_batches)

@@ -43,11 +43,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stream", [False, True])
-def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, stream):
+@pytest.mark.parametrize("n_sessions,stream", [(2, False), (2, True), (1, True)])
+def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, n_sessions, stream):
     """`torchrun --nnodes 2` with a c10d rendezvous endpoint, as two local "nodes" of one process
-    each; with two sessions each node reads only its own (in memory or streamed from the file)."""
-    ss = [str(make_synthetic_session(tmp_path / f"s{i}.h5", duration_s=20, seed=10 + i)) for i in range(2)]
+    each; with two sessions each node reads only its own (in memory or streamed from the file);
+    with one session (streamed) both read it and each takes its half of the windows."""
+    ss = [str(make_synthetic_session(tmp_path / f"s{i}.h5", duration_s=20, seed=10 + i)) for i in range(n_sessions)]
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
            "train": {"epochs": 2, "batch_size": 32, "threads": 1, "stream": stream, "workers": 1},
            "sessions": ss, "out": str(tmp_path / "m")}
@@ -66,8 +67,13 @@ def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, stream):
     assert [e["event"] for e in events] == ["start", "epoch", "epoch", "done"]  # rank 0 only
     assert events[0]["world_size"] == 2 and events[0]["data"] == ("stream" if stream else "files")
     m = load_model(tmp_path / "m")
-    assert m.meta["training"]["data"]["sessions_per_rank"] == [[0], [1]]
     # each epoch: the same number of full batches on both nodes (the smaller shard decides)
-    per_session = [e["windows"]["train"] for e in m.meta["data"]["sessions"]]
-    assert events[1]["samples"] == 2 * 32 * (min(per_session) // 32)
+    if n_sessions == 2:
+        assert m.meta["training"]["data"]["sessions_per_rank"] == [[0], [1]]
+        per_rank = [e["windows"]["train"] for e in m.meta["data"]["sessions"]]
+    else:
+        assert m.meta["training"]["data"]["sessions_per_rank"] == [[0], [0]]
+        n = m.meta["data"]["windows"]["train"]
+        per_rank = [(n + 1) // 2, n // 2]
+    assert events[1]["samples"] == 2 * 32 * (min(per_rank) // 32)
     assert m.meta["metrics"]["test"]["n"] > 0

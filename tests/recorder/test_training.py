@@ -269,14 +269,16 @@ def test_block_stream_covers_every_window_once_shuffled_by_blocks(two_files):
     target = np.arange(len(ws))  # the window index as target: says which windows a batch holds
     bs = BlockStream(ws.X, idx, target, mean, std, batch=64, seed=1, block_windows=100, mix_blocks=3)
     ref = BatchGather(ws.X, mean, std, torch.device("cpu"))
-    seen = []
+    seen, full = [], []
     for x, y in loader(bs, workers=2):
         assert x.dtype == torch.float32 and 2 <= len(x) <= 64
+        full.append(len(x) == 64)
         assert torch.equal(x, ref(y))  # each window exactly as the in-memory path normalises it
         seen.append(y.numpy())
     order = np.concatenate(seen)
     np.testing.assert_array_equal(np.sort(order), idx)  # every training window once per epoch
     assert (np.diff(order) < 0).mean() > 0.3  # shuffled, not in time order
+    assert sum(not f for f in full) <= 2  # full batches but each worker's last
     bs.set_epoch(1)
     again = np.concatenate([y.numpy() for _, y in loader(bs, workers=0)])
     assert not np.array_equal(again, order) and np.array_equal(np.sort(again), idx)

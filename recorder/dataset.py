@@ -500,18 +500,30 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
     if task not in ("pose", "gesture"):
         raise DatasetError(f"task must be 'pose' or 'gesture', got {task!r}")
-    ss = as_sessions(sessions, load_emg=signal == "memory")
     if signal == "file":
         if materialise:
             raise DatasetError("materialise needs the signal in memory (signal='memory')")
-        nopath = [s.name for s in ss if not s.path]
+        # Read one session at a time and keep only what the window index needs: the times of ten
+        # hours at 2 kHz alone are 0.6 GB.
+        ss = list(sessions)
+        if not ss:
+            raise DatasetError("no sessions given")
+        nopath = [s.name for s in ss if isinstance(s, SessionArrays) and not s.path]
         if nopath:
             raise DatasetError(f"{', '.join(nopath)}: in-memory sessions cannot be read from a file")
+        if not isinstance(ss[0], SessionArrays):
+            ss[0] = read_session(ss[0], load_emg=False)
+    else:
+        ss = as_sessions(sessions)
     rate, chans = ss[0].rate_hz, ss[0].channel_names
-    for s in ss[1:]:
+
+    def check(s: SessionArrays) -> None:
         if abs(s.rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
             raise DatasetError(f"{s.name}: {s.rate_hz} Hz x {len(s.channel_names)} channels differs from "
                                f"{ss[0].name}: {rate} Hz x {len(chans)}")
+    for s in ss[1:]:
+        if isinstance(s, SessionArrays):
+            check(s)
     T = window_samples(window_ms, rate)
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
@@ -522,7 +534,13 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     dropped = 0
     used_anchor = set()
     lag_used: list[float] = []
-    for si, s in enumerate(ss):
+    for si in range(len(ss)):
+        if not isinstance(ss[si], SessionArrays):
+            ss[si] = read_session(ss[si], load_emg=False)
+            check(ss[si])
+        if signal == "file" and si > 0:
+            ss[si - 1] = _slim(ss[si - 1])
+        s = ss[si]
         mode = anchor
         if mode == "auto":
             mode = "frames" if len(s.frame_t) else "grid"
@@ -556,6 +574,9 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             lag_used.append(0.0)
             continue
         from .lag import session_lag_s
+        if signal == "file" and lag == "auto" and mode == "frames" and not np.isfinite(s.lag_s):
+            raise DatasetError(f"{s.name}: lag 'auto' estimates from the EMG, which stays in the file when "
+                               f"streaming; store the lag first (emgrec lag --write) or use lag 'stored'")
         lag_used.append(session_lag_s(s, lag) if mode == "frames" else 0.0)
         end, ok = window_ends(s.emg_t, at - lag_used[-1], T, rate, s.gaps)
         lab = labels_at(at, s.labels, background_label)
@@ -582,6 +603,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         fs.append(frame)
         sis.append(np.full(len(at), si, dtype=np.int64))
         names += [n for n, k in zip(lab, ok) if k]
+    if signal == "file":
+        ss[-1] = _slim(ss[-1])
     if not ts or sum(len(t) for t in ts) == 0:
         raise DatasetError(f"no usable windows in {', '.join(s.name for s in ss)} "
                            f"(task {task}, window {window_ms} ms, {dropped} dropped)")
@@ -615,6 +638,14 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())
     return ws
+
+
+def _slim(s: SessionArrays) -> SessionArrays:
+    """What build_windows keeps of a session once its windows are indexed (file mode): name, path,
+    hash, the stand-in signal (its shape) and the first and last sample time (duration)."""
+    import dataclasses
+    return dataclasses.replace(s, emg_t=s.emg_t[[0, -1]] if len(s.emg_t) else s.emg_t, frame_t=np.zeros(0),
+                               world=None, labels=[], angles=None, score=None, handedness=None)
 
 
 # -- splits ------------------------------------------------------------------------------------------

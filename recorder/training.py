@@ -401,8 +401,15 @@ def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor | ds.WindowVie
     module.eval()
     if isinstance(X, ds.LAZY_WINDOWS):
         batch = _eval_batch(X.shape[1], X.shape[2], batch)
-        outs = [module(torch.from_numpy(X[i:i + batch]).to(device)).float().cpu() for i in range(0, len(X), batch)]
-        return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
+        out = None
+        for i in range(0, len(X), batch):
+            y = module(torch.from_numpy(X[i:i + batch]).to(device)).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(X),) + y.shape[1:], np.float32)
+            # One output array, not a list of small per-batch tensors: those, kept between the
+            # batches' large temporaries, pinned the malloc heap (+0.7 GB over 3 h of 2 kHz test data).
+            out[i:i + len(y)] = y
+        return out if out is not None else np.zeros((0, 0), np.float32)
     Xt = torch.as_tensor(X)
     outs = [module(Xt[i:i + batch].to(device)).float().cpu() for i in range(0, len(Xt), batch)]
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)

@@ -296,7 +296,8 @@ class _Ema:
 def _data_mode(tc: dict, paths: list[str], d: _Dist) -> tuple[bool, bool]:
     """(stream, shard) for training on session files. stream: batches read from the files
     (train.stream, or "auto": the signals exceed train.memory_fraction of the available memory).
-    shard: several ranks and at least as many sessions - each rank reads only sessions rank::world."""
+    shard: several ranks and at least as many sessions - each rank may read only its own sessions
+    (dealt after the split; see train)."""
     shard = d.world > 1 and len(paths) >= d.world
     st = tc["stream"]
     if st == "auto":
@@ -481,8 +482,18 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
                                   f"validation windows; record more or change split")
         fw = ws.X if isinstance(ws.X, ds.FileWindows) else None
-        # Session shards (several nodes, one rank each: each reads only its sessions' signal).
-        my_sessions = np.arange(d.rank, len(ws.sessions), d.world) if shard else np.arange(len(ws.sessions))
+        # Session shards (several nodes, one rank each: each reads only its sessions' signal): the
+        # sessions dealt to ranks by training windows, largest first, to the least loaded rank
+        # (a session split leaves some sessions without any); every rank needs some, else no shards.
+        n_s = len(ws.sessions)
+        if shard:
+            tr_count = np.bincount(ws.session[parts["train"]], minlength=n_s)
+            owner, load = np.zeros(n_s, np.int64), np.zeros(d.world, np.int64)
+            for si in np.argsort(-tr_count, kind="stable"):
+                owner[si] = int(np.argmin(load))
+                load[owner[si]] += tr_count[si]
+            shard = bool((load > 0).all())
+        my_sessions = np.flatnonzero(owner == d.rank) if shard else np.arange(n_s)
         mine = np.isin(ws.session, my_sessions)
         node_sessions = [[int(i) for i in my_sessions]]
         if d.world > 1:  # for model.json: which sessions each rank read
@@ -573,8 +584,7 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         B = int(tc["batch_size"])
         n_fixed = None  # file-backed data: batches per epoch, the same on every rank
         if fw is not None:
-            per_rank = ([int(np.isin(ws.session[parts["train"]], np.arange(r, len(ws.sessions), d.world)).sum())
-                         for r in range(d.world)] if shard else
+            per_rank = ([int(n) for n in load] if shard else
                         [len(parts["train"][r::d.world]) for r in range(d.world)])
             n_fixed = min(per_rank) // B if d.world > 1 else len(my_train) // B + (1 if len(my_train) % B >= 2 else 0)
             if n_fixed < 1:

@@ -50,6 +50,7 @@ def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, n_sessions, stream):
     with one session (streamed) both read it and each takes its half of the windows."""
     ss = [str(make_synthetic_session(tmp_path / f"s{i}.h5", duration_s=20, seed=10 + i)) for i in range(n_sessions)]
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
+           "split": {"mode": "time"},  # every session has training windows (a session split would not)
            "train": {"epochs": 2, "batch_size": 32, "threads": 1, "stream": stream, "workers": 1},
            "sessions": ss, "out": str(tmp_path / "m")}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .core import FAIL, NYM, ROOT, machine_info
 
-GROUPS = ["faults", "acquisition", "storage", "landmarks", "models", "gui", "export", "quality"]
+GROUPS = ["faults", "acquisition", "storage", "landmarks", "models", "training_memory", "gui", "export", "quality"]
 TIMEOUT_S = {"acquisition": 900, "export": 2700}
 
 

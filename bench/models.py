@@ -1,8 +1,18 @@
 """Models: training windows/s of recorder.training.train per model vs a minimal PyTorch loop on the
-same tensors (same model, optimiser, batch size, threads), and inference latency per window."""
+same tensors (same model, optimiser, batch size, threads), the batch-gathered windows (the default)
+vs materialised windows, inference latency per window, and training memory: peak RSS of training
+on 10 and 60 min of 16 ch x 2 kHz (a child process each), and one epoch of a 10-hour data set
+through the streaming path.
+
+    python -m bench.models --child-train JSON   (internal: one measured training run)
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,6 +59,7 @@ def run(ctx: Context) -> list[Row]:
     torch.set_num_threads(1)  # the machine is shared; one thread for both sides keeps the ratio fair
     sess = make_synthetic_session(ctx.workdir / "models-session.h5", duration_s=ctx.pick(120.0, 300.0), seed=7)
     ws = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="auto")
+    ws_mat = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="auto", materialise=True)
     epochs = ctx.pick(2, 4)
     rows: list[Row] = []
     names = model_names()
@@ -60,16 +71,19 @@ def run(ctx: Context) -> list[Row]:
                "augment": {"scale": 0.0, "noise": 0.0},
                "train": {"epochs": epochs, "device": "cpu", "schedule": "none", "patience": 99, "threads": 1,
                          "batch_size": 128, "ema": 0.0, "clip_grad": 0.0}}
-        rates = []
+        rates, rates_mat = [], []
         out = ctx.workdir / f"model-{name}"
+        # materialised (M, T, C) windows first, then the default batch-gathered path, same config
+        train(cfg, ws_mat, None, progress=lambda e: rates_mat.append(e["samples_per_s"]) if e.get("event") == "epoch" else None)
         res = train(cfg, ws, out, progress=lambda e: rates.append(e["samples_per_s"]) if e.get("event") == "epoch" else None)
         r_train = float(np.median(rates))
+        r_mat = float(np.median(rates_mat))
         # The same tensors the trainer uses: normalised windows and targets of the training part.
         split = ds.make_split(ws, mode="time", val_fraction=0.15, test_fraction=0.15, extra_gap_s=0.0)
         tr = ds.split_indices(ws, split, "train")
         xm, xs = ds.fit_channel_norm(ws.X, tr)
         ym, ys = ds.fit_target_norm(ws.y, tr)
-        X = (torch.from_numpy(ws.X[tr]) - torch.from_numpy(xm)) / torch.from_numpy(xs)
+        X = (torch.from_numpy(ws_mat.X[tr]) - torch.from_numpy(xm)) / torch.from_numpy(xs)
         Y = (torch.from_numpy(ws.y[tr]) - torch.from_numpy(ym)) / torch.from_numpy(ys)
         torch.manual_seed(0)
         net = build_model({"name": name, "params": {}}, len(ws.channel_names), ws.window_n, ws.y.shape[1])
@@ -78,7 +92,10 @@ def run(ctx: Context) -> list[Row]:
                      note=f"{len(tr)} training windows of {ws.window_n} x {len(ws.channel_names)}, 1 thread; "
                           f"includes per-epoch validation"),
                  Row(GROUP, f"{name}: train / minimal PyTorch loop", r_train / r_min, "ratio", ">= 0.9",
-                     note=f"minimal loop {r_min:.0f} windows/s; augmentation, EMA and clipping off on both sides")]
+                     note=f"minimal loop {r_min:.0f} windows/s; augmentation, EMA and clipping off on both sides"),
+                 Row(GROUP, f"{name}: batch-gathered / materialised windows", r_train / r_mat, "ratio", ">= 0.9",
+                     note=f"materialised (M, T, C) array {r_mat:.0f} windows/s; gathered per batch from the "
+                          f"int8 signal {r_train:.0f} windows/s")]
         first_model = first_model or res.out_dir
         m = load_model(res.out_dir)
         one = ws.X[:1]
@@ -86,14 +103,160 @@ def run(ctx: Context) -> list[Row]:
             m.predict(one)
         lat = []
         for i in range(ctx.pick(200, 1000)):
+            x = ws.X[i % len(ws.X)][None]
             t = time.perf_counter()
-            m.predict(ws.X[i % len(ws.X)][None])
+            m.predict(x)
             lat.append(time.perf_counter() - t)
         p50, p99 = percentiles_ms(np.asarray(lat), (50, 99))
         rows.append(Row(GROUP, f"{name}: inference latency per window p50 / p99", round(p50, 3), "ms",
                         note=f"p99 {p99:.3f} ms (LoadedModel.predict, batch 1, CPU, 1 thread)"))
     rows += live_rows(ctx, first_model)
     rows += onnx_rows(ctx, first_model, ws.X)
+    return rows
+
+
+# -- training memory ---------------------------------------------------------------------------------
+#: The memory runs: one epoch of the dense model (the issue's measurement), 400 ms windows.
+MEM_CFG = {"model": {"name": "dense", "params": {}}, "train": {"epochs": 1, "device": "cpu", "threads": 1}}
+
+
+def _child_train(spec: dict) -> dict:
+    """One training run in this (fresh) process: peak RSS from /proc/self/status VmHWM (this
+    process; not ru_maxrss, which a child inherits from the process that forked it: the bench
+    group's 0.75 GB showed up as every run's peak), the DataLoader workers' largest ru_maxrss, and,
+    sampled every 0.1 s with psutil, the peak of the summed RSS of this process and its children
+    (shared pages counted once per process)."""
+    import resource
+    import threading
+
+    import psutil
+
+    from recorder import dataset as ds
+    from recorder.training import train
+
+    me = psutil.Process()
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.1):
+            try:
+                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                continue
+            peak[0] = max(peak[0], rss)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    events = []
+    t = time.perf_counter()
+    data = spec["sessions"]
+    if spec.get("materialise"):
+        dc = spec["cfg"].get("data", {})
+        data = ds.build_windows(data, window_ms=dc.get("window_ms", 400.0), materialise=True)
+    res = train(spec["cfg"], data, None, progress=events.append)
+    stop.set()
+    th.join()
+    ep = [e for e in events if e["event"] == "epoch"]
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    return {"peak_rss_gb": hwm * 1024 / 1e9,
+            "workers_peak_rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9,
+            "tree_peak_rss_gb": peak[0] / 1e9, "seconds": time.perf_counter() - t,
+            "windows_per_s": ep[0]["samples_per_s"] if ep else None, "samples": ep[0]["samples"] if ep else 0,
+            "n_train": events[0]["n_train"], "data": events[0]["data"], "stopped": res.stopped}
+
+
+def _run_child(spec: dict, timeout: float) -> dict:
+    from .core import ROOT
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+           "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "bench.models", "--child-train", json.dumps(spec)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"training child failed (exit {p.returncode}): {p.stderr[-800:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def write_random_sessions(folder: Path, hours: float, n_sessions: int, rate: float = 2000.0, n_channels: int = 16,
+                          seed: int = 0) -> list[Path]:
+    """EMG-only sessions of random int16 samples with random gesture labels, written straight
+    through SessionWriter (no simulation: a 10-hour set in minutes). For throughput and memory only;
+    there is nothing to learn in them."""
+    from recorder.session import SessionWriter
+    from recorder.types import EmgChunk
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    per = hours * 3600.0 / n_sessions
+    chunk = int(10 * rate)
+    for k in range(n_sessions):
+        p = folder / f"random-{k:02d}.h5"
+        paths.append(p)
+        if p.exists():
+            continue
+        w = SessionWriter(p, sample_rate_hz=rate, channel_names=[f"ch{i + 1}" for i in range(n_channels)],
+                          units="counts", emg_dtype=np.int16, t0=1000.0, metadata={"generator": "bench.models random"},
+                          video=False)
+        w.start()
+        n = int(per * rate)
+        try:
+            for i0 in range(0, n, chunk):
+                m = min(chunk, n - i0)
+                x = rng.integers(-3000, 3000, size=(m, n_channels), dtype=np.int16)
+                t = 1000.0 + (i0 + np.arange(m)) / rate
+                w.add_emg(EmgChunk(x=x, t=t, first_index=i0, arrival=float(t[-1])))
+            edges = np.arange(0.0, per, 4.0)
+            for a in edges:
+                w.add_label(1000.0 + a, 1000.0 + min(per, a + 3.0), ["fist", "open", "pinch"][int(rng.integers(3))])
+        finally:
+            w.close()
+        if w.error is not None:
+            raise OSError(f"{p}: {w.error}")
+    return paths
+
+
+def memory_rows(ctx: Context) -> list[Row]:
+    from recorder.simulate import make_synthetic_session
+    from recorder.streaming import should_stream
+
+    rows: list[Row] = []
+    d = ctx.workdir / "memory"
+    d.mkdir(parents=True, exist_ok=True)
+    for minutes, target in ((ctx.pick(2, 10), 0.6), (ctx.pick(6, 60), 1.5)):
+        p = d / f"synthetic-{minutes}min-16ch-2kHz.h5"
+        if not p.exists():
+            make_synthetic_session(p, duration_s=minutes * 60, seed=3, emg_rate=2000.0, n_channels=16)
+        r = _run_child({"sessions": [str(p)], "cfg": MEM_CFG}, timeout=1800)
+        rows.append(Row(GROUP, f"training on {minutes} min of 16 ch x 2 kHz: peak RSS", round(r["peak_rss_gb"], 3), "GB",
+                        f"<= {target}" if minutes in (10, 60) else "",
+                        note=f"dense, 1 epoch, 400 ms windows: {r['n_train']} training windows, "
+                             f"{r['windows_per_s']:.0f} windows/s, {r['seconds']:.0f} s; VmHWM of a child process; "
+                             f"int8 signal {p.stat().st_size / 1e6:.0f} MB file"))
+        if minutes == ctx.pick(2, 10):
+            m = _run_child({"sessions": [str(p)], "cfg": MEM_CFG, "materialise": True}, timeout=1800)
+            rows.append(Row(GROUP, f"training on {minutes} min of 16 ch x 2 kHz, materialised windows: peak RSS",
+                            round(m["peak_rss_gb"], 3), "GB",
+                            note=f"the same run with build_windows(materialise=True) (the old path): "
+                                 f"{m['peak_rss_gb'] / r['peak_rss_gb']:.1f}x the gathered path"))
+    # 10 hours: random int16 sessions written directly (simulating 10 h takes ~30 min here).
+    hours = ctx.pick(0.5, 10.0)
+    paths = write_random_sessions(d, hours, ctx.pick(2, 10))
+    auto, need, avail = should_stream(paths)
+    steps = ctx.pick(50, None)  # full run: the whole epoch
+    cfg = {"model": {"name": "dense", "params": {}}, "task": "gesture",
+           "data": {"anchor": "grid", "background_label": None},
+           "train": {"epochs": 1, "device": "cpu", "threads": 1, "stream": True, "workers": 2, "max_steps": steps}}
+    r = _run_child({"sessions": [str(p) for p in paths], "cfg": cfg}, timeout=3000)
+    note = (f"{len(paths)} random int16 sessions ({need / 1e9:.1f} GB of signal + times; automatic choice here: "
+            f"{'stream' if auto else 'memory'}, {avail / 1e9:.0f} GB available), forced train.stream; dense, "
+            f"gesture, 400 ms windows every 50 ms: {r['n_train']} training windows, "
+            + (f"epoch capped at {steps} steps " if steps else "one full epoch ")
+            + f"({r['samples']} windows); 2 DataLoader workers; includes index pass, normalisation pass, "
+            f"validation and test over the files; {r['seconds']:.0f} s")
+    rows += [Row(GROUP, f"streaming {hours:g} h of 16 ch x 2 kHz: peak RSS (trainer + workers)",
+                 round(r["tree_peak_rss_gb"], 3), "GB", note=note + f"; trainer VmHWM {r['peak_rss_gb']:.2f} GB, "
+                                                                  f"largest worker {r['workers_peak_rss_gb']:.2f} GB"),
+             Row(GROUP, f"streaming {hours:g} h of 16 ch x 2 kHz: training windows/s", round(r["windows_per_s"], 1),
+                 "windows/s", note=f"data path {r['data']}, stopped: {r['stopped']}")]
     return rows
 
 
@@ -177,3 +340,10 @@ def onnx_rows(ctx: Context, model_dir, X: np.ndarray) -> list[Row]:
                 note=f"p99 {p99:.3f} ms; model {Path(model_dir).name}, batch 1, CPU, 1 thread"),
             Row(GROUP, "ONNX vs PyTorch, largest relative difference on 100 windows", diff, "ratio", "<= 1e-4",
                 note="|onnx - torch| / max(1, |torch|), outputs in mm")]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child-train":
+        print(json.dumps(_child_train(json.loads(sys.argv[2]))))
+        sys.exit(0)
+    sys.exit(f"usage: python -m bench.models --child-train JSON (run the group with python -m bench --only {GROUP})")

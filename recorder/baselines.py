@@ -24,8 +24,13 @@ _EPS = 1e-6
 
 
 def window_features(X: np.ndarray, batch: int = 8192) -> np.ndarray:
-    """(N, T, C) raw windows -> (N, 3 C) float64 features (see the module docstring)."""
-    X = np.asarray(X)
+    """(N, T, C) raw windows -> (N, 3 C) float64 features (see the module docstring). A
+    dataset.WindowView / FileWindows is gathered a batch at a time (never materialised)."""
+    from .dataset import LAZY_WINDOWS
+    if isinstance(X, LAZY_WINDOWS):
+        batch = max(16, min(batch, (1 << 21) // max(1, X.shape[1] * X.shape[2])))
+    else:
+        X = np.asarray(X)
     if X.ndim != 3:
         raise ValueError(f"expected windows (N, T, C), got {X.shape}")
     n, _, c = X.shape

@@ -7,9 +7,11 @@ to 63 values; the gesture target is the label segment covering the anchor time. 
 window reaches before the first sample, crosses a recorded gap or a hole in the sample times, or
 whose time lies in a gap or past the end of the EMG are dropped.
 
-Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t`` and the
-windows from one strided gather (``sliding_window_view``), so an hour of 200 Hz data with 30 fps frames
-(108 k windows of 200 ms, 138 MB) builds in about 1-4 s on a busy 2-core machine once read.
+Everything is vectorised: window end indices come from one ``searchsorted`` on ``/emg/t``. Windows
+are not stored: a :class:`WindowView` keeps the continuous (N, C) signal in its stored dtype (int8,
+int16, float32) and each window's last-sample index, and gathers float32 windows on demand (a batch
+at a time in training), because windows overlap almost entirely (a 400 ms window every 33 ms holds
+each sample 12 times). ``build_windows(..., materialise=True)`` gives the old (M, T, C) array.
 
 Splits are contiguous time blocks or whole sessions, never random windows (overlapping windows
 leak): a gap of one window length (plus ``extra_gap_s``) separates the blocks, so no EMG sample is
@@ -44,7 +46,8 @@ class DatasetError(ValueError):
 class SessionArrays:
     """One session in memory (all times in session seconds).
 
-    emg_t: (N,) float64 s; emg: (N, C) float32 raw device units; gaps: (G, 2) float64 s;
+    emg_t: (N,) float64 s; emg: (N, C) raw device units in the stored dtype (int8, int16, float32);
+    gaps: (G, 2) float64 s;
     frame_t: (F,) float64 s; world: (F, 21, 3) float32 mm (NaN where no hand) or None;
     labels: [(start_s, end_s, name)].
     """
@@ -85,15 +88,21 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def read_session(path: str | Path) -> SessionArrays:
+def read_session(path: str | Path, load_emg: bool = True) -> SessionArrays:
     """Load what training needs from one session file (EMG, gaps, frame times, world landmarks,
-    labels) into memory. Raises the session module's SessionFormatError for bad files."""
+    labels) into memory. Raises the session module's SessionFormatError for bad files.
+    load_emg=False: ``emg`` is a zero-byte stand-in of the right shape and dtype (the signal stays
+    in the file; see :class:`FileWindows`)."""
     from .session import SessionReader
 
     path = Path(path)
     with SessionReader(path) as r:
         emg_t = np.asarray(r.emg_t[:], dtype=np.float64)
-        emg = np.asarray(r.emg_data[:], dtype=np.float32)
+        d = r.emg_data
+        if load_emg:
+            emg = np.asarray(d[:])  # stored dtype: windows become float32 a batch at a time
+        else:
+            emg = np.broadcast_to(np.zeros((1, d.shape[1]), d.dtype), d.shape)
         gaps = np.asarray(r.gaps[:], dtype=np.float64).reshape(-1, 2)
         frame_t = np.asarray(r.video_t[:], dtype=np.float64) if r.video_t is not None else np.zeros(0)
         world = None
@@ -139,8 +148,8 @@ def check_finite(where, **arrays) -> None:
                                f"first at row {int(np.flatnonzero(bad)[0])}; refusing to train on them")
 
 
-def as_sessions(sessions: Iterable[str | Path | SessionArrays]) -> list[SessionArrays]:
-    out = [s if isinstance(s, SessionArrays) else read_session(s) for s in sessions]
+def as_sessions(sessions: Iterable[str | Path | SessionArrays], load_emg: bool = True) -> list[SessionArrays]:
+    out = [s if isinstance(s, SessionArrays) else read_session(s, load_emg) for s in sessions]
     if not out:
         raise DatasetError("no sessions given")
     return out
@@ -180,6 +189,148 @@ def gather_windows(x: np.ndarray, end: np.ndarray, window_n: int, dtype=np.float
     """(M, T, C) windows x[end - T + 1 : end + 1] for each end index, from x (N, C), in one gather."""
     view = sliding_window_view(x, window_n, axis=0)  # (N - T + 1, C, T), no copy
     return np.ascontiguousarray(view[np.asarray(end) - (window_n - 1)].transpose(0, 2, 1), dtype=dtype)
+
+
+class WindowView:
+    """(M, T, C) float32 windows that are never stored: the continuous signal (N, C) in its stored
+    dtype and the index of each window's last sample, end (M,) int64. Indexing gathers
+    ``signal[end - T + 1 : end + 1]`` exactly as :func:`gather_windows` (int -> (T, C), slice or
+    index array -> (k, T, C); a tuple indexes the gathered windows further); ``np.asarray(view)``
+    materialises all of them. Windows of one view never span two sessions (build_windows checks)."""
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, signal: np.ndarray, end: np.ndarray, window_n: int):
+        self.signal = signal
+        self.end = np.asarray(end, dtype=np.int64)
+        self.window_n = int(window_n)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.end), self.window_n, int(self.signal.shape[1]))
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def take(self, idx) -> "WindowView":
+        """The windows ``idx`` as another view of the same signal (no copy of the signal)."""
+        return WindowView(self.signal, self.end[idx], self.window_n)
+
+    def tail(self, n: int) -> "WindowView":
+        """The last ``n`` <= window_n samples of every window (the same end indices)."""
+        if not 1 <= n <= self.window_n:
+            raise ValueError(f"tail of {n} samples from windows of {self.window_n}")
+        return WindowView(self.signal, self.end, n)
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        e = self.end[key]
+        if np.ndim(e) == 0:
+            w = gather_windows(self.signal, np.array([e]), self.window_n)[0]
+            return w[rest] if rest else w
+        w = gather_windows(self.signal, e, self.window_n)
+        return w[(slice(None),) + rest] if rest else w
+
+    def __array__(self, dtype=None, copy=None):
+        w = gather_windows(self.signal, self.end, self.window_n)
+        return w if dtype is None else w.astype(dtype, copy=False)
+
+
+class FileWindows:
+    """(M, T, C) float32 windows whose signal stays in the session files (data larger than memory).
+
+    paths: one session file per session; end (M,) int64: each window's last sample, as a row of
+    its own session's /emg/data; session (M,) int64 index into paths. Indexing reads, per session,
+    the rows the requested windows span (keep requests local: sorted, contiguous batches) and
+    gathers them like :class:`WindowView`. Files are opened per read, so worker processes forked
+    from the trainer never share an HDF5 handle.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, paths: Sequence[str], end: np.ndarray, session: np.ndarray, window_n: int,
+                 n_channels: int, rows: Sequence[int], signal_dtype):
+        self.paths = [str(p) for p in paths]
+        self.end = np.asarray(end, dtype=np.int64)
+        self.session = np.asarray(session, dtype=np.int64)
+        self.window_n = int(window_n)
+        self.n_channels = int(n_channels)
+        self.rows = [int(n) for n in rows]  # /emg/data rows per session
+        self.signal_dtype = np.dtype(signal_dtype)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.end), self.window_n, self.n_channels)
+
+    def __len__(self) -> int:
+        return len(self.end)
+
+    def _like(self, end, session, window_n) -> "FileWindows":
+        return FileWindows(self.paths, end, session, window_n, self.n_channels, self.rows, self.signal_dtype)
+
+    def take(self, idx) -> "FileWindows":
+        return self._like(self.end[idx], self.session[idx], self.window_n)
+
+    def tail(self, n: int) -> "FileWindows":
+        if not 1 <= n <= self.window_n:
+            raise ValueError(f"tail of {n} samples from windows of {self.window_n}")
+        return self._like(self.end, self.session, n)
+
+    def read(self, si: int, a: int, b: int) -> np.ndarray:
+        """Rows [a, b) of session ``si``'s /emg/data, (b - a, C) in the stored dtype."""
+        from .session import SessionReader
+        with SessionReader(self.paths[si]) as r:
+            return np.asarray(r.emg_data[a:b])
+
+    def gather(self, idx: np.ndarray) -> np.ndarray:
+        """(k, T, C) float32 windows ``idx`` (in that order), one file read per session touched."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.empty((len(idx), self.window_n, self.n_channels), np.float32)
+        ss = self.session[idx]
+        for si in np.unique(ss):
+            sel = np.flatnonzero(ss == si)
+            e = self.end[idx[sel]]
+            lo = int(e.min()) - (self.window_n - 1)
+            out[sel] = gather_windows(self.read(int(si), lo, int(e.max()) + 1), e - lo, self.window_n)
+        return out
+
+    def load(self, sessions: Sequence[int] | None = None) -> tuple["WindowView", np.ndarray]:
+        """The windows of ``sessions`` (default all) as a WindowView over those sessions' signals
+        read into memory (stored dtype), and their indices into this set (K,)."""
+        keep = sorted(range(len(self.paths)) if sessions is None else {int(s) for s in sessions})
+        sel = np.flatnonzero(np.isin(self.session, keep))
+        signal = np.empty((sum(self.rows[s] for s in keep), self.n_channels), self.signal_dtype)
+        end = np.empty(len(sel), np.int64)
+        off = 0
+        for s in keep:
+            signal[off:off + self.rows[s]] = self.read(s, 0, self.rows[s])
+            m = self.session[sel] == s
+            end[m] = self.end[sel[m]] + off
+            off += self.rows[s]
+        return WindowView(signal, end, self.window_n), sel
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        idx = np.arange(len(self))[key]
+        if np.ndim(idx) == 0:
+            w = self.gather(np.array([idx]))[0]
+            return w[rest] if rest else w
+        w = self.gather(idx)
+        return w[(slice(None),) + rest] if rest else w
+
+    def __array__(self, dtype=None, copy=None):
+        w = self.gather(np.arange(len(self)))
+        return w if dtype is None else w.astype(dtype, copy=False)
+
+
+#: Window sets whose windows are gathered on demand.
+LAZY_WINDOWS = (WindowView, FileWindows)
 
 
 def labels_at(t: np.ndarray, labels: Sequence[tuple[float, float, str]], background: str | None) -> list[str | None]:
@@ -271,7 +422,8 @@ def hand_frame(world: np.ndarray) -> np.ndarray:
 class WindowSet:
     """All windows of a dataset, in memory.
 
-    X: (M, T, C) float32 raw device units; y: (M, 63) float32 mm wrist-relative (NaN-free) or None;
+    X: (M, T, C) float32 raw device units: a :class:`WindowView` (windows gathered on demand) or,
+    from ``build_windows(materialise=True)``, an ndarray; y: (M, 63) float32 mm wrist-relative (NaN-free) or None;
     label: (M,) int64 index into class_names, -1 where unlabelled; t: (M,) float64 anchor time
     (session s); frame: (M,) int64 frame index of the anchor, -1 for grid anchors; session: (M,) int64
     index into ``sessions`` (dicts: name, path, sha256, duration_s).
@@ -303,7 +455,8 @@ class WindowSet:
 
     def subset(self, idx: np.ndarray) -> "WindowSet":
         idx = np.asarray(idx)
-        return WindowSet(self.X[idx], None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
+        return WindowSet(self.X.take(idx) if isinstance(self.X, LAZY_WINDOWS) else self.X[idx],
+                         None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
                          self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
                          self.channel_names, self.window_n, self.anchor, target=self.target,
                          target_names=self.target_names)
@@ -320,7 +473,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                   anchor: str = "auto", grid_step_ms: float = 50.0, class_names: Sequence[str] | None = None,
                   background_label: str | None = "rest", target_frame: str = "wrist",
                   transition_guard_ms: float | None = None, target: str = "landmarks",
-                  clean: dict | None = None, lag: str | float | None = None) -> WindowSet:
+                  clean: dict | None = None, lag: str | float | None = None, materialise: bool = False,
+                  signal: str = "memory") -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -338,27 +492,58 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     lag: EMG-to-video lag applied to frame anchors (the window of a frame stamped s ends at s - lag):
     None / "none" (0), "stored" (the session's stored lag, else 0), "auto" (stored, else estimated
     from the session, see :mod:`recorder.lag`) or a number of ms. The lag used is in ``sessions``.
+    materialise: X as an (M, T, C) float32 array (the windows stored, ~T/step times the signal)
+    instead of a :class:`WindowView` over the sessions' signals in their stored dtype.
+    signal: "memory" (read the signals) or "file" (session paths only: X is a :class:`FileWindows`
+    and no signal is read; for data larger than memory).
     """
+    if signal not in ("memory", "file"):
+        raise DatasetError(f"signal must be 'memory' or 'file', got {signal!r}")
     if target_frame not in TARGET_FRAMES:
         raise DatasetError(f"target_frame must be one of {TARGET_FRAMES}, got {target_frame!r}")
     if task not in ("pose", "gesture"):
         raise DatasetError(f"task must be 'pose' or 'gesture', got {task!r}")
-    ss = as_sessions(sessions)
+    if signal == "file":
+        if materialise:
+            raise DatasetError("materialise needs the signal in memory (signal='memory')")
+        # Read one session at a time and keep only what the window index needs: the times of ten
+        # hours at 2 kHz alone are 0.6 GB.
+        ss = list(sessions)
+        if not ss:
+            raise DatasetError("no sessions given")
+        nopath = [s.name for s in ss if isinstance(s, SessionArrays) and not s.path]
+        if nopath:
+            raise DatasetError(f"{', '.join(nopath)}: in-memory sessions cannot be read from a file")
+        if not isinstance(ss[0], SessionArrays):
+            ss[0] = read_session(ss[0], load_emg=False)
+    else:
+        ss = as_sessions(sessions)
     rate, chans = ss[0].rate_hz, ss[0].channel_names
-    for s in ss[1:]:
+
+    def check(s: SessionArrays) -> None:
         if abs(s.rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
             raise DatasetError(f"{s.name}: {s.rate_hz} Hz x {len(s.channel_names)} channels differs from "
                                f"{ss[0].name}: {rate} Hz x {len(chans)}")
+    for s in ss[1:]:
+        if isinstance(s, SessionArrays):
+            check(s)
     T = window_samples(window_ms, rate)
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
-    Xs, ys, ts, fs, sis, names = [], [], [], [], [], []
+    Xs, ys, ts, fs, sis, names, ends, sigs, local_ends = [], [], [], [], [], [], [], [], []
+    offset = 0
     target_names = None
     clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
     dropped = 0
     used_anchor = set()
     lag_used: list[float] = []
-    for si, s in enumerate(ss):
+    for si in range(len(ss)):
+        if not isinstance(ss[si], SessionArrays):
+            ss[si] = read_session(ss[si], load_emg=False)
+            check(ss[si])
+        if signal == "file" and si > 0:
+            ss[si - 1] = _slim(ss[si - 1])
+        s = ss[si]
         mode = anchor
         if mode == "auto":
             mode = "frames" if len(s.frame_t) else "grid"
@@ -392,6 +577,9 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             lag_used.append(0.0)
             continue
         from .lag import session_lag_s
+        if signal == "file" and lag == "auto" and mode == "frames" and not np.isfinite(s.lag_s):
+            raise DatasetError(f"{s.name}: lag 'auto' estimates from the EMG, which stays in the file when "
+                               f"streaming; store the lag first (emgrec lag --write) or use lag 'stored'")
         lag_used.append(session_lag_s(s, lag) if mode == "frames" else 0.0)
         end, ok = window_ends(s.emg_t, at - lag_used[-1], T, rate, s.gaps)
         lab = labels_at(at, s.labels, background_label)
@@ -405,14 +593,22 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                 ok &= ~((k < len(b)) & (b[np.clip(k, 0, len(b) - 1)] <= at))
         dropped += int((~ok).sum())
         end, at, frame = end[ok], at[ok], frame[ok]
-        Xs.append(gather_windows(s.emg, end, T))
+        if materialise:
+            Xs.append(gather_windows(s.emg, end, T))
+        # Views index one signal: the sessions' signals end to end, each window inside its own.
+        ends.append(end + offset)
+        local_ends.append(end)
+        sigs.append(s.emg)
+        offset += len(s.emg)
         if task == "pose":
             ys.append(Y[frame])
         ts.append(at)
         fs.append(frame)
         sis.append(np.full(len(at), si, dtype=np.int64))
         names += [n for n, k in zip(lab, ok) if k]
-    if not Xs or sum(len(t) for t in ts) == 0:
+    if signal == "file":
+        ss[-1] = _slim(ss[-1])
+    if not ts or sum(len(t) for t in ts) == 0:
         raise DatasetError(f"no usable windows in {', '.join(s.name for s in ss)} "
                            f"(task {task}, window {window_ms} ms, {dropped} dropped)")
     if class_names is None:
@@ -423,8 +619,17 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         unknown = label < 0
         if unknown.any():
             log.warning("%d windows carry labels outside the class list; dropped", int(unknown.sum()))
+    if materialise:
+        X = np.concatenate(Xs)
+    elif signal == "file":
+        X = FileWindows([s.path for s in ss], np.concatenate(local_ends), np.concatenate(sis), T, len(chans),
+                        [len(s.emg) for s in ss], np.result_type(*[s.emg.dtype for s in ss]))
+    else:
+        kind = np.result_type(*[g.dtype for g in sigs])
+        signal = sigs[0] if len(sigs) == 1 else np.concatenate([g.astype(kind, copy=False) for g in sigs])
+        X = WindowView(signal, np.concatenate(ends), T)
     ws = WindowSet(
-        X=np.concatenate(Xs), y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
+        X=X, y=np.concatenate(ys) if ys else None, label=label, t=np.concatenate(ts),
         frame=np.concatenate(fs), session=np.concatenate(sis),
         sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
                    "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0,
@@ -436,6 +641,14 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())
     return ws
+
+
+def _slim(s: SessionArrays) -> SessionArrays:
+    """What build_windows keeps of a session once its windows are indexed (file mode): name, path,
+    hash, the stand-in signal (its shape) and the first and last sample time (duration)."""
+    import dataclasses
+    return dataclasses.replace(s, emg_t=s.emg_t[[0, -1]] if len(s.emg_t) else s.emg_t, frame_t=np.zeros(0),
+                               world=None, labels=[], angles=None, score=None, handedness=None)
 
 
 # -- splits ------------------------------------------------------------------------------------------
@@ -566,9 +779,20 @@ def split_from_json(split: dict) -> dict:
 
 
 # -- normalisation -----------------------------------------------------------------------------------
-def fit_channel_norm(X: np.ndarray, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_channel_norm(X: np.ndarray | WindowView, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std (C,) of raw units over windows X (M, T, C) (rows ``idx`` only: fit
-    on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros."""
+    on the training split). Dead channels (std ~ 0) get std 1 so they pass through as zeros.
+    For a WindowView the same statistics come from the signal, each sample weighted by how many of
+    the windows hold it (float64, in row chunks; equal to the array path to rounding)."""
+    if isinstance(X, LAZY_WINDOWS):
+        v = X if idx is None else X.take(idx)
+        w, sx = norm_sums(v)
+        if w == 0:
+            raise DatasetError("no windows to fit the normalisation on")
+        mean = sx / w
+        std = np.sqrt(norm_sums(v, mean)[1] / w)
+        std[std < 1e-6] = 1.0
+        return mean.astype(np.float32), std.astype(np.float32)
     Xs = X if idx is None else X[idx]
     flat = Xs.reshape(-1, Xs.shape[-1]).astype(np.float64)
     mean = flat.mean(axis=0)
@@ -583,3 +807,31 @@ def fit_target_norm(y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndar
     mean, std = yt.mean(axis=0), yt.std(axis=0)
     std[std < 1e-6] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+
+def norm_sums(v: WindowView | FileWindows, mean: np.ndarray | None = None,
+              rows: int = 1 << 16) -> tuple[float, np.ndarray]:
+    """(W, S): the number of window samples W and, per channel (C,), the sum S of x (mean None) or
+    of (x - mean)^2 over every sample of every window of ``v``, float64. Computed from the signal:
+    sample i counts as often as windows hold it, so the sums equal those over the (M, T, C) array
+    (to rounding). Read in row chunks (files: the sessions one at a time); sums of several ranks'
+    windows add up (distributed normalisation)."""
+    T = v.window_n
+    if isinstance(v, WindowView):
+        parts = [(len(v.signal), v.end, lambda a, b: v.signal[a:b])]
+    else:
+        parts = [(v.rows[si], v.end[v.session == si], (lambda a, b, si=si: v.read(si, a, b)))
+                 for si in np.unique(v.session)]
+    total, acc = 0.0, np.zeros(v.shape[2], np.float64)
+    for n, end, read in parts:
+        # weight[i] = number of windows [end - T + 1, end] holding sample i (difference array)
+        w = np.cumsum(np.bincount(end - (T - 1), minlength=n + 1) - np.bincount(end + 1, minlength=n + 1))[:n]
+        total += float(w.sum())
+        nz = np.flatnonzero(np.diff(np.concatenate([[0], (w > 0).astype(np.int8), [0]])))
+        for a, b in zip(nz[::2], nz[1::2]):  # runs of held samples only
+            for i in range(a, b, rows):
+                j = min(b, i + rows)
+                x = np.asarray(read(i, j), dtype=np.float64)
+                acc += w[i:j].astype(np.float64) @ (x if mean is None else np.square(x - mean))
+    return total, acc

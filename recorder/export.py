@@ -219,7 +219,7 @@ def _iter_window_blocks(plan: _SessionPlan, *, task: str, window_ms: float, clas
                 # Pseudo-frames: build_windows anchors on "frames with a hand"; here every anchor counts.
                 w = np.zeros((b - a, N_LANDMARKS, 3), np.float32)
             sa = SessionArrays(name=plan.path.name, rate_hz=plan.rate_hz, channel_names=plan.channel_names,
-                               emg_t=emg_t[e0:e1], emg=np.asarray(r.emg_data[e0:e1], dtype=np.float32),
+                               emg_t=emg_t[e0:e1], emg=np.asarray(r.emg_data[e0:e1]),
                                gaps=gaps, frame_t=anchor_t[a:b], world=w, labels=[] if all_frames else plan.labels,
                                path=str(plan.path), sha256=plan.sha256, scale_to_uV=plan.scale_to_uV)
             try:
@@ -277,7 +277,8 @@ class _H5Windows:
 
     def append(self, ws, session_index: int) -> None:
         m = len(ws)
-        cols = {"X": ws.X, "label": ws.label, "t": ws.t, "frame": ws.frame,
+        X = np.asarray(ws.X)  # one block's windows (block_s of anchors), never the session's
+        cols = {"X": X, "label": ws.label, "t": ws.t, "frame": ws.frame,
                 "session": np.full(m, session_index, np.int64)}
         if "Y" in self.ds:
             cols["Y"] = ws.y
@@ -286,7 +287,7 @@ class _H5Windows:
             d.resize(self.n + m, axis=0)
             d[self.n:] = v
         self.n += m
-        flat = ws.X.reshape(-1, ws.X.shape[-1]).astype(np.float64)
+        flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
         self.sum += flat.sum(axis=0)
         self.sumsq += np.square(flat).sum(axis=0)
 

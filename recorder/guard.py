@@ -29,7 +29,7 @@ def choose_blend(predictor, ws, val_idx: np.ndarray) -> float:
     if len(val_idx) == 0:
         return 1.0
     from .training import predict_array
-    out = predict_array(predictor, ws.X[val_idx])
+    out = predict_array(predictor, ws.subset(val_idx).X)
     mean = predictor.y_mean.numpy().reshape(1, -1)
     true = ws.y[val_idx]
     err = (lambda p: float(np.abs(p - true).mean())) if getattr(ws, "target", "landmarks") == "angles" \
@@ -51,16 +51,16 @@ def fit_baseline(ws, train_idx: np.ndarray, task: str) -> dict | None:
     if len(train_idx) < 10:
         return None
     if task == "pose":
-        return baselines.fit_ridge(ws.X[train_idx], ws.y[train_idx])
+        return baselines.fit_ridge(ws.subset(train_idx).X, ws.y[train_idx])
     labels = ws.label[train_idx]
     if len(np.unique(labels)) < 2:
         return None
-    return baselines.fit_lda(ws.X[train_idx], labels, len(ws.class_names))
+    return baselines.fit_lda(ws.subset(train_idx).X, labels, len(ws.class_names))
 
 
 def baseline_metrics(m: dict, baseline: dict, ws, idx: np.ndarray, task: str) -> dict:
     """Add the baseline's figures on windows ``idx`` to metrics ``m`` (in place)."""
-    pred = baselines.predict(baseline, ws.X[idx])
+    pred = baselines.predict(baseline, ws.subset(idx).X)
     return add_ridge(m, pred, ws.y[idx]) if task == "pose" else add_lda(m, pred, ws.label[idx])
 
 

@@ -252,8 +252,14 @@ class LoadedModel:
 
     def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
         """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used).
-        Returns (N, 63) float32 mm, or (N, K) class probabilities."""
+        Returns (N, 63) float32 mm, or (N, K) class probabilities. A ``dataset.WindowView`` is
+        gathered a batch at a time (no window array)."""
         from .training import predict_array
+        if isinstance(X, ds.LAZY_WINDOWS):
+            if X.shape[2] != len(self.channel_names) or X.shape[1] < self.window_n:
+                raise ValueError(f"{self.path}: expected windows (N, >={self.window_n}, {len(self.channel_names)}), "
+                                 f"got {X.shape}")
+            return predict_array(self.module, X.tail(self.window_n), batch)
         X = np.asarray(X, np.float32)
         if X.ndim != 3 or X.shape[2] != len(self.channel_names) or X.shape[1] < self.window_n:
             raise ValueError(f"{self.path}: expected windows (N, >={self.window_n}, {len(self.channel_names)}), "
@@ -394,7 +400,7 @@ def evaluate(model: Model, sessions: Iterable, part: str = "auto") -> dict:
     idx, used = held_out_indices(model, ws, part)
     if len(idx) == 0:
         raise ds.DatasetError(f"no windows to evaluate in the {used!r} part of these sessions")
-    out = model.predict(ws.X[idx])
+    out = model.predict(ws.subset(idx).X)
     if model.task == "pose" and ws.target == "angles":
         from .angles import angle_metrics
         m = angle_metrics(out, ws.y[idx], model.baseline_pose, ws.target_names)

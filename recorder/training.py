@@ -3,8 +3,10 @@
 ``train(config, sessions, out_dir, progress=callback, cancel=event)`` is the one entry point; the
 same function runs single-process or under ``torchrun`` (DistributedDataParallel: gloo on CPU, NCCL
 on GPU; every rank builds the same windows, takes its shard of each epoch's permutation, and only
-rank 0 writes). Batches are gathered from in-memory tensors with an index permutation (no
-DataLoader), so the loop costs little more than a bare PyTorch loop.
+rank 0 writes). Batches are gathered on the device from the continuous signal, kept in its stored
+dtype, by index arithmetic (window end index + offsets) and normalised per batch (no DataLoader,
+no window array), so memory grows with the signal, not with the windows, and the loop costs little
+more than a bare PyTorch loop.
 
 Command line for GUIs and clusters (one JSON object per line on stdout)::
 
@@ -93,6 +95,10 @@ DEFAULT_CONFIG: dict = {
         # 0: the raw weights). It smooths the step-to-step noise of Adam, so the best epoch is less
         # a matter of luck (seed-to-seed spread of the synthetic test ratio 0.28-0.31 -> see docs/models.md).
         "ema": 0.99,
+        # Data larger than memory: "auto" streams batches from the session files (recorder.streaming)
+        # when their signals exceed memory_fraction of the available memory; true / false force it.
+        "stream": "auto", "memory_fraction": 0.5, "workers": 2,
+        "max_steps": None,  # stop after this many optimiser steps in all (e.g. to time a huge epoch)
     },
     # No-skill guard (docs/models.md): a model whose validation MPJPE is above no_skill_ratio of the
     # mean pose (or accuracy not above the majority class), or trained on fewer than
@@ -138,6 +144,8 @@ def resolve_config(config: dict | None = None) -> dict:
         raise ConfigError(f"train.schedule must be plateau, cosine or none, got {cfg['train']['schedule']!r}")
     if int(cfg["train"]["epochs"]) < 1 or int(cfg["train"]["batch_size"]) < 2:
         raise ConfigError("train.epochs must be >= 1 and train.batch_size >= 2")
+    if cfg["train"]["stream"] not in ("auto", True, False):
+        raise ConfigError(f"train.stream must be 'auto', true or false, got {cfg['train']['stream']!r}")
     if not 0.0 <= float(cfg["train"]["ema"] or 0.0) < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg['train']['ema']!r}")
     return cfg
@@ -285,6 +293,40 @@ class _Ema:
             a.copy_(b)
 
 
+def _data_mode(tc: dict, paths: list[str], d: _Dist) -> tuple[bool, bool]:
+    """(stream, shard) for training on session files. stream: batches read from the files
+    (train.stream, or "auto": the signals exceed train.memory_fraction of the available memory).
+    shard: several ranks and at least as many sessions - each rank may read only its own sessions
+    (dealt after the split; see train)."""
+    shard = d.world > 1 and len(paths) >= d.world
+    st = tc["stream"]
+    if st == "auto":
+        from .streaming import should_stream
+        my = paths[d.rank::d.world] if shard else paths
+        stream, need, avail = should_stream(my, float(tc["memory_fraction"]))
+        if stream:
+            log.info("signals of %.2f GB exceed %.0f %% of %.2f GB available: streaming from the files",
+                     need / 1e9, 100 * float(tc["memory_fraction"]), avail / 1e9)
+    else:
+        stream = bool(st)
+    return stream, shard
+
+
+def _fit_norm_sharded(v: ds.FileWindows, d: _Dist) -> tuple[np.ndarray, np.ndarray]:
+    """ds.fit_channel_norm over the windows of every rank (each passes its own): the window-sample
+    sums of :func:`dataset.norm_sums` are summed over ranks, mean first, then the squared deviations."""
+    w, sx = ds.norm_sums(v) if len(v) else (0.0, np.zeros(v.shape[2]))
+    t = _all_sum(torch.from_numpy(np.concatenate([[w], sx])).to(d.device), d).cpu()
+    w, mean = float(t[0]), t[1:].numpy() / max(float(t[0]), 1.0)
+    if w == 0:
+        raise ds.DatasetError("no training windows to fit the normalisation on")
+    sq = _all_sum(torch.from_numpy(ds.norm_sums(v, mean)[1] if len(v) else np.zeros(v.shape[2])).to(d.device), d)
+    sq = sq.cpu().numpy()
+    std = np.sqrt(sq / w)
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def _software() -> dict:
     from . import __version__
     return {"emgrec": __version__, "torch": torch.__version__, "numpy": np.__version__,
@@ -300,11 +342,75 @@ def _fingerprint(ws: ds.WindowSet, cfg: dict) -> str:
     return h.hexdigest()
 
 
+#: Elements (B * T * C) of one evaluation batch: 8 MiB of float32 (a model's temporaries are several
+#: times its input; at 2 kHz x 16 channels x 400 ms that is 163 windows a batch).
+EVAL_BATCH_ELEMENTS = 1 << 21
+
+#: Stored signal dtypes torch indexes as they are; others (e.g. uint16) become float32.
+_TORCH_SIGNAL_DTYPES = {np.dtype(t) for t in ("int8", "uint8", "int16", "int32", "int64", "float16", "float32", "float64")}
+
+
+def _eval_batch(T: int, C: int, batch: int = 4096) -> int:
+    return int(max(16, min(batch, EVAL_BATCH_ELEMENTS // max(1, T * C))))
+
+
+class BatchGather:
+    """Normalised windows (B, T, C) float32 on ``device`` for window indices b (B,).
+
+    From a WindowView: the signal (N, C) goes to the device once in its stored dtype; a batch is
+    an ``index_select`` of rows ``end[b] - T + 1`` from the overlapping strided (N - T + 1, T, C)
+    view of it (one contiguous copy per window), cast to float32, then ``(x - mean) / std`` - the
+    same float32 operations as normalising the materialised array, so bit-identical to it.
+    From an ndarray (``build_windows(materialise=True)``): the whole array normalised once.
+    From a FileWindows: the windows are read from the files (sorted, local batches only).
+    """
+
+    def __init__(self, X: np.ndarray | ds.WindowView | ds.FileWindows, mean: np.ndarray, std: np.ndarray,
+                 device: torch.device):
+        self.mean = torch.from_numpy(np.asarray(mean, np.float32)).to(device)
+        self.std = torch.from_numpy(np.asarray(std, np.float32)).to(device)
+        self.files = X if isinstance(X, ds.FileWindows) else None
+        self.device = device
+        if self.files is not None:
+            self.Xn = None
+        elif isinstance(X, ds.WindowView):
+            sig = X.signal if X.signal.dtype in _TORCH_SIGNAL_DTYPES else X.signal.astype(np.float32)
+            self.signal = torch.from_numpy(np.ascontiguousarray(sig)).to(device)
+            n, c, T = self.signal.shape[0], self.signal.shape[1], X.window_n
+            self.windows = torch.as_strided(self.signal, (max(0, n - T + 1), T, c), (c, c, 1))
+            self.start = torch.from_numpy(X.end - (T - 1)).to(device)
+            self.Xn = None
+        else:
+            self.Xn = (torch.from_numpy(np.asarray(X, np.float32)).to(device) - self.mean) / self.std
+
+    def __call__(self, b: torch.Tensor) -> torch.Tensor:
+        if self.files is not None:
+            x = torch.from_numpy(self.files.gather(b.cpu().numpy())).to(self.device)
+            return x.sub_(self.mean).div_(self.std)
+        if self.Xn is not None:
+            return self.Xn[b]
+        # index_select of whole windows is a few times faster than a (B, T) advanced index.
+        x = torch.index_select(self.windows, 0, self.start[b]).to(torch.float32)
+        return x.sub_(self.mean).div_(self.std)
+
+
 @torch.no_grad()
-def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor, batch: int = 4096,
+def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor | ds.WindowView | ds.FileWindows, batch: int = 4096,
                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Run a module over windows X (N, T, C) in eval mode, in batches; returns (N, out) float32."""
+    """Run a module over windows X (N, T, C) in eval mode, in batches; returns (N, out) float32.
+    A WindowView or FileWindows is gathered a batch at a time (capped at EVAL_BATCH_ELEMENTS)."""
     module.eval()
+    if isinstance(X, ds.LAZY_WINDOWS):
+        batch = _eval_batch(X.shape[1], X.shape[2], batch)
+        out = None
+        for i in range(0, len(X), batch):
+            y = module(torch.from_numpy(X[i:i + batch]).to(device)).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(X),) + y.shape[1:], np.float32)
+            # One output array, not a list of small per-batch tensors: those, kept between the
+            # batches' large temporaries, pinned the malloc heap (+0.7 GB over 3 h of 2 kHz test data).
+            out[i:i + len(y)] = y
+        return out if out is not None else np.zeros((0, 0), np.float32)
     Xt = torch.as_tensor(X)
     outs = [module(Xt[i:i + batch].to(device)).float().cpu() for i in range(0, len(Xt), batch)]
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
@@ -313,7 +419,7 @@ def predict_array(module: nn.Module, X: np.ndarray | torch.Tensor, batch: int = 
 def evaluate_windows(predictor: Predictor, ws: ds.WindowSet, idx: np.ndarray, task: str,
                      baseline_pose: np.ndarray | None = None, majority: int | None = None) -> dict:
     """Metrics of ``predictor`` on windows ``idx`` of ``ws`` (with the baseline of the same windows)."""
-    out = predict_array(predictor, ws.X[idx])
+    out = predict_array(predictor, ws.subset(idx).X)
     if task == "pose" and ws.target == "angles":
         from .angles import angle_metrics
         return angle_metrics(out, ws.y[idx], baseline_pose, ws.target_names)
@@ -347,24 +453,60 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
     emit = progress if (progress is not None and d.is_main) else (lambda _e: None)
     try:
         # -- data ----------------------------------------------------------------------------------
+        stream, shard = False, False
         if isinstance(sessions, ds.WindowSet):
             ws = sessions
         else:
+            sessions = list(sessions)
+            files = all(isinstance(s, (str, Path)) for s in sessions)
+            if files and sessions:
+                stream, shard = _data_mode(tc, [str(s) for s in sessions], d)
+            elif tc["stream"] is True:
+                raise ConfigError("train.stream needs session files, not in-memory sessions")
             dc = cfg["data"]
             ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
                                   grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                                   background_label=dc["background_label"], target_frame=dc["target_frame"],
                                   transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
-                                  clean=dc["clean"], lag=dc["lag"])
+                                  clean=dc["clean"], lag=dc["lag"],
+                                  signal="file" if (stream or shard) else "memory")
         # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
-        ds.check_finite("training windows", X=ws.X, y=ws.y if task == "pose" else None, t=ws.t)
+        # (the signal, not the windows: a view holds each sample many times)
+        ds.check_finite("training windows", X=ws.X.signal if isinstance(ws.X, ds.WindowView) else
+                        None if isinstance(ws.X, ds.FileWindows) else ws.X,
+                        y=ws.y if task == "pose" else None, t=ws.t)
         if split is None:
             split = ds.make_split(ws, **resolve_split(cfg["split"], len(ws.sessions)))
         parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
         if len(parts["train"]) < 2 or len(parts["val"]) < 1:
             raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
                                   f"validation windows; record more or change split")
-        x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
+        fw = ws.X if isinstance(ws.X, ds.FileWindows) else None
+        # Session shards (several nodes, one rank each: each reads only its sessions' signal): the
+        # sessions dealt to ranks by training windows, largest first, to the least loaded rank
+        # (a session split leaves some sessions without any); every rank needs some, else no shards.
+        n_s = len(ws.sessions)
+        if shard:
+            tr_count = np.bincount(ws.session[parts["train"]], minlength=n_s)
+            owner, load = np.zeros(n_s, np.int64), np.zeros(d.world, np.int64)
+            for si in np.argsort(-tr_count, kind="stable"):
+                owner[si] = int(np.argmin(load))
+                load[owner[si]] += tr_count[si]
+            shard = bool((load > 0).all())
+        my_sessions = np.flatnonzero(owner == d.rank) if shard else np.arange(n_s)
+        mine = np.isin(ws.session, my_sessions)
+        node_sessions = [[int(i) for i in my_sessions]]
+        if d.world > 1:  # for model.json: which sessions each rank read
+            import torch.distributed as dist
+            node_sessions = [None] * d.world
+            dist.all_gather_object(node_sessions, [int(i) for i in my_sessions])
+        my_train, my_val_np = parts["train"][mine[parts["train"]]], parts["val"][mine[parts["val"]]]
+        if fw is not None and d.world > 1 and not shard:  # streamed, fewer sessions than ranks: windows
+            my_train, my_val_np = parts["train"][d.rank::d.world], parts["val"][d.rank::d.world]
+        if fw is None:
+            x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
+        else:
+            x_mean, x_std = _fit_norm_sharded(fw.take(my_train), d)
         K = len(ws.class_names)
         if task == "pose":
             y_mean, y_std = ds.fit_target_norm(ws.y, parts["train"])
@@ -402,9 +544,17 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             from torch.nn.parallel import DistributedDataParallel as DDP
             model = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None)
 
-        # Whole dataset normalised once, on the device; batches are index gathers.
+        # Batches gathered and normalised on the device (see BatchGather).
         dev = d.device
-        Xn = (torch.from_numpy(ws.X).to(dev) - torch.from_numpy(x_mean).to(dev)) / torch.from_numpy(x_std).to(dev)
+        EB = _eval_batch(ws.window_n, len(ws.channel_names))
+        if fw is None or stream:
+            Xn = BatchGather(ws.X, x_mean, x_std, dev)
+        else:  # this node's sessions into memory; window index -> row of that smaller view
+            view, sel = fw.load(my_sessions)
+            pos = torch.full((len(ws),), -1, dtype=torch.int64, device=dev)
+            pos[torch.from_numpy(sel).to(dev)] = torch.arange(len(sel), device=dev)
+            inner = BatchGather(view, x_mean, x_std, dev)
+            Xn = lambda b: inner(pos[b])  # noqa: E731
         if task == "pose":
             Yn = (torch.from_numpy(ws.y).to(dev) - torch.from_numpy(y_mean).to(dev)) / torch.from_numpy(y_std).to(dev)
             loss_fn: nn.Module = nn.MSELoss()
@@ -427,18 +577,34 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         else:
             sched = None
 
-        train_idx = torch.from_numpy(parts["train"]).to(dev)
+        train_idx = torch.from_numpy(parts["train"] if fw is None else my_train).to(dev)
         val_idx = parts["val"]
         # Validation is sharded over ranks and summed, so every rank takes the same stop decision.
-        my_val = torch.from_numpy(val_idx[d.rank::d.world]).to(dev)
+        my_val = torch.from_numpy(val_idx[d.rank::d.world] if fw is None else my_val_np).to(dev)
         B = int(tc["batch_size"])
+        n_fixed = None  # file-backed data: batches per epoch, the same on every rank
+        if fw is not None:
+            per_rank = ([int(n) for n in load] if shard else
+                        [len(parts["train"][r::d.world]) for r in range(d.world)])
+            n_fixed = min(per_rank) // B if d.world > 1 else len(my_train) // B + (1 if len(my_train) % B >= 2 else 0)
+            if n_fixed < 1:
+                raise ds.DatasetError(f"a node has {min(per_rank)} training windows, under one batch of {B}")
+        loader = None
+        if stream:
+            from . import streaming
+            Ynp = (((ws.y - y_mean) / y_std).astype(np.float32) if task == "pose" else ws.label)
+            bs = streaming.BlockStream(fw, my_train, Ynp, x_mean, x_std, B, seed=seed + 1000 * d.rank)
+            loader = (bs, streaming.loader(bs, workers=int(tc["workers"])))
+        steps_left = int(tc["max_steps"]) if tc["max_steps"] else None
         gen = torch.Generator().manual_seed(seed)  # same permutation on every rank
         aug_gen = torch.Generator().manual_seed(seed * 7919 + 1 + d.rank)
         aug = cfg["augment"]
         emit({"event": "start", "task": task, "model": cfg["model"]["name"], "params": n_params,
               "n_train": int(len(parts["train"])), "n_val": int(len(val_idx)), "n_test": int(len(parts["test"])),
               "window_n": ws.window_n, "classes": ws.class_names if task == "gesture" else None,
-              "device": str(dev), "world_size": d.world, "epochs": epochs})
+              "device": str(dev), "world_size": d.world, "epochs": epochs,
+              "data": "stream" if stream else "files" if fw is not None else "memory",
+              "node_sessions": node_sessions})
 
         ema = _Ema(net, float(tc["ema"])) if tc["ema"] else None
         eval_net = ema.module if ema is not None else net  # what is validated, kept and saved
@@ -451,23 +617,32 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         max_time = tc["max_time_s"]
         for epoch in range(1, epochs + 1):
             t_ep = time.perf_counter()
-            perm = train_idx[torch.randperm(len(train_idx), generator=gen).to(dev)]
-            if d.world > 1:  # DistributedSampler semantics: pad by wrapping, then take every world-th
-                pad = (-len(perm)) % d.world
-                perm = torch.cat([perm, perm[:pad]])[d.rank::d.world]
+            if loader is None:
+                perm = train_idx[torch.randperm(len(train_idx), generator=gen).to(dev)]
+                if d.world > 1 and fw is None:  # DistributedSampler semantics: pad by wrapping, then every world-th
+                    pad = (-len(perm)) % d.world
+                    perm = torch.cat([perm, perm[:pad]])[d.rank::d.world]
+                n_batches = len(perm) // B + (1 if len(perm) % B >= 2 else 0)  # a batch of 1 breaks BatchNorm
+                if n_fixed is not None:
+                    n_batches = n_fixed
+                batches = ((Xn(b), Yn[b]) for b in (perm[bi * B:(bi + 1) * B] for bi in range(n_batches)))
+            else:
+                loader[0].set_epoch(epoch)
+                n_batches = n_fixed
+                batches = ((xb.to(dev), yb.to(dev)) for xb, yb in streaming.take(loader[1], n_fixed))
+            if steps_left is not None:
+                n_batches = min(n_batches, steps_left)
+                batches = itertools.islice(batches, n_batches)
             model.train()
             loss_sum = torch.zeros((), device=dev)
             n_seen = 0
-            n_batches = len(perm) // B + (1 if len(perm) % B >= 2 else 0)  # a batch of 1 breaks BatchNorm
-            for bi in range(n_batches):
+            for xb, yb in batches:
                 if cancel is not None and cancel.is_set():
                     stopped = "cancelled"
                     break
-                b = perm[bi * B:(bi + 1) * B]
-                xb = Xn[b]
                 if aug["scale"] or aug["noise"] or aug["rotate"]:
                     xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen, float(aug["rotate"]))
-                loss = loss_fn(model(xb), Yn[b])
+                loss = loss_fn(model(xb), yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if tc["clip_grad"]:
@@ -475,8 +650,10 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                 opt.step()
                 if ema is not None:
                     ema.update()
-                loss_sum += loss.detach() * len(b)
-                n_seen += len(b)
+                loss_sum += loss.detach() * len(xb)
+                n_seen += len(xb)
+            if steps_left is not None:
+                steps_left -= n_batches
             t_fit = time.perf_counter() - t_ep  # the training part of the epoch, for throughput
             if stopped == "cancelled" and n_seen == 0:
                 break
@@ -484,9 +661,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             eval_net.eval()
             with torch.no_grad():
                 acc = torch.zeros(4, dtype=torch.float64, device=dev)  # val loss sum, metric sum, n, train loss
-                for i in range(0, len(my_val), 4096):
-                    vb = my_val[i:i + 4096]
-                    out = eval_net(Xn[vb])
+                for i in range(0, len(my_val), EB):
+                    vb = my_val[i:i + EB]
+                    out = eval_net(Xn(vb))
                     acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
                     if task == "pose" and ws.target == "angles":  # mean absolute error, degrees
                         acc[1] += ((out - Yn[vb]) * y_std_t).abs().mean(dim=1).double().sum()
@@ -529,6 +706,9 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             if max_time is not None and elapsed > float(max_time):
                 stopped = "time"
                 break
+            if steps_left is not None and steps_left <= 0:
+                stopped = "steps"
+                break
 
         # -- final model and metrics (rank 0) ---------------------------------------------------------
         if history and best[1] < 0:  # every validation loss NaN: the weights diverged; save nothing
@@ -558,6 +738,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             meta["baselines"] = {baseline["kind"]: baseline} if baseline is not None else {}
             meta["blend"] = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
             meta["quality"] = quality
+            meta["training"]["data"] = {"path": "stream" if stream else "files" if fw is not None else "memory",
+                                        "sessions_per_rank": node_sessions}
             out_path = None
             if out_dir is not None:
                 from .modelio import save_model

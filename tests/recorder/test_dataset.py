@@ -187,3 +187,55 @@ def test_session_file_with_gap(tmp_path):
     assert not np.any((start <= 9.0) & (ws.t >= 8.0))
     assert ws.sessions[0]["sha256"] == ds.file_sha256(p)
     assert len(s.labels) > 3
+
+
+def test_gathered_windows_bit_identical_to_materialised(tmp_path):
+    """The WindowView (numpy) and the trainer's on-device BatchGather yield exactly the windows and
+    targets of the materialised (M, T, C) path: session files (int8 stored, a recorded gap, frames
+    without a hand) plus an in-memory session with missing samples, pose and gesture."""
+    import torch
+
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import BatchGather
+
+    p1 = make_synthetic_session(tmp_path / "a.h5", duration_s=12, seed=1, gaps=[(5.0, 5.6)], hand_dropout=0.2)
+    p2 = make_synthetic_session(tmp_path / "b.h5", duration_s=8, seed=2)
+    files = ds.as_sessions([p1, p2])
+    assert files[0].emg.dtype == np.int8  # kept as stored
+    for sessions, kw in ((files, {"task": "pose", "window_ms": 150}),
+                         (files, {"task": "gesture", "window_ms": 200, "anchor": "grid", "transition_guard_ms": 100}),
+                         ([_session(missing=[(2000, 2010)], gaps=[(12.0, 12.5)]), _session(seed=3)],
+                          {"task": "pose", "window_ms": 100})):
+        ref = ds.build_windows(sessions, materialise=True, **kw)
+        ws = ds.build_windows(sessions, **kw)
+        assert isinstance(ws.X, ds.WindowView) and isinstance(ref.X, np.ndarray)
+        assert ws.X.shape == ref.X.shape and len(ws) == len(ref) and ws.dropped == ref.dropped
+        np.testing.assert_array_equal(np.asarray(ws.X), ref.X)
+        for k in ("t", "frame", "session", "label"):
+            np.testing.assert_array_equal(getattr(ws, k), getattr(ref, k))
+        if ref.y is not None:
+            np.testing.assert_array_equal(ws.y, ref.y)
+        idx = np.random.default_rng(0).permutation(len(ws))[:257]
+        np.testing.assert_array_equal(ws.X[idx], ref.X[idx])
+        np.testing.assert_array_equal(ws.X[idx[0]], ref.X[idx[0]])
+        np.testing.assert_array_equal(ws.X[idx, -1, 2], ref.X[idx, -1, 2])
+        np.testing.assert_array_equal(np.asarray(ws.subset(idx).X), ref.X[idx])
+        mean, std = ds.fit_channel_norm(ref.X, idx)
+        vmean, vstd = ds.fit_channel_norm(ws.X, idx)
+        np.testing.assert_allclose(vmean, mean, rtol=1e-5, atol=1e-5 * float(np.abs(mean).max() + 1))
+        np.testing.assert_allclose(vstd, std, rtol=1e-5)
+        b = torch.from_numpy(idx)
+        dev = torch.device("cpu")
+        got = BatchGather(ws.X, mean, std, dev)(b)
+        want = BatchGather(ref.X, mean, std, dev)(b)
+        assert got.dtype == torch.float32
+        assert torch.equal(got, want)
+
+
+def test_window_view_never_spans_sessions():
+    a, b = _session(n=500, seed=0), _session(n=500, seed=1)
+    ws = ds.build_windows([a, b], task="pose", window_ms=100)
+    assert len(ws.X.signal) == 1000
+    for si in (0, 1):
+        e = ws.X.end[ws.session == si]
+        assert (e - (ws.window_n - 1) >= 500 * si).all() and (e < 500 * (si + 1)).all()

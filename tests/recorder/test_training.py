@@ -231,3 +231,78 @@ def test_jsonl_subprocess(session, tmp_path):
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["event"] for e in events] == ["start", "epoch", "epoch", "done"]
     assert (tmp_path / "j" / "model.json").is_file()
+
+
+# -- data larger than memory ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def two_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("two")
+    return [make_synthetic_session(d / "a.h5", duration_s=30, seed=3, gaps=[(10.0, 10.5)]),
+            make_synthetic_session(d / "b.h5", duration_s=20, seed=4)]
+
+
+def test_file_windows_match_memory_and_read_only_their_sessions(two_files, tmp_path):
+    ref = ds.build_windows(two_files, window_ms=150, materialise=True)
+    fws = ds.build_windows(two_files, window_ms=150, signal="file")
+    assert isinstance(fws.X, ds.FileWindows)
+    np.testing.assert_array_equal(np.asarray(fws.X), ref.X)
+    np.testing.assert_array_equal(fws.X[100:400], ref.X[100:400])
+    idx = np.flatnonzero(fws.session == 1)[::7]
+    np.testing.assert_allclose(ds.fit_channel_norm(fws.X, idx), ds.fit_channel_norm(ref.X, idx), rtol=1e-5)
+    # a node loading session 0 never opens session 1's file
+    import shutil
+    copies = [shutil.copy(p, tmp_path / p.name) for p in two_files]
+    ws = ds.build_windows(copies, window_ms=150, signal="file")
+    (tmp_path / "b.h5").unlink()
+    view, sel = ws.X.load([0])
+    np.testing.assert_array_equal(sel, np.flatnonzero(ws.session == 0))
+    np.testing.assert_array_equal(np.asarray(view), ref.X[sel])
+
+
+def test_block_stream_covers_every_window_once_shuffled_by_blocks(two_files):
+    from recorder.streaming import BlockStream, loader
+    from recorder.training import BatchGather
+
+    ws = ds.build_windows(two_files, window_ms=150, signal="file")
+    idx = np.arange(0, len(ws), 2)
+    mean, std = ds.fit_channel_norm(ws.X, idx)
+    target = np.arange(len(ws))  # the window index as target: says which windows a batch holds
+    bs = BlockStream(ws.X, idx, target, mean, std, batch=64, seed=1, block_windows=100, mix_blocks=3)
+    ref = BatchGather(ws.X, mean, std, torch.device("cpu"))
+    seen, full = [], []
+    for x, y in loader(bs, workers=2):
+        assert x.dtype == torch.float32 and 2 <= len(x) <= 64
+        full.append(len(x) == 64)
+        assert torch.equal(x, ref(y))  # each window exactly as the in-memory path normalises it
+        seen.append(y.numpy())
+    order = np.concatenate(seen)
+    np.testing.assert_array_equal(np.sort(order), idx)  # every training window once per epoch
+    assert (np.diff(order) < 0).mean() > 0.3  # shuffled, not in time order
+    assert sum(not f for f in full) <= 2  # full batches but each worker's last
+    bs.set_epoch(1)
+    again = np.concatenate([y.numpy() for _, y in loader(bs, workers=0)])
+    assert not np.array_equal(again, order) and np.array_equal(np.sort(again), idx)
+
+
+def test_training_streams_when_the_data_would_not_fit(two_files, tmp_path):
+    events = []
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 2, "memory_fraction": 1e-9, "workers": 1}}
+    res = train(cfg, two_files, tmp_path / "m", progress=events.append)
+    assert events[0]["data"] == "stream" and res.meta["training"]["data"]["path"] == "stream"
+    n_train = events[0]["n_train"]
+    ep = [e for e in events if e["event"] == "epoch"]
+    assert n_train - 64 < ep[0]["samples"] <= n_train
+    assert res.metrics["test"]["n"] > 0 and np.isfinite(res.metrics["test"]["mpjpe_mm"])
+    # prediction takes views (gathered a batch at a time) and gives what the array gives
+    m = load_model(tmp_path / "m")
+    for X in (ds.build_windows(two_files, window_ms=150).X, ds.build_windows(two_files, window_ms=150, signal="file").X):
+        sub = X.take(np.arange(0, len(X), 5))
+        np.testing.assert_allclose(m.predict(sub, batch=64), m.predict(np.asarray(sub)), rtol=1e-5, atol=1e-4)
+    # the default threshold keeps these small sessions in memory; max_steps caps the run
+    events = []
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 5, "max_steps": 7}}
+    res = train(cfg, two_files, None, progress=events.append)
+    assert events[0]["data"] == "memory" and res.stopped == "steps"
+    assert sum(e["samples"] for e in events if e["event"] == "epoch") <= 7 * 64
+    with pytest.raises(ConfigError):
+        resolve_config({"train": {"stream": "sometimes"}})

@@ -40,13 +40,13 @@ def _open(kind: str, seconds: float):
     from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
 
     if kind == "myo":
-        from recorder.devices.myo import open_synthetic_myo
+        from recorder.sources import open_synthetic_myo
         subject = SyntheticSubject(seed=0)
         src = open_synthetic_myo(subject=subject, seed=0, log_s=seconds + 120)
         emu = src.emulator
         return subject, src, emu.truth_times, emu.sent_values
     if kind == "cyton":
-        from recorder.devices.cyton import open_synthetic_cyton
+        from recorder.sources import open_synthetic_cyton
         subject = SyntheticSubject(seed=0)
         src = open_synthetic_cyton(subject=subject, seed=0)
         emu = src.emulator

@@ -28,10 +28,10 @@ GROUP = "faults"
 def _open_emulated(kind: str, subject, log_s: float = 600.0):
     """(driver, emulator, sent(first, n) -> (n, 8) values; KeyError/IndexError if never produced)."""
     if kind == "myo":
-        from recorder.devices.myo import open_synthetic_myo
+        from recorder.sources import open_synthetic_myo
         src = open_synthetic_myo(subject=subject, seed=1, log_s=log_s)
         return src, src.emulator, src.emulator.sent_values
-    from recorder.devices.cyton import open_synthetic_cyton
+    from recorder.sources import open_synthetic_cyton
     src = open_synthetic_cyton(subject=subject, seed=1)
     return src, src.emulator, src.emulator.sent_counts
 

@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 
 from .clock import now
-from .devices import EmgSource, open_emg
+from .devices import EmgSource
+from .sources import open_emg
 from .ringbuffer import RingBuffer
 from .types import DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks
 
@@ -69,7 +70,7 @@ class Capture:
     @classmethod
     def from_specs(cls, emg: str = "synthetic", camera: str | None = "synthetic",
                    landmarks: str | None = "auto", seed: int = 0, **kwargs) -> "Capture":
-        """Build a capture from spec strings (see :func:`recorder.devices.open_emg` and
+        """Build a capture from spec strings (see :func:`recorder.sources.open_emg` and
         :func:`recorder.camera.open_camera`). A synthetic EMG source and a synthetic camera share one
         synthetic subject, so the hand on screen is the hand that makes the EMG."""
         subject = None

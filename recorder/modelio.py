@@ -254,7 +254,7 @@ class LoadedModel:
         """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used).
         Returns (N, 63) float32 mm, or (N, K) class probabilities. A ``dataset.WindowView`` is
         gathered a batch at a time (no window array)."""
-        from .training import predict_array
+        from .predict import predict_array
         if isinstance(X, ds.LAZY_WINDOWS):
             if X.shape[2] != len(self.channel_names) or X.shape[1] < self.window_n:
                 raise ValueError(f"{self.path}: expected windows (N, >={self.window_n}, {len(self.channel_names)}), "

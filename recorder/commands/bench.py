@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="run benchmarks and fault cases; writes bench/RESULTS.md",
@@ -15,12 +20,14 @@ def register(subparsers) -> None:
 
 
 def handler(args) -> int:
-    try:
-        from bench.__main__ import main
-    except ImportError as e:
-        raise SystemExit(f"emgrec bench needs the source tree (bench/ next to recorder/): {e}") from None
+    # A child process, not an import: the engine never imports bench/ (import contracts in
+    # pyproject.toml), and bench/ is not installed with the package, so it is found next to recorder/.
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").is_file():
+        raise SystemExit(f"emgrec bench needs the source tree (bench/ next to recorder/), not found in {root}")
     argv = ["--quick"] if args.quick else []
     for flag, val in (("--only", args.only), ("--soak-s", args.soak_s), ("--out", args.out)):
         if val is not None:
             argv += [flag, str(val)]
-    return main(argv)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    return subprocess.call([sys.executable, "-m", "bench", *argv], env=env)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from ..devices import EMG_SPEC_HELP
+    from ..sources import EMG_SPEC_HELP
     p = sub.add_parser("record", help="record EMG (+ camera and hand landmarks) into a session file",
                        description="Record a session. Ctrl-C stops cleanly and keeps the file.")
     p.add_argument("--emg", default="synthetic", help=f"EMG source: {EMG_SPEC_HELP} (default: synthetic)")

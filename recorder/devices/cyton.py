@@ -297,7 +297,7 @@ class CytonDriver(SerialEmgSource):
 
     @property
     def emulator(self):
-        """The emulator this driver owns (``open_synthetic_cyton``), else None."""
+        """The emulator this driver owns (``recorder.sources.open_synthetic_cyton``), else None."""
         return self._emulator
 
     # -- connection -----------------------------------------------------------------------------
@@ -443,23 +443,3 @@ def _reset_and_identify(ser, port: str, timeout_s: float, stop=None) -> dict:
     fw = re.search(r"Firmware:\s*(\S+)", text)
     return {"board": board, "firmware": fw.group(1) if fw else "", "banner": text.strip()[-500:]}
 
-
-def open_synthetic_cyton(subject=None, seed: int = 0, **emulator_options) -> CytonDriver:
-    """A real :class:`CytonDriver` talking to a :class:`~recorder.emulators.cyton_fw.CytonEmulator`
-    on a pty. With ``subject`` (anything with ``emg(t) -> (n, 8)`` of about int8 scale) the EMG
-    follows it, scaled x 5 to microvolts; otherwise band-limited noise. ``driver.close()`` closes
-    the emulator too."""
-    from ..emulators.cyton_fw import CytonEmulator
-
-    generator = None
-    if subject is not None:
-        def generator(t: np.ndarray) -> np.ndarray:
-            return np.asarray(subject.emg(t), dtype=np.float64) * 5.0
-    emu = CytonEmulator(generator, seed=seed, **emulator_options).start()
-    try:
-        drv = CytonDriver(emu.port)
-    except BaseException:
-        emu.close()
-        raise
-    drv._emulator = emu
-    return drv

@@ -98,7 +98,7 @@ class MyoDriver(SerialEmgSource):
         self.scan_timeout_s = scan_timeout_s
         if response_timeout_s is not None:
             self.response_timeout_s = response_timeout_s
-        self.emulator = None  # set by open_synthetic_myo; closed with the driver
+        self.emulator = None  # set by recorder.sources.open_synthetic_myo; closed with the driver
         self._emulated = False
         self._parser = BgapiParser()
         self._pending: deque[tuple[Packet, float]] = deque()
@@ -574,21 +574,3 @@ def learn_rotation(handles: list[int], min_notes: int = 9) -> dict[int, int] | N
         return {}
     return {h: k for k, h in enumerate(cycle)}
 
-
-def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options) -> MyoDriver:
-    """A :class:`MyoDriver` (raw, 200 Hz) on a running :class:`~recorder.emulators.myo_fw.MyoEmulator`.
-
-    subject: any object with ``emg(t (n,) seconds) -> (n, 8)`` (the synthetic subject); None for
-    the emulator's band-limited noise. The driver owns the emulator: ``driver.close()`` closes it.
-    """
-    from ..emulators.myo_fw import MyoEmulator
-
-    gen = subject.emg if subject is not None else None
-    emu = MyoEmulator(generator=gen, seed=seed, **emulator_options).start()
-    try:
-        drv = MyoDriver(emu.port, mode="raw", reconnect=True)
-    except Exception:
-        emu.close()
-        raise
-    drv.emulator, drv._emulated = emu, True
-    return drv

@@ -2,7 +2,7 @@
 
 Recognition is by USB VID:PID only (the BLED112 and the OpenBCI FTDI dongle report fixed ids), so it
 works without opening a port. The spec strings ``myo:PORT`` / ``cyton:PORT`` of
-:func:`recorder.devices.open_emg` take the ``device`` of a :class:`PortInfo`.
+:func:`recorder.sources.open_emg` take the ``device`` of a :class:`PortInfo`.
 """
 
 from __future__ import annotations

@@ -19,14 +19,14 @@ from typing import Callable
 
 import numpy as np
 
+from ..devices.cyton import ACCEL_SCALE_G, N_CHANNELS, SCALE_TO_UV
 from .pty_port import PtyEmulator, host_now
 
-N_CHANNELS = 8
 NOMINAL_RATE_HZ = 250.0
-#: Microvolts per ADC count at gain 24 (4.5 V reference, 24-bit).
-UV_PER_COUNT = 4.5 / 24 / (2**23 - 1) * 1e6
-#: Accelerometer counts per g (0.002 / 16 g per count).
-ACCEL_COUNTS_PER_G = 16 / 0.002
+#: Microvolts per ADC count at gain 24: the driver's scale, defined once (devices/cyton.py).
+UV_PER_COUNT = SCALE_TO_UV
+#: Accelerometer counts per g (the driver's g per count, inverted).
+ACCEL_COUNTS_PER_G = 1 / ACCEL_SCALE_G
 BANNER = (b"OpenBCI V3 8-16 channel\n"
           b"On Board ADS1299 Device ID: 0x3E\n"
           b"LIS3DH Device ID: 0x33\n"

@@ -31,12 +31,17 @@ from collections.abc import Callable
 import numpy as np
 
 from ..clock import now
-from ..devices import bgapi
+from ..devices import bgapi, myo_gatt
 from ..devices.bgapi import BgapiParser, Packet
-from ..devices.myo import (EMG_MODE_50HZ, EMG_MODE_FILTERED, EMG_MODE_RAW, H_BATTERY, H_BATTERY_CCCD,
-                           H_COMMAND, H_EMG50, H_EMG50_CCCD, H_FIRMWARE, H_NAME, MYO_SERVICE_AD,
-                           RAW_CCCDS, RAW_HANDLES)
+from ..devices.myo_gatt import EMG_MODE_50HZ, EMG_MODE_FILTERED, EMG_MODE_RAW, MYO_SERVICE_AD
 from .pty_port import PtyEmulator
+
+# The firmware's ATT handles, from the protocol facts the drivers also use (not from a driver).
+H_NAME, H_FIRMWARE, H_COMMAND = myo_gatt.NAME.handle, myo_gatt.FIRMWARE.handle, myo_gatt.COMMAND.handle
+H_BATTERY, H_BATTERY_CCCD = myo_gatt.BATTERY.handle, myo_gatt.BATTERY.cccd
+H_EMG50, H_EMG50_CCCD = myo_gatt.EMG50.handle, myo_gatt.EMG50.cccd
+RAW_HANDLES = tuple(c.handle for c in myo_gatt.RAW)
+RAW_CCCDS = tuple(c.cccd for c in myo_gatt.RAW)
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("brainflow", reason="pip install 'emgrec[devices]'")
 
-from recorder.devices import open_emg  # noqa: E402
+from recorder.sources import open_emg  # noqa: E402
 from recorder.devices.brainflow_src import BrainFlowSource, board_id, list_boards, parse_spec  # noqa: E402
 from recorder.types import DeviceState  # noqa: E402
 

@@ -11,7 +11,8 @@ import serial
 
 from recorder.clock import now
 from recorder.devices.base import DeviceNotFound
-from recorder.devices.cyton import SCALE_TO_UV, CytonDriver, open_synthetic_cyton
+from recorder.devices.cyton import SCALE_TO_UV, CytonDriver
+from recorder.sources import open_synthetic_cyton
 from recorder.emulators.cyton_fw import CytonEmulator
 from recorder.emulators.pty_port import PtyEmulator
 from recorder.types import DeviceState

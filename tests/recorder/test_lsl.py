@@ -317,7 +317,7 @@ def test_cli_publish_streams_a_synthetic_source():
 
 
 def test_lsl_spec_opens_an_lsl_source():
-    from recorder.devices import open_emg
+    from recorder.sources import open_emg
 
     name = _name("spec")
     out = EmgOutlet(name, RATE, CH)  # noqa: F841

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from recorder.devices.myo import H_EMG50_CCCD, MyoDriver, open_synthetic_myo
+from recorder.devices.myo import H_EMG50_CCCD, MyoDriver
+from recorder.sources import open_synthetic_myo
 from recorder.emulators.myo_fw import MyoEmulator
 from recorder.emulators.pty_port import PtyEmulator
 from recorder.types import DeviceState

@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("bleak", reason="pip install 'emgrec[devices]'")
 
-from recorder.devices import myo_gatt, open_emg  # noqa: E402
+from recorder.devices import myo_gatt  # noqa: E402
+from recorder.sources import open_emg  # noqa: E402
 from recorder.devices.myo_ble import MyoBleSource  # noqa: E402
 from recorder.types import DeviceState  # noqa: E402
 

@@ -1,0 +1,112 @@
+"""EMG source factory: :func:`open_emg` turns a user-facing spec string into a source.
+
+It sits above the drivers (``recorder.devices``), the emulators (``recorder.emulators``), the
+in-process synthetic stream (``recorder.synthetic``) and the LSL inlet (``recorder.lsl``), so
+none of those imports another to build a source (``docs/architecture.md``).
+
+Specs: ``synthetic`` (synthetic subject through the Myo emulator and the real Myo driver),
+``synthetic-cyton`` (same subject through the Cyton emulator), ``synthetic:RATExCH`` (in-process
+synthetic stream, e.g. ``synthetic:2000x16``), ``myo:PORT``, ``myo50:PORT`` (50 Hz smoothed mode),
+``cyton:PORT``, ``replay:FILE`` (a session file, at real speed), ``lsl:NAME`` (a Lab Streaming Layer
+EMG stream by name), ``brainflow:BOARD[,key=value...]`` (any BrainFlow board with EMG/EXG channels,
+e.g. ``brainflow:SYNTHETIC_BOARD`` or ``brainflow:GANGLION_BOARD,serial_port=/dev/ttyACM0``),
+``myo-ble[:MAC]`` (the Myo over the computer's own Bluetooth with bleak, no dongle).
+"""
+
+from __future__ import annotations
+
+from .devices.base import EmgSource
+
+__all__ = ["open_emg", "EMG_SPEC_HELP", "open_synthetic_myo", "open_synthetic_cyton"]
+
+EMG_SPEC_HELP = ("synthetic | synthetic-cyton | synthetic:RATExCH | myo:PORT | myo50:PORT | cyton:PORT | "
+                 "replay:FILE | lsl:NAME | brainflow:BOARD[,key=value...] | myo-ble[:MAC]")
+
+
+def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
+    """Create (not start) the EMG source named by ``spec``. ``subject`` is the synthetic subject that
+    synthetic sources (and the synthetic camera) share, so EMG and hand move together."""
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind == "synthetic" and not arg:
+        return open_synthetic_myo(subject=subject, seed=seed)
+    if kind == "synthetic":
+        from .synthetic import SyntheticEmgSource
+        try:
+            rate, ch = (float(arg.lower().split("x")[0]), int(arg.lower().split("x")[1]))
+        except (ValueError, IndexError):
+            raise ValueError(f"bad synthetic spec {spec!r}: expected synthetic:RATExCHANNELS, e.g. synthetic:2000x16") from None
+        if subject is not None and subject.n_channels != ch:
+            # Same person and motion (seed, time origin), an armband with another electrode count.
+            from .synthetic import SyntheticSubject
+            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, emg_rate_hz=rate)
+        return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
+    if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
+        from .devices.myo_ble import MyoBleSource
+        return MyoBleSource(arg or None)
+    if kind == "synthetic-cyton":
+        return open_synthetic_cyton(subject=subject, seed=seed)
+    if not arg:
+        raise ValueError(f"EMG source {spec!r} needs a port or file: {EMG_SPEC_HELP}")
+    if kind in ("myo", "myo50"):
+        from .devices.myo import MyoDriver
+        return MyoDriver(arg, mode="emg50" if kind == "myo50" else "raw")
+    if kind == "cyton":
+        from .devices.cyton import CytonDriver
+        return CytonDriver(arg)
+    if kind == "replay":
+        from .devices.replay import ReplaySource
+        return ReplaySource(arg, realtime=True)
+    if kind == "lsl":
+        from .lsl import LslEmgSource
+        return LslEmgSource(name=arg)
+    if kind == "brainflow":
+        from .devices.brainflow_src import BrainFlowSource, parse_spec
+        board, params = parse_spec(arg)
+        return BrainFlowSource(board, params)
+    raise ValueError(f"unknown EMG source {spec!r}: expected {EMG_SPEC_HELP}")
+
+
+def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options):
+    """A :class:`~recorder.devices.myo.MyoDriver` (raw, 200 Hz) on a running
+    :class:`~recorder.emulators.myo_fw.MyoEmulator`.
+
+    subject: any object with ``emg(t (n,) seconds) -> (n, 8)`` (the synthetic subject); None for
+    the emulator's band-limited noise. The driver owns the emulator: ``driver.close()`` closes it.
+    """
+    from .devices.myo import MyoDriver
+    from .emulators.myo_fw import MyoEmulator
+
+    gen = subject.emg if subject is not None else None
+    emu = MyoEmulator(generator=gen, seed=seed, **emulator_options).start()
+    try:
+        drv = MyoDriver(emu.port, mode="raw", reconnect=True)
+    except Exception:
+        emu.close()
+        raise
+    drv.emulator, drv._emulated = emu, True
+    return drv
+
+
+def open_synthetic_cyton(subject=None, seed: int = 0, **emulator_options):
+    """A real :class:`~recorder.devices.cyton.CytonDriver` talking to a
+    :class:`~recorder.emulators.cyton_fw.CytonEmulator` on a pty. With ``subject`` (anything with
+    ``emg(t) -> (n, 8)`` of about int8 scale) the EMG follows it, scaled x 5 to microvolts;
+    otherwise band-limited noise. ``driver.close()`` closes the emulator too."""
+    import numpy as np
+
+    from .devices.cyton import CytonDriver
+    from .emulators.cyton_fw import CytonEmulator
+
+    generator = None
+    if subject is not None:
+        def generator(t: np.ndarray) -> np.ndarray:
+            return np.asarray(subject.emg(t), dtype=np.float64) * 5.0
+    emu = CytonEmulator(generator, seed=seed, **emulator_options).start()
+    try:
+        drv = CytonDriver(emu.port)
+    except BaseException:
+        emu.close()
+        raise
+    drv._emulator = emu
+    return drv

@@ -16,10 +16,12 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
+from .errors import EmgrecError
+
 __all__ = ["Segment", "Marker", "Change", "AnnotationModel", "AnnotationError"]
 
 
-class AnnotationError(ValueError):
+class AnnotationError(EmgrecError, ValueError):
     """An edit that would make the annotations invalid (empty name, end <= start, unknown id, ...)."""
 
 

@@ -25,12 +25,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .errors import EmgrecError
 from .session import SessionReader
 
 BIDS_VERSION = "1.11.0"
 
 
-class BidsExportError(ValueError):
+class BidsExportError(EmgrecError, ValueError):
     """A session or target that cannot be exported; names the file."""
 
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .clock import now
+from .errors import EmgrecError
 from .types import HAND_CONNECTIONS, DeviceState, Frame
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ FrameSink = Callable[[Frame], None]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class CameraError(RuntimeError):
+class CameraError(EmgrecError, RuntimeError):
     """A camera, video file or image folder cannot be opened or read; the message names it."""
 
 

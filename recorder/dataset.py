@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .errors import EmgrecError
 from .types import N_LANDMARKS
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 PARTS = ("train", "val", "test")
 
 
-class DatasetError(ValueError):
+class DatasetError(EmgrecError, ValueError):
     """No usable windows, incompatible sessions or a bad split; the message names the file."""
 
 

@@ -29,6 +29,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
+from .errors import EmgrecError
 from .types import HAND_CONNECTIONS, N_LANDMARKS
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ SEED_HAND_COLUMNS: tuple[str, ...] = tuple(f"{j} {a}" for j in SEED_JOINT_NAMES 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # -1: in no part (the gap between parts)
 
 
-class ExportError(ValueError):
+class ExportError(EmgrecError, ValueError):
     """Bad export request (no sessions, mismatched sessions, unknown format); names the file."""
 
 

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import EmgrecError
 from .session import SessionWriter
 from .types import EmgChunk
 
@@ -27,7 +28,7 @@ MYO_READINGS_LABELS = {0: "rest", 1: "wrist flexion", 2: "wrist extension", 3: "
 FILE_GAP_S = 1.0
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(EmgrecError, ValueError):
     """The source file is not in the expected format; the message names file and line."""
 
 

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .clock import now
+from .errors import EmgrecError
 from .types import N_LANDMARKS, Frame, Landmarks
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ LandmarkSink = Callable[[Frame, Landmarks], None]
 MODES = ("auto", "mediapipe", "truth")
 
 
-class LandmarkError(RuntimeError):
+class LandmarkError(EmgrecError, RuntimeError):
     """The landmark detector cannot be built or failed on a frame."""
 
 

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from .clock import now
+from .errors import EmgrecError
 from .modelio import LoadedModel, load_model
 from .types import EmgChunk, N_LANDMARKS
 
 
-class LiveInputError(ValueError):
+class LiveInputError(EmgrecError, ValueError):
     """The stream does not fit the model (channels, rate)."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import dataset as ds
+from .errors import EmgrecError
 from .metrics import gesture_metrics, pose_metrics
 from .models import ModelConfigError, Predictor, build_model
 
@@ -42,7 +43,7 @@ MAX_WINDOW_N = 100_000
 MAX_OUTPUTS = 10_000
 
 
-class ModelFormatError(ValueError):
+class ModelFormatError(EmgrecError, ValueError):
     """A folder that is not a readable emgrec model (missing, corrupt, foreign or mismatched files)."""
 
     def __init__(self, path, problem: str):

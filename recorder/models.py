@@ -15,10 +15,12 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .errors import EmgrecError
+
 N_POSE_OUT = 63  # 21 landmarks x (x, y, z), mm, wrist-relative
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(EmgrecError, ValueError):
     """Unknown architecture name or bad parameters."""
 
 

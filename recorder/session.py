@@ -38,6 +38,7 @@ import numpy as np
 
 from . import __version__
 from .clock import now
+from .errors import EmgrecError
 from .types import N_LANDMARKS, EmgChunk, Frame, Landmarks
 from .writelock import SessionBusyError, WriteLock  # noqa: F401 (SessionBusyError: re-exported)
 
@@ -70,7 +71,7 @@ REQUIRED_DATASETS = (
 )
 
 
-class SessionFormatError(ValueError):
+class SessionFormatError(EmgrecError, ValueError):
     """The file is not a readable emgrec session (corrupt, truncated, foreign, newer version)."""
 
     def __init__(self, path, problem: str):

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from . import dataset as ds
+from .errors import EmgrecError
 from .metrics import format_metrics_table, gesture_metrics, pose_metrics
 from .models import Predictor, build_model, count_parameters
 # predict_array lives in predict.py so modelio need not import training (re-exported here).
@@ -121,7 +122,7 @@ ALIASES = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(EmgrecError, ValueError):
     """An unknown or malformed training config key."""
 
 

@@ -25,6 +25,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import EmgrecError
+
 log = logging.getLogger(__name__)
 
 #: Errors that mean "this place cannot hold a lock" (a folder we may not write, a filesystem without
@@ -35,7 +37,7 @@ __all__ = ["SessionBusyError", "WriteLock", "lock_path", "holder", "refuse_if_bu
            "check_output"]
 
 
-class SessionBusyError(OSError):
+class SessionBusyError(EmgrecError, OSError):
     """Another writer holds the file (a recording in progress, or a save running)."""
 
     def __init__(self, path, action: str, info: dict | None):

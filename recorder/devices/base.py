@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..clock import SampleClock, now
+from ..errors import EmgrecError
 from ..types import DeviceState, DeviceStatus, EmgChunk
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ Sink = Callable[[EmgChunk], None]
 StatusCallback = Callable[[DeviceStatus], None]
 
 
-class DeviceError(RuntimeError):
+class DeviceError(EmgrecError, RuntimeError):
     """A device failed in a way the user must hear about (bad port, wrong device, protocol error)."""
 
 

@@ -30,3 +30,21 @@ def test_open_emg_moved_to_sources_and_the_old_name_warns():
 def test_training_still_exports_predict_array():
     from recorder import predict, training
     assert training.predict_array is predict.predict_array
+
+
+def test_every_engine_error_class_has_the_one_root_and_keeps_its_builtin_base():
+    from recorder import (annotations, bids_export, camera, dataset, export, importers, landmarks, live, modelio,
+                          models, session, training, writelock)
+    from recorder.devices import base
+    from recorder.errors import EmgrecError
+    expected = {annotations.AnnotationError: ValueError, bids_export.BidsExportError: ValueError,
+                camera.CameraError: RuntimeError, dataset.DatasetError: ValueError, export.ExportError: ValueError,
+                importers.ImportFormatError: ValueError, landmarks.LandmarkError: RuntimeError,
+                live.LiveInputError: ValueError, modelio.ModelFormatError: ValueError,
+                models.ModelConfigError: ValueError, session.SessionFormatError: ValueError,
+                training.ConfigError: ValueError, writelock.SessionBusyError: OSError,
+                base.DeviceError: RuntimeError, base.DeviceLost: RuntimeError, base.DeviceNotFound: RuntimeError}
+    for cls, builtin in expected.items():
+        assert issubclass(cls, EmgrecError) and issubclass(cls, builtin), cls
+    # Cancelling is not an error.
+    assert not issubclass(export.ExportCancelled, EmgrecError)

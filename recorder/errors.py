@@ -1,0 +1,14 @@
+"""The root of the engine's own exceptions.
+
+Every error class the engine raises on purpose (bad file, bad config, device gone...) derives from
+:class:`EmgrecError` as well as from the built-in it always had (``ValueError``, ``OSError``,
+``RuntimeError``), so ``except EmgrecError`` catches what the engine means and existing
+``except ValueError`` handlers keep working. Cancellation (``ExportCancelled``) is not an error
+and is not under this root.
+"""
+
+from __future__ import annotations
+
+
+class EmgrecError(Exception):
+    """An error the engine raised on purpose; its message is meant for the user."""

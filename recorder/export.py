@@ -30,20 +30,14 @@ import numpy as np
 
 from . import __version__
 from .errors import EmgrecError
-from .types import HAND_CONNECTIONS, N_LANDMARKS
+from .types import HAND_CONNECTIONS, N_LANDMARKS, SEED_JOINT_NAMES
 
 log = logging.getLogger(__name__)
 
 #: progress(fraction in [0, 1], message); cancel: threading.Event or callable returning True to stop.
 Progress = Callable[[float, str], None]
 
-#: Joint names of the seed project's joined CSV (Leap Motion naming), in MediaPipe landmark order:
-#: wrist, then per finger the four joints from the hand outwards (MediaPipe CMC/MCP, MCP/PIP,
-#: IP/DIP, TIP map to Leap Proximal, Intermediate, Distal, Tip).
-SEED_JOINT_NAMES: tuple[str, ...] = ("Wrist",) + tuple(
-    f"{finger} {joint}" for finger in ("Thumb", "Index", "Middle", "Ring", "Pinky")
-    for joint in ("Proximal", "Intermediate", "Distal", "Tip"))
-assert len(SEED_JOINT_NAMES) == N_LANDMARKS
+#: The seed CSV's hand columns (joint names in recorder.types.SEED_JOINT_NAMES).
 SEED_HAND_COLUMNS: tuple[str, ...] = tuple(f"{j} {a}" for j in SEED_JOINT_NAMES for a in "xyz")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}  # -1: in no part (the gap between parts)
 

@@ -474,7 +474,7 @@ MEDIAPIPE_JOINT_NAMES = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_t
 
 
 def _presets() -> dict:
-    from .export import SEED_JOINT_NAMES
+    from .types import SEED_JOINT_NAMES
     return {
         # The seed project's / Leap-style joined CSV (also `emgrec export --format csv`): "Thumb Proximal x".
         "seed": {"joints": SEED_JOINT_NAMES, "column": "{joint} {axis}", "units": "mm",

@@ -28,6 +28,14 @@ HAND_CONNECTIONS: tuple[tuple[int, int], ...] = (
     (9, 13), (13, 14), (14, 15), (15, 16),
     (13, 17), (0, 17), (17, 18), (18, 19), (19, 20),
 )
+#: Joint names of the seed project's joined CSV (Leap Motion naming), in MediaPipe landmark order:
+#: wrist, then per finger the four joints from the hand outwards (MediaPipe CMC/MCP, MCP/PIP,
+#: IP/DIP, TIP map to Leap Proximal, Intermediate, Distal, Tip). Shared by the seed CSV export and
+#: the joint-table import (``recorder.export``, ``recorder.pose_import``).
+SEED_JOINT_NAMES: tuple[str, ...] = ("Wrist",) + tuple(
+    f"{finger} {joint}" for finger in ("Thumb", "Index", "Middle", "Ring", "Pinky")
+    for joint in ("Proximal", "Intermediate", "Distal", "Tip"))
+assert len(SEED_JOINT_NAMES) == N_LANDMARKS
 
 
 @dataclass(slots=True)

@@ -1,9 +1,23 @@
-"""What breaking the import cycles moved (docs/architecture.md): `emgrec bench` runs bench/ as a
-child process, and the factory that left recorder.devices still answers there, with a warning."""
+"""The import contracts (docs/architecture.md), and what breaking the cycles moved: `emgrec bench`
+runs bench/ as a child process, the factory that left recorder.devices still answers there with a
+warning, predict_array is still importable from training, and the one error root."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_contracts_hold():
+    # .ci/run runs lint-imports too; here so that a plain pytest run shows a broken contract.
+    exe = Path(sys.executable).with_name("lint-imports")
+    if not exe.exists():
+        pytest.skip("import-linter not installed (pip install -e '.[test]')")
+    p = subprocess.run([str(exe), "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "0 broken" in p.stdout
 
 
 def test_emgrec_bench_runs_the_bench_package_as_a_child_from_any_folder(tmp_path):

@@ -6,9 +6,8 @@ from __future__ import annotations
 def register(subparsers) -> None:
     p = subparsers.add_parser("gui", help="open the desktop recording app",
                               description="Open the desktop app and connect the given sources.")
-    p.add_argument("--emg", default="synthetic",
-                   help="EMG source: synthetic | myo:PORT | myo50:PORT | cyton:PORT | replay:FILE | lsl:NAME "
-                        "(default: synthetic)")
+    from ..sources import EMG_SPEC_HELP
+    p.add_argument("--emg", default="synthetic", help=f"EMG source: {EMG_SPEC_HELP} (default: synthetic)")
     p.add_argument("--camera", default="synthetic",
                    help="camera: synthetic | none | webcam index | video file (default: synthetic)")
     p.add_argument("--no-connect", action="store_true", help="open without connecting")
@@ -17,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    # The engine never imports the GUI (ARCHITECTURE.md): the app runs as its own program.
+    # The engine never imports the GUI (docs/architecture.md): the app runs as its own program.
     import subprocess
     import sys
 

@@ -29,13 +29,13 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
+# Raised by a job (or by ``progress`` once cancel is set) to stop early; reported as ``aborted``.
+# The engine's one cancel type, so an engine job's own cancellation (e.g. ExportCancelled) is one too.
+from recorder.errors import Cancelled
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Cancelled", "Worker", "WorkerSignals", "WorkerPool"]
-
-
-class Cancelled(Exception):
-    """Raised by a job (or by ``progress`` once cancel is set) to stop early; reported as ``aborted``."""
 
 
 class WorkerSignals(QObject):

@@ -3,8 +3,10 @@
 Every error class the engine raises on purpose (bad file, bad config, device gone...) derives from
 :class:`EmgrecError` as well as from the built-in it always had (``ValueError``, ``OSError``,
 ``RuntimeError``), so ``except EmgrecError`` catches what the engine means and existing
-``except ValueError`` handlers keep working. Cancellation (``ExportCancelled``) is not an error
-and is not under this root.
+``except ValueError`` handlers keep working.
+
+Cancelling is not an error: a job stopped on request raises :class:`Cancelled` (the one cancel
+type of the engine and the GUI's workers), outside this root.
 """
 
 from __future__ import annotations
@@ -12,3 +14,7 @@ from __future__ import annotations
 
 class EmgrecError(Exception):
     """An error the engine raised on purpose; its message is meant for the user."""
+
+
+class Cancelled(Exception):
+    """A job stopped early because its cancel flag was set (not a failure: report it as cancelled)."""

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import EmgrecError
+from .errors import Cancelled, EmgrecError
 from .types import HAND_CONNECTIONS, N_LANDMARKS, SEED_JOINT_NAMES
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class ExportError(EmgrecError, ValueError):
     """Bad export request (no sessions, mismatched sessions, unknown format); names the file."""
 
 
-class ExportCancelled(RuntimeError):
+class ExportCancelled(Cancelled, RuntimeError):
     """The cancel flag was set; the partial output was removed."""
 
 

@@ -10,9 +10,7 @@ the reader closed for the moment of writing.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QRectF, QSize, Qt, QTimer, Signal
@@ -23,6 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from recorder.annotations import AnnotationError, AnnotationModel
+from recorder.redetect import detect_session_landmarks
 from recorder.session import SessionFormatError, SessionReader, save_annotations
 
 from .skeleton import bgr_to_qimage, draw_hand, to_pixels
@@ -37,43 +36,6 @@ __all__ = ["ReviewView", "FrameView", "LandmarkSettingsDialog", "detect_session_
 def _fmt_time(t: float) -> str:
     m, s = divmod(max(0.0, t), 60.0)
     return f"{int(m):02d}:{s:06.3f}"
-
-
-# ------------------------------------------------------------------------------------------------
-# Headless job: re-detect landmarks on the stored frames (runs in a worker thread)
-# ------------------------------------------------------------------------------------------------
-
-def detect_session_landmarks(path, options: dict, progress: Callable[[int, int, str], None] | None = None,
-                             cancel: threading.Event | None = None) -> dict:
-    """Run MediaPipe on every stored frame of a session, in order (tracking across frames).
-
-    options: HandDetector keyword arguments (model_complexity, min_detection_confidence, ...).
-    Returns {"image": (F, 21, 3) float32, "world_mm": (F, 21, 3) float32 mm, "score": (F,) float32,
-    "handedness": [str] * F, "options": options}; NaN rows where no hand was found. Writes nothing.
-    """
-    from recorder.landmarks import run_on_frames
-    from recorder.types import Frame
-
-    with SessionReader(path) as r:
-        n = r.n_frames
-        if n == 0:
-            raise ValueError(f"{path}: session has no video frames to run hand detection on")
-        vt = np.asarray(r.video_t, dtype=np.float64)
-        frames = (Frame(r.frame(i), float(vt[i]), i) for i in range(n))  # decoded one at a time
-        lms = run_on_frames(frames, progress=(lambda k, _total: progress(k, n, "hand detection"))
-                            if progress else None, cancel=cancel, **options)
-    if cancel is not None and cancel.is_set():
-        from .workers import Cancelled
-        raise Cancelled()
-    if len(lms) != n:
-        raise RuntimeError(f"{path}: hand detection returned {len(lms)} results for {n} frames")
-    return {
-        "image": np.stack([lm.image for lm in lms]).astype(np.float32),
-        "world_mm": np.stack([lm.world_mm for lm in lms]).astype(np.float32),
-        "score": np.array([lm.score for lm in lms], dtype=np.float32),
-        "handedness": [lm.handedness for lm in lms],
-        "options": dict(options),
-    }
 
 
 # ------------------------------------------------------------------------------------------------

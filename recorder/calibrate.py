@@ -128,7 +128,7 @@ def _metrics_of(predictor, ws, idx, meta) -> dict:
 
 
 def _predict(predictor, X):
-    from .training import predict_array
+    from .predict import predict_array
     return predict_array(predictor, X)
 
 

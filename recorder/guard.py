@@ -28,7 +28,7 @@ def choose_blend(predictor, ws, val_idx: np.ndarray) -> float:
     1.0 when there is no validation data. Prefers 1.0 unless a smaller factor is better by > 0.5 %."""
     if len(val_idx) == 0:
         return 1.0
-    from .training import predict_array
+    from .predict import predict_array
     out = predict_array(predictor, ws.subset(val_idx).X)
     mean = predictor.y_mean.numpy().reshape(1, -1)
     true = ws.y[val_idx]

@@ -142,3 +142,19 @@ def test_jhu_quality_rows_are_skipped_with_a_reason_without_the_data(tmp_path, m
     monkeypatch.setattr(jhu, "JHU_ROOT", tmp_path / "absent")
     rows = quality.jhu_rows(Context(quick=True, workdir=tmp_path, soak_s=0.0))
     assert len(rows) == 1 and rows[0].status == "SKIP" and "not found" in rows[0].note
+
+
+def test_ridge_baseline_equals_sklearn_ridge():
+    """The closed-form ridge is scikit-learn's Ridge(fit_intercept=True) on the same features."""
+    from sklearn.linear_model import Ridge
+    from recorder import baselines as b
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 40, 8)) * rng.uniform(0.5, 2, size=(500, 1, 8))
+    y = rng.normal(size=(500, 63)) + (X.std(axis=1) @ rng.normal(size=(8, 63)))
+    m = b.fit_ridge(X, y)
+    F = b.window_features(X)
+    mu, sd = b._standardise(F)
+    r = Ridge(alpha=b.RIDGE_ALPHA).fit((F - mu) / sd, y)
+    np.testing.assert_allclose(np.array(m["coef"]), r.coef_, atol=1e-9)
+    np.testing.assert_allclose(np.array(m["intercept"]), r.intercept_, atol=1e-9)
+    np.testing.assert_allclose(b.predict(m, X), r.predict((F - mu) / sd), atol=1e-4)

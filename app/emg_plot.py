@@ -7,6 +7,7 @@ about devices or threads.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -176,10 +177,22 @@ def _scipy_signal():
     return None
 
 
-def _import_signal() -> None:
+def _import_signal(attempts: int = 20, wait_s: float = 0.5) -> None:
+    """Import scipy.signal, retrying: scipy probes ``sys.modules["torch"]``, and when another thread
+    (the Train tab's engine load) is importing torch at that moment, the half-initialised module
+    makes scipy's import fail with AttributeError. Once torch is done, a retry succeeds."""
     global _signal_module
-    from scipy import signal
-    _signal_module = signal
+    for k in range(attempts):
+        try:
+            from scipy import signal
+        except (ImportError, AttributeError) as e:
+            if k == attempts - 1:
+                print(f"emgrec: spectrogram unavailable: importing scipy.signal failed: {e}", file=sys.stderr)
+                return
+            time.sleep(wait_s)
+            continue
+        _signal_module = signal
+        return
 
 
 class SpectrogramView(QtWidgets.QWidget):

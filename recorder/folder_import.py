@@ -15,12 +15,15 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import os
 import re
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 from .importers import ImportFormatError, _is_number, _line_of_row, _smallest_dtype, _write_session
+from .writelock import WriteLock
 
 GAP_S = 1.0
 
@@ -124,9 +127,14 @@ def read_recording(path: Path, *, channels: int | None = None, emg_columns=None,
 def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder", channels: int | None = None,
                   emg_columns=None, label_names: dict | None = None, delimiter: str = ",", dat_dtype: str = "<i2",
                   units: str = "counts", scale_to_uV: float = float("nan"), subject: str = "", notes: str = "",
-                  force: bool = False) -> list[Path]:
+                  force: bool = False, step=None) -> list[Path]:
     """Import a dataset folder. ``out``: the session file (one session) or a folder (several: one per
-    source folder or recording, named after it). Returns the written paths."""
+    source folder or recording, named after it). Returns the written paths.
+
+    All or nothing: every session is written to a hidden temporary file next to its target, and
+    the targets (their write locks held throughout) are replaced only once all are written; a
+    failure leaves none of them. ``step(fraction, message)``, when given, is called before each
+    session and before the renames; it may raise (a cancel) to stop with nothing written."""
     if not (np.isfinite(rate_hz) and rate_hz > 0):
         raise ValueError(f"rate must be a positive finite number of Hz, got {rate_hz}")
     if per not in ("folder", "recording"):
@@ -148,36 +156,62 @@ def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder"
     if len(set(targets.values())) != len(targets):
         raise ValueError(f"two recordings would write the same file under {out}; use --per folder")
     names = {str(k): v for k, v in (label_names or {}).items()}
-    written = []
+    staged: dict[str, Path] = {}
+    locks: list[WriteLock] = []
+    try:
+        for p in targets.values():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            locks.append(WriteLock(p, "an import").acquire("import into it"))
+        for k, (key, items) in enumerate(groups.items()):
+            if step is not None:
+                step(k / len(groups), f"importing {Path(key).name}")
+            tmp = targets[key].with_name(f".{targets[key].name}.{uuid.uuid4().hex[:8]}.importing")
+            staged[key] = tmp
+            _import_group(tmp, key, items, src=src, rate_hz=rate_hz, channels=channels, emg_columns=emg_columns,
+                          delimiter=delimiter, dat_dtype=dat_dtype, names=names, pattern=pattern, per=per,
+                          units=units, scale_to_uV=scale_to_uV, subject=subject, notes=notes)
+        if step is not None:
+            step(1.0, f"writing {len(staged)} session(s)")
+        for key, tmp in staged.items():
+            os.replace(tmp, targets[key])
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+        for lock in locks:
+            lock.release()
+    return [targets[key] for key in groups]
+
+
+def _import_group(dst: Path, key: str, items, *, src, rate_hz, channels, emg_columns, delimiter, dat_dtype, names,
+                  pattern, per, units, scale_to_uV, subject, notes) -> Path:
+    """Write the recordings ``items`` [(file, fields)] of one group as one session ``dst``."""
     period = 1.0 / rate_hz
-    for key, items in groups.items():
-        xs, ts, labels, gaps, info = [], [], [], [], []
-        t_next = 0.0
-        for f, d in items:
-            x = read_recording(f, channels=channels, emg_columns=emg_columns, delimiter=delimiter, dat_dtype=dat_dtype)
-            if xs and x.shape[1] != xs[0].shape[1]:
-                raise ImportFormatError(f"{f.name}: {x.shape[1]} channels, but {items[0][0].name} has {xs[0].shape[1]}")
-            if xs:
-                gaps.append((t_next, t_next + GAP_S))
-                t_next += GAP_S
-            t = t_next + np.arange(len(x)) * period
-            if "class" in d:
-                cls = d["class"]
-                key_c = str(int(cls)) if cls.isdigit() else cls
-                labels.append((float(t[0]), float(t[-1] + period), names.get(key_c, cls)))
-            info.append({"file": f.name, **d, "start_s": float(t[0]), "samples": int(len(x))})
-            xs.append(x)
-            ts.append(t)
-            t_next = float(t[-1] + period)
-        x = np.concatenate(xs)
-        dt = np.dtype(_smallest_dtype(x))
-        meta = {"subject": subject, "notes": notes, "hand": "",
-                "device": {"kind": "import", "source": str(src)},
-                "settings": {"importer": "folder", "pattern": pattern, "per": per, "file_gap_s": GAP_S,
-                             "label_names": names},
-                "source_file": Path(key).name, "recordings": json.dumps(info)}
-        nch = x.shape[1]
-        written.append(_write_session(targets[key], x=x.astype(dt), t=np.concatenate(ts), rate_hz=float(rate_hz),
-                                      channel_names=[f"ch{i + 1}" for i in range(nch)], units=units,
-                                      scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=gaps, metadata=meta))
-    return written
+    xs, ts, labels, gaps, info = [], [], [], [], []
+    t_next = 0.0
+    for f, d in items:
+        x = read_recording(f, channels=channels, emg_columns=emg_columns, delimiter=delimiter, dat_dtype=dat_dtype)
+        if xs and x.shape[1] != xs[0].shape[1]:
+            raise ImportFormatError(f"{f.name}: {x.shape[1]} channels, but {items[0][0].name} has {xs[0].shape[1]}")
+        if xs:
+            gaps.append((t_next, t_next + GAP_S))
+            t_next += GAP_S
+        t = t_next + np.arange(len(x)) * period
+        if "class" in d:
+            cls = d["class"]
+            key_c = str(int(cls)) if cls.isdigit() else cls
+            labels.append((float(t[0]), float(t[-1] + period), names.get(key_c, cls)))
+        info.append({"file": f.name, **d, "start_s": float(t[0]), "samples": int(len(x))})
+        xs.append(x)
+        ts.append(t)
+        t_next = float(t[-1] + period)
+    x = np.concatenate(xs)
+    dt = np.dtype(_smallest_dtype(x))
+    meta = {"subject": subject, "notes": notes, "hand": "",
+            "device": {"kind": "import", "source": str(src)},
+            "settings": {"importer": "folder", "pattern": pattern, "per": per, "file_gap_s": GAP_S,
+                         "label_names": names},
+            "source_file": Path(key).name, "recordings": json.dumps(info)}
+    nch = x.shape[1]
+    return _write_session(dst, x=x.astype(dt), t=np.concatenate(ts), rate_hz=float(rate_hz),
+                          channel_names=[f"ch{i + 1}" for i in range(nch)], units=units,
+                          scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=gaps, metadata=meta)

@@ -93,13 +93,30 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
+    from .. import import_job, importers
 
-    from .. import importers
+    fmt, options = _format_and_options(args, importers)
+    if args.format is None and fmt not in ("paired", "table", "folder"):
+        fmt = import_job.guess_format(args.src, strict=True)
+        if fmt == "csv" and not args.emg_columns:
+            raise ValueError(f"{args.src}: cannot tell its format by content; give --format "
+                             f"myo-readings|neurotron|xdf, or --emg-columns for a CSV")
+        print(f"format: {fmt} (detected; give --format to choose)")
+    if fmt == "csv" and not args.emg_columns:
+        raise ValueError("--format csv needs --emg-columns")
+    result = import_job.import_to_session(args.src, args.out, fmt, force=args.force, **_for_format(fmt, args, options))
+    if result.alignment is not None:
+        from ..pose_import import describe_alignment
+        print("alignment: " + describe_alignment(result.alignment))
+    for path, s in zip(result.paths, result.summaries):
+        print(f"wrote {path}: {s['samples']} samples x {s['channels']} channels, {s['duration_s']:.1f} s, "
+              f"{s['labels']} labels, {s['gaps']} gaps")
+    return 0
 
-    out = Path(args.out)
+
+def _format_and_options(args, importers) -> tuple[str | None, dict]:
+    """The format the flags choose (None: detect) and the checks that need no file."""
     if args.pattern:
-        from ..folder_import import import_folder
         if args.rate is None:
             raise ValueError("--pattern needs --rate (the recordings carry no times)")
         _finite("--rate", args.rate)
@@ -108,78 +125,50 @@ def run(args) -> int:
             cols = importers._parse_columns(args.emg_columns)
             if not all(isinstance(c, int) for c in cols):
                 raise ValueError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
-        paths = import_folder(args.src, out, pattern=args.pattern, rate_hz=args.rate, per=args.per,
-                              channels=args.channels, emg_columns=cols, label_names=parse_label_names(args.label_names),
-                              delimiter=args.delimiter, dat_dtype=args.dat_dtype, units=args.units,
-                              scale_to_uV=args.scale_to_uv, subject=args.subject, notes=args.notes, force=args.force)
-        from ..session import SessionReader
-        for path in paths:
-            with SessionReader(path) as r:
-                s = r.summary()
-            print(f"wrote {path}: {s['samples']} samples x {s['channels']} channels, {s['duration_s']:.1f} s, "
-                  f"{s['labels']} labels, {s['gaps']} gaps")
-        return 0
-    from ..writelock import check_output
-    out = check_output(args.out, [args.src] + ([args.pose] if args.pose else []), force=args.force,
-                       what="import output")
+        return "folder", {"emg_columns": cols}
     for name in ("rate", "resample", "pose_offset", "max_gap"):
         _finite("--" + name.replace("_", "-"), getattr(args, name))
     if args.rate is not None and args.rate <= 0:
         raise ValueError(f"--rate must be positive, got {args.rate}")
     if args.joints or args.joint_columns:
-        from ..pose_import import PRESETS, import_table
         if not args.emg_columns:
             raise ValueError("--joints needs --emg-columns")
+        return "table", {}
+    if args.pose:
+        return "paired", {}
+    return args.format, {}
+
+
+def _for_format(fmt: str, args, options: dict) -> dict:
+    """The importer's keyword arguments for ``fmt`` from the command-line flags."""
+    common = dict(subject=args.subject, notes=args.notes)
+    if fmt == "folder":
+        return dict(pattern=args.pattern, rate_hz=args.rate, per=args.per, channels=args.channels,
+                    emg_columns=options["emg_columns"], label_names=parse_label_names(args.label_names),
+                    delimiter=args.delimiter, dat_dtype=args.dat_dtype, units=args.units,
+                    scale_to_uV=args.scale_to_uv, **common)
+    if fmt == "table":
+        from ..pose_import import PRESETS
         preset = args.joints if args.joints in PRESETS else None
         names = [n.strip() for n in args.joints.split(",")] if args.joints and preset is None else None
-        path = import_table(args.src, out, emg_columns=args.emg_columns, preset=preset, joints=names,
-                            column=args.joint_column, pose_columns=args.joint_columns, layout=args.layout,
-                            units=args.joint_units, time_column=args.time_column, clock=args.emg_clock,
-                            frame_time_column=args.frame_time_column, rate_hz=args.rate,
-                            label_column=args.label_column, emg_units=args.units, scale_to_uV=args.scale_to_uv,
-                            hand=args.hand, subject=args.subject, notes=args.notes, delimiter=args.delimiter)
-        args.format = "table"
-    elif args.pose:
-        from ..pose_import import import_paired
-        path, al = import_paired(args.src, args.pose, out, emg_columns=args.emg_columns,
-                                 emg_time_column=args.time_column, pose_time_column=args.pose_time_column,
-                                 pose_columns=args.pose_columns, emg_clock=args.emg_clock, pose_clock=args.pose_clock,
-                                 date=args.date, date_order=args.date_order, pose_offset_s=args.pose_offset,
-                                 resample_hz=args.resample, resample_method=args.resample_method,
-                                 max_gap_s=args.max_gap, units=args.units, scale_to_uV=args.scale_to_uv,
-                                 angle_definition=args.angle_definition, subject=args.subject, notes=args.notes,
-                                 hand=args.hand, delimiter=args.delimiter)
-        from ..pose_import import describe_alignment
-        print("alignment: " + describe_alignment(al))
-        args.format = "paired"
-    elif args.format is None:
-        from ..xdf_import import is_xdf
-        args.format = "xdf" if is_xdf(args.src) else importers.detect_format(args.src)
-        if args.format == "csv" and not args.emg_columns:
-            raise ValueError(f"{args.src}: cannot tell its format by content; give --format "
-                             f"myo-readings|neurotron|xdf, or --emg-columns for a CSV")
-        print(f"format: {args.format} (detected; give --format to choose)")
-    if args.format in ("paired", "table"):
-        pass
-    elif args.format == "xdf":
-        from ..xdf_import import import_xdf
+        return dict(emg_columns=args.emg_columns, preset=preset, joints=names, column=args.joint_column,
+                    pose_columns=args.joint_columns, layout=args.layout, units=args.joint_units,
+                    time_column=args.time_column, clock=args.emg_clock, frame_time_column=args.frame_time_column,
+                    rate_hz=args.rate, label_column=args.label_column, emg_units=args.units,
+                    scale_to_uV=args.scale_to_uv, hand=args.hand, delimiter=args.delimiter, **common)
+    if fmt == "paired":
+        return dict(pose_file=args.pose, emg_columns=args.emg_columns, emg_time_column=args.time_column,
+                    pose_time_column=args.pose_time_column, pose_columns=args.pose_columns, emg_clock=args.emg_clock,
+                    pose_clock=args.pose_clock, date=args.date, date_order=args.date_order,
+                    pose_offset_s=args.pose_offset, resample_hz=args.resample, resample_method=args.resample_method,
+                    max_gap_s=args.max_gap, units=args.units, scale_to_uV=args.scale_to_uv,
+                    angle_definition=args.angle_definition, hand=args.hand, delimiter=args.delimiter, **common)
+    if fmt == "xdf":
         names = list(parse_label_names(args.label_names).values()) if args.label_names else None
-        path = import_xdf(args.src, out, stream=args.stream, label_names=names, subject=args.subject, notes=args.notes)
-    elif args.format == "myo-readings":
-        path = importers.import_myo_readings(args.src, out, subject=args.subject, notes=args.notes)
-    elif args.format == "neurotron":
-        path = importers.import_neurotron(args.src, out, subject=args.subject, notes=args.notes)
-    else:
-        if not args.emg_columns:
-            raise ValueError("--format csv needs --emg-columns")
-        path = importers.import_csv(args.src, out, rate_hz=args.rate, emg_columns=args.emg_columns,
-                                    time_column=args.time_column, time_unit=args.time_unit,
-                                    label_column=args.label_column, label_names=parse_label_names(args.label_names),
-                                    delimiter=args.delimiter, units=args.units,
-                                    scale_to_uV=args.scale_to_uv, subject=args.subject, notes=args.notes)
-    from ..session import SessionReader
-    with SessionReader(path) as r:
-        s = r.summary()
-    print(f"wrote {path}: {s['samples']} samples x {s['channels']} channels, {s['duration_s']:.1f} s, "
-          f"{s['labels']} labels, {s['gaps']} gaps")
-    return 0
+        return dict(stream=args.stream, label_names=names, **common)
+    if fmt in ("myo-readings", "neurotron"):
+        return common
+    return dict(rate_hz=args.rate, emg_columns=args.emg_columns, time_column=args.time_column,
+                time_unit=args.time_unit, label_column=args.label_column,
+                label_names=parse_label_names(args.label_names), delimiter=args.delimiter, units=args.units,
+                scale_to_uV=args.scale_to_uv, **common)

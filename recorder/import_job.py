@@ -189,12 +189,12 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
         return _import_folder(src, out, force, step, options)
     inputs = [src] + ([options["pose_file"]] if fmt == "paired" and options.get("pose_file") else [])
     check_output(out, inputs, force=force, what="import output")
-    step(0.0, f"importing {src.name}")
     made = _make_parent(out)
     tmp: Path | None = None
     try:
         lock = WriteLock(out, "an import").acquire("import into it")
         try:
+            step(0.0, f"importing {src.name}")
             tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.importing")
             try:
                 alignment = _one_file(fmt, src, tmp, options)

@@ -1,39 +1,41 @@
-"""Import dialog: EMG text files (myo-readings, Neurotron, any CSV with a column mapping) into a
-session file in the library folder.
+"""Import dialog: EMG text files (myo-readings, Neurotron, any CSV with a column mapping, XDF, an EMG
+file with a pose file, one table of EMG and joints, a dataset folder) into session files in the
+library folder.
 
-The work is :mod:`recorder.importers`, run as a :class:`~app.job_dialog.JobDialog` job. The importers
-have no progress or cancel hooks, so the bar is indeterminate and Cancel takes effect when the
-importer returns: the job imports into a hidden temporary file and only renames it to the chosen
-name when not cancelled, so a cancelled or failed import leaves nothing (and never replaces an
-existing file). :class:`~recorder.importers.ImportFormatError` messages name the file and line.
+The work is :func:`recorder.import_job.import_to_session` (the same function as ``emgrec import``),
+run as a :class:`~app.job_dialog.JobDialog` job; it also guesses the format
+(:func:`recorder.import_job.guess_format`). The importers have no progress hooks, so the bar is
+indeterminate (a folder import counts its sessions) and Cancel takes effect at the engine's next
+check: a cancelled or failed import leaves nothing, and its errors name the file and line.
+This module holds only the widgets and the worker job.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import os
 import re
-import uuid
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout)
+                               QLineEdit, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout)
+
+from recorder import import_job
+from recorder.import_job import default_output_name, guess_format
+from recorder.pose_import import CLOCKS, PRESETS
 
 from . import job_dialog
 from .job_dialog import JobDialog
-from .workers import Cancelled, Worker
+from .workers import Worker
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ImportDialog", "run_import", "guess_format", "preview_lines"]
 
-FORMATS = (("myo-readings", "myo-readings (e1..e8,label per line; a k.txt or a folder of 0.txt..7.txt)"),
-           ("neurotron", "Neurotron (Myo 50 Hz CSV with Unix-second times)"),
-           ("csv", "Generic CSV (map the columns below)"),
-           ("paired", "EMG file + pose file, each with its own clock (aligned; see docs/import.md)"))
+#: (format code, label): every format of the engine's import (recorder.import_job.FORMATS).
+FORMATS = tuple(import_job.FORMATS.items())
 DELIMITERS = ((",", "comma ,"), (";", "semicolon ;"), ("\t", "tab"), ("|", "bar |"))
 PREVIEW_LINES = 20
 
@@ -69,31 +71,6 @@ def preview_lines(src: str | Path, n: int = PREVIEW_LINES) -> list[str]:
     return out
 
 
-def guess_format(src: str | Path) -> str:
-    """'myo-readings', 'neurotron' or 'csv' from the layout of the first line."""
-    src = Path(src)
-    f = _first_file(src)
-    if src.is_dir():
-        return "myo-readings" if f is not None and re.fullmatch(r"\d+\.txt", f.name) else "csv"
-    lines = [ln for ln in preview_lines(src, 3) if ln.strip()]
-    if not lines:
-        return "csv"
-    fields = [x.strip() for x in lines[0].split(",")]
-    if len(fields) == 9:
-        if [x.lower() for x in fields[:8]] == [f"ch{i + 1}" for i in range(8)] and fields[8].lower() in (
-                "ts", "t", "time", "timestamp"):
-            return "neurotron"
-        try:
-            vals = [float(x) for x in fields]
-        except ValueError:
-            return "csv"
-        if sum(v > 1e8 for v in vals) == 1:
-            return "neurotron"
-        if all(v.is_integer() and -128 <= v <= 127 for v in vals[:8]) and vals[8].is_integer():
-            return "myo-readings"
-    return "csv"
-
-
 def unique_path(path: Path) -> Path:
     """``path``, or ``stem_2.h5``, ``stem_3.h5`` … if it exists."""
     if not path.exists():
@@ -104,36 +81,18 @@ def unique_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}_{k}{path.suffix}")
 
 
-def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None = None, cancel=None) -> dict:
-    """Worker job: import ``src`` in format ``fmt`` to the session file ``dst`` and return
-    ``{"path": Path, "summary": SessionReader.summary()}``. Writes a hidden temporary file in dst's
-    folder and renames it at the end unless ``cancel`` (threading.Event) was set meanwhile."""
-    from recorder import importers
-    from recorder.session import SessionReader
+def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None = None, force: bool = True,
+               progress=None, cancel=None) -> dict:
+    """Worker job: :func:`recorder.import_job.import_to_session` of ``src`` in format ``fmt`` to ``dst``
+    (force: the user confirmed replacing it), with the worker's ``progress(done, total, text)`` (a
+    folder import's fractions as permille) and cancel Event. Returns ``{"path": first session,
+    "paths": all, "summary": first summary, "summaries": all}``."""
+    def prog(frac: float, msg: str) -> None:
+        if progress is not None and fmt == "folder":  # one file: a busy bar, no steps to show
+            progress(int(round(frac * 1000)), 1000, msg)
 
-    src, dst = Path(src), Path(dst)
-    opts = dict(options or {})
-    fn = {"myo-readings": importers.import_myo_readings, "neurotron": importers.import_neurotron,
-          "csv": importers.import_csv, "paired": _import_paired}.get(fmt)
-    if fn is None:
-        raise ValueError(f"unknown import format {fmt!r}")
-    # Not .h5, and hidden: the library scan must not list it while it is being written.
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.importing")
-    try:
-        fn(src, tmp, **opts)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-    with SessionReader(dst) as r:
-        summary = r.summary()
-    return {"path": dst, "summary": summary}
-
-
-def _import_paired(src, dst, pose_file, **opts):
-    from recorder.pose_import import import_paired
-    return import_paired(src, pose_file, dst, **opts)[0]
+    r = import_job.import_to_session(src, dst, fmt, force=force, progress=prog, cancel=cancel, **(options or {}))
+    return {"path": r.path, "paths": r.paths, "summary": r.summaries[0], "summaries": r.summaries}
 
 
 def friendly_error(e: BaseException, fmt: str) -> str:
@@ -249,17 +208,101 @@ class ImportDialog(JobDialog):
         self.resample = QDoubleSpinBox(minimum=0.0, maximum=100000.0, decimals=1, value=50.0, suffix=" Hz")
         self.resample.setSpecialValueText("mean rate of the distinct rows")
         self.alignment = QLabel(wordWrap=True)
+        # The clocks of the two time columns and the offset (emgrec import --emg-clock, --pose-clock,
+        # --date, --date-order, --pose-offset; the same defaults).
+        self.emg_clock, self.pose_clock = QComboBox(), QComboBox()
+        for combo in (self.emg_clock, self.pose_clock):
+            for c in CLOCKS:
+                combo.addItem(c, c)
+            combo.currentIndexChanged.connect(self._update_pose_preview)
+        self.date = QLineEdit()
+        self.date.setPlaceholderText("YYYY-MM-DD, for a time-of-day clock when the other file has no date")
+        self.date.editingFinished.connect(self._update_pose_preview)
+        self.date_order = QComboBox()
+        for d in ("ymd", "dmy", "mdy"):
+            self.date_order.addItem(d, d)
+        self.date_order.currentIndexChanged.connect(self._update_pose_preview)
+        self.pose_offset = QDoubleSpinBox(minimum=-1e6, maximum=1e6, decimals=3, value=0.0, suffix=" s")
+        self.pose_offset.setToolTip("Seconds added to the pose clock")
+        self.pose_offset.valueChanged.connect(self._update_pose_preview)
         self.pose_box = QGroupBox("Pose file")
         pf = QFormLayout(self.pose_box)
         pf.addRow("Pose file", prow)
+        pf.addRow("EMG clock", self.emg_clock)
+        pf.addRow("Pose clock", self.pose_clock)
+        pf.addRow("Date", self.date)
+        pf.addRow("Date order", self.date_order)
+        pf.addRow("Pose offset", self.pose_offset)
         pf.addRow("EMG resampled to", self.resample)
         pf.addRow("Alignment", self.alignment)
+
+        # One table of EMG and 3-D joints (emgrec import --joints ...; the same defaults).
+        self.table_emg_columns = QLineEdit()
+        self.table_emg_columns.setPlaceholderText("EMG columns: numbers or header names, e.g. 0-7")
+        self.table_time_column = QLineEdit()
+        self.table_time_column.setPlaceholderText("none: rows evenly spaced at the sample rate")
+        self.table_rate = QDoubleSpinBox(minimum=0.0, maximum=100000.0, decimals=3, value=0.0, suffix=" Hz")
+        self.table_rate.setSpecialValueText("measure from the time column")
+        self.table_label_column = QLineEdit()
+        self.table_label_column.setPlaceholderText("none")
+        self.joints = QComboBox()
+        for preset in PRESETS:
+            self.joints.addItem(preset, preset)
+        self.joints.setToolTip("Joint column naming: seed ('Thumb Proximal x'), mediapipe ('index_finger_tip_x'), "
+                               "numbered ('x0')")
+        self.joint_columns = QLineEdit()
+        self.joint_columns.setPlaceholderText("optional: 63 joint columns by position instead of names, e.g. 9-71")
+        self.layout_combo = QComboBox()
+        for lay_ in ("interleaved", "blocks"):
+            self.layout_combo.addItem(lay_, lay_)
+        self.joint_units = QComboBox()
+        for label, u in (("the naming's default", None), ("mm", "mm"), ("m", "m")):
+            self.joint_units.addItem(label, u)
+        self.frame_time_column = QLineEdit()
+        self.frame_time_column.setPlaceholderText("optional: one frame per distinct value")
+        self.table_box = QGroupBox("EMG and joints table")
+        tf = QFormLayout(self.table_box)
+        tf.addRow("EMG columns", self.table_emg_columns)
+        tf.addRow("Time column", self.table_time_column)
+        tf.addRow("Sample rate", self.table_rate)
+        tf.addRow("Label column", self.table_label_column)
+        tf.addRow("Joint names", self.joints)
+        tf.addRow("Joint columns", self.joint_columns)
+        tf.addRow("Column order", self.layout_combo)
+        tf.addRow("Joint units", self.joint_units)
+        tf.addRow("Frame time column", self.frame_time_column)
+
+        # A dataset folder (emgrec import --pattern ...; the same defaults).
+        self.pattern = QLineEdit()
+        self.pattern.setPlaceholderText("file names, e.g. R_{rep}_C_{class}.csv or classe_{class}.dat")
+        self.per = QComboBox()
+        for code, label in (("folder", "one session per folder"), ("recording", "one session per recording")):
+            self.per.addItem(label, code)
+        self.folder_rate = QDoubleSpinBox(minimum=0.0, maximum=100000.0, decimals=3, value=0.0, suffix=" Hz")
+        self.folder_rate.setSpecialValueText("required")
+        self.folder_columns = QLineEdit()
+        self.folder_columns.setPlaceholderText("all columns (or numbers, e.g. 0-7)")
+        self.channels = QSpinBox(minimum=0, maximum=1024, value=0)
+        self.channels.setSpecialValueText("text files only")
+        self.channels.setToolTip("Channels of binary .dat recordings (interleaved samples)")
+        self.dat_dtype = QLineEdit("<i2")
+        self.dat_dtype.setToolTip("Sample type of .dat files (<i2: little-endian int16)")
+        self.folder_box = QGroupBox("Dataset folder")
+        ff = QFormLayout(self.folder_box)
+        ff.addRow("Pattern", self.pattern)
+        ff.addRow("Sessions", self.per)
+        ff.addRow("Sample rate", self.folder_rate)
+        ff.addRow("EMG columns", self.folder_columns)
+        ff.addRow(".dat channels", self.channels)
+        ff.addRow(".dat sample type", self.dat_dtype)
 
         form = QFormLayout()
         form.addRow("Source", srow)
         form.addRow("Format", self.format_combo)
         form.addRow(self.csv_box)
         form.addRow(self.pose_box)
+        form.addRow(self.table_box)
+        form.addRow(self.folder_box)
         form.addRow("Subject", self.subject)
         form.addRow("Notes", self.notes)
         form.addRow("Save as", orow)
@@ -279,7 +322,7 @@ class ImportDialog(JobDialog):
         lay.addWidget(self.buttons)
         self.resize(680, 720)
         self._input_widgets = (self.src_edit, file_b, dir_b, self.format_combo, self.csv_box, self.pose_box,
-                               self.subject, self.notes, self.out_edit, out_b)
+                               self.table_box, self.folder_box, self.subject, self.notes, self.out_edit, out_b)
         self._set_running(False)
 
     # ------------------------------------------------------------------ inputs
@@ -331,10 +374,11 @@ class ImportDialog(JobDialog):
             self.set_output(f if f.lower().endswith((".h5", ".hdf5")) else f + ".h5")
 
     def _on_format(self, *_a) -> None:
-        self.csv_box.setVisible(self.fmt() == "csv")
-        self.csv_box.setEnabled(self.fmt() == "csv")
-        self.pose_box.setVisible(self.fmt() == "paired")
-        self.pose_box.setEnabled(self.fmt() == "paired")
+        for box, fmt in ((self.csv_box, "csv"), (self.pose_box, "paired"), (self.table_box, "table"),
+                         (self.folder_box, "folder")):
+            box.setVisible(self.fmt() == fmt)
+            box.setEnabled(self.fmt() == fmt)
+        self._default_out()
 
     def set_pose(self, path: str | Path) -> None:
         """Take a pose file: the format becomes 'paired', both files are previewed with the alignment."""
@@ -358,7 +402,10 @@ class ImportDialog(JobDialog):
         self.preview.setPlainText("\n".join([f"# EMG: {src.name}"] + emg_lines + ["", f"# pose: {pose.name}"]
                                             + pose_lines))
         try:
-            self.alignment.setText(describe_alignment(preview_alignment(src, pose)))
+            self.alignment.setText(describe_alignment(preview_alignment(
+                src, pose, emg_clock=self.emg_clock.currentData(), pose_clock=self.pose_clock.currentData(),
+                date=self.date.text().strip() or None, pose_offset_s=self.pose_offset.value(),
+                date_order=self.date_order.currentData())))
         except (ValueError, OSError, KeyError) as e:
             self.alignment.setText(f"cannot align: {e}")
 
@@ -370,13 +417,15 @@ class ImportDialog(JobDialog):
             self.rate.setValue(200.0)
 
     def _default_out(self) -> None:
+        """A session in the library folder named after the source; a dataset folder's sessions go
+        into the library folder itself (one per folder or recording, named after it)."""
         src = self.source()
         if self._out_edited or src is None:
             return
-        stem = src.name if src.is_dir() else src.stem
-        if src.is_file() and re.fullmatch(r"\d+", stem):  # myo-readings k.txt: name it after its folder
-            stem = f"{src.parent.name}_{stem}"
-        self.out_edit.setText(str(unique_path(self.folder / f"{stem}.h5")))
+        if self.fmt() == "folder":
+            self.out_edit.setText(str(self.folder))
+            return
+        self.out_edit.setText(str(unique_path(self.folder / default_output_name(src))))
 
     def _update_columns_hint(self, *_a) -> None:
         """Show the columns of the previewed file (numbers and header names) to help the mapping."""
@@ -392,7 +441,25 @@ class ImportDialog(JobDialog):
         opts: dict = {"subject": self.subject.text().strip(), "notes": self.notes.text().strip()}
         if self.fmt() == "paired":
             r = self.resample.value()
-            opts.update(pose_file=Path(self.pose_edit.text().strip()).expanduser(), resample_hz=r if r > 0 else None)
+            opts.update(pose_file=Path(self.pose_edit.text().strip()).expanduser(), resample_hz=r if r > 0 else None,
+                        emg_clock=self.emg_clock.currentData(), pose_clock=self.pose_clock.currentData(),
+                        date=self.date.text().strip() or None, date_order=self.date_order.currentData(),
+                        pose_offset_s=self.pose_offset.value())
+            return opts
+        if self.fmt() == "table":
+            cols = self.joint_columns.text().strip() or None
+            rate = self.table_rate.value()
+            opts.update(emg_columns=self.table_emg_columns.text().strip(), preset=None if cols else self.joints.currentData(),
+                        pose_columns=cols, layout=self.layout_combo.currentData(),
+                        units=self.joint_units.currentData(), time_column=self.table_time_column.text().strip() or None,
+                        frame_time_column=self.frame_time_column.text().strip() or None,
+                        rate_hz=rate if rate > 0 else None,
+                        label_column=self.table_label_column.text().strip() or None)
+            return opts
+        if self.fmt() == "folder":
+            opts.update(pattern=self.pattern.text().strip(), per=self.per.currentData(),
+                        rate_hz=self.folder_rate.value(), emg_columns=self.folder_columns.text().strip() or None,
+                        channels=self.channels.value() or None, dat_dtype=self.dat_dtype.text().strip() or "<i2")
             return opts
         if self.fmt() != "csv":
             return opts
@@ -411,8 +478,8 @@ class ImportDialog(JobDialog):
             return "Choose a file or folder to import."
         if not src.exists():
             return f"Not found: {src}"
-        if self.fmt() != "myo-readings" and src.is_dir():
-            return f"{src} is a folder; only the myo-readings format imports a folder."
+        if self.fmt() not in ("myo-readings", "folder") and src.is_dir():
+            return f"{src} is a folder; only the myo-readings and dataset folder formats import a folder."
         if not self.out_edit.text().strip():
             return "Choose where to save the session."
         if self.fmt() == "paired":
@@ -424,6 +491,16 @@ class ImportDialog(JobDialog):
                 return "Give the EMG columns (e.g. 0-7)."
             if not self.time_column.text().strip() and self.rate.value() <= 0:
                 return "Give the sample rate, or a time column to measure it from."
+        if self.fmt() == "table":
+            if not self.table_emg_columns.text().strip():
+                return "Give the EMG columns of the table (e.g. 0-7)."
+            if not self.table_time_column.text().strip() and self.table_rate.value() <= 0:
+                return "Give the sample rate, or a time column."
+        if self.fmt() == "folder":
+            if not self.pattern.text().strip():
+                return "Give the file-name pattern of the recordings, e.g. R_{rep}_C_{class}.csv."
+            if self.folder_rate.value() <= 0:
+                return "Give the sample rate of the recordings."
         return None
 
     # ------------------------------------------------------------------ running
@@ -438,14 +515,16 @@ class ImportDialog(JobDialog):
         if not self._can_start():
             return None
         dst = Path(self.out_edit.text().strip()).expanduser()
-        if dst.suffix.lower() not in (".h5", ".hdf5"):
+        folder = self.fmt() == "folder"  # dst: a folder of sessions (or one .h5); its names are known later
+        if not folder and dst.suffix.lower() not in (".h5", ".hdf5"):
             dst = dst.with_name(dst.name + ".h5")
-        if confirm_overwrite and not self.confirm_overwrite([dst] if dst.exists() else []):
+        if not folder and confirm_overwrite and not self.confirm_overwrite([dst] if dst.exists() else []):
             return None
         self.last_result = None
-        # The importers report no progress: a busy bar.
-        return self.run_job(run_import, self.fmt(), self.source(), dst, self.options(), determinate=False,
-                            status=f"Importing {self.source().name} …")
+        # The importers report no progress: a busy bar (a folder import counts its sessions). A folder
+        # import never replaces a session: the engine refuses naming it (its targets are found later).
+        return self.run_job(run_import, self.fmt(), self.source(), dst, self.options(), force=not folder,
+                            determinate=folder, status=f"Importing {self.source().name} …")
 
     def cancel_import(self) -> None:
         self.cancel_job()
@@ -453,7 +532,8 @@ class ImportDialog(JobDialog):
     def _job_returned(self, result: dict) -> None:
         self.last_result = result
         s = result["summary"]
-        self.status.setText(f"Wrote {result['path']}: {s['samples']} samples × {s['channels']} channels at "
+        more = f" (and {len(result['paths']) - 1} more sessions)" if len(result["paths"]) > 1 else ""
+        self.status.setText(f"Wrote {result['path']}{more}: {s['samples']} samples × {s['channels']} channels at "
                             f"{s['sample_rate_hz']:g} Hz, {s['duration_s']:.1f} s, {s['labels']} labels, "
                             f"{s['gaps']} gaps.")
         self.open_button.show()

@@ -217,6 +217,12 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
 
 def _import_folder(src: Path, out: Path, force: bool, step, options: dict) -> ImportResult:
     from .folder_import import import_folder
+    from .importers import _parse_columns
+    cols = options.get("emg_columns")
+    if isinstance(cols, str):  # "0-7" as the dialog's field gives it
+        options = {**options, "emg_columns": _parse_columns(cols) if cols.strip() else None}
+        if not all(isinstance(c, int) for c in options["emg_columns"] or []):
+            raise ValueError(f"EMG columns of a dataset folder are column numbers, e.g. 0-7; got {cols!r}")
     made = _make_parent(out)
     if not out.exists():
         made.append(out)  # a folder of sessions (or, for several groups, even when named .h5)

@@ -183,3 +183,114 @@ def test_paired_emg_and_pose_files_with_alignment_preview(qtbot, make_dialog, tm
         assert dlg.start_import() is not None, dlg.error_label.text()
     with SessionReader(sig.args[0]) as r:
         assert r.n_frames == 80 and r.angle_names == ["thumb", "index"] and r.sample_rate_hz == 50.0
+
+
+def test_paired_clock_and_offset_fields(qtbot, make_dialog, tmp_path):
+    """The clocks, date, date order and pose offset of `emgrec import --pose` (CLI defaults)."""
+    emg = tmp_path / "emg.csv"
+    emg.write_text("time,c1,c2\n" + "".join(f"{1700000000 + i / 100:.2f},{i % 5},{i % 3}\n" for i in range(300)))
+    pose = tmp_path / "angles.csv"
+    pose.write_text("time,thumb\n" + "".join(f"{1700000000 + i / 20:.2f},{100 + i}\n" for i in range(60)))
+    dlg = make_dialog(tmp_path / "lib", emg)
+    dlg.set_pose(pose)
+    assert [dlg.emg_clock.currentData(), dlg.pose_clock.currentData(), dlg.date_order.currentData()] == \
+        ["auto", "auto", "ymd"] and dlg.pose_offset.value() == 0.0 and not dlg.date.text()
+    assert "pose offset +0 s" in dlg.alignment.text()
+    dlg.emg_clock.setCurrentIndex(dlg.emg_clock.findData("unix"))
+    dlg.pose_clock.setCurrentIndex(dlg.pose_clock.findData("unix"))
+    dlg.pose_offset.setValue(0.5)
+    assert "pose offset +0.5 s" in dlg.alignment.text() and "(unix clock)" in dlg.alignment.text()
+    with qtbot.waitSignal(dlg.imported, timeout=30000) as sig:
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    import json
+    with SessionReader(sig.args[0]) as r:
+        al = json.loads(r.attrs["alignment"])
+        assert al["pose_offset_s"] == 0.5 and al["emg_clock"] == "unix" and al["pose_clock"] == "unix"
+        assert r.video_t[0] == pytest.approx(0.5, abs=1e-6)  # the pose clock moved by the offset
+
+
+def test_one_table_of_emg_and_joints(qtbot, make_dialog, tmp_path):
+    src = tmp_path / "joined.csv"
+    header = ["t", "e1", "e2"] + [f"{a}{j}" for j in range(21) for a in "xyz"]
+    rows = [[i / 100, i % 9, -(i % 4)] + list(np.arange(63) + 10.0 * (i // 4)) for i in range(40)]
+    src.write_text(",".join(header) + "\n" + "\n".join(",".join(str(v) for v in r) for r in rows) + "\n")
+    dlg = make_dialog(tmp_path / "lib", src)
+    dlg.set_format("table")
+    assert dlg.table_box.isVisible() and not dlg.csv_box.isVisible()
+    assert dlg.joints.currentData() == "seed" and dlg.layout_combo.currentData() == "interleaved"
+    assert dlg.start_import() is None and "EMG columns of the table" in dlg.error_label.text()
+    dlg.table_emg_columns.setText("e1,e2")
+    dlg.table_time_column.setText("t")
+    dlg.joints.setCurrentIndex(dlg.joints.findData("numbered"))
+    with qtbot.waitSignal(dlg.imported, timeout=30000) as sig:
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    with SessionReader(sig.args[0]) as r:
+        assert r.n_samples == 40 and r.n_frames == 10 and r.channel_names == ["e1", "e2"]
+        np.testing.assert_allclose(np.asarray(r.landmarks_world)[2], (np.arange(63) + 20.0).reshape(21, 3))
+
+
+def test_dataset_folder(qtbot, make_dialog, tmp_path):
+    src = tmp_path / "dataset"
+    for s in ("s1", "s2"):
+        (src / s).mkdir(parents=True)
+        for c in range(2):
+            np.savetxt(src / s / f"R_1_C_{c}.csv", np.full((30, 3), c), fmt="%d", delimiter=",")
+    lib = tmp_path / "lib"
+    dlg = make_dialog(lib, src)
+    assert dlg.fmt() == "folder" and dlg.folder_box.isVisible() and dlg.out_edit.text() == str(lib)
+    assert dlg.per.currentData() == "folder" and dlg.dat_dtype.text() == "<i2" and dlg.channels.value() == 0
+    assert dlg.start_import() is None and "pattern" in dlg.error_label.text()
+    dlg.pattern.setText("R_{rep}_C_{class}.csv")
+    assert dlg.start_import() is None and "sample rate" in dlg.error_label.text()
+    dlg.folder_rate.setValue(100)
+    dlg.folder_columns.setText("0-1")
+    with qtbot.waitSignal(dlg.imported, timeout=30000) as sig:
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    assert sig.args == [str(lib / "s1.h5")] and sorted(p.name for p in lib.iterdir()) == ["s1.h5", "s2.h5"]
+    assert "and 1 more sessions" in dlg.status.text()
+    with SessionReader(lib / "s2.h5") as r:
+        assert r.n_samples == 60 and r.channel_names == ["ch1", "ch2"]
+    # Again: the sessions exist; a folder import never replaces them, and says which one.
+    w = dlg.start_import()
+    _finish(qtbot, dlg, w)
+    assert "s1.h5" in dlg.error_label.text() and "exists" in dlg.error_label.text()
+
+
+def test_xdf_is_guessed_and_imported(qtbot, make_dialog, tmp_path):
+    from tests.recorder.xdf_writer import XdfWriter
+
+    w = XdfWriter()
+    w.stream(1, "EMG", "EMG", 2, 100.0, "int16", labels=["a", "b"], unit="microvolts")
+    ts = np.arange(50) / 100.0
+    w.samples(1, ts, np.arange(100).reshape(50, 2), "int16")
+    w.footer(1, ts[0], ts[-1], 50, 100.0)
+    w.save(tmp_path / "rec.xdf")
+    dlg = make_dialog(tmp_path / "lib", tmp_path / "rec.xdf")
+    assert dlg.fmt() == "xdf"
+    with qtbot.waitSignal(dlg.imported, timeout=30000) as sig:
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    with SessionReader(sig.args[0]) as r:
+        assert r.n_samples == 50 and r.channel_names == ["a", "b"]
+
+
+def test_dialog_and_cli_import_through_the_same_function(qtbot, make_dialog, tmp_path, monkeypatch):
+    from recorder import import_job
+    from recorder.cli import main
+
+    calls = []
+    real = import_job.import_to_session
+
+    def spy(*a, **kw):
+        calls.append(a[2])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(import_job, "import_to_session", spy)
+    src = tmp_path / "e.csv"
+    src.write_text("".join(f"{i % 7},{-(i % 5)}\n" for i in range(100)))
+    dlg = make_dialog(tmp_path / "lib", src)
+    dlg.emg_columns.setText("0-1")
+    with qtbot.waitSignal(dlg.imported, timeout=20000):
+        assert dlg.start_import() is not None, dlg.error_label.text()
+    assert main(["import", str(src), "--format", "csv", "--emg-columns", "0-1", "--rate", "200",
+                 "--out", str(tmp_path / "cli.h5")]) == 0
+    assert calls == ["csv", "csv"]

@@ -18,6 +18,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from recorder.export import TARGETS, default_output, written_files
 from recorder.units import human_size
 
 from . import job_dialog
@@ -26,43 +27,13 @@ from .workers import Cancelled, Worker
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExportDialog", "export_targets", "run_export", "human_size"]
+__all__ = ["ExportDialog", "run_export", "human_size"]
 
-#: (format code, label, default file suffix); codes are recorder.export.FORMATS.
-FORMAT_CHOICES = (("h5", "Training windows (HDF5)", ".h5"), ("npz", "Training windows (NPZ)", ".npz"),
-                  ("csv", "Seed-project CSV (one row per EMG sample)", ".csv"),
-                  ("mp4", "MP4 video with skeleton overlay", ".mp4"))
+#: The formats the dialog offers (recorder.export.TARGETS has their names, suffixes and writers).
+DIALOG_FORMATS = ("h5", "npz", "csv", "mp4")
+#: (format code, label, default file suffix), from the engine's table.
+FORMAT_CHOICES = tuple((TARGETS[c].name, TARGETS[c].description, TARGETS[c].extension) for c in DIALOG_FORMATS)
 _SUFFIX = {code: suf for code, _, suf in FORMAT_CHOICES}
-ITEM_UNIT = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames"}
-
-
-def export_folder(sessions_folder: Path) -> Path:
-    """Default export folder for sessions in ``sessions_folder``: its sibling ``<name>-exports``
-    (``~/emgrec-sessions`` -> ``~/emgrec-sessions-exports``)."""
-    sessions_folder = Path(sessions_folder)
-    return sessions_folder.parent / f"{sessions_folder.name}-exports"
-
-
-def unused_path(p: Path) -> Path:
-    """``p``, or ``<stem>_2<suffix>``, ``_3``... whichever does not exist yet."""
-    n = 2
-    out = p
-    while out.exists():
-        out = p.with_name(f"{p.stem}_{n}{p.suffix}")
-        n += 1
-    return out
-
-
-def export_targets(sessions: Sequence[Path], out: Path, fmt: str) -> list[Path]:
-    """The files :func:`recorder.export.export` writes for these arguments (same rule: npz/h5 one
-    file plus its ``.json`` manifest; csv/mp4 ``out`` for one session with a suffix, else one file
-    per session in the folder ``out``)."""
-    out = Path(out)
-    if fmt in ("npz", "h5"):
-        return [out, Path(str(out) + ".json")]
-    if len(sessions) == 1 and out.suffix:
-        return [out]
-    return [out / f"{Path(p).stem}.{fmt}" for p in sessions]
 
 
 def run_export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_ms: float = 200.0,
@@ -73,7 +44,7 @@ def run_export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, win
     from recorder.export import ExportCancelled, export
 
     paths = [Path(s) for s in sessions]
-    targets = export_targets(paths, Path(out), fmt)
+    targets = written_files(paths, Path(out), fmt)
     new = [t for t in targets if not t.exists()]
 
     def prog(frac: float, msg: str) -> None:
@@ -241,10 +212,10 @@ class ExportDialog(JobDialog):
             self.set_output(f)
 
     def _out_is_folder(self) -> bool:
-        return self.fmt() in ("csv", "mp4") and len(self.sessions()) > 1
+        return TARGETS[self.fmt()].per_session and len(self.sessions()) > 1
 
     def _on_format(self, *_a) -> None:
-        windows = self.fmt() in ("h5", "npz")
+        windows = TARGETS[self.fmt()].unit == "windows"
         for w in (self.task_combo, self.normalise, self.split_combo):
             w.setEnabled(windows)
         self.window_ms.setEnabled(windows or self.fmt() == "mp4")
@@ -257,29 +228,19 @@ class ExportDialog(JobDialog):
             self._default_out()
 
     def _default_out(self) -> None:
-        """Output in :func:`export_folder` of the first session's folder (not among the sessions,
-        where Library and Train would list it): ``<stem>_windows.h5``, ``<stem>.mp4``, or a folder
-        ``export_<fmt>`` for several csv/mp4 sessions; never the name of something that exists."""
+        """The engine's :func:`~recorder.export.default_output` (in :func:`~recorder.export.export_folder` of the first
+        session's folder, not among the sessions, where Library and Train would list it)."""
         if self._out_edited:
             return
         ss = self.sessions()
         if not ss:
             self.out_edit.clear()
             return
-        fmt = self.fmt()
-        base = export_folder(ss[0].parent)
-        if self._out_is_folder():
-            out = base / f"export_{fmt}"
-        elif fmt in ("h5", "npz"):
-            stem = ss[0].stem if len(ss) == 1 else f"{ss[0].stem}_and_{len(ss) - 1}_more"
-            out = base / f"{stem}_windows{_SUFFIX[fmt]}"
-        else:
-            out = base / f"{ss[0].stem}{_SUFFIX[fmt]}"
-        self.out_edit.setText(str(unused_path(out)))
+        self.out_edit.setText(str(default_output(ss, self.fmt())))
 
     def options(self) -> dict:
         """The engine keyword options for the chosen format."""
-        if self.fmt() in ("h5", "npz"):
+        if TARGETS[self.fmt()].unit == "windows":
             return {"task": self.task_combo.currentData(), "normalise": self.normalise.isChecked(),
                     "split": self.split_combo.currentData()}
         return {}
@@ -313,7 +274,7 @@ class ExportDialog(JobDialog):
             return None
         out = Path(self.out_edit.text().strip()).expanduser()
         fmt = self.fmt()
-        targets = export_targets(self.sessions(), out, fmt)
+        targets = written_files(self.sessions(), out, fmt)
         if confirm_overwrite and not self.confirm_overwrite([t for t in targets if t.exists() and t.suffix != ".json"]):
             return None
         self.results = []
@@ -336,7 +297,7 @@ class ExportDialog(JobDialog):
             extra = ""
             if r.manifest:
                 extra = f", task {r.manifest['task']}, {r.manifest['window']['samples']} samples per window"
-            lines.append(f"{r.path} — {size}, {r.items} {ITEM_UNIT.get(r.format, 'items')}{extra}")
+            lines.append(f"{r.path} — {size}, {r.items} {TARGETS[r.format].unit if r.format in TARGETS else 'items'}{extra}")
         self.result_label.setText("Wrote:\n" + "\n".join(lines))
         self.status.setText("Export finished.")
         self.open_folder_button.show()

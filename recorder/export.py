@@ -726,7 +726,92 @@ def load_pose_predictor(model_dir: str | Path) -> tuple[Callable[[np.ndarray], n
 # One entry point for the CLI and the GUI
 # ------------------------------------------------------------------------------------------------
 
-FORMATS = ("npz", "h5", "csv", "mp4", "bids")
+def _write_bids(sessions, out_dir, **kw):
+    from .bids_export import export_bids
+    return export_bids(sessions, out_dir, **kw)
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """One export format: its code (``--format``), the suffix of its output (``""``: a folder), a
+    line for help texts and the dialog, what :attr:`ExportResult.items` counts, the function that
+    writes it, and whether it writes one output per session (csv, mp4) or one for all of them."""
+    name: str
+    extension: str
+    description: str
+    unit: str
+    writer: Callable
+    per_session: bool
+
+
+#: The export formats, by code, in the order the help lists them.
+TARGETS: dict[str, ExportTarget] = {t.name: t for t in (
+    ExportTarget("npz", ".npz", "Training windows (NPZ)", "windows", export_windows, False),
+    ExportTarget("h5", ".h5", "Training windows (HDF5)", "windows", export_windows, False),
+    ExportTarget("csv", ".csv", "Seed-project CSV (one row per EMG sample)", "rows", export_csv, True),
+    ExportTarget("mp4", ".mp4", "MP4 video with skeleton overlay", "frames", export_video, True),
+    ExportTarget("bids", "", "EMG-BIDS dataset folder", "recording", _write_bids, False),
+)}
+FORMATS = tuple(TARGETS)
+
+
+def format_from_suffix(out: str | Path) -> str | None:
+    """The format whose extension ``out`` has (``.hdf5`` counts as ``.h5``), or None."""
+    suffix = Path(out).suffix.lower().replace(".hdf5", ".h5")
+    return next((t.name for t in TARGETS.values() if t.extension and t.extension == suffix), None)
+
+
+def output_paths(sessions: Sequence[str | Path], out: str | Path, fmt: str) -> list[Path]:
+    """The outputs :func:`export` writes for these arguments: npz/h5 ``out``; csv/mp4 ``out`` for one
+    session given with a suffix, else ``out/<session stem>.<fmt>`` (a folder); bids the folder ``out``."""
+    out = Path(out)
+    if not TARGETS[fmt].per_session or (len(sessions) == 1 and out.suffix):
+        return [out]
+    return [out / f"{Path(p).stem}{TARGETS[fmt].extension}" for p in sessions]
+
+
+def written_files(sessions: Sequence[str | Path], out: str | Path, fmt: str) -> list[Path]:
+    """:func:`output_paths` plus the files written beside them (npz/h5: the ``.json`` manifest)."""
+    paths = output_paths(sessions, out, fmt)
+    return paths + [Path(f"{p}.json") for p in paths] if TARGETS[fmt].unit == "windows" else paths
+
+
+def export_folder(sessions_folder: str | Path) -> Path:
+    """Default export folder for sessions in ``sessions_folder``: its sibling ``<name>-exports``
+    (``~/emgrec-sessions`` -> ``~/emgrec-sessions-exports``), so exports are not listed as sessions."""
+    sessions_folder = Path(sessions_folder)
+    return sessions_folder.parent / f"{sessions_folder.name}-exports"
+
+
+def unused_path(p: str | Path) -> Path:
+    """``p``, or ``<stem>_2<suffix>``, ``_3``... whichever does not exist yet."""
+    p = Path(p)
+    n = 2
+    out = p
+    while out.exists():
+        out = p.with_name(f"{p.stem}_{n}{p.suffix}")
+        n += 1
+    return out
+
+
+def default_output(sessions: Sequence[str | Path], fmt: str) -> Path:
+    """The default output of exporting ``sessions`` as ``fmt``, in :func:`export_folder` of the
+    first session's folder: ``<stem>_windows.h5`` (``<stem>_and_<n>_more_windows.h5`` for several),
+    ``<stem>.mp4``, a folder ``export_<fmt>`` for several csv/mp4 sessions, ``<stem>_bids`` for bids;
+    never the name of something that exists."""
+    ss = [Path(s) for s in sessions]
+    if not ss:
+        raise ExportError("no session files given")
+    t = TARGETS[fmt]
+    base = export_folder(ss[0].parent)
+    if t.per_session and len(ss) > 1:
+        out = base / f"export_{fmt}"
+    elif t.unit == "windows":
+        stem = ss[0].stem if len(ss) == 1 else f"{ss[0].stem}_and_{len(ss) - 1}_more"
+        out = base / f"{stem}_windows{t.extension}"
+    else:
+        out = base / f"{ss[0].stem}{t.extension or '_' + fmt}"
+    return unused_path(out)
 #: HDF5 format bounds of ``.h5`` exports: no SWMR needed, so the oldest encodings (HDF5 1.8 readers,
 #: older MATLAB) up to the 1.10 format, never HDF5 2.x's newer ones (see session.LIBVER).
 EXPORT_LIBVER = ("earliest", "v110")
@@ -745,19 +830,18 @@ def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_
 
     paths = _paths(sessions)
     out = Path(out)
+    if fmt not in TARGETS:
+        raise ExportError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    writer = TARGETS[fmt].writer
     if fmt == "bids":  # one dataset folder for all sessions (recorder/bids_export.py); it may exist
-        from .bids_export import export_bids
         check_output(out, paths, force=True, what="BIDS dataset folder")
-        return [ExportResult(f, "bids", 1) for f in export_bids(paths, out, progress=progress, overwrite=overwrite,
-                                                                **options)]
-    targets = [out] if fmt in ("npz", "h5") or (len(paths) == 1 and out.suffix) else \
-        [out / f"{p.stem}.{fmt}" for p in paths]
+        return [ExportResult(f, "bids", 1) for f in writer(paths, out, progress=progress, overwrite=overwrite,
+                                                           **options)]
+    targets = output_paths(paths, out, fmt)
     for o in targets:
         check_output(o, paths, force=overwrite, what="export output")
-    if fmt in ("npz", "h5"):
-        return [export_windows(paths, out, fmt=fmt, window_ms=window_ms, progress=progress, cancel=cancel, **options)]
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if not TARGETS[fmt].per_session:
+        return [writer(paths, out, fmt=fmt, window_ms=window_ms, progress=progress, cancel=cancel, **options)]
     predict = None
     if fmt == "mp4" and model_dir:
         predict, window_ms = load_pose_predictor(model_dir)  # the model decides its window length
@@ -767,8 +851,8 @@ def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_
             if progress is not None:
                 progress((k + frac) / len(paths), msg)
         if fmt == "csv":
-            results.append(export_csv(p, o, progress=sub, cancel=cancel, **options))
+            results.append(writer(p, o, progress=sub, cancel=cancel, **options))
         else:
-            results.append(export_video(p, o, predict=predict, window_ms=window_ms, progress=sub, cancel=cancel,
-                                        **options))
+            results.append(writer(p, o, predict=predict, window_ms=window_ms, progress=sub, cancel=cancel,
+                                  **options))
     return results

@@ -6,13 +6,15 @@ import sys
 
 
 def register(subparsers) -> None:
+    from ..export import FORMATS, TARGETS
+
     p = subparsers.add_parser(
-        "export", help="export sessions: npz | h5 (training windows), csv (seed layout), mp4 (video), bids (EMG-BIDS)",
+        "export", help="export sessions: " + "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()),
         description=__doc__ + " npz/h5 merge all sessions into OUT; csv/mp4 write OUT for one session, "
                               "else one file per session in the folder OUT; bids writes the EMG-BIDS dataset "
                               "folder OUT. Layouts: docs/export.md.")
     p.add_argument("sessions", nargs="+", metavar="SESSION", help="session files (.h5)")
-    p.add_argument("--format", "-f", dest="fmt", choices=("npz", "h5", "csv", "mp4", "bids"),
+    p.add_argument("--format", "-f", dest="fmt", choices=FORMATS,
                    help="output format (default: from the OUT suffix)")
     p.add_argument("--out", "-o", required=True, help="output file (or folder for several csv/mp4 exports)")
     p.add_argument("--window-ms", type=float, default=200.0, help="EMG window length in ms (default: 200)")
@@ -33,11 +35,11 @@ def register(subparsers) -> None:
 def _handler(args) -> int:
     from pathlib import Path
 
-    from ..export import export
+    from ..export import FORMATS, TARGETS, export, format_from_suffix
 
-    fmt = args.fmt or Path(args.out).suffix.lstrip(".").lower().replace("hdf5", "h5")
-    if fmt not in ("npz", "h5", "csv", "mp4", "bids"):
-        raise ValueError(f"cannot tell the format from {args.out!r}: give --format npz|h5|csv|mp4|bids")
+    fmt = args.fmt or format_from_suffix(args.out) or Path(args.out).suffix.lstrip(".").lower()
+    if fmt not in TARGETS:
+        raise ValueError(f"cannot tell the format from {args.out!r}: give --format {'|'.join(FORMATS)}")
     last = [-1]
 
     def progress(frac: float, msg: str) -> None:
@@ -56,6 +58,5 @@ def _handler(args) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     for r in results:
-        unit = {"npz": "windows", "h5": "windows", "csv": "rows", "mp4": "frames", "bids": "recording"}[r.format]
-        print(f"{r.path}: {r.items} {unit}")
+        print(f"{r.path}: {r.items} {TARGETS[r.format].unit}")
     return 0

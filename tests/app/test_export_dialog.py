@@ -145,3 +145,23 @@ def test_cancel_button_and_errors(qtbot, make_dialog, session, tmp_path):
     qtbot.mouseClick(dlg.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.done and dlg.export_button.isEnabled(), timeout=30000)
     assert w.cancelled and not (tmp_path / "c.mp4").exists()
+
+
+def test_formats_and_default_names_come_from_the_engine(qtbot, make_dialog, session, tmp_path, monkeypatch):
+    import dataclasses
+
+    from recorder import export as ex
+
+    dlg = make_dialog([session])
+    offered = [(dlg.format_combo.itemData(i), dlg.format_combo.itemText(i)) for i in range(dlg.format_combo.count())]
+    assert offered == [(c, ex.TARGETS[c].description) for c in ("h5", "npz", "csv", "mp4")]
+    for code, _ in offered:
+        dlg.set_format(code)
+        assert dlg.out_edit.text() == str(ex.default_output([session], code))
+    dlg.add_session(tmp_path / "other.h5")
+    dlg.set_format("csv")
+    assert dlg.out_edit.text() == str(ex.default_output([session, tmp_path / "other.h5"], "csv"))
+    # The result line counts in the table's unit.
+    monkeypatch.setitem(ex.TARGETS, "mp4", dataclasses.replace(ex.TARGETS["mp4"], unit="pictures"))
+    dlg._job_returned([ex.ExportResult(tmp_path / "x.mp4", "mp4", 3)])
+    assert "3 pictures" in dlg.result_label.text()

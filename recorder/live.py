@@ -4,7 +4,8 @@
 units; the model folder's normalisation runs inside the model, exactly as offline, so live and
 offline predictions of the same window are identical). ``push`` is cheap and may be called from the
 acquisition thread; ``predict`` runs the network (about a millisecond for the small models on a
-CPU) and is meant for one worker polling at ~30 Hz. Both are thread-safe.
+CPU) and is meant for one worker polling at ~30 Hz (:class:`recorder.live_runner.LiveRunner`, the
+loop the app and ``emgrec lsl`` share). Both are thread-safe.
 """
 
 from __future__ import annotations

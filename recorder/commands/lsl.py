@@ -63,20 +63,21 @@ def _publish(args) -> int:
         predictor.check_source(capture.emg.sample_rate_hz, capture.emg.n_channels)
     outlets = LslOutlets(capture, name=args.name, landmarks=capture.landmarks is not None,
                          predictions=predictor is not None and predictor.task == "pose")
-    done = threading.Event()
-    pred_thread = None
+    runner = None
     if predictor is not None:
-        capture.add_listener(lambda kind, chunk: predictor.push(chunk) if kind == "emg" else None)
+        from ..live_runner import LiveRunner
 
-        def predict_loop() -> None:
-            while not done.wait(1.0 / args.predict_hz):  # timed wait, ends at once on stop
-                outlets.push_live(predictor.predict())
-        pred_thread = threading.Thread(target=predict_loop, name="lsl-predict", daemon=True)
+        def report_error(e: BaseException, n: int) -> None:
+            if n == 1:  # the first at once; the count follows in the status lines
+                print(f"prediction failed ({type(e).__name__}: {e}); still predicting", file=sys.stderr, flush=True)
+        runner = LiveRunner(predictor, args.predict_hz, on_prediction=lambda p, _a, _t: outlets.push_live(p),
+                            on_error=report_error, name="lsl-predict")
+        capture.add_listener(runner.listener)
     try:
         outlets.attach()
         capture.start()
-        if pred_thread is not None:
-            pred_thread.start()
+        if runner is not None:
+            runner.start()
         for o in outlets.outlets():
             print(f"publishing {o.name} ({o.info.type()}, {o.n_channels} ch, "
                   f"{o.info.nominal_srate():g} Hz)", flush=True)
@@ -91,14 +92,21 @@ def _publish(args) -> int:
             ticker.wait(step)  # a timed wait, interrupted by Ctrl-C
             waited += step
             st = capture.emg.status()
+            pred = ""
+            if runner is not None:
+                r = runner.stats()
+                p = r["prediction"]
+                pred = f", {r['predictions']} predictions" + (f" (EMG -> prediction p50 {p['p50_ms']:.0f} ms)"
+                                                              if p.get("n") else "")
+                if r["errors"]:
+                    pred += f", {r['errors']} failed (last: {r['last_error']})"
             print(f"  {st.state.value}: {outlets.emg.samples_pushed} EMG samples pushed, "
-                  f"{st.measured_rate_hz:.1f} Hz", flush=True)
+                  f"{st.measured_rate_hz:.1f} Hz{pred}", flush=True)
     except KeyboardInterrupt:
         pass
     finally:
-        done.set()
-        if pred_thread is not None and pred_thread.is_alive():
-            pred_thread.join(2.0)
+        if runner is not None:
+            runner.stop(2.0)
         capture.stop()
         outlets.close()
     return 0

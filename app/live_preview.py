@@ -2,11 +2,15 @@
 
 Threads and data flow::
 
-    acquisition thread --capture listener "emg"--> LivePredictor.push (copy into a ring) + wake event
-    predict thread (one, here) --waits on the event, <= rate_hz--> LivePredictor.predict -> latest slot
-    GUI QTimer (display_hz) --pulls the latest slot--> CameraView.set_overlay -> paint (latency probe)
+    acquisition thread --capture listener "emg"--> LiveRunner.push (copy into the predictor's ring) + wake
+    runner thread (recorder.live_runner) --on new EMG, <= rate_hz--> LivePredictor.predict -> latest slot
+        + a posted event to the GUI thread
+    GUI thread (the event, or a QTimer at display_hz) --pulls the latest slot--> CameraView.set_overlay
+        -> paint (latency probe)
 
-The predict thread never touches widgets; the GUI never runs the model. Latency is measured from
+The runner thread never touches widgets (it only fills the slot and posts an event); the GUI never
+runs the model. The loop itself (rate cap, surviving errors, stop) is the engine's LiveRunner, the
+same one ``emgrec lsl publish --model`` runs. Latency is measured from
 ``EmgChunk.arrival`` (host seconds when the bytes of the newest sample in the window were read) to
 (a) the prediction being ready and (b) the overlay being painted (CameraView's paint hook), over the
 last ``window_s`` seconds; :meth:`LivePreview.latency_stats` exposes it for the bench.
@@ -16,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from recorder.clock import now
+from recorder.live_runner import LatencyWindow, LiveRunner
 from recorder.types import Frame, Landmarks
 
 from .workers import WorkerPool
@@ -81,41 +85,6 @@ def place_on_image(pose_mm: np.ndarray, ref_image: np.ndarray | None, ref_world_
     return out, float(s), wrist
 
 
-class LatencyWindow:
-    """Values (latencies in seconds, or errors in mm) with their host time, kept for ``window_s``."""
-
-    def __init__(self, window_s: float = 5.0, maxlen: int = 4096):
-        self.window_s = window_s
-        self._d: deque[tuple[float, float]] = deque(maxlen=maxlen)
-        self._lock = threading.Lock()
-
-    def add(self, value_s: float, t: float | None = None) -> None:
-        with self._lock:
-            self._d.append((now() if t is None else t, value_s))
-
-    def values(self) -> np.ndarray:
-        cut = now() - self.window_s
-        with self._lock:
-            return np.array([v for t, v in self._d if t >= cut], np.float64)
-
-    def rate(self) -> float:
-        """Entries per second over the part of the window that has entries (0 with fewer than 2)."""
-        cut = now() - self.window_s
-        with self._lock:
-            ts = [t for t, _ in self._d if t >= cut]
-        return (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) >= 2 and ts[-1] > ts[0] else 0.0
-
-    def stats(self, scale: float = 1e3, unit: str = "ms") -> dict:
-        """{"n", "p50_ms", "p95_ms", "mean_ms", "max_ms"} over the last window_s ({"n": 0} if empty);
-        values are multiplied by ``scale`` and keys end in ``unit`` (defaults: seconds -> ms)."""
-        a = self.values() * scale
-        if a.size == 0:
-            return {"n": 0}
-        return {"n": int(a.size), f"p50_{unit}": float(np.percentile(a, 50)),
-                f"p95_{unit}": float(np.percentile(a, 95)), f"mean_{unit}": float(a.mean()),
-                f"max_{unit}": float(a.max())}
-
-
 class _NewPrediction(QtCore.QEvent):
     """Posted by the predict thread so the GUI pulls the newest prediction without waiting for a
     timer tick (several posted before the GUI gets to them coalesce: only the newest is drawn)."""
@@ -133,70 +102,6 @@ class _Latest:
 
     def __init__(self, seq=0, pred=None, arrival=float("nan"), t_ready=float("nan")):
         self.seq, self.pred, self.arrival, self.t_ready = seq, pred, arrival, t_ready
-
-
-class _PredictLoop:
-    """The predict thread: waits for new EMG (an event set by the capture listener), then predicts,
-    at most ``rate_hz`` times a second. Predicting right when a chunk arrives (rather than on a free
-    running clock) keeps the arrival -> prediction latency at the inference time."""
-
-    def __init__(self, predictor, rate_hz: float, on_prediction):
-        self.predictor = predictor
-        self.period = 1.0 / rate_hz
-        self.on_prediction = on_prediction
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self._arrivals: deque[tuple[float, float]] = deque(maxlen=256)  # (t of last sample, arrival)
-        self._lock = threading.Lock()
-        self.errors = 0
-        self.last_error = ""
-        self.thread = threading.Thread(target=self._run, name="live-predict", daemon=True)
-
-    def push(self, chunk) -> None:
-        """Capture listener side (acquisition thread): copy the chunk in and wake the loop."""
-        self.predictor.push(chunk)
-        with self._lock:
-            self._arrivals.append((float(chunk.t[-1]), float(chunk.arrival)))
-        self.wake.set()
-
-    def arrival_of(self, t_last: float) -> float:
-        """Arrival time of the chunk whose last sample is at ``t_last`` (the window's newest)."""
-        with self._lock:
-            for t, a in reversed(self._arrivals):
-                if t == t_last:
-                    return a
-        return float("nan")
-
-    def _run(self) -> None:
-        due = -1e9
-        while True:
-            self.wake.wait()
-            if self.stopping.is_set():
-                return
-            self.wake.clear()
-            t = now()
-            if t < due - 0.002:
-                continue  # too soon: a later chunk triggers the next prediction
-            # Deadlines advance by one period (not from "now"), so with chunks every 20 ms the loop
-            # alternates 20/40 ms steps and averages rate_hz; far behind, it restarts from now.
-            due = due + self.period if t - due < self.period else t + self.period
-            try:
-                pred = self.predictor.predict()
-            except Exception as e:  # a model that fails on live data: say so, keep the app alive
-                self.errors += 1
-                self.last_error = f"{type(e).__name__}: {e}"
-                log.exception("live prediction failed")
-                continue
-            if pred is not None:
-                self.on_prediction(pred, self.arrival_of(pred.t), now())
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
-        self.thread.join(timeout=5.0)
 
 
 def _load_predictor(path: str):
@@ -227,18 +132,23 @@ class LivePreview(QtCore.QObject):
         self.pool = WorkerPool(self, max_threads=1)
         self.label = QtWidgets.QLabel("live model: none")
         self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        self._loop: _PredictLoop | None = None
+        # Shown while the loaded model is flagged no-skill (model.json "quality", recorder.guard).
+        self.banner = QtWidgets.QLabel(wordWrap=True, objectName="liveNoSkillBanner")
+        self.banner.setStyleSheet("QLabel { background: #4d3800; color: #ffe8a3; border-radius: 6px; padding: 6px;"
+                                  " font-weight: bold; }")
+        self.banner.hide()
+        self.no_skill = False
+        self._loop: LiveRunner | None = None
         self._latest = _Latest()
         self._latest_lock = threading.Lock()
         self._drawn_seq = 0
         self._pending_paint: float | None = None  # arrival time of the overlay awaiting its paint
         self._canvas = False
         self._anchor: tuple[np.ndarray, np.ndarray, float] | None = None  # (image lm, world lm, t) of the last hand
-        self.lat_prediction = LatencyWindow(window_s)
+        self.window_s = window_s
         self.lat_overlay_set = LatencyWindow(window_s)
         self.lat_drawn = LatencyWindow(window_s)
         self.errors_mm = LatencyWindow(window_s)  # MPJPE values, mm
-        self._pred_times = LatencyWindow(window_s)
         self.error_mm: float | None = None
         self.overlays_drawn = 0
         self.last_overlay: np.ndarray | None = None
@@ -258,6 +168,7 @@ class LivePreview(QtCore.QObject):
         self._detach()
         self.predictor = None
         self.model_path = None if path is None else str(path)
+        self._set_no_skill(None)
         self._clear_overlay()
         if path is None:
             self.label.setText("live model: none")
@@ -274,9 +185,19 @@ class LivePreview(QtCore.QObject):
         self.predictor = predictor
         cfg = predictor.model.meta.get("config", {}).get("data", {})
         self._target_frame = cfg.get("target_frame", "wrist")
+        self._set_no_skill(predictor.model.meta.get("quality") or {}, predictor.task)
         self.label.setText(f"live model: {Path(self.model_path).name} ({predictor.task})")
         self._attach()
         self.model_loaded.emit(self.model_path)
+
+    def _set_no_skill(self, quality: dict | None, task: str = "pose") -> None:
+        """Show (or hide) the plain-words banner for a model whose training said it has no skill."""
+        self.no_skill = bool(quality and quality.get("no_skill"))
+        if not self.no_skill:
+            self.banner.hide()
+            return
+        self.banner.setText(no_skill_text(quality, task))
+        self.banner.show()
 
     def _load_failed(self, e: BaseException, seq: int) -> None:
         if seq != self._load_seq:
@@ -305,8 +226,7 @@ class LivePreview(QtCore.QObject):
             self.model_error.emit(str(e))
             return
         pred.reset()
-        self._loop = _PredictLoop(pred, self.rate_hz, self._on_prediction)
-        self._loop.start()
+        self._loop = LiveRunner(pred, self.rate_hz, on_prediction=self._on_prediction, window_s=self.window_s).start()
         cap.add_listener(self._listener)
         self.timer.start()
 
@@ -338,9 +258,7 @@ class LivePreview(QtCore.QObject):
             loop.push(payload)
 
     def _on_prediction(self, pred, arrival: float, t_ready: float) -> None:
-        if np.isfinite(arrival):
-            self.lat_prediction.add(t_ready - arrival, t_ready)
-        self._pred_times.add(0.0, t_ready)
+        # Runner thread: fill the slot and wake the GUI thread; no widget is touched here.
         with self._latest_lock:
             self._latest = _Latest(self._latest.seq + 1, pred, arrival, t_ready)
         QtCore.QCoreApplication.postEvent(self, _NewPrediction())
@@ -446,14 +364,16 @@ class LivePreview(QtCore.QObject):
         prediction: EMG chunk arrival -> prediction ready (ms); overlay: arrival -> overlay painted
         (ms); overlay_set: arrival -> set_overlay called; inference: model time alone (ms);
         rate_hz: predictions per second; error_mm: MPJPE vs the detected hand (n, p50_mm, p95_mm,
-        mean_mm, max_mm, last_mm); drawn: overlays painted so far.
+        mean_mm, max_mm, last_mm); drawn: overlays painted so far; errors: failed predictions (the
+        runner's; prediction, rate_hz and errors cover the running loop only).
         """
         err = dict(self.errors_mm.stats(scale=1.0, unit="mm"), last_mm=self.error_mm)
-        return {"prediction": self.lat_prediction.stats(), "overlay": self.lat_drawn.stats(),
+        run = self._loop.stats() if self._loop is not None else {"prediction": {"n": 0}, "rate_hz": 0.0, "errors": 0}
+        return {"prediction": run["prediction"], "overlay": self.lat_drawn.stats(),
                 "overlay_set": self.lat_overlay_set.stats(),
                 "inference": self.predictor.latency_stats() if self.predictor is not None else {"n": 0},
-                "rate_hz": self._pred_times.rate(), "error_mm": err, "drawn": self.overlays_drawn,
-                "errors": self._loop.errors if self._loop is not None else 0}
+                "rate_hz": run["rate_hz"], "error_mm": err, "drawn": self.overlays_drawn,
+                "errors": run["errors"]}
 
     def status_text(self) -> str:
         if self.predictor is None:
@@ -499,6 +419,16 @@ class LivePreview(QtCore.QObject):
         if self.predictor is not None and self.capture is not None:
             self.label.setText(self.status_text())
             self.label.setToolTip(self.tooltip_text())
+
+
+def no_skill_text(quality: dict, task: str = "pose") -> str:
+    """The live preview's banner for a no-skill model (quality: model.json "quality", from recorder.guard)."""
+    what = "the mean pose (the same average hand every time)" if task == "pose" else "guessing"
+    why = "; ".join(quality.get("reasons") or []) or "its validation was no better than " + what
+    return (f"This model has not learnt to read the EMG: {why}. What it shows is no better than {what}, so do not "
+            f"trust it. To get a useful model, record more (a few minutes with varied movements, the band firm on "
+            f"the skin) and train again, or calibrate an earlier model on this placement (Calibrate… in the "
+            f"toolbar).")
 
 
 def _esc(text: str) -> str:

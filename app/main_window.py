@@ -67,13 +67,21 @@ class MainWindow(QtWidgets.QMainWindow):
         # Live model preview over the Capture tab's camera view (model chosen in the toolbar).
         self.live = LivePreview(self.capture_view.camera_view, self)
         self.capture_view.capture_changed.connect(self.live.set_capture)
-        self.setCentralWidget(self.tabs)
+        # The live model's no-skill banner (hidden unless the loaded model has no skill) above the tabs.
+        central = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(2)
+        cl.addWidget(self.live.banner)
+        cl.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         if hasattr(self.library, "open_requested"):
             self.library.open_requested.connect(self.open_session)
         if hasattr(self.library, "import_requested"):
             self.library.import_requested.connect(self.show_import_dialog)
             self.library.export_requested.connect(lambda paths: self.show_export_dialog(paths or None))
         self.export_dlg = self.import_dlg = None  # the open Export / Import dialogs (non-modal)
+        self.calibrate_dlg = None  # the open Calibrate dialog (non-modal)
         for tab in (self.review, self.library):
             if hasattr(tab, "message"):
                 tab.message.connect(self._status)
@@ -162,6 +170,9 @@ class MainWindow(QtWidgets.QMainWindow):
         browse = QtWidgets.QToolButton(text="…", toolTip="Choose a model folder")
         browse.clicked.connect(self._browse_model)
         tb.addWidget(browse)
+        self.act_calibrate = tb.addAction("Calibrate…", self.show_calibrate_dialog)
+        self.act_calibrate.setToolTip("After putting the band on: record with the camera, calibrate the live "
+                                      "model to this placement, go live")
         # Short text (details in its tooltip), capped so the toolbar never widens the window.
         self.live.label.setMaximumWidth(520)
         self.live.label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Preferred)
@@ -291,6 +302,29 @@ class MainWindow(QtWidgets.QMainWindow):
         dlg.show()
         return dlg
 
+    def show_calibrate_dialog(self, config: dict | None = None):
+        """Open the Calibrate dialog (non-modal) for the live model; its result goes live. Returns it.
+        config: overrides of the earlier model's training config (tests: fewer epochs)."""
+        from .calibrate_dialog import CalibrateDialog
+
+        if self.calibrate_dlg is not None:
+            if self.calibrate_dlg.running:
+                self.calibrate_dlg.raise_()
+                return self.calibrate_dlg
+            self.calibrate_dlg.shutdown()
+            self.calibrate_dlg.close()
+        dlg = CalibrateDialog(self.capture_view, self.model_combo.currentData(),
+                              self.train_view.model_dir.text().strip() or ".", self, config=config)
+        dlg.calibrated.connect(self._on_calibrated)
+        dlg.flow_ended.connect(lambda outcome, msg: self._status(f"Calibration {outcome}: {msg}"))
+        self.calibrate_dlg = dlg
+        dlg.show()
+        return dlg
+
+    def _on_calibrated(self, path: str) -> None:
+        self.choose_live_model(path)
+        self.train_view.refresh_models(select=path)
+
     def _on_imported(self, path: str) -> None:
         """Show the new session in the Library tab (the dialog offers "Open in Review")."""
         self._on_recording_saved(path, "import")
@@ -319,7 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.settings.set_geometry(self.saveGeometry())
         self.live.shutdown()
-        for dlg in (self.export_dlg, self.import_dlg):
+        for dlg in (self.export_dlg, self.import_dlg, self.calibrate_dlg):
             if dlg is not None:
                 dlg.shutdown()
         self.capture_view.shutdown()

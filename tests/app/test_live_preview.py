@@ -138,3 +138,42 @@ def test_no_camera_gesture_model_and_mismatch(qtbot, models, no_thread_leaks):
     finally:
         lp4.shutdown()
         cap4.stop()
+
+
+def test_a_model_that_raises_once_does_not_stop_the_preview(qtbot, models, no_thread_leaks, monkeypatch):
+    """The preview runs the engine's LiveRunner: a failing prediction is counted and shown in the
+    status, and the hand keeps being drawn."""
+    import app.live_preview as lpmod
+
+    real = lpmod._load_predictor
+
+    def flaky(path):
+        p = real(path)
+        orig, failed = p.predict, []
+
+        def predict():
+            out = orig()
+            if out is not None and not failed:
+                failed.append(1)
+                raise RuntimeError("bad window")
+            return out
+        p.predict = predict
+        return p
+    monkeypatch.setattr(lpmod, "_load_predictor", flaky)
+    view = CameraView()
+    qtbot.addWidget(view)
+    view.show()
+    lp = LivePreview(view)
+    cap = Capture.from_specs("synthetic", "none", seed=0)
+    try:
+        cap.start()
+        lp.set_capture(cap)
+        with qtbot.waitSignal(lp.model_loaded, timeout=30000):
+            lp.set_model(models["pose"])
+        qtbot.waitUntil(lambda: lp.overlays_drawn >= 5, timeout=20000)
+        st = lp.latency_stats()
+        assert st["errors"] == 1 and st["prediction"]["n"] > 0
+        qtbot.waitUntil(lambda: "RuntimeError: bad window" in lp.label.text(), timeout=5000)
+    finally:
+        lp.shutdown()
+        cap.stop()

@@ -17,6 +17,11 @@ of :data:`recorder.training.DEFAULT_CONFIG` on it from the Train tab (the real s
 grabs the finished run (curves, metrics beside the mean-pose baseline, per-finger bars) into
 ``train.png`` and prints the held-out figures (the default envelope_lstm trained in 38 s on 2 busy
 cores; small_lstm took 23 min).
+
+``calibrate``: trains a small dense pose model on a synthetic session (``--train-minutes``), goes
+live with it on the synthetic armband and camera, runs Calibrate… (``--calibrate-seconds`` of
+calibration, then half as many to check on) and grabs the dialog with its report into
+``calibrate.png``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SHOTS = ("capture", "train")
+SHOTS = ("capture", "train", "calibrate")
 
 
 def grab(w):
@@ -87,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--camera", default="synthetic")
     p.add_argument("--train-minutes", type=float, default=10.0, help="train: length of the synthetic session")
     p.add_argument("--train-timeout", type=float, default=3600.0, help="train: give up after this many seconds")
+    p.add_argument("--calibrate-seconds", type=int, default=30, help="calibrate: seconds to calibrate on")
     p.add_argument("--size", default="1600x950")
     a = p.parse_args(argv)
     shots = [s.strip() for s in a.shots.split(",") if s.strip()]
@@ -103,7 +109,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for shot in shots:
-        rc = {"capture": shot_capture, "train": shot_train}[shot](a, out)
+        rc = {"capture": shot_capture, "train": shot_train, "calibrate": shot_calibrate}[shot](a, out)
         if rc:
             return rc
     return 0
@@ -224,6 +230,45 @@ def shot_train(a, out: Path) -> int:
         print(f"wrote {out / 'train.png'}")
         return 0
     finally:
+        w.close()
+
+
+
+def shot_calibrate(a, out: Path) -> int:
+    """Go live with a small model, run the Calibrate flow on the synthetic devices, grab its dialog."""
+    from recorder.simulate import make_synthetic_session
+    from recorder.training import train
+
+    tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
+    t = time.monotonic()
+    s = make_synthetic_session(tmp / "earlier.h5", duration_s=a.train_minutes * 60.0, seed=0)
+    cfg = {"task": "pose", "model": {"name": "dense"}, "train": {"epochs": 10, "threads": 1}}
+    model = str(train(cfg, [s], tmp / "models" / "pose-dense-earlier").out_dir)
+    print(f"trained the earlier model in {time.monotonic() - t:.0f} s")
+    w = _window(a, tmp)
+    try:
+        w.train_view.model_dir.setText(str(tmp / "models"))
+        cv = w.capture_view
+        if wait_signal(cv.capture_changed, 60.0, lambda: cv.connect_sources(a.emg, a.camera)) is None:
+            print("could not connect the sources", file=sys.stderr)
+            return 1
+        if wait_signal(w.live.model_loaded, 60.0, lambda: w.choose_live_model(model)) is None:
+            print(f"could not load {model}", file=sys.stderr)
+            return 1
+        dlg = w.show_calibrate_dialog()
+        dlg.calib_s.setValue(a.calibrate_seconds)
+        dlg.test_s.setValue(max(5, a.calibrate_seconds // 2))
+        ended = wait_signal(dlg.flow_ended, dlg.record_s + a.train_timeout, dlg.start)
+        if ended is None or ended[0] != "done":
+            print(f"calibration did not finish: {ended or dlg.banner.text()}", file=sys.stderr)
+            return 1
+        wait(1500)  # the calibrated model goes live meanwhile
+        grab(dlg).save(str(out / "calibrate.png"))
+        print("calibration report:", "; ".join(f"{k}: {' / '.join(v)}" for k, v in dlg.report_rows().items()))
+        return 0
+    finally:
+        if w.calibrate_dlg is not None:
+            w.calibrate_dlg.close()
         w.close()
 
 

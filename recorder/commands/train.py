@@ -51,7 +51,8 @@ def register(sub) -> None:
     p.add_argument("--allow-no-skill", action="store_true",
                    help="exit 0 even when the model has no skill (it is saved either way, flagged no_skill)")
     p.add_argument("--jsonl-progress", action="store_true",
-                   help="print one JSON object per event on stdout (for GUIs running this as a subprocess)")
+                   help="print one JSON object per event on stdout (for GUIs running this as a subprocess; "
+                        "with --init the last is {\"event\": \"calibration\", \"report\": ...})")
     p.set_defaults(func=run)
 
 
@@ -166,6 +167,8 @@ def _calibrate(args, cfg: dict, progress) -> int:
                         progress=progress, cancel=cancel)
     finally:
         signal.signal(signal.SIGINT, prev)
-    if not args.jsonl_progress:
+    if args.jsonl_progress:  # the whole report as the last line (the app's Calibrate flow shows it)
+        progress({"event": "calibration", "report": rep})
+    else:
         print(format_calibration(rep))
     return _no_skill_status(rep["quality"], args.allow_no_skill)

@@ -18,7 +18,8 @@ grabs the finished run (curves, metrics beside the mean-pose baseline, per-finge
 ``train.png`` and prints the held-out figures (the default envelope_lstm trained in 38 s on 2 busy
 cores; small_lstm took 23 min).
 
-``calibrate``: trains a small dense pose model on a synthetic session (``--train-minutes``), goes
+``calibrate``: trains a small dense pose model on an earlier synthetic session (``--train-minutes``,
+another band placement), goes
 live with it on the synthetic armband and camera, runs Calibrate… (``--calibrate-seconds`` of
 calibration, then half as many to check on) and grabs the dialog with its report into
 ``calibrate.png``.
@@ -241,7 +242,9 @@ def shot_calibrate(a, out: Path) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
     t = time.monotonic()
-    s = make_synthetic_session(tmp / "earlier.h5", duration_s=a.train_minutes * 60.0, seed=0)
+    # An earlier session of the subject the live synthetic armband simulates (session 0): another
+    # band placement, which is what calibration is for.
+    s = make_synthetic_session(tmp / "earlier.h5", duration_s=a.train_minutes * 60.0, seed=0, session=1)
     cfg = {"task": "pose", "model": {"name": "dense"}, "train": {"epochs": 10, "threads": 1}}
     model = str(train(cfg, [s], tmp / "models" / "pose-dense-earlier").out_dir)
     print(f"trained the earlier model in {time.monotonic() - t:.0f} s")

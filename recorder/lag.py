@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EmgrecError
+
 LAG_ATTR = "emg_video_lag_s"
 LAG_METHOD_ATTR = "emg_video_lag_method"
 METHOD = "ridge pose->EMG-envelope R^2 over a lag grid (recorder.lag)"
 
 
-class LagError(ValueError):
+class LagError(EmgrecError, ValueError):
     """Too little data to estimate a lag; the message names the session."""
 
 

@@ -3,13 +3,14 @@ session (docs/import.md). XDF is recognised by content, the rest by layout; also
 
 from __future__ import annotations
 
+from ..errors import UsageError
 from ..pose_import import CLOCKS
 
 
 def _finite(name: str, v) -> None:
     import math
     if v is not None and not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v}")
+        raise UsageError(f"{name} must be a finite number, got {v}")
 
 
 def parse_label_names(text: str | None) -> dict:
@@ -26,7 +27,7 @@ def parse_label_names(text: str | None) -> dict:
         except ValueError:
             key = None
         if not sep or key is None or not name.strip():
-            raise ValueError(f"--label-names expects CODE=NAME,..., e.g. 0=rest,1=fist; got {part!r}")
+            raise UsageError(f"--label-names expects CODE=NAME,..., e.g. 0=rest,1=fist; got {part!r}")
         out[int(key) if key.is_integer() else key] = name.strip()
     return out
 
@@ -99,11 +100,11 @@ def run(args) -> int:
     if args.format is None and fmt not in ("paired", "table", "folder"):
         fmt = import_job.guess_format(args.src, strict=True)
         if fmt == "csv" and not args.emg_columns:
-            raise ValueError(f"{args.src}: cannot tell its format by content; give --format "
+            raise UsageError(f"{args.src}: cannot tell its format by content; give --format "
                              f"myo-readings|neurotron|xdf, or --emg-columns for a CSV")
         print(f"format: {fmt} (detected; give --format to choose)")
     if fmt == "csv" and not args.emg_columns:
-        raise ValueError("--format csv needs --emg-columns")
+        raise UsageError("--format csv needs --emg-columns")
     result = import_job.import_to_session(args.src, args.out, fmt, force=args.force, **_for_format(fmt, args, options))
     if result.alignment is not None:
         from ..pose_import import describe_alignment
@@ -118,21 +119,21 @@ def _format_and_options(args, importers) -> tuple[str | None, dict]:
     """The format the flags choose (None: detect) and the checks that need no file."""
     if args.pattern:
         if args.rate is None:
-            raise ValueError("--pattern needs --rate (the recordings carry no times)")
+            raise UsageError("--pattern needs --rate (the recordings carry no times)")
         _finite("--rate", args.rate)
         cols = None
         if args.emg_columns:
             cols = importers._parse_columns(args.emg_columns)
             if not all(isinstance(c, int) for c in cols):
-                raise ValueError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
+                raise UsageError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
         return "folder", {"emg_columns": cols}
     for name in ("rate", "resample", "pose_offset", "max_gap"):
         _finite("--" + name.replace("_", "-"), getattr(args, name))
     if args.rate is not None and args.rate <= 0:
-        raise ValueError(f"--rate must be positive, got {args.rate}")
+        raise UsageError(f"--rate must be positive, got {args.rate}")
     if args.joints or args.joint_columns:
         if not args.emg_columns:
-            raise ValueError("--joints needs --emg-columns")
+            raise UsageError("--joints needs --emg-columns")
         return "table", {}
     if args.pose:
         return "paired", {}

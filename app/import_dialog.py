@@ -444,12 +444,12 @@ class ImportDialog(JobDialog):
                         pose_columns=cols, layout=self.layout_combo.currentData(),
                         units=self.joint_units.currentData(), time_column=self.table_time_column.text().strip() or None,
                         frame_time_column=self.frame_time_column.text().strip() or None,
-                        rate_hz=rate if rate > 0 else None,
+                        sample_rate_hz=rate if rate > 0 else None,
                         label_column=self.table_label_column.text().strip() or None)
             return opts
         if self.fmt() == "folder":
             opts.update(pattern=self.pattern.text().strip(), per=self.per.currentData(),
-                        rate_hz=self.folder_rate.value(), emg_columns=self.folder_columns.text().strip() or None,
+                        sample_rate_hz=self.folder_rate.value(), emg_columns=self.folder_columns.text().strip() or None,
                         channels=self.channels.value() or None, dat_dtype=self.dat_dtype.text().strip() or "<i2")
             return opts
         if self.fmt() != "csv":
@@ -460,7 +460,7 @@ class ImportDialog(JobDialog):
                     time_unit=self.time_unit.currentData(),
                     label_column=self.label_column.text().strip() or None,
                     delimiter=self.delimiter.currentData(), has_header=self.header.currentData(),
-                    rate_hz=rate if rate > 0 else None, units=self.units.text().strip() or "counts")
+                    sample_rate_hz=rate if rate > 0 else None, units=self.units.text().strip() or "counts")
         return opts
 
     def validate(self) -> str | None:

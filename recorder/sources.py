@@ -101,7 +101,7 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
         if subject is not None and subject.n_channels != ch:
             # Same person and motion (seed, time origin), an armband with another electrode count.
             from .synthetic import SyntheticSubject
-            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, emg_rate_hz=rate)
+            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, sample_rate_hz=rate)
         return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
     if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
         from .devices.myo_ble import MyoBleSource

@@ -144,7 +144,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
     """The importer's keyword arguments for ``fmt`` from the command-line flags."""
     common = dict(subject=args.subject, notes=args.notes)
     if fmt == "folder":
-        return dict(pattern=args.pattern, rate_hz=args.rate, per=args.per, channels=args.channels,
+        return dict(pattern=args.pattern, sample_rate_hz=args.rate, per=args.per, channels=args.channels,
                     emg_columns=options["emg_columns"], label_names=parse_label_names(args.label_names),
                     delimiter=args.delimiter, dat_dtype=args.dat_dtype, units=args.units,
                     scale_to_uV=args.scale_to_uv, **common)
@@ -155,7 +155,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
         return dict(emg_columns=args.emg_columns, preset=preset, joints=names, column=args.joint_column,
                     pose_columns=args.joint_columns, layout=args.layout, units=args.joint_units,
                     time_column=args.time_column, clock=args.emg_clock, frame_time_column=args.frame_time_column,
-                    rate_hz=args.rate, label_column=args.label_column, emg_units=args.units,
+                    sample_rate_hz=args.rate, label_column=args.label_column, emg_units=args.units,
                     scale_to_uV=args.scale_to_uv, hand=args.hand, delimiter=args.delimiter, **common)
     if fmt == "paired":
         return dict(pose_file=args.pose, emg_columns=args.emg_columns, emg_time_column=args.time_column,
@@ -169,7 +169,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
         return dict(stream=args.stream, label_names=names, **common)
     if fmt in ("myo-readings", "neurotron"):
         return common
-    return dict(rate_hz=args.rate, emg_columns=args.emg_columns, time_column=args.time_column,
+    return dict(sample_rate_hz=args.rate, emg_columns=args.emg_columns, time_column=args.time_column,
                 time_unit=args.time_unit, label_column=args.label_column,
                 label_names=parse_label_names(args.label_names), delimiter=args.delimiter, units=args.units,
                 scale_to_uV=args.scale_to_uv, **common)

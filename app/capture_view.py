@@ -17,6 +17,8 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from recorder.quality import assess, thresholds_for
+from recorder.sources import EMG_SOURCES
+from recorder.sources import emg_spec as _engine_spec
 from recorder.types import DeviceState
 
 from .bridge import CaptureBridge
@@ -30,10 +32,10 @@ from .workers import WorkerPool
 log = logging.getLogger(__name__)
 
 DISPLAY_HZ = 60
-EMG_KINDS = [("Synthetic", "synthetic"), ("Myo (raw 200 Hz)", "myo"), ("Myo (50 Hz)", "myo50"),
-             ("OpenBCI Cyton", "cyton"), ("BrainFlow board", "brainflow"),
-             ("Myo over Bluetooth (no dongle)", "myo-ble"), ("Replay file", "replay"),
-             ("Other (source spec)", "spec")]
+#: The Armband list: the engine's labelled source kinds, then "spec", a source spec typed in full.
+_ARMBAND = {k.kind: k for k in EMG_SOURCES if k.label}
+EMG_KINDS = [(k.label, k.kind) for k in _ARMBAND.values()] + [("Other (source spec)", "spec")]
+_SPEC_PLACEHOLDER = "e.g. " + ", ".join(k.usage for k in EMG_SOURCES if not k.label)
 CAMERA_KINDS = [("Synthetic", "synthetic"), ("None", "none"), ("Webcam", "webcam"), ("Video file", "file")]
 _STATE_COLORS = {"streaming": "#38b000", "connecting": "#ffb703", "reconnecting": "#ffb703",
                  "error": "#e63946", "stopped": "#6c757d", "idle": "#6c757d", "running": "#38b000"}
@@ -41,18 +43,11 @@ _STATE_COLORS = {"streaming": "#38b000", "connecting": "#ffb703", "reconnecting"
 
 def emg_spec(kind: str, arg: str = "") -> str:
     """Spec string for :meth:`Capture.from_specs` from a source-panel choice; ValueError if incomplete."""
-    if kind == "synthetic":
-        return "synthetic"
-    if kind not in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble", "spec"):
-        raise ValueError(f"unknown armband kind {kind!r}")
-    if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
-        return f"myo-ble:{arg.strip()}" if arg.strip() else "myo-ble"
+    if kind != "spec":
+        return _engine_spec(kind, arg)
     if not arg.strip():
-        raise ValueError({"replay": "choose a file to replay",
-                          "brainflow": "name a BrainFlow board, e.g. SYNTHETIC_BOARD",
-                          "spec": "type a source spec, e.g. lsl:NAME or synthetic:2000x16"}.get(
-            kind, f"choose a serial port for {kind}"))
-    return arg.strip() if kind == "spec" else f"{kind}:{arg.strip()}"
+        raise ValueError("type a source spec, e.g. lsl:NAME or synthetic:2000x16")
+    return arg.strip()
 
 
 def panel_choice(spec: str) -> tuple[str, str]:
@@ -60,7 +55,7 @@ def panel_choice(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     if spec == "synthetic":
         return "synthetic", ""
-    if kind in ("myo", "myo50", "cyton", "replay", "brainflow", "myo-ble") and arg:
+    if kind in _ARMBAND and _ARMBAND[kind].arg and arg:
         return kind, arg
     if spec == "myo-ble":
         return "myo-ble", ""
@@ -290,6 +285,9 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_kind = QtWidgets.QComboBox()
         for text, kind in EMG_KINDS:
             self.emg_kind.addItem(text, kind)
+            if kind in _ARMBAND:
+                self.emg_kind.setItemData(self.emg_kind.count() - 1, _ARMBAND[kind].help,
+                                          QtCore.Qt.ItemDataRole.ToolTipRole)
         self.emg_arg = QtWidgets.QComboBox(editable=True)
         self.emg_arg.lineEdit().setPlaceholderText("port or file")
         self.emg_browse = QtWidgets.QToolButton(text="…", toolTip="Refresh ports / choose a file")
@@ -404,16 +402,13 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_arg.setEnabled(needs)
         self.emg_browse.setEnabled(needs)
         self.ports_note.setText("")
-        if kind in ("myo", "myo50", "cyton"):
+        row = _ARMBAND.get(kind)
+        if row is not None and row.arg == "PORT":
             self._refresh_ports()
-        elif kind == "replay":
-            self.emg_arg.lineEdit().setPlaceholderText("session .h5 or EMG file")
-        elif kind == "brainflow":
-            self.emg_arg.lineEdit().setPlaceholderText("BOARD[,key=value...], e.g. GANGLION_BOARD,serial_port=/dev/ttyACM0")
-        elif kind == "myo-ble":
-            self.emg_arg.lineEdit().setPlaceholderText("MAC address (empty: the strongest Myo seen)")
+        elif row is not None and row.arg:
+            self.emg_arg.lineEdit().setPlaceholderText(row.placeholder)
         elif kind == "spec":
-            self.emg_arg.lineEdit().setPlaceholderText("e.g. lsl:NAME, synthetic:2000x16, synthetic-cyton")
+            self.emg_arg.lineEdit().setPlaceholderText(_SPEC_PLACEHOLDER)
 
     def _refresh_ports(self) -> None:
         text = self.emg_arg.currentText()

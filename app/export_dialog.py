@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from recorder.export import TARGETS, default_output, written_files
 from recorder.units import human_size
 
-from . import job_dialog
+from .errors import friendly_error
 from .job_dialog import JobDialog
 from .workers import Cancelled, Worker
 
@@ -305,7 +305,7 @@ class ExportDialog(JobDialog):
 
     def _job_errored(self, e: BaseException) -> None:
         self.status.setText("Export failed; nothing was written.")
-        self.error_label.setText(friendly_error(e))
+        self.error_label.setText(friendly_error(e, action="export"))
 
     def _job_aborted(self) -> None:
         # The job removes its files when it stops at a cancel check; a cancel that lands after the
@@ -332,8 +332,3 @@ class ExportDialog(JobDialog):
 
 
 
-def friendly_error(e: BaseException) -> str:
-    """One clear sentence for an export failure (the engine's messages already name the file)."""
-    from recorder.export import ExportError
-
-    return job_dialog.friendly_error(e, noun="Export", verb="export", writing="the export", as_is=(ExportError,))

@@ -26,7 +26,7 @@ from recorder import import_job
 from recorder.import_job import default_output_name, guess_format
 from recorder.pose_import import CLOCKS, PRESETS
 
-from . import job_dialog
+from .errors import friendly_error
 from .job_dialog import JobDialog
 from .workers import Worker
 
@@ -93,15 +93,6 @@ def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None 
 
     r = import_job.import_to_session(src, dst, fmt, force=force, progress=prog, cancel=cancel, **(options or {}))
     return {"path": r.path, "paths": r.paths, "summary": r.summaries[0], "summaries": r.summaries}
-
-
-def friendly_error(e: BaseException, fmt: str) -> str:
-    """One clear sentence for an import failure; a format error names the file and line."""
-    from recorder.importers import ImportFormatError
-
-    if isinstance(e, ImportFormatError):
-        return f"Not a valid {fmt} file — {e}"
-    return job_dialog.friendly_error(e, noun="Import", verb="import", writing="the session")
 
 
 class ImportDialog(JobDialog):
@@ -453,12 +444,12 @@ class ImportDialog(JobDialog):
                         pose_columns=cols, layout=self.layout_combo.currentData(),
                         units=self.joint_units.currentData(), time_column=self.table_time_column.text().strip() or None,
                         frame_time_column=self.frame_time_column.text().strip() or None,
-                        rate_hz=rate if rate > 0 else None,
+                        sample_rate_hz=rate if rate > 0 else None,
                         label_column=self.table_label_column.text().strip() or None)
             return opts
         if self.fmt() == "folder":
             opts.update(pattern=self.pattern.text().strip(), per=self.per.currentData(),
-                        rate_hz=self.folder_rate.value(), emg_columns=self.folder_columns.text().strip() or None,
+                        sample_rate_hz=self.folder_rate.value(), emg_columns=self.folder_columns.text().strip() or None,
                         channels=self.channels.value() or None, dat_dtype=self.dat_dtype.text().strip() or "<i2")
             return opts
         if self.fmt() != "csv":
@@ -469,7 +460,7 @@ class ImportDialog(JobDialog):
                     time_unit=self.time_unit.currentData(),
                     label_column=self.label_column.text().strip() or None,
                     delimiter=self.delimiter.currentData(), has_header=self.header.currentData(),
-                    rate_hz=rate if rate > 0 else None, units=self.units.text().strip() or "counts")
+                    sample_rate_hz=rate if rate > 0 else None, units=self.units.text().strip() or "counts")
         return opts
 
     def validate(self) -> str | None:
@@ -541,7 +532,7 @@ class ImportDialog(JobDialog):
 
     def _job_errored(self, e: BaseException) -> None:
         self.status.setText("Import failed; no session was written.")
-        self.error_label.setText(friendly_error(e, self.fmt()))
+        self.error_label.setText(friendly_error(e, action="import", fmt=self.fmt()))
 
     def _job_aborted(self) -> None:
         self.status.setText("Import cancelled; no session was written.")

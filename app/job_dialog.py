@@ -15,9 +15,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QWidget)
 
+from .errors import friendly_error
 from .workers import Worker, WorkerPool
 
-__all__ = ["JobDialog", "friendly_error"]
+__all__ = ["JobDialog"]
 
 #: Progress bar range for determinate jobs (workers report done/total; the bar takes the total).
 BAR_STEPS = 1000
@@ -197,16 +198,3 @@ class JobDialog(QDialog):
         self.shutdown()
         super().closeEvent(ev)
 
-
-def friendly_error(e: BaseException, *, noun: str = "Job", verb: str = "run it", writing: str = "the output",
-                   as_is: tuple[type[BaseException], ...] = ()) -> str:
-    """One clear sentence for a job's failure. Exceptions of the ``as_is`` types and missing/
-    existing/forbidden files already name the file and are shown as they are; other OS errors
-    happened while writing ``writing``; a ValueError is a bad input ("Cannot <verb>: …")."""
-    if isinstance(e, (*as_is, FileNotFoundError, FileExistsError, PermissionError)):
-        return str(e)
-    if isinstance(e, OSError):
-        return f"Cannot write {writing}: {e}"
-    if isinstance(e, ValueError):
-        return f"Cannot {verb}: {e}"
-    return f"{noun} failed ({type(e).__name__}): {e}"

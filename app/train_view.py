@@ -23,6 +23,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from .errors import friendly_error
 from .plots import ConfusionMatrixPlot, CurvesPlot, FingerErrorPlot, bold, table_item
 from .settings import Settings
 from .workers import WorkerPool
@@ -117,19 +118,6 @@ def list_models(folder: str | Path) -> list[dict]:
         out.append(entry)
     out.sort(key=lambda e: e["created"], reverse=True)
     return out
-
-
-def friendly_error(text: str, task: str) -> str:
-    """A one-paragraph explanation of an engine error line ("DatasetError: ...")."""
-    kind, _, msg = text.partition(": ")
-    msg = msg or kind
-    if "no usable windows" in msg:
-        why = ("pose training needs video frames with a detected hand: are the hands in view?"
-               if task == "pose" else "gesture training needs labelled EMG.")
-        return f"No training windows in the selected sessions: {why}\n({msg})"
-    if kind in ("SessionFormatError", "OSError", "FileNotFoundError"):
-        return f"A session could not be read: {msg}"
-    return f"Training failed: {msg}"
 
 
 def _fmt_s(s: float | None) -> str:
@@ -782,7 +770,8 @@ class TrainView(QtWidgets.QWidget):
         else:
             self.progress.setValue(0)
             self.eta.setText("failed")
-            text = friendly_error(message, self._task_running) if outcome == "error" else f"Training failed: {message}"
+            text = (friendly_error(message, action="train", task=self._task_running) if outcome == "error"
+                    else f"Training failed: {message}")
             self.banner.show_message(text, "error")
             self.summary.setText("No model was saved.")
             self.message.emit(text.splitlines()[0])

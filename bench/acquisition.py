@@ -52,7 +52,7 @@ def _open(kind: str, seconds: float):
         emu = src.emulator
         return subject, src, emu.truth_times, emu.sent_counts
     if kind == "synthetic":
-        subject = SyntheticSubject(seed=0, n_channels=16, emg_rate_hz=2000.0)
+        subject = SyntheticSubject(seed=0, n_channels=16, sample_rate_hz=2000.0)
         src = SyntheticEmgSource(subject=subject, sample_rate_hz=2000.0, n_channels=16)
         return subject, src, src.truth_times, None
     raise ValueError(f"unknown soak kind {kind!r}")

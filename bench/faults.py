@@ -728,7 +728,7 @@ def one_writer_case(workdir: Path) -> dict:
         "recover": lambda: recover(live),
         "repair": lambda: repair(live),
         "second recorder": lambda: SessionWriter(live, sample_rate_hz=100, channel_names=["x"], t0=0.0).start().close(),
-        "import": lambda: import_csv(src, live, rate_hz=100, emg_columns="0-1"),
+        "import": lambda: import_csv(src, live, sample_rate_hz=100, emg_columns="0-1"),
         "export": lambda: export([other], live, "csv"),
     }
     seconds = 1.0

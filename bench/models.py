@@ -224,7 +224,7 @@ def memory_rows(ctx: Context) -> list[Row]:
     for minutes, target in ((ctx.pick(2, 10), 0.6), (ctx.pick(6, 60), 1.5)):
         p = d / f"synthetic-{minutes}min-16ch-2kHz.h5"
         if not p.exists():
-            make_synthetic_session(p, duration_s=minutes * 60, seed=3, emg_rate=2000.0, n_channels=16)
+            make_synthetic_session(p, duration_s=minutes * 60, seed=3, sample_rate_hz=2000.0, n_channels=16)
         r = _run_child({"sessions": [str(p)], "cfg": MEM_CFG}, timeout=1800)
         rows.append(Row(GROUP, f"training on {minutes} min of 16 ch x 2 kHz: peak RSS", round(r["peak_rss_gb"], 3), "GB",
                         f"<= {target}" if minutes in (10, 60) else "",

@@ -65,9 +65,9 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
     s = session if isinstance(session, ds.SessionArrays) else ds.read_session(session)
     ws = ds.build_windows([s], task="pose", window_ms=model.window_ms, anchor=dc["anchor"],
                           target_frame=dc["target_frame"], target=dc["target"], clean=dc["clean"], lag=dc["lag"])
-    if abs(ws.rate_hz - model.rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
-        raise ValueError(f"{init_dir}: model expects {model.rate_hz} Hz x {len(model.channel_names)} channels, "
-                         f"{s.name} has {ws.rate_hz} Hz x {len(ws.channel_names)}")
+    if abs(ws.sample_rate_hz - model.sample_rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
+        raise ValueError(f"{init_dir}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
+                         f"{s.name} has {ws.sample_rate_hz} Hz x {len(ws.channel_names)}")
     split = calibration_split(ws, calibration_s)
     parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
     calib = np.concatenate([parts["train"], parts["val"]])

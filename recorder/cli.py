@@ -13,6 +13,7 @@ import re
 import sys
 
 from . import __version__, commands
+from .errors import EmgrecError
 
 
 def plain(text: str | None) -> str | None:
@@ -38,6 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_ERROR = 1   # an expected failure (bad file, device, option); 2 is argparse's usage error
+
+
+def error_message(e: BaseException) -> str | None:
+    """The one line ``emgrec`` prints for an expected failure, or None for a bug (shown as a traceback).
+
+    The engine's own errors (:class:`~recorder.errors.EmgrecError`, command-line mistakes included)
+    are shown as they are: their messages name the file or option. An OS error (disk full, no
+    permission, missing file) names its file as ``FILE: reason``. A plain ValueError or RuntimeError
+    still counts as expected: engine checks not yet under EmgrecError raise those.
+    """
+    if isinstance(e, EmgrecError):
+        return str(e)
+    if isinstance(e, OSError):
+        if e.filename is None or not e.strerror:
+            return str(e)
+        files = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
+        return f"{files}: {e.strerror}"
+    if isinstance(e, (ValueError, RuntimeError)):
+        return str(e)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,12 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 141  # 128 + SIGPIPE, what a shell reports for a killed pipeline member
-    except (OSError, ValueError, RuntimeError) as e:
-        # Expected failures (bad file, bad device, bad option) get one clear line, not a traceback.
-        if args.verbose:
-            raise
-        print(f"emgrec {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        message = error_message(e)
+        if message is None or args.verbose:
+            raise   # a bug (or -v): the traceback is what helps
+        print(f"emgrec {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

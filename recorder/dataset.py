@@ -54,7 +54,7 @@ class SessionArrays:
     """
 
     name: str
-    rate_hz: float
+    sample_rate_hz: float
     channel_names: list[str]
     emg_t: np.ndarray
     emg: np.ndarray
@@ -113,7 +113,7 @@ def read_session(path: str | Path, load_emg: bool = True) -> SessionArrays:
         angles = r.angles if len(frame_t) else None
         score = np.asarray(r.landmarks_score[:], np.float32) if len(frame_t) else None
         hand = np.asarray(r.handedness) if len(frame_t) else None
-        s = SessionArrays(name=path.name, rate_hz=float(r.sample_rate_hz), channel_names=list(r.channel_names),
+        s = SessionArrays(name=path.name, sample_rate_hz=float(r.sample_rate_hz), channel_names=list(r.channel_names),
                           emg_t=emg_t, emg=emg, gaps=gaps, frame_t=frame_t, world=world, labels=labels,
                           path=str(path), sha256=file_sha256(path), scale_to_uV=float(r.scale_to_uV),
                           angles=angles, angle_names=r.angle_names if angles is not None else [],
@@ -157,7 +157,7 @@ def as_sessions(sessions: Iterable[str | Path | SessionArrays], load_emg: bool =
 
 
 # -- windowing ---------------------------------------------------------------------------------------
-def window_ends(emg_t: np.ndarray, anchor_t: np.ndarray, window_n: int, rate_hz: float,
+def window_ends(emg_t: np.ndarray, anchor_t: np.ndarray, window_n: int, sample_rate_hz: float,
                 gaps: np.ndarray | None = None, tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """Index of the last EMG sample at or before each anchor, and whether its window is usable.
 
@@ -170,7 +170,7 @@ def window_ends(emg_t: np.ndarray, anchor_t: np.ndarray, window_n: int, rate_hz:
     """
     emg_t = np.asarray(emg_t, dtype=np.float64)
     anchor_t = np.asarray(anchor_t, dtype=np.float64)
-    period = 1.0 / rate_hz
+    period = 1.0 / sample_rate_hz
     end = np.searchsorted(emg_t, anchor_t, side="right") - 1
     start = end - (window_n - 1)
     ok = start >= 0
@@ -438,7 +438,7 @@ class WindowSet:
     session: np.ndarray
     sessions: list[dict]
     class_names: list[str]
-    rate_hz: float
+    sample_rate_hz: float
     channel_names: list[str]
     window_n: int
     anchor: str
@@ -452,21 +452,21 @@ class WindowSet:
 
     @property
     def window_s(self) -> float:
-        return self.window_n / self.rate_hz
+        return self.window_n / self.sample_rate_hz
 
     def subset(self, idx: np.ndarray) -> "WindowSet":
         idx = np.asarray(idx)
         return WindowSet(self.X.take(idx) if isinstance(self.X, LAZY_WINDOWS) else self.X[idx],
                          None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
-                         self.frame[idx], self.session[idx], self.sessions, self.class_names, self.rate_hz,
+                         self.frame[idx], self.session[idx], self.sessions, self.class_names, self.sample_rate_hz,
                          self.channel_names, self.window_n, self.anchor, target=self.target,
                          target_names=self.target_names)
 
 
-def window_samples(window_ms: float, rate_hz: float) -> int:
-    n = int(round(window_ms * 1e-3 * rate_hz))
+def window_samples(window_ms: float, sample_rate_hz: float) -> int:
+    n = int(round(window_ms * 1e-3 * sample_rate_hz))
     if n < 2:
-        raise DatasetError(f"window of {window_ms} ms at {rate_hz} Hz is under 2 samples")
+        raise DatasetError(f"window of {window_ms} ms at {sample_rate_hz} Hz is under 2 samples")
     return n
 
 
@@ -519,11 +519,11 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
             ss[0] = read_session(ss[0], load_emg=False)
     else:
         ss = as_sessions(sessions)
-    rate, chans = ss[0].rate_hz, ss[0].channel_names
+    rate, chans = ss[0].sample_rate_hz, ss[0].channel_names
 
     def check(s: SessionArrays) -> None:
-        if abs(s.rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
-            raise DatasetError(f"{s.name}: {s.rate_hz} Hz x {len(s.channel_names)} channels differs from "
+        if abs(s.sample_rate_hz - rate) > 1e-6 or len(s.channel_names) != len(chans):
+            raise DatasetError(f"{s.name}: {s.sample_rate_hz} Hz x {len(s.channel_names)} channels differs from "
                                f"{ss[0].name}: {rate} Hz x {len(chans)}")
     for s in ss[1:]:
         if isinstance(s, SessionArrays):
@@ -635,7 +635,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         sessions=[{"name": s.name, "path": s.path, "sha256": s.sha256,
                    "duration_s": float(s.emg_t[-1] - s.emg_t[0]) if len(s.emg_t) else 0.0,
                    "lag_s": lg} for s, lg in zip(ss, lag_used)],
-        class_names=list(class_names), rate_hz=rate, channel_names=list(chans), window_n=T,
+        class_names=list(class_names), sample_rate_hz=rate, channel_names=list(chans), window_n=T,
         anchor="+".join(sorted(used_anchor)), dropped=dropped, target=target if task == "pose" else "landmarks",
         target_names=target_names, clean_counts=(clean or {}).get("counts"))
     if task == "gesture" and (label < 0).any():

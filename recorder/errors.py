@@ -18,3 +18,7 @@ class EmgrecError(Exception):
 
 class Cancelled(Exception):
     """A job stopped early because its cancel flag was set (not a failure: report it as cancelled)."""
+
+
+class UsageError(EmgrecError, ValueError):
+    """A bad command-line option or combination of options; the message names the option."""

@@ -134,7 +134,7 @@ def _utc_now() -> str:
 class _SessionPlan:
     path: Path
     sha256: str
-    rate_hz: float
+    sample_rate_hz: float
     channel_names: list[str]
     units: str
     scale_to_uV: float
@@ -158,9 +158,9 @@ def _plan(paths: list[Path], job: _Job) -> list[_SessionPlan]:
         plans[-1].sha256 = file_sha256(p)
     first = plans[0]
     for pl in plans[1:]:
-        if abs(pl.rate_hz - first.rate_hz) > 1e-6 or len(pl.channel_names) != len(first.channel_names):
-            raise ExportError(f"{pl.path}: {pl.rate_hz:g} Hz x {len(pl.channel_names)} channels differs from "
-                              f"{first.path}: {first.rate_hz:g} Hz x {len(first.channel_names)}; export them separately")
+        if abs(pl.sample_rate_hz - first.sample_rate_hz) > 1e-6 or len(pl.channel_names) != len(first.channel_names):
+            raise ExportError(f"{pl.path}: {pl.sample_rate_hz:g} Hz x {len(pl.channel_names)} channels differs from "
+                              f"{first.path}: {first.sample_rate_hz:g} Hz x {len(first.channel_names)}; export them separately")
     return plans
 
 
@@ -179,8 +179,8 @@ def _iter_window_blocks(plan: _SessionPlan, *, task: str, window_ms: float, clas
     from .dataset import DatasetError, SessionArrays, build_windows, window_samples
     from .session import SessionReader
 
-    T = window_samples(window_ms, plan.rate_hz)
-    period = 1.0 / plan.rate_hz
+    T = window_samples(window_ms, plan.sample_rate_hz)
+    period = 1.0 / plan.sample_rate_hz
     with SessionReader(plan.path) as r:
         emg_t = r.emg_t
         gaps = r.gaps
@@ -213,7 +213,7 @@ def _iter_window_blocks(plan: _SessionPlan, *, task: str, window_ms: float, clas
             else:
                 # Pseudo-frames: build_windows anchors on "frames with a hand"; here every anchor counts.
                 w = np.zeros((b - a, N_LANDMARKS, 3), np.float32)
-            sa = SessionArrays(name=plan.path.name, rate_hz=plan.rate_hz, channel_names=plan.channel_names,
+            sa = SessionArrays(name=plan.path.name, sample_rate_hz=plan.sample_rate_hz, channel_names=plan.channel_names,
                                emg_t=emg_t[e0:e1], emg=np.asarray(r.emg_data[e0:e1]),
                                gaps=gaps, frame_t=anchor_t[a:b], world=w, labels=[] if all_frames else plan.labels,
                                path=str(plan.path), sha256=plan.sha256, scale_to_uV=plan.scale_to_uV)
@@ -295,7 +295,7 @@ class _H5Windows:
         return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _split_codes(t: np.ndarray, session: np.ndarray, sessions: list[dict], window_n: int, rate_hz: float,
+def _split_codes(t: np.ndarray, session: np.ndarray, sessions: list[dict], window_n: int, sample_rate_hz: float,
                  split_mode: str, **split_kw) -> tuple[dict, np.ndarray]:
     """A dataset split over the windows' anchor times, and per-window part codes (N,) int8."""
     from .dataset import WindowSet, make_split, split_indices, split_to_json
@@ -304,7 +304,7 @@ def _split_codes(t: np.ndarray, session: np.ndarray, sessions: list[dict], windo
     # broadcast stand-in, so no window data is loaded for this.
     dummy_x = np.broadcast_to(np.zeros((1, 1, 1), np.float32), (len(t), 1, 1))
     ws = WindowSet(X=dummy_x, y=None, label=np.zeros(len(t), np.int64), t=t, frame=np.zeros(len(t), np.int64),
-                   session=session, sessions=sessions, class_names=[], rate_hz=rate_hz, channel_names=[],
+                   session=session, sessions=sessions, class_names=[], sample_rate_hz=sample_rate_hz, channel_names=[],
                    window_n=window_n, anchor="frames")
     split = make_split(ws, mode=split_mode, **split_kw)
     codes = np.full(len(t), -1, np.int8)
@@ -350,7 +350,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
     plans = _plan(paths, job)
     task = _resolve_task(plans, task)
     classes = _class_names(plans, background_label, class_names)
-    rate, chans = plans[0].rate_hz, plans[0].channel_names
+    rate, chans = plans[0].sample_rate_hz, plans[0].channel_names
     T = window_samples(window_ms, rate)
     C = len(chans)
     total_s = sum(max(pl.duration_s, 1e-9) for pl in plans)

@@ -1,6 +1,6 @@
 """Dataset folders: many per-recording files -> sessions, class and repetition from the file name.
 
-``import_folder(src, out, pattern="R_{rep}_C_{class}.csv", rate_hz=200)``: every file under ``src``
+``import_folder(src, out, pattern="R_{rep}_C_{class}.csv", sample_rate_hz=200)``: every file under ``src``
 (a folder, searched recursively, or a glob) whose name matches ``pattern`` is one recording. Text
 files are delimited numbers (a header line is skipped); ``.dat`` files are interleaved little-endian
 int16 samples of ``channels`` channels. ``per="folder"`` makes one session per folder, the
@@ -124,7 +124,7 @@ def read_recording(path: Path, *, channels: int | None = None, emg_columns=None,
     return x
 
 
-def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder", channels: int | None = None,
+def import_folder(src, out, *, pattern: str, sample_rate_hz: float, per: str = "folder", channels: int | None = None,
                   emg_columns=None, label_names: dict | None = None, delimiter: str = ",", dat_dtype: str = "<i2",
                   units: str = "counts", scale_to_uV: float = float("nan"), subject: str = "", notes: str = "",
                   force: bool = False, step=None) -> list[Path]:
@@ -135,8 +135,8 @@ def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder"
     the targets (their write locks held throughout) are replaced only once all are written; a
     failure leaves none of them. ``step(fraction, message)``, when given, is called before each
     session and before the renames; it may raise (a cancel) to stop with nothing written."""
-    if not (np.isfinite(rate_hz) and rate_hz > 0):
-        raise ValueError(f"rate must be a positive finite number of Hz, got {rate_hz}")
+    if not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
+        raise ValueError(f"rate must be a positive finite number of Hz, got {sample_rate_hz}")
     if per not in ("folder", "recording"):
         raise ValueError(f"per must be 'folder' or 'recording', got {per!r}")
     recs = find_recordings(src, pattern)
@@ -167,7 +167,7 @@ def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder"
                 step(k / len(groups), f"importing {Path(key).name}")
             tmp = targets[key].with_name(f".{targets[key].name}.{uuid.uuid4().hex[:8]}.importing")
             staged[key] = tmp
-            _import_group(tmp, key, items, src=src, rate_hz=rate_hz, channels=channels, emg_columns=emg_columns,
+            _import_group(tmp, key, items, src=src, sample_rate_hz=sample_rate_hz, channels=channels, emg_columns=emg_columns,
                           delimiter=delimiter, dat_dtype=dat_dtype, names=names, pattern=pattern, per=per,
                           units=units, scale_to_uV=scale_to_uV, subject=subject, notes=notes)
         if step is not None:
@@ -182,10 +182,10 @@ def import_folder(src, out, *, pattern: str, rate_hz: float, per: str = "folder"
     return [targets[key] for key in groups]
 
 
-def _import_group(dst: Path, key: str, items, *, src, rate_hz, channels, emg_columns, delimiter, dat_dtype, names,
+def _import_group(dst: Path, key: str, items, *, src, sample_rate_hz, channels, emg_columns, delimiter, dat_dtype, names,
                   pattern, per, units, scale_to_uV, subject, notes) -> Path:
     """Write the recordings ``items`` [(file, fields)] of one group as one session ``dst``."""
-    period = 1.0 / rate_hz
+    period = 1.0 / sample_rate_hz
     xs, ts, labels, gaps, info = [], [], [], [], []
     t_next = 0.0
     for f, d in items:
@@ -212,6 +212,6 @@ def _import_group(dst: Path, key: str, items, *, src, rate_hz, channels, emg_col
                          "label_names": names},
             "source_file": Path(key).name, "recordings": json.dumps(info)}
     nch = x.shape[1]
-    return _write_session(dst, x=x.astype(dt), t=np.concatenate(ts), rate_hz=float(rate_hz),
+    return _write_session(dst, x=x.astype(dt), t=np.concatenate(ts), sample_rate_hz=float(sample_rate_hz),
                           channel_names=[f"ch{i + 1}" for i in range(nch)], units=units,
                           scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=gaps, metadata=meta)

@@ -153,7 +153,7 @@ def _find_gaps(t: np.ndarray, period: float, factor: float = 3.0) -> list[tuple[
     return [(float(t[i] + period), float(t[i + 1])) for i in k]
 
 
-def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel_names: Sequence[str], units: str,
+def _write_session(dst, *, x: np.ndarray, t: np.ndarray, sample_rate_hz: float, channel_names: Sequence[str], units: str,
                    scale_to_uV: float, dtype, labels, gaps, metadata: dict, markers=(), poses=None,
                    finish=None) -> Path:
     """Write through the normal SessionWriter (t0 = 0: the given times are already session seconds)
@@ -169,7 +169,7 @@ def _write_session(dst, *, x: np.ndarray, t: np.ndarray, rate_hz: float, channel
     # Not mkstemp: its 0600 mode would stick to the session; the writer creates it (umask applies).
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     try:
-        w = SessionWriter(tmp, sample_rate_hz=rate_hz, channel_names=channel_names, units=units,
+        w = SessionWriter(tmp, sample_rate_hz=sample_rate_hz, channel_names=channel_names, units=units,
                           scale_to_uV=scale_to_uV, emg_dtype=dtype, t0=0.0, metadata=metadata,
                           video=poses is not None, store_images=False, flush_interval_s=1.0)
         w.start()
@@ -273,7 +273,7 @@ def _wider(x: np.ndarray, dt: np.dtype) -> np.dtype:
     return np.dtype(np.float32)
 
 
-def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_column=None, time_unit: str = "s",
+def import_csv(src, dst, *, sample_rate_hz: float | None = None, emg_columns, time_column=None, time_unit: str = "s",
                label_column=None, label_names: dict | None = None, delimiter: str = ",",
                has_header: bool | None = None, units: str = "counts", scale_to_uV: float = float("nan"),
                subject: str = "", notes: str = "", dtype=None, device: dict | None = None,
@@ -283,8 +283,8 @@ def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_colu
     emg_columns: column numbers (0-based) or header names, or a string like ``"0-7"`` / ``"ch1,ch2"``.
     time_column: column of sample times (``time_unit`` "s", "ms", "us" or "ns"); times are shifted so
         the first sample is at 0 s (the original first time is kept in attr ``source_start_time``).
-        Without it, samples are evenly spaced at ``rate_hz``.
-    rate_hz: nominal rate; required without a time column, else measured from the times when None
+        Without it, samples are evenly spaced at ``sample_rate_hz``.
+    sample_rate_hz: nominal rate; required without a time column, else measured from the times when None
         (recorded gaps left out).
     label_column: per-sample class codes (numbers, named by ``label_names``) or text labels; runs
         of one label become label segments, split at gaps.
@@ -295,19 +295,19 @@ def import_csv(src, dst, *, rate_hz: float | None = None, emg_columns, time_colu
     EMG or times, a time going backwards, a value that does not fit ``dtype`` and a row with the
     wrong number of fields are errors naming the file and line; nothing is left behind.
     """
-    if rate_hz is not None and not (np.isfinite(rate_hz) and rate_hz > 0):
-        raise ValueError(f"{Path(src).name}: rate must be a positive finite number of Hz, got {rate_hz}")
+    if sample_rate_hz is not None and not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
+        raise ValueError(f"{Path(src).name}: rate must be a positive finite number of Hz, got {sample_rate_hz}")
     want = np.dtype(dtype) if dtype is not None else None
     while True:
         try:
-            return _import_csv_once(Path(src), Path(dst), rate_hz, emg_columns, time_column, time_unit, label_column,
+            return _import_csv_once(Path(src), Path(dst), sample_rate_hz, emg_columns, time_column, time_unit, label_column,
                                     label_names or {}, delimiter, has_header, units, scale_to_uV, subject, notes,
                                     want, dtype is None, device, extra_attrs, chunk_rows)
         except _Widen as w:
             want = w.dtype
 
 
-def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, label_column, label_names, delimiter,
+def _import_csv_once(src, dst, sample_rate_hz, emg_columns, time_column, time_unit, label_column, label_names, delimiter,
                      has_header, units, scale_to_uV, subject, notes, want, auto_dtype, device, extra_attrs,
                      chunk_rows) -> Path:
     import pandas as pd
@@ -318,8 +318,8 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(time_unit)
     if scale is None:
         raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
-    if time_column is None and rate_hz is None:
-        raise ValueError(f"{src.name}: rate_hz is required when there is no time column")
+    if time_column is None and sample_rate_hz is None:
+        raise ValueError(f"{src.name}: sample_rate_hz is required when there is no time column")
     first = _first_line(src)
     if first is None:
         raise ImportFormatError(f"{src.name}: no data rows")
@@ -365,7 +365,7 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
     lock = WriteLock(dst, "an import").acquire("import into it")
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     w = None
-    tl = _Timeline(rate_hz if tcol is not None else rate_hz)
+    tl = _Timeline(sample_rate_hz if tcol is not None else sample_rate_hz)
     label_index: dict = {}
     row0, t_first, t_last = 0, None, None
     meta = {"subject": subject, "notes": notes, "hand": "",
@@ -407,7 +407,7 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
                     t_last = float(traw[-1])
                     t = (traw - t_first) * scale
                 else:
-                    t = (row0 + np.arange(n)) / float(rate_hz)
+                    t = (row0 + np.arange(n)) / float(sample_rate_hz)
                 if want is None:
                     want = np.dtype(_smallest_dtype(x))
                 ok = _fits(x, want, integral)
@@ -425,7 +425,7 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
                 else:
                     codes = None
                 if w is None:
-                    rate0 = rate_hz or (max(n - 1, 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0)
+                    rate0 = sample_rate_hz or (max(n - 1, 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else 1.0)
                     w = SessionWriter(tmp, sample_rate_hz=rate0, channel_names=ch_names, units=units,
                                       scale_to_uV=scale_to_uV, emg_dtype=want, t0=0.0, metadata=meta, video=False,
                                       flush_interval_s=1.0)
@@ -452,11 +452,11 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
         st = w.stats()
         if st["samples"] != row0 or st["rejected"]:
             raise RuntimeError(f"writing {dst}: {st['samples']} of {row0} samples written")
-        if rate_hz is None:
-            rate_hz = tl.measured_rate()
-            if rate_hz is None:
-                raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass rate_hz")
-        period = 1.0 / float(rate_hz)
+        if sample_rate_hz is None:
+            sample_rate_hz = tl.measured_rate()
+            if sample_rate_hz is None:
+                raise ImportFormatError(f"{src.name}: cannot measure the rate from the time column; pass sample_rate_hz")
+        period = 1.0 / float(sample_rate_hz)
         gaps = tl.gap_list(period) if tcol is not None else []
         labels = []
         if lcol is not None:
@@ -464,7 +464,7 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
             names_of = {i: str(label_names.get(k, k)) for i, k in inv_names.items()}
             labels = tl.segments(period, names_of)
         with h5py.File(tmp, "r+") as f:
-            f["emg/data"].attrs["sample_rate_hz"] = float(rate_hz)
+            f["emg/data"].attrs["sample_rate_hz"] = float(sample_rate_hz)
             if tcol is not None:
                 f.attrs["source_start_time"] = t_first
                 f.attrs["source_time_unit"] = time_unit
@@ -488,12 +488,12 @@ def _import_csv_once(src, dst, rate_hz, emg_columns, time_column, time_unit, lab
 class _Timeline:
     """Gaps, the measured rate and label runs of a stream of (t, codes) chunks, without keeping t.
 
-    A gap is an interval over 3 periods (``rate_hz`` given) or over 3 x the median interval of the
+    A gap is an interval over 3 periods (``sample_rate_hz`` given) or over 3 x the median interval of the
     first chunk (rate measured); the measured rate leaves gaps out. Label runs end at a code change
     (at the next run's first sample) or at a gap (one period after their last sample)."""
 
-    def __init__(self, rate_hz: float | None):
-        self.thr = 3.0 / rate_hz if rate_hz else None
+    def __init__(self, sample_rate_hz: float | None):
+        self.thr = 3.0 / sample_rate_hz if sample_rate_hz else None
         self.prev_t = self.prev_c = None
         self.n_ok, self.d_ok = 0, 0.0
         self.gaps: list[tuple[float, float]] = []
@@ -596,7 +596,7 @@ def import_myo_readings(src, dst, *, subject: str = "", notes: str = "") -> Path
             "settings": {"importer": "myo-readings", "files": sources, "file_gap_s": FILE_GAP_S,
                          "label_names": MYO_READINGS_LABELS},
             "source_file": str(src.name)}
-    return _write_session(dst, x=x, t=t, rate_hz=rate, channel_names=[f"emg{i + 1}" for i in range(8)],
+    return _write_session(dst, x=x, t=t, sample_rate_hz=rate, channel_names=[f"emg{i + 1}" for i in range(8)],
                           units="counts", scale_to_uV=float("nan"), dtype=np.int8, labels=labels, gaps=gaps,
                           metadata=meta)
 
@@ -627,7 +627,7 @@ def import_neurotron(src, dst, *, subject: str = "", notes: str = "") -> Path:
     emg = [i for i in range(9) if i != tcol]
     start = float(tab.values[0, tcol])
     recorded = _dt.datetime.fromtimestamp(start, _dt.timezone.utc).isoformat(timespec="milliseconds")
-    return import_csv(src, dst, rate_hz=50.0, emg_columns=emg, time_column=tcol, time_unit="s",
+    return import_csv(src, dst, sample_rate_hz=50.0, emg_columns=emg, time_column=tcol, time_unit="s",
                       has_header=tab.names is not None, units="counts", scale_to_uV=float("nan"),
                       subject=subject, notes=notes, dtype=np.uint16,
                       device={"kind": "myo", "mode": "emg50", "sample_rate_hz": 50.0, "source": "neurotron"},

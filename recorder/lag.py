@@ -25,20 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EmgrecError
+
 LAG_ATTR = "emg_video_lag_s"
 LAG_METHOD_ATTR = "emg_video_lag_method"
 METHOD = "ridge pose->EMG-envelope R^2 over a lag grid (recorder.lag)"
 
 
-class LagError(ValueError):
+class LagError(EmgrecError, ValueError):
     """Too little data to estimate a lag; the message names the session."""
 
 
-def envelope(emg: np.ndarray, rate_hz: float, smooth_s: float = 0.05) -> np.ndarray:
+def envelope(emg: np.ndarray, sample_rate_hz: float, smooth_s: float = 0.05) -> np.ndarray:
     """(N, C) amplitude envelope: sqrt of the centred moving mean of the squared, mean-removed EMG."""
     x = np.asarray(emg, np.float64)
     x = x - x.mean(axis=0)
-    k = max(1, int(round(smooth_s * rate_hz)) | 1)  # odd length: centred, no delay
+    k = max(1, int(round(smooth_s * sample_rate_hz)) | 1)  # odd length: centred, no delay
     return np.sqrt(_movmean(x ** 2, k))
 
 
@@ -66,7 +68,7 @@ def _pose_features(frame_t: np.ndarray, y: np.ndarray, smooth_frames: int = 9) -
     return np.hstack([a, v, np.abs(v), np.ones((len(a), 1))])
 
 
-def lag_curve(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
               lags_s: np.ndarray, alpha: float = 1.0, highpass_s: float | None = None) -> np.ndarray:
     """R^2 (len(lags_s),) of the envelope predicted from the pose at each candidate lag (seconds).
 
@@ -107,9 +109,9 @@ def lag_curve(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.nd
     F[:, :-1] = (F[:, :-1] - mu) / sd
     G = F.T @ F + alpha * np.eye(F.shape[1])
     P = np.linalg.solve(G, F.T)  # (K, F): ridge coefficients = P @ targets
-    env = envelope(emg, rate_hz)
+    env = envelope(emg, sample_rate_hz)
     if highpass_s:
-        env = env - _movmean(env, max(3, int(round(highpass_s * rate_hz)) | 1))
+        env = env - _movmean(env, max(3, int(round(highpass_s * sample_rate_hz)) | 1))
     out = np.empty(len(lags_s))
     for i, L in enumerate(lags_s):
         E = np.column_stack([np.interp(ft - L, emg_t, env[:, c]) for c in range(env.shape[1])])
@@ -119,14 +121,14 @@ def lag_curve(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.nd
     return out
 
 
-def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
                  min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005, refine_s: float = 0.04,
                  name: str = "session") -> dict:
     """Best lag (s) over [min_s, max_s]: {"lag_s", "r2", "r2_at_zero", "method", "lags_s", "curve"}.
 
     Raises LagError when the frames with a pose cover too little EMG (under 100 frames)."""
     lags = np.arange(min_s, max_s + step_s / 2, step_s)
-    curve = lag_curve(emg_t, emg, rate_hz, frame_t, y, lags)
+    curve = lag_curve(emg_t, emg, sample_rate_hz, frame_t, y, lags)
     if not np.isfinite(curve).any():
         raise LagError(f"{name}: too few frames with a pose inside the EMG to estimate the EMG-to-video lag")
     # The curve is flat near its top and noisy (R^2 moves by ~1e-3 over tens of ms), so the peak is
@@ -149,7 +151,7 @@ def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
         raise LagError(f"{s.name}: no frames with landmarks to estimate the EMG-to-video lag from")
     w = s.world.astype(np.float64)
     y = (w - w[:, :1]).reshape(len(w), -1)
-    return estimate_lag(s.emg_t, s.emg, s.rate_hz, s.frame_t, y, name=s.name)
+    return estimate_lag(s.emg_t, s.emg, s.sample_rate_hz, s.frame_t, y, name=s.name)
 
 
 def read_lag(path: str | Path) -> float | None:

@@ -59,7 +59,7 @@ class LivePredictor:
         self._configure_thread()
         self.window_n = self.model.window_n
         self.n_channels = len(self.model.channel_names)
-        self.rate_hz = self.model.rate_hz
+        self.sample_rate_hz = self.model.sample_rate_hz
         self.task = self.model.task
         if self.task == "pose" and (self.model.meta.get("targets") or {}).get("kind") == "joint_angles_deg":
             # The preview draws a 21-landmark hand; an angle model has no positions to draw.
@@ -87,8 +87,8 @@ class LivePredictor:
 
     def check_source(self, sample_rate_hz: float, n_channels: int) -> None:
         """Raise LiveInputError if a stream's rate or channel count differs from the model's."""
-        if n_channels != self.n_channels or abs(sample_rate_hz - self.rate_hz) > 1e-3 * self.rate_hz:
-            raise LiveInputError(f"{self.model.path}: model expects {self.rate_hz:g} Hz x {self.n_channels} channels, "
+        if n_channels != self.n_channels or abs(sample_rate_hz - self.sample_rate_hz) > 1e-3 * self.sample_rate_hz:
+            raise LiveInputError(f"{self.model.path}: model expects {self.sample_rate_hz:g} Hz x {self.n_channels} channels, "
                                  f"stream gives {sample_rate_hz:g} Hz x {n_channels}")
 
     def reset(self) -> None:

@@ -223,7 +223,7 @@ class LoadedModel:
     """A model folder in memory.
 
     module: the :class:`Predictor` (CPU, eval mode); meta: model.json; task: "pose" | "gesture";
-    window_n: T samples; rate_hz; channel_names; class_names; baseline_pose (63,) mm (pose task).
+    window_n: T samples; sample_rate_hz; channel_names; class_names; baseline_pose (63,) mm (pose task).
     """
 
     def __init__(self, path: Path, meta: dict, module: Predictor):
@@ -233,7 +233,7 @@ class LoadedModel:
         self.task: str = meta["task"]
         inp = meta["input"]
         self.window_n = int(inp["window_n"])
-        self.rate_hz = float(inp["sample_rate_hz"])
+        self.sample_rate_hz = float(inp["sample_rate_hz"])
         self.channel_names = list(inp["channel_names"])
         self.class_names = list(meta["class_names"])
         self.split = ds.split_from_json(meta["split"])
@@ -324,17 +324,17 @@ class Ensemble:
             raise ValueError("an ensemble needs at least one model")
         a = self.members[0]
         for m in self.members[1:]:
-            if m.task != a.task or abs(m.rate_hz - a.rate_hz) > 1e-6 or len(m.channel_names) != len(a.channel_names):
-                raise ValueError(f"{m.path} ({m.task}, {m.rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
-                                 f"{a.path} ({a.task}, {a.rate_hz} Hz, {len(a.channel_names)} ch)")
+            if m.task != a.task or abs(m.sample_rate_hz - a.sample_rate_hz) > 1e-6 or len(m.channel_names) != len(a.channel_names):
+                raise ValueError(f"{m.path} ({m.task}, {m.sample_rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
+                                 f"{a.path} ({a.task}, {a.sample_rate_hz} Hz, {len(a.channel_names)} ch)")
             if a.task == "gesture" and m.class_names != a.class_names:
                 raise ValueError(f"{m.path}: classes {m.class_names} differ from {a.path}: {a.class_names}")
-        self.task, self.rate_hz, self.channel_names = a.task, a.rate_hz, a.channel_names
+        self.task, self.sample_rate_hz, self.channel_names = a.task, a.sample_rate_hz, a.channel_names
         self.class_names = a.class_names
         self.window_n = max(m.window_n for m in self.members)
         self.split = a.split
         self.meta = {**a.meta, "input": {**a.meta["input"], "window_n": self.window_n,
-                                         "window_ms": self.window_n / self.rate_hz * 1e3}}
+                                         "window_ms": self.window_n / self.sample_rate_hz * 1e3}}
         self.baseline_pose = a.baseline_pose
         self.majority_class = a.majority_class
         self.path = Path("+".join(m.name for m in self.members))
@@ -345,7 +345,7 @@ class Ensemble:
 
     @property
     def window_ms(self) -> float:
-        return self.window_n / self.rate_hz * 1e3
+        return self.window_n / self.sample_rate_hz * 1e3
 
     def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
         """X: (N, T', C) with T' >= the longest member window. Mean of the members' outputs."""
@@ -365,7 +365,7 @@ def as_model(paths: Sequence[str | Path], ensemble: bool) -> list[Model]:
 def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -> ds.WindowSet:
     """Windows for ``model`` from sessions, with the model's window, classes and anchoring."""
     dc = model.meta.get("config", {}).get("data", {})
-    return ds.build_windows(sessions, task=model.task, window_ms=model.window_n / model.rate_hz * 1e3,
+    return ds.build_windows(sessions, task=model.task, window_ms=model.window_n / model.sample_rate_hz * 1e3,
                             anchor=anchor or dc.get("anchor", "auto"), grid_step_ms=dc.get("grid_step_ms", 50.0),
                             class_names=model.class_names if model.task == "gesture" else None,
                             background_label=dc.get("background_label", "rest"),
@@ -375,9 +375,9 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
-    if abs(ws.rate_hz - model.rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
-        raise ValueError(f"{model.path}: model expects {model.rate_hz} Hz x {len(model.channel_names)} channels, "
-                         f"sessions have {ws.rate_hz} Hz x {len(ws.channel_names)}")
+    if abs(ws.sample_rate_hz - model.sample_rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
+        raise ValueError(f"{model.path}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
+                         f"sessions have {ws.sample_rate_hz} Hz x {len(ws.channel_names)}")
 
 
 def held_out_indices(model: Model, ws: ds.WindowSet, part: str = "auto") -> tuple[np.ndarray, str]:
@@ -470,7 +470,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
         "load": {"torchscript": "torch.jit.load(file)", "pt2": "torch.export.load(file).module()",
                  "onnx": "onnxruntime.InferenceSession(file)"}[fmt],
         "input": {"shape": ["batch", T, C], "dtype": "float32", "units": "raw device units (as recorded)",
-                  "sample_rate_hz": m.rate_hz, "window_n": T, "window_ms": T / m.rate_hz * 1e3,
+                  "sample_rate_hz": m.sample_rate_hz, "window_n": T, "window_ms": T / m.sample_rate_hz * 1e3,
                   "channel_order": m.channel_names,
                   "order": "oldest sample first; the last sample is the newest (prediction time)"},
         "normalisation": {"included": True, "formula": "(x - x_mean) / x_std per channel, inside the model",

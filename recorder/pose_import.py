@@ -296,13 +296,13 @@ def _iso(t: float) -> str:
 
 
 # -- EMG regularisation --------------------------------------------------------------------------------
-def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_gap_s: float = 0.25,
+def regularise(t: np.ndarray, x: np.ndarray, sample_rate_hz: float | None = None, max_gap_s: float = 0.25,
                method: str = "previous", lines=None, name: str = "EMG") -> tuple[np.ndarray, np.ndarray, list, dict]:
     """Deduplicate and resample irregular rows onto a regular grid.
 
     t: (T,) s, non-decreasing; x: (T, C). Rows equal to the previous row in every channel, and rows
     at the same time as the previous one, are dropped (snapshot loggers repeat the last sample). The
-    kept rows are resampled at ``rate_hz`` (default: their mean rate,
+    kept rows are resampled at ``sample_rate_hz`` (default: their mean rate,
     rounded to 1 Hz) by ``previous`` (the last row at or before each grid time: causal, what a live
     stream would have had), ``linear`` (interpolation between the rows around it: smoother, but it
     looks up to one row ahead) or ``nearest``. Intervals longer than ``max_gap_s`` become gaps.
@@ -320,11 +320,11 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
     tk, xk = t[keep], x[keep]
     if len(tk) < 2:
         raise ImportFormatError(f"{name}: fewer than 2 distinct rows")
-    if rate_hz is None:
-        rate_hz = float(max(1, round((len(tk) - 1) / (tk[-1] - tk[0]))))
-    if not (np.isfinite(rate_hz) and rate_hz > 0):
-        raise ValueError(f"resample rate must be a positive finite number of Hz, got {rate_hz}")
-    grid = tk[0] + np.arange(int(np.floor((tk[-1] - tk[0]) * rate_hz)) + 1) / rate_hz
+    if sample_rate_hz is None:
+        sample_rate_hz = float(max(1, round((len(tk) - 1) / (tk[-1] - tk[0]))))
+    if not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
+        raise ValueError(f"resample rate must be a positive finite number of Hz, got {sample_rate_hz}")
+    grid = tk[0] + np.arange(int(np.floor((tk[-1] - tk[0]) * sample_rate_hz)) + 1) / sample_rate_hz
     big = np.flatnonzero(np.diff(tk) > max_gap_s)
     inside = np.zeros(len(grid), bool)
     gaps = []
@@ -332,7 +332,7 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
         a = np.searchsorted(grid, tk[i], side="right")
         b = np.searchsorted(grid, tk[i + 1], side="left")
         inside[a:b] = True  # grid points strictly between the last row before the gap and the next row
-        gaps.append((float(tk[i] + 1.0 / rate_hz), float(tk[i + 1])))
+        gaps.append((float(tk[i] + 1.0 / sample_rate_hz), float(tk[i + 1])))
     grid = grid[~inside]
     if method == "previous":
         xg = xk[np.searchsorted(tk, grid, side="right") - 1]
@@ -344,7 +344,7 @@ def regularise(t: np.ndarray, x: np.ndarray, rate_hz: float | None = None, max_g
         xg = xk[j]
     rec = {"method": f"drop rows equal to the previous row (all channels) or at a repeated time, then "
                      f"{method} interpolation onto a regular grid; intervals over {max_gap_s} s become gaps",
-           "interpolation": method, "causal": method == "previous", "rate_hz": rate_hz, "source_rows": int(len(t)),
+           "interpolation": method, "causal": method == "previous", "rate_hz": sample_rate_hz, "source_rows": int(len(t)),
            "duplicates_dropped": int((~keep).sum()), "rows_kept": int(keep.sum()),
            "kept_rows_mean_rate_hz": float((len(tk) - 1) / (tk[-1] - tk[0])),
            "kept_rows_median_interval_s": float(np.median(np.diff(tk))), "max_gap_s": max_gap_s,
@@ -409,7 +409,7 @@ def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column
             "alignment": json.dumps(align), "emg_resampling": json.dumps(rec)}
     rate = float(rec["rate_hz"])
     dst = Path(dst)
-    _write_session(dst, x=xg, t=tg - t0, rate_hz=rate, channel_names=ecols, units=units, scale_to_uV=scale_to_uV,
+    _write_session(dst, x=xg, t=tg - t0, sample_rate_hz=rate, channel_names=ecols, units=units, scale_to_uV=scale_to_uV,
                    dtype=np.float32, labels=[], gaps=[(a - t0, b - t0) for a, b in gaps], metadata=meta,
                    finish=lambda tmp: append_pose_frames(tmp, pc.t - t0, angles=ang, angle_names=pcols,
                                                          angle_definition=angle_definition, lock=False))
@@ -534,13 +534,13 @@ def joint_columns(tab: Table, *, preset: str | None = None, joints: Sequence[str
 
 def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: Sequence[str] | None = None,
                  column: str | None = None, pose_columns=None, layout: str = "interleaved", units: str | None = None,
-                 time_column=None, clock: str = "auto", frame_time_column=None, rate_hz: float | None = None,
+                 time_column=None, clock: str = "auto", frame_time_column=None, sample_rate_hz: float | None = None,
                  label_column=None, emg_units: str = "counts", scale_to_uV: float = float("nan"), hand: str = "",
                  subject: str = "", notes: str = "", delimiter: str = ",") -> Path:
     """Import one table with EMG and 3-D joints on the same rows (seed / Leap-style joined CSVs).
 
     Each row is an EMG sample at ``time_column`` (any clock; session 0 = the first row) or at
-    ``rate_hz``. Frames: one per distinct ``frame_time_column`` value when the table has it (the
+    ``sample_rate_hz``. Frames: one per distinct ``frame_time_column`` value when the table has it (the
     seed layout repeats a frame's joints until the next), else every row whose joints differ from
     the previous row's. Joints in ``units`` "mm" or "m" (default: the preset's) become world landmarks
     in mm; rows with any missing coordinate have no hand."""
@@ -571,13 +571,13 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
         t0 = float(t[0])
         t = t - t0
     else:
-        if not (rate_hz and np.isfinite(rate_hz) and rate_hz > 0):
+        if not (sample_rate_hz and np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
             raise ValueError(f"{src.name}: give a time column or a positive finite rate")
-        t, t0 = np.arange(len(x)) / float(rate_hz), 0.0
-    if rate_hz is None:
+        t, t0 = np.arange(len(x)) / float(sample_rate_hz), 0.0
+    if sample_rate_hz is None:
         d = np.diff(t)
         ok = d <= 3 * np.median(d)
-        rate_hz = float(ok.sum() / d[ok].sum())
+        sample_rate_hz = float(ok.sum() / d[ok].sum())
     if frame_time_column is None and p.get("frame_time") and p["frame_time"] in tab.names:
         frame_time_column = p["frame_time"]
     if frame_time_column is not None:
@@ -598,7 +598,7 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
     if label_column is not None:
         lab = tab.df[tab.column(label_column, "label")].astype(str).str.strip().to_numpy()
         uniq, codes = np.unique(lab, return_inverse=True)
-        labels = [seg for seg in _label_segments(t, codes.astype(np.float64), 1.0 / rate_hz,
+        labels = [seg for seg in _label_segments(t, codes.astype(np.float64), 1.0 / sample_rate_hz,
                                                  {i: n for i, n in enumerate(uniq)}) if seg[2] != ""]
     meta = {"subject": subject, "notes": notes, "hand": hand,
             "device": {"kind": "import", "source": src.name},
@@ -606,8 +606,8 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
                          "joint_units": units, "time_column": time_column, "frame_time_column": frame_time_column},
             "source_file": src.name, "source_start_time": t0}
     dt = np.dtype(_smallest_dtype(x))
-    _write_session(Path(dst), x=x.astype(dt), t=t, rate_hz=float(rate_hz), channel_names=ecols, units=emg_units,
-                   scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate_hz), metadata=meta,
+    _write_session(Path(dst), x=x.astype(dt), t=t, sample_rate_hz=float(sample_rate_hz), channel_names=ecols, units=emg_units,
+                   scale_to_uV=scale_to_uV, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / sample_rate_hz), metadata=meta,
                    finish=lambda tmp: append_pose_frames(tmp, frame_t, world_mm=world[rows], hand=hand, lock=False))
     return Path(dst)
 

@@ -3,7 +3,7 @@
 :func:`make_synthetic_session` evaluates a :class:`~recorder.synthetic.SyntheticSubject` on sample
 and frame grids (it is a pure function of time, so nothing runs in real time) and writes the result
 through the ordinary :class:`~recorder.session.SessionWriter`, so the file is exactly what a live
-recording would produce: EMG int8 counts at ``emg_rate`` Hz, landmarks (world mm, normalised image)
+recording would produce: EMG int8 counts at ``sample_rate_hz`` Hz, landmarks (world mm, normalised image)
 per frame at ``frame_rate`` fps, optional rendered frames, the schedule's gesture labels, and
 optional gaps (samples removed and the gap recorded). Used by tests, benchmarks and the demo.
 """
@@ -31,15 +31,17 @@ def _placeholder_jpeg() -> bytes:
 
 
 def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int = 0, camera: bool = False,
-                           frame_rate: float = 30.0, emg_rate: float = 200.0, n_channels: int = 8,
+                           frame_rate: float = 30.0, sample_rate_hz: float = 200.0, n_channels: int = 8,
                            gaps: Sequence[tuple[float, float]] = (), hand_dropout: float = 0.0,
                            frame_size: tuple[int, int] = (320, 240), chunk_s: float = 2.0,
-                           realism: str | dict | None = None, session: int = 0) -> Path:
+                           realism: str | dict | None = None, session: int = 0, *,
+                           emg_rate: float | None = None) -> Path:
     """Write a synthetic session file and return its path.
 
     duration_s: seconds of data; seed: the subject (schedule, mixing, hand size);
     camera: render frames of the hand (slower; else a tiny placeholder JPEG per frame);
-    frame_rate: fps of frames/landmarks; emg_rate: Hz of the int8 EMG (Myo raw is 200);
+    frame_rate: fps of frames/landmarks; sample_rate_hz: Hz of the int8 EMG (Myo raw is 200;
+    ``emg_rate``, its old name, still works with a DeprecationWarning);
     gaps: (start_s, end_s) session-second intervals with no EMG (recorded in /emg/gaps);
     hand_dropout: fraction of frames, chosen at random, written without a hand (NaN landmarks).
     realism: None (ideal band and camera), "realistic" or a dict of
@@ -51,40 +53,45 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
     from .session import SessionWriter
     from .synthetic import SyntheticSubject
 
+    if emg_rate is not None:   # the old keyword: docs/models.md shows users this function
+        import warnings
+        warnings.warn("make_synthetic_session(emg_rate=...) is now sample_rate_hz=...", DeprecationWarning,
+                      stacklevel=2)
+        sample_rate_hz = emg_rate
     path = Path(path)
     t0 = T0_HOST
     # Another session starts elsewhere in the subject's schedule (137 s on per session).
     subject = SyntheticSubject(seed=seed, n_channels=n_channels, t_origin=t0 - 137.0 * int(session),
-                               emg_rate_hz=emg_rate, realism=realism, session=session)
+                               sample_rate_hz=sample_rate_hz, realism=realism, session=session)
     real = subject.realism
     rng = np.random.default_rng([seed, 0xF4A3] + ([int(session), 1] if session else []))
     meta = {"subject": f"synthetic-{seed}", "hand": "right", "notes": "written by recorder.simulate",
-            "device": {"kind": "synthetic", "sample_rate_hz": emg_rate, "seed": seed,
+            "device": {"kind": "synthetic", "sample_rate_hz": sample_rate_hz, "seed": seed,
                        "channel_names": [f"ch{i + 1}" for i in range(n_channels)]},
             "settings": {"generator": "recorder.simulate.make_synthetic_session", "duration_s": duration_s,
-                         "seed": seed, "camera": camera, "frame_rate": frame_rate, "emg_rate": emg_rate,
+                         "seed": seed, "camera": camera, "frame_rate": frame_rate, "emg_rate": sample_rate_hz,
                          "gaps": [list(g) for g in gaps], "hand_dropout": hand_dropout,
                          "realism": real, "session": int(session), "truth_lag_s": subject.true_lag_s,
                          "camera_latency_s": subject.camera_latency_s}}
-    writer = SessionWriter(path, sample_rate_hz=emg_rate, channel_names=[f"ch{i + 1}" for i in range(n_channels)],
+    writer = SessionWriter(path, sample_rate_hz=sample_rate_hz, channel_names=[f"ch{i + 1}" for i in range(n_channels)],
                            units="counts", scale_to_uV=float("nan"), emg_dtype=np.int8, t0=t0, metadata=meta,
                            video=True, flush_interval_s=1.0)
     writer.start()
     placeholder = None if camera else _placeholder_jpeg()
     w, h = frame_size
-    n_samples = int(round(duration_s * emg_rate))
+    n_samples = int(round(duration_s * sample_rate_hz))
     n_frames = int(np.floor(duration_s * frame_rate)) + 1
-    step = max(1, int(chunk_s * emg_rate))
+    step = max(1, int(chunk_s * sample_rate_hz))
     try:
         for i0 in range(0, n_samples, step):
             idx = np.arange(i0, min(i0 + step, n_samples))
-            ts = idx / emg_rate
+            ts = idx / sample_rate_hz
             keep = np.ones(len(idx), bool)
             for g0, g1 in gaps:
                 keep &= ~((ts >= g0) & (ts < g1))
             # A chunk per contiguous run, so first_index stays device-continuous across a gap.
             runs = np.split(np.flatnonzero(keep), np.flatnonzero(np.diff(np.flatnonzero(keep)) > 1) + 1)
-            x_all = np.round(subject.emg(t0 + ts, rate_hz=emg_rate)).astype(np.int8)
+            x_all = np.round(subject.emg(t0 + ts, sample_rate_hz=sample_rate_hz)).astype(np.int8)
             for r in runs:
                 if len(r):
                     writer.add_emg(EmgChunk(x=x_all[r], t=t0 + ts[r], first_index=int(idx[r[0]]),

@@ -11,16 +11,78 @@ synthetic stream, e.g. ``synthetic:2000x16``), ``myo:PORT``, ``myo50:PORT`` (50 
 EMG stream by name), ``brainflow:BOARD[,key=value...]`` (any BrainFlow board with EMG/EXG channels,
 e.g. ``brainflow:SYNTHETIC_BOARD`` or ``brainflow:GANGLION_BOARD,serial_port=/dev/ttyACM0``),
 ``myo-ble[:MAC]`` (the Myo over the computer's own Bluetooth with bleak, no dongle).
+
+:data:`EMG_SOURCES` is the one table of these kinds: it writes :data:`EMG_SPEC_HELP` (the ``--emg``
+help of ``emgrec record`` and ``emgrec gui``), the GUI's Armband list and its :func:`emg_spec`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .devices.base import EmgSource
 
-__all__ = ["open_emg", "EMG_SPEC_HELP", "open_synthetic_myo", "open_synthetic_cyton"]
+__all__ = ["open_emg", "EMG_SPEC_HELP", "EMG_SOURCES", "EmgKind", "emg_spec", "open_synthetic_myo",
+           "open_synthetic_cyton"]
 
-EMG_SPEC_HELP = ("synthetic | synthetic-cyton | synthetic:RATExCH | myo:PORT | myo50:PORT | cyton:PORT | "
-                 "replay:FILE | lsl:NAME | brainflow:BOARD[,key=value...] | myo-ble[:MAC]")
+
+@dataclass(frozen=True)
+class EmgKind:
+    """One way to write an EMG source spec: ``kind``, ``kind:ARG`` or ``kind[:ARG]`` (``optional``)."""
+
+    kind: str              # what the spec starts with: "myo"
+    label: str             # its entry in the GUI's Armband list; "" = not listed there (typed as a spec)
+    arg: str = ""          # the argument's name in the help: "PORT"; "" = none
+    placeholder: str = ""  # what the GUI's argument field suggests
+    ask: str = ""          # what the GUI says when the argument is missing
+    help: str = ""         # what the source is
+    optional: bool = False
+
+    @property
+    def usage(self) -> str:
+        """``myo:PORT``, ``myo-ble[:MAC]`` or ``synthetic``."""
+        if not self.arg:
+            return self.kind
+        return f"{self.kind}[:{self.arg}]" if self.optional else f"{self.kind}:{self.arg}"
+
+
+_PORT = "serial port, e.g. /dev/ttyACM0"
+
+#: Every EMG source spec :func:`open_emg` accepts, in the order of the CLI help and the Armband list.
+EMG_SOURCES = (
+    EmgKind("synthetic", "Synthetic", help="synthetic subject through the Myo emulator and the real Myo driver"),
+    EmgKind("synthetic-cyton", "", help="the same synthetic subject through the Cyton emulator"),
+    EmgKind("synthetic", "", "RATExCH", help="in-process synthetic stream, e.g. synthetic:2000x16"),
+    EmgKind("myo", "Myo (raw 200 Hz)", "PORT", _PORT, "choose a serial port for myo",
+            "Thalmic Myo through a BLED112 dongle, raw 200 Hz"),
+    EmgKind("myo50", "Myo (50 Hz)", "PORT", _PORT, "choose a serial port for myo50",
+            "Thalmic Myo through a BLED112 dongle, 50 Hz smoothed mode"),
+    EmgKind("cyton", "OpenBCI Cyton", "PORT", _PORT, "choose a serial port for cyton", "OpenBCI Cyton board"),
+    EmgKind("replay", "Replay file", "FILE", "session .h5 or EMG file", "choose a file to replay",
+            "a session file, at real speed"),
+    EmgKind("lsl", "", "NAME", help="a Lab Streaming Layer EMG stream by name"),
+    EmgKind("brainflow", "BrainFlow board", "BOARD[,key=value...]",
+            "BOARD[,key=value...], e.g. GANGLION_BOARD,serial_port=/dev/ttyACM0",
+            "name a BrainFlow board, e.g. SYNTHETIC_BOARD", "any BrainFlow board with EMG/EXG channels"),
+    EmgKind("myo-ble", "Myo over Bluetooth (no dongle)", "MAC", "MAC address (empty: the strongest Myo seen)",
+            help="the Myo over the computer's own Bluetooth (bleak), no dongle", optional=True),
+)
+
+EMG_SPEC_HELP = " | ".join(k.usage for k in EMG_SOURCES)
+
+
+def emg_spec(kind: str, arg: str = "") -> str:
+    """The spec of an Armband-list entry (a labelled row of :data:`EMG_SOURCES`) and its argument:
+    ("myo", " /dev/x ") -> "myo:/dev/x"; ValueError saying what is missing."""
+    row = next((k for k in EMG_SOURCES if k.kind == kind and k.label), None)
+    if row is None:
+        raise ValueError(f"unknown armband kind {kind!r}")
+    arg = arg.strip()
+    if not row.arg or (row.optional and not arg):
+        return row.kind
+    if not arg:
+        raise ValueError(row.ask)
+    return f"{row.kind}:{arg}"
 
 
 def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
@@ -39,7 +101,7 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
         if subject is not None and subject.n_channels != ch:
             # Same person and motion (seed, time origin), an armband with another electrode count.
             from .synthetic import SyntheticSubject
-            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, emg_rate_hz=rate)
+            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, sample_rate_hz=rate)
         return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
     if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
         from .devices.myo_ble import MyoBleSource

@@ -142,7 +142,7 @@ class SyntheticSubject:
     seed: selects the schedule order and hold times, hand size, mixing matrix and noise.
     n_channels: EMG channels (8 for a Myo).
     t_origin: host-clock seconds at which the subject's motion starts (subject time 0); default now.
-    emg_rate_hz: sampling rate :meth:`emg` assumes when no ``rate_hz`` is given; sets the noise band.
+    sample_rate_hz: sampling rate :meth:`emg` assumes when no ``sample_rate_hz`` is given; sets the noise band.
     realism: None (an ideal armband and camera), "realistic" or a dict of :data:`REALISM_OFF` switches.
     session: which session of this subject (band placement, drifts, camera latency are drawn per
     session from (seed, session); the person, i.e. muscles, hand and schedule, stays the same).
@@ -151,13 +151,13 @@ class SyntheticSubject:
     n_muscles = len(MUSCLES)
 
     def __init__(self, seed: int = 0, n_channels: int = 8, t_origin: float | None = None,
-                 emg_rate_hz: float = 200.0, realism: str | dict | None = None, session: int = 0):
+                 sample_rate_hz: float = 200.0, realism: str | dict | None = None, session: int = 0):
         if n_channels < 1:
             raise ValueError(f"n_channels must be >= 1, got {n_channels}")
         self.seed = int(seed)
         self.n_channels = int(n_channels)
         self.t_origin = now() if t_origin is None else float(t_origin)
-        self.emg_rate_hz = float(emg_rate_hz)
+        self.sample_rate_hz = float(sample_rate_hz)
         rng = np.random.default_rng([self.seed, 0x5EED])
         self.hand_scale = float(rng.uniform(0.92, 1.08))
         self._build_schedule(rng)
@@ -466,9 +466,9 @@ class SyntheticSubject:
         return env
 
     @staticmethod
-    def _band(rate_hz: float) -> tuple[float, float]:
+    def _band(sample_rate_hz: float) -> tuple[float, float]:
         """EMG band (Hz) for a sampling rate: 20-90 Hz at 200 Hz, up to 20-450 Hz."""
-        return 20.0, min(450.0, 0.45 * rate_hz)
+        return 20.0, min(450.0, 0.45 * sample_rate_hz)
 
     def _noise(self, s: np.ndarray, u: np.ndarray, ph: np.ndarray, lo: float, hi: float) -> np.ndarray:
         """Unit-variance band-limited noise (n, C) as a sum of sinusoids at subject seconds s."""
@@ -481,14 +481,14 @@ class SyntheticSubject:
             out[i:i + step] = np.sin(arg).sum(-1)
         return out * math.sqrt(2.0 / k)
 
-    def emg(self, t, rate_hz: float | None = None) -> np.ndarray:
+    def emg(self, t, sample_rate_hz: float | None = None) -> np.ndarray:
         """(n, C) float64 EMG in Myo int8 counts (clipped to +-127) at host times t (n,) seconds.
 
-        rate_hz: the sampling rate of t (sets the noise band, so nothing aliases); default
-        ``emg_rate_hz``. Stateless: the value at a time never depends on earlier calls.
+        sample_rate_hz: the sampling rate of t (sets the noise band, so nothing aliases); default
+        ``sample_rate_hz``. Stateless: the value at a time never depends on earlier calls.
         """
         t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-        rate = self.emg_rate_hz if rate_hz is None else float(rate_hz)
+        rate = self.sample_rate_hz if sample_rate_hz is None else float(sample_rate_hz)
         lo, hi = self._band(rate)
         s = t - self.t_origin
         env = self.emg_envelope(t)
@@ -534,7 +534,7 @@ class SyntheticEmgSource(EmgSource):
             raise ValueError(f"synthetic source dtype must be float32 or int16, got {self.dtype}")
         self.sample_rate_hz = float(sample_rate_hz)
         if subject is None:
-            subject = SyntheticSubject(seed=seed, n_channels=n_channels, emg_rate_hz=self.sample_rate_hz)
+            subject = SyntheticSubject(seed=seed, n_channels=n_channels, sample_rate_hz=self.sample_rate_hz)
         elif subject.n_channels != n_channels:
             raise ValueError(f"subject has {subject.n_channels} channels, source asked for {n_channels}")
         self.subject = subject
@@ -568,7 +568,7 @@ class SyntheticEmgSource(EmgSource):
             if due <= 0:
                 continue
             t = self.truth_times(sent, due)
-            x = self.subject.emg(t, rate_hz=self.sample_rate_hz)
+            x = self.subject.emg(t, sample_rate_hz=self.sample_rate_hz)
             if self.dtype.kind == "i":
                 x = np.round(x)
             self._emit(x.astype(self.dtype), arrival, first_index=sent)

@@ -747,7 +747,7 @@ def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics
         "task": task,
         "architecture": {"name": cfg["model"]["name"], "params": cfg["model"].get("params") or {}},
         "config": cfg,
-        "input": {"sample_rate_hz": ws.rate_hz, "channel_names": ws.channel_names,
+        "input": {"sample_rate_hz": ws.sample_rate_hz, "channel_names": ws.channel_names,
                   "n_channels": len(ws.channel_names), "window_n": ws.window_n,
                   "window_ms": cfg["data"]["window_ms"], "units": "raw device units",
                   "layout": "(B, T, C) float32, oldest sample first; the last sample is the one at or "

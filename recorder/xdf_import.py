@@ -179,6 +179,6 @@ def import_xdf(src, dst, *, stream: str | None = None, label_names: list[str] | 
                        "landmark_stream": _info(hand[0], "name") if hand else ""},
             "settings": {"importer": "xdf", "synchronize_clocks": True, "label_names": label_names or []},
             "source_file": src.name, "source_start_time": t0}
-    return _write_session(dst, x=x.astype(dt), t=t, rate_hz=rate, channel_names=names, units=units,
+    return _write_session(dst, x=x.astype(dt), t=t, sample_rate_hz=rate, channel_names=names, units=units,
                           scale_to_uV=scale, dtype=dt, labels=labels, gaps=_find_gaps(t, 1.0 / rate),
                           metadata=meta, markers=markers, poses=poses)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import UsageError
+
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score models on sessions (MPJPE / accuracy beside the baseline)",
@@ -26,9 +28,9 @@ def run(args) -> int:
     sessions = [p for p in args.paths if p not in models]
     bad = [p for p in sessions if not p.is_file()]
     if bad:
-        raise ValueError(f"{bad[0]}: neither a model folder (with model.json) nor a session file")
+        raise UsageError(f"{bad[0]}: neither a model folder (with model.json) nor a session file")
     if not models or not sessions:
-        raise ValueError("give at least one model folder and one session file")
+        raise UsageError("give at least one model folder and one session file")
     results = [evaluate(m, sessions, args.part) for m in as_model(models, args.ensemble)]
     print(format_metrics_table({f"{r['model']} [{r['part']}]" + (f" {r['flag']}" if r.get("flag") else ""): r["metrics"]
                                 for r in results}))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import UsageError
+
 
 def register(subparsers) -> None:
     from ..export import FORMATS, TARGETS
@@ -39,7 +41,7 @@ def _handler(args) -> int:
 
     fmt = args.fmt or format_from_suffix(args.out) or Path(args.out).suffix.lstrip(".").lower()
     if fmt not in TARGETS:
-        raise ValueError(f"cannot tell the format from {args.out!r}: give --format {'|'.join(FORMATS)}")
+        raise UsageError(f"cannot tell the format from {args.out!r}: give --format {'|'.join(FORMATS)}")
     last = [-1]
 
     def progress(frac: float, msg: str) -> None:

@@ -3,13 +3,14 @@ session (docs/import.md). XDF is recognised by content, the rest by layout; also
 
 from __future__ import annotations
 
+from ..errors import UsageError
 from ..pose_import import CLOCKS
 
 
 def _finite(name: str, v) -> None:
     import math
     if v is not None and not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v}")
+        raise UsageError(f"{name} must be a finite number, got {v}")
 
 
 def parse_label_names(text: str | None) -> dict:
@@ -26,7 +27,7 @@ def parse_label_names(text: str | None) -> dict:
         except ValueError:
             key = None
         if not sep or key is None or not name.strip():
-            raise ValueError(f"--label-names expects CODE=NAME,..., e.g. 0=rest,1=fist; got {part!r}")
+            raise UsageError(f"--label-names expects CODE=NAME,..., e.g. 0=rest,1=fist; got {part!r}")
         out[int(key) if key.is_integer() else key] = name.strip()
     return out
 
@@ -99,11 +100,11 @@ def run(args) -> int:
     if args.format is None and fmt not in ("paired", "table", "folder"):
         fmt = import_job.guess_format(args.src, strict=True)
         if fmt == "csv" and not args.emg_columns:
-            raise ValueError(f"{args.src}: cannot tell its format by content; give --format "
+            raise UsageError(f"{args.src}: cannot tell its format by content; give --format "
                              f"myo-readings|neurotron|xdf, or --emg-columns for a CSV")
         print(f"format: {fmt} (detected; give --format to choose)")
     if fmt == "csv" and not args.emg_columns:
-        raise ValueError("--format csv needs --emg-columns")
+        raise UsageError("--format csv needs --emg-columns")
     result = import_job.import_to_session(args.src, args.out, fmt, force=args.force, **_for_format(fmt, args, options))
     if result.alignment is not None:
         from ..pose_import import describe_alignment
@@ -118,21 +119,21 @@ def _format_and_options(args, importers) -> tuple[str | None, dict]:
     """The format the flags choose (None: detect) and the checks that need no file."""
     if args.pattern:
         if args.rate is None:
-            raise ValueError("--pattern needs --rate (the recordings carry no times)")
+            raise UsageError("--pattern needs --rate (the recordings carry no times)")
         _finite("--rate", args.rate)
         cols = None
         if args.emg_columns:
             cols = importers._parse_columns(args.emg_columns)
             if not all(isinstance(c, int) for c in cols):
-                raise ValueError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
+                raise UsageError("--emg-columns with --pattern takes column numbers, e.g. 0-7")
         return "folder", {"emg_columns": cols}
     for name in ("rate", "resample", "pose_offset", "max_gap"):
         _finite("--" + name.replace("_", "-"), getattr(args, name))
     if args.rate is not None and args.rate <= 0:
-        raise ValueError(f"--rate must be positive, got {args.rate}")
+        raise UsageError(f"--rate must be positive, got {args.rate}")
     if args.joints or args.joint_columns:
         if not args.emg_columns:
-            raise ValueError("--joints needs --emg-columns")
+            raise UsageError("--joints needs --emg-columns")
         return "table", {}
     if args.pose:
         return "paired", {}
@@ -143,7 +144,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
     """The importer's keyword arguments for ``fmt`` from the command-line flags."""
     common = dict(subject=args.subject, notes=args.notes)
     if fmt == "folder":
-        return dict(pattern=args.pattern, rate_hz=args.rate, per=args.per, channels=args.channels,
+        return dict(pattern=args.pattern, sample_rate_hz=args.rate, per=args.per, channels=args.channels,
                     emg_columns=options["emg_columns"], label_names=parse_label_names(args.label_names),
                     delimiter=args.delimiter, dat_dtype=args.dat_dtype, units=args.units,
                     scale_to_uV=args.scale_to_uv, **common)
@@ -154,7 +155,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
         return dict(emg_columns=args.emg_columns, preset=preset, joints=names, column=args.joint_column,
                     pose_columns=args.joint_columns, layout=args.layout, units=args.joint_units,
                     time_column=args.time_column, clock=args.emg_clock, frame_time_column=args.frame_time_column,
-                    rate_hz=args.rate, label_column=args.label_column, emg_units=args.units,
+                    sample_rate_hz=args.rate, label_column=args.label_column, emg_units=args.units,
                     scale_to_uV=args.scale_to_uv, hand=args.hand, delimiter=args.delimiter, **common)
     if fmt == "paired":
         return dict(pose_file=args.pose, emg_columns=args.emg_columns, emg_time_column=args.time_column,
@@ -168,7 +169,7 @@ def _for_format(fmt: str, args, options: dict) -> dict:
         return dict(stream=args.stream, label_names=names, **common)
     if fmt in ("myo-readings", "neurotron"):
         return common
-    return dict(rate_hz=args.rate, emg_columns=args.emg_columns, time_column=args.time_column,
+    return dict(sample_rate_hz=args.rate, emg_columns=args.emg_columns, time_column=args.time_column,
                 time_unit=args.time_unit, label_column=args.label_column,
                 label_names=parse_label_names(args.label_names), delimiter=args.delimiter, units=args.units,
                 scale_to_uV=args.scale_to_uv, **common)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UsageError
+
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="write a model's predictions for a session (CSV or NPZ)",
@@ -23,7 +25,7 @@ def run(args) -> int:
 
     suffix = args.out.suffix.lower()
     if suffix not in (".csv", ".npz"):
-        raise ValueError(f"{args.out}: output must end in .csv or .npz")
+        raise UsageError(f"{args.out}: output must end in .csv or .npz")
     m = load_model(args.model)
     r = predict_session(m, args.session, args.anchor)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..units import human_size
     from ..capture import Capture
+    from ..devices.base import DeviceError
     from ..session import SessionReader
     from ..writelock import check_output, unique_path
 
@@ -54,9 +55,9 @@ def run(args) -> int:
         while cap.emg_buffer.total == 0 and not stop.is_set():
             st = cap.emg.status()
             if st.state.value == "error":
-                raise RuntimeError(f"{cap.emg.kind}: {st.last_error}")
+                raise DeviceError(f"{cap.emg.kind}: {st.last_error}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no EMG from {args.emg} after 15 s ({st.state.value}: {st.last_error})")
+                raise DeviceError(f"no EMG from {args.emg} after 15 s ({st.state.value}: {st.last_error})")
             stop.wait(0.05)
         # overwrite=False unless --force: a file created there while the device connected is kept.
         cap.start_recording(out, {"subject": args.subject, "hand": args.hand, "notes": args.notes},

@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ..errors import UsageError
+
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model from session files",
@@ -63,7 +65,7 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
     for item in items:
         key, sep, vals = item.partition("=")
         if not sep or not vals:
-            raise ValueError(f"--sweep expects KEY=V1,V2,..., got {item!r}")
+            raise UsageError(f"--sweep expects KEY=V1,V2,..., got {item!r}")
         try:
             values = json.loads(f"[{vals}]")
         except ValueError:
@@ -89,7 +91,7 @@ def build_config(args) -> dict:
     for kv in args.set:
         k, sep, v = kv.partition("=")
         if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {kv!r}")
+            raise UsageError(f"--set expects KEY=VALUE, got {kv!r}")
         set_path(cfg, k, parse_value(v))
     return cfg
 
@@ -159,7 +161,7 @@ def _no_skill_status(quality: dict, force: bool) -> int:
 def _calibrate(args, cfg: dict, progress) -> int:
     from ..calibrate import calibrate, format_calibration
     if len(args.sessions) != 1:
-        raise ValueError("--init calibrates on one new session; give exactly one session file")
+        raise UsageError("--init calibrates on one new session; give exactly one session file")
     cancel = threading.Event()
     prev = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:

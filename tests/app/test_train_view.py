@@ -4,8 +4,9 @@ baseline, model list), Cancel, and a clear error for sessions without usable win
 import pytest
 from PySide6 import QtCore
 
+from app.errors import friendly_error
 from app.settings import Settings
-from app.train_view import TrainView, friendly_error
+from app.train_view import TrainView
 from recorder.simulate import make_synthetic_session
 
 
@@ -111,7 +112,7 @@ def test_sessions_without_hands_give_a_clear_error(qtbot, view, sessions):
 def test_nothing_selected_is_refused(qtbot, view):
     assert not view.start_training()
     assert "Select one or more sessions" in view.banner.text()
-    assert "A session could not be read" in friendly_error("SessionFormatError: x.h5: not a session", "pose")
+    assert "A session could not be read" in friendly_error("SessionFormatError: x.h5: not a session", action="train", task="pose")
 
 
 def test_best_epoch_marker_says_what_it_marks(qtbot):

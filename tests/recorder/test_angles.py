@@ -81,7 +81,7 @@ def test_dataset_angle_targets_from_landmarks_and_imported(session):
     # Imported angles are used as they are, and frames whose angles are NaN are not anchors.
     ang = np.linspace(0, 90, len(s.frame_t), dtype=np.float32)[:, None].repeat(2, 1)
     ang[::10] = np.nan
-    s2 = ds.SessionArrays(name="imp", rate_hz=s.rate_hz, channel_names=s.channel_names, emg_t=s.emg_t, emg=s.emg,
+    s2 = ds.SessionArrays(name="imp", sample_rate_hz=s.sample_rate_hz, channel_names=s.channel_names, emg_t=s.emg_t, emg=s.emg,
                           frame_t=s.frame_t, world=np.full_like(s.world, np.nan), angles=ang,
                           angle_names=["thumb", "index"])
     ws2 = ds.build_windows([s2], window_ms=150, target="angles")

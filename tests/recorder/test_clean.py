@@ -72,7 +72,7 @@ def test_build_windows_reports_cleaning_counts():
     ft = ft[ft < t[-1]]
     ang = np.full((len(ft), 2), 100.0, np.float32)
     ang[::7, 0] = 180.0
-    s = ds.SessionArrays(name="s", rate_hz=rate, channel_names=["a"], emg_t=t, emg=np.zeros((len(t), 1), np.float32),
+    s = ds.SessionArrays(name="s", sample_rate_hz=rate, channel_names=["a"], emg_t=t, emg=np.zeros((len(t), 1), np.float32),
                          frame_t=ft, world=np.full((len(ft), 21, 3), np.nan, np.float32), angles=ang,
                          angle_names=["thumb", "index"])
     ws = ds.build_windows([s], window_ms=100, target="angles", clean={"enabled": True})

@@ -25,7 +25,7 @@ def _session(n=4000, frames_hz=30.0, missing=(), gaps=(), labels=(), seed=0, wor
     ft = np.arange(0, n / RATE, 1 / frames_hz)
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 50, size=(len(ft), 21, 3)).astype(np.float32) if world else None
-    return ds.SessionArrays(name=f"s{seed}", rate_hz=RATE, channel_names=[f"c{i}" for i in range(8)], emg_t=t,
+    return ds.SessionArrays(name=f"s{seed}", sample_rate_hz=RATE, channel_names=[f"c{i}" for i in range(8)], emg_t=t,
                             emg=emg, gaps=np.asarray(gaps, float).reshape(-1, 2), frame_t=ft, world=w,
                             labels=list(labels))
 
@@ -171,7 +171,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ds.DatasetError, match="under 2 samples"):
         ds.build_windows([_session()], window_ms=1)
     other = _session()
-    other.rate_hz = 250.0
+    other.sample_rate_hz = 250.0
     with pytest.raises(ds.DatasetError, match="250"):
         ds.build_windows([_session(), other])
 

@@ -36,7 +36,7 @@ def test_pattern_fields():
 def test_one_session_per_folder_with_gaps_and_named_labels(tmp_path):
     _text_dataset(tmp_path / "d")
     out = tmp_path / "out"
-    paths = import_folder(tmp_path / "d", out, pattern="R_{rep}_C_{class}.csv", rate_hz=100,
+    paths = import_folder(tmp_path / "d", out, pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100,
                           label_names={0: "rest", 1: "fist", 2: "pinch"})
     assert sorted(p.name for p in paths) == ["s1.h5", "s2.h5"]
     with SessionReader(out / "s1.h5") as r:
@@ -52,10 +52,10 @@ def test_one_session_per_folder_with_gaps_and_named_labels(tmp_path):
 
 def test_one_session_per_recording_and_overwrite_refused(tmp_path):
     _text_dataset(tmp_path / "d", subjects=("s1",), reps=1, classes=2)
-    paths = import_folder(tmp_path / "d", tmp_path / "o", pattern="R_{rep}_C_{class}.csv", rate_hz=50, per="recording")
+    paths = import_folder(tmp_path / "d", tmp_path / "o", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=50, per="recording")
     assert sorted(p.name for p in paths) == ["R_1_C_0.h5", "R_1_C_1.h5"]
     with pytest.raises(FileExistsError, match="--force"):
-        import_folder(tmp_path / "d", tmp_path / "o", pattern="R_{rep}_C_{class}.csv", rate_hz=50, per="recording")
+        import_folder(tmp_path / "d", tmp_path / "o", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=50, per="recording")
 
 
 def test_binary_dat_int16(tmp_path):
@@ -64,14 +64,14 @@ def test_binary_dat_int16(tmp_path):
     for c in range(2):
         x = (np.arange(80).reshape(10, 8) * (c + 1) - 300).astype("<i2")
         x.tofile(d / f"classe_{c}.dat")
-    [p] = import_folder(d, tmp_path / "s.h5", pattern="classe_{class}.dat", rate_hz=1000, channels=8)
+    [p] = import_folder(d, tmp_path / "s.h5", pattern="classe_{class}.dat", sample_rate_hz=1000, channels=8)
     with SessionReader(p) as r:
         assert r.emg_data.dtype == np.int16 and r.n_samples == 20
         np.testing.assert_array_equal(np.asarray(r.emg_data[:10]), np.arange(80).reshape(10, 8) - 300)
         assert [n for *_, n in r.labels] == ["0", "1"]
     (d / "classe_2.dat").write_bytes(b"\x01\x00" * 7)
     with pytest.raises(ImportFormatError, match=r"classe_2.dat: 7 int16 values are not a whole number of 8-channel"):
-        import_folder(d, tmp_path / "t.h5", pattern="classe_{class}.dat", rate_hz=1000, channels=8)
+        import_folder(d, tmp_path / "t.h5", pattern="classe_{class}.dat", sample_rate_hz=1000, channels=8)
 
 
 def test_bad_text_recording_names_file_and_line(tmp_path):
@@ -81,11 +81,11 @@ def test_bad_text_recording_names_file_and_line(tmp_path):
     rows[6] = "1,2,x,4"
     f.write_text("\n".join(rows) + "\n")
     with pytest.raises(ImportFormatError, match=r"R_1_C_1.csv line 7: field 3 is not a finite number: 'x'"):
-        import_folder(tmp_path / "d", tmp_path / "o.h5", pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+        import_folder(tmp_path / "d", tmp_path / "o.h5", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     rows[6] = "1,2,3,4,5"
     f.write_text("\n".join(rows) + "\n")
     with pytest.raises(ImportFormatError, match=r"R_1_C_1.csv line 7: expected 4 fields, got 5"):
-        import_folder(tmp_path / "d", tmp_path / "o.h5", pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+        import_folder(tmp_path / "d", tmp_path / "o.h5", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     assert not (tmp_path / "o.h5").exists()
     with pytest.raises(ImportFormatError, match="no file matches"):
         find_recordings(tmp_path / "d", "nothing_{class}.csv")

@@ -157,23 +157,23 @@ def test_folder_import_all_or_nothing(tmp_path):
         return len(calls) >= 2
 
     with pytest.raises(Cancelled):
-        import_to_session(src, out, "folder", cancel=cancel, pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+        import_to_session(src, out, "folder", cancel=cancel, pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     assert not out.exists()
-    r = import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+    r = import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     assert r.paths == [out / "s1.h5", out / "s2.h5"] and [s["samples"] for s in r.summaries] == [80, 80]
     assert _files(out) == ["s1.h5", "s2.h5"]
     with pytest.raises(FileExistsError, match="s1.h5"):
-        import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+        import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
 
 
 def test_folder_import_failure_keeps_the_old_sessions(tmp_path):
     src = _dataset(tmp_path / "d")
     out = tmp_path / "out"
-    import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+    import_to_session(src, out, "folder", pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     before = (out / "s1.h5").read_bytes()
     (src / "s2" / "R_1_C_1.csv").write_text("1,2,3\nx,y\n")  # s2 fails after s1 was written (staged)
     with pytest.raises(ImportFormatError, match="R_1_C_1.csv"):
-        import_to_session(src, out, "folder", force=True, pattern="R_{rep}_C_{class}.csv", rate_hz=100)
+        import_to_session(src, out, "folder", force=True, pattern="R_{rep}_C_{class}.csv", sample_rate_hz=100)
     assert (out / "s1.h5").read_bytes() == before and _files(out) == ["s1.h5", "s2.h5"]
 
 

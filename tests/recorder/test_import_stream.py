@@ -79,7 +79,7 @@ def test_bad_rows_across_chunk_boundaries_name_the_line(tmp_path, bad, match):
 def test_bad_rates_are_refused(tmp_path, rate):
     src = _csv(tmp_path / "s.csv", [(0, 1, 1, 0)])
     with pytest.raises(ValueError, match="positive finite"):
-        import_csv(src, tmp_path / "x.h5", emg_columns="a,b", rate_hz=rate)
+        import_csv(src, tmp_path / "x.h5", emg_columns="a,b", sample_rate_hz=rate)
 
 
 def test_cli_rate_nan_and_label_names(tmp_path):

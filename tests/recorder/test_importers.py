@@ -88,7 +88,7 @@ def test_malformed_csv_names_line_and_leaves_nothing(tmp_path, text, msg):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(ImportFormatError) as ei:
-        import_csv(src, out_dir / "x.h5", rate_hz=100, emg_columns="0-2")
+        import_csv(src, out_dir / "x.h5", sample_rate_hz=100, emg_columns="0-2")
     assert msg in str(ei.value)
     assert list(out_dir.iterdir()) == []
 

@@ -99,7 +99,7 @@ def test_lag_is_estimated_stored_and_applied(tmp_path):
     i0, i1 = np.searchsorted(w0.frame, f), np.searchsorted(w1.frame, f)
     end0 = np.searchsorted(s2.emg_t, w0.t[i0], side="right") - 1
     end1 = np.searchsorted(s2.emg_t, w1.t[i1] - est, side="right") - 1
-    assert end0 - end1 == pytest.approx(est * s2.rate_hz, abs=1)
+    assert end0 - end1 == pytest.approx(est * s2.sample_rate_hz, abs=1)
     np.testing.assert_array_equal(w0.X[i0][-1], s2.emg[end0])
     np.testing.assert_array_equal(w1.X[i1][-1], s2.emg[end1])
 

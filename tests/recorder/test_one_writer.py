@@ -85,7 +85,7 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
         src = tmp_path / "emg.csv"
         src.write_text("a,b\n1,2\n3,4\n")
         with pytest.raises(SessionBusyError, match="cannot import into it"):
-            import_csv(src, path, rate_hz=100, emg_columns="0-1")
+            import_csv(src, path, sample_rate_hz=100, emg_columns="0-1")
         from recorder.export import export_csv
         other = make_synthetic_session(tmp_path / "other.h5", duration_s=2.0)
         with pytest.raises(SessionBusyError):

@@ -145,11 +145,11 @@ def test_time_going_backwards_names_the_line(tmp_path):
 def test_regularise_drops_repeats_and_keeps_gaps():
     t = np.array([0.0, 0.01, 0.02, 0.03, 1.0, 1.01, 1.02])
     x = np.array([[0], [1], [1], [2], [3], [4], [5]], float)
-    tg, xg, gaps, rec = regularise(t, x, rate_hz=100.0, max_gap_s=0.25, method="linear")
+    tg, xg, gaps, rec = regularise(t, x, sample_rate_hz=100.0, max_gap_s=0.25, method="linear")
     assert rec["duplicates_dropped"] == 1 and rec["gaps"] == 1
     assert not ((tg > 0.035) & (tg < 0.995)).any()  # nothing made up inside the gap
     np.testing.assert_allclose(xg[:3, 0], [0, 1, 1.5])  # 0.02 interpolated between kept rows 0.01 and 0.03
-    tg, xg, _, rec = regularise(t, x, rate_hz=100.0, max_gap_s=0.25)  # default: causal hold
+    tg, xg, _, rec = regularise(t, x, sample_rate_hz=100.0, max_gap_s=0.25)  # default: causal hold
     assert rec["causal"] and rec["interpolation"] == "previous"
     np.testing.assert_allclose(xg[:4, 0], [0, 1, 1, 2])
     assert xg[np.searchsorted(tg, 1.0), 0] == 3

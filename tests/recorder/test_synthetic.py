@@ -111,7 +111,7 @@ def test_emg_amplitude_and_band(subject, one_loop):
     assert p[(f >= 18) & (f <= 92)].sum() / p.sum() > 0.9
     # At 2 kHz the band widens (up to 450 Hz) instead of staying at 90 Hz.
     t2 = subject.t_origin + np.arange(0, 2.0, 1 / 2000)
-    x2 = subject.emg(t2, rate_hz=2000)
+    x2 = subject.emg(t2, sample_rate_hz=2000)
     f2 = np.fft.rfftfreq(len(x2), 1 / 2000)
     p2 = (np.abs(np.fft.rfft(x2, axis=0)) ** 2).sum(axis=1)
     assert p2[f2 > 150].sum() / p2.sum() > 0.4
@@ -178,7 +178,7 @@ def test_synthetic_source_16ch_2khz_without_loss(dtype):
     truth = src.truth_times(0, len(x))
     t = np.concatenate([c.t for c in chunks])
     assert np.abs(t - truth).max() < 0.01  # fitted clock vs true sample times (measured < 1 ms)
-    expected = src.subject.emg(truth, rate_hz=2000)
+    expected = src.subject.emg(truth, sample_rate_hz=2000)
     if dtype is np.int16:
         expected = np.round(expected)
     np.testing.assert_allclose(x, expected.astype(dtype), atol=1e-3)

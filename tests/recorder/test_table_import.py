@@ -57,7 +57,7 @@ def test_positional_columns(tmp_path, layout):
         rows.append([i, 2 * i] + list(vals))
     src = _write(tmp_path / "p.csv", ["a", "b"] + [f"c{k}" for k in range(63)], rows)
     out = import_table(src, tmp_path / "p.h5", emg_columns="0,1", preset=None, pose_columns="2-64",
-                       layout=layout, rate_hz=50)
+                       layout=layout, sample_rate_hz=50)
     with SessionReader(out) as r:
         assert r.n_frames == 4
         np.testing.assert_allclose(np.asarray(r.landmarks_world)[2], _hand(2))
@@ -68,19 +68,19 @@ def test_custom_joint_names_and_errors(tmp_path):
     header = ["e"] + [f"{j}.{a}" for j in joints for a in "XYZ"]
     src = _write(tmp_path / "c.csv", header, [[1] + list(_hand(0).ravel()), [2] + list(_hand(1).ravel())])
     out = import_table(src, tmp_path / "c.h5", emg_columns="e", preset=None, joints=joints, column="{joint}.{axis}",
-                       rate_hz=10)
+                       sample_rate_hz=10)
     with SessionReader(out) as r:
         assert r.n_frames == 2
     with pytest.raises(ImportFormatError, match=r"c.csv: no column 'Wrist x'"):
-        import_table(src, tmp_path / "d.h5", emg_columns="e", preset="seed", rate_hz=10)
+        import_table(src, tmp_path / "d.h5", emg_columns="e", preset="seed", sample_rate_hz=10)
     with pytest.raises(ImportFormatError, match="63 needed"):
-        import_table(src, tmp_path / "d.h5", emg_columns="e", preset=None, pose_columns="1-10", rate_hz=10)
+        import_table(src, tmp_path / "d.h5", emg_columns="e", preset=None, pose_columns="1-10", sample_rate_hz=10)
     rows = src.read_text().splitlines()
     rows[2] = "x" + rows[2][1:]
     src.write_text("\n".join(rows) + "\n")
     with pytest.raises(ImportFormatError, match=r"c.csv line 3: EMG column 'e' is not a finite number"):
         import_table(src, tmp_path / "d.h5", emg_columns="e", preset=None, joints=joints, column="{joint}.{axis}",
-                     rate_hz=10)
+                     sample_rate_hz=10)
 
 
 def test_round_trip_through_our_seed_csv_export(tmp_path):

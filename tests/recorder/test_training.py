@@ -81,7 +81,7 @@ def test_model_folder_round_trip_is_bit_identical_and_pickle_free(trained, sessi
     a = res.predictor(torch.from_numpy(ws.X[:300])).detach().numpy()
     b = m.predict(ws.X[:300])
     assert np.array_equal(a, b)
-    assert m.task == "pose" and m.window_n == 30 and m.rate_hz == 200.0
+    assert m.task == "pose" and m.window_n == 30 and m.sample_rate_hz == 200.0
     # the metrics stored in the folder are what evaluate() recomputes on the held-out part
     r = evaluate(m, [session])
     assert r["part"] == "test"

@@ -1,19 +1,21 @@
 """Qt signal bridge for :class:`recorder.capture.Capture` listeners.
 
 Capture calls listeners on its worker threads; widgets must only be touched on the GUI thread. The
-bridge turns the rare events (errors, state changes) into queued Qt signals and only *counts* the
-frequent ones (EMG chunks, frames, landmarks) so their rates can be shown; the data itself is pulled
-by the display timer from the capture's buffers (one signal per chunk would flood the event loop).
+bridge's listener turns the rare events (errors, recording and device state changes) into queued Qt
+signals and only *counts* the frequent ones (EMG chunks, frames, landmarks) so their rates can be
+shown; the data itself is pulled by the display timer from the capture's buffers (one signal per chunk would flood the event loop).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Callable
 
 from PySide6 import QtCore
 
 from recorder.clock import now
+from recorder.types import CaptureListenerBase, DeviceState, EmgChunk, Frame, Landmarks, RecordingState
 
 
 class _Rate:
@@ -38,52 +40,84 @@ class _Rate:
 
 
 class _BridgeEvent(QtCore.QEvent):
+    """Carries ``deliver(bridge)`` (which emits one signal) from a worker thread to the GUI thread."""
+
     TYPE = QtCore.QEvent.Type(QtCore.QEvent.registerEventType())
 
-    def __init__(self, kind: str, text: str):
+    def __init__(self, deliver: Callable[["CaptureBridge"], None]):
         super().__init__(self.TYPE)
-        self.kind, self.text = kind, text
+        self.deliver = deliver
+
+
+class _Relay(CaptureListenerBase):
+    """The bridge's capture listener. Runs on capture worker threads: counts the frequent events,
+    posts the rare ones to the bridge's thread; never touches a widget or emits a signal itself."""
+
+    def __init__(self, bridge: "CaptureBridge"):
+        self.bridge = bridge
+
+    def on_emg(self, chunk: EmgChunk) -> None:
+        self.bridge._count("emg")
+
+    def on_frame(self, frame: Frame) -> None:
+        self.bridge._count("frame")
+
+    def on_landmarks(self, lm: Landmarks) -> None:
+        self.bridge._count("landmarks")
+
+    def on_error(self, message: str) -> None:
+        self._post(lambda b: b.error.emit(str(message)))
+
+    def on_recording(self, state: RecordingState) -> None:
+        self._post(lambda b: b.recording.emit(str(state)))
+
+    def on_device_state(self, state: DeviceState) -> None:
+        self._post(lambda b: b.device_state.emit(state))
+
+    def _post(self, deliver) -> None:
+        # Posted to the GUI thread, where event() emits the signal: slots never run on a worker.
+        QtCore.QCoreApplication.postEvent(self.bridge, _BridgeEvent(deliver))
 
 
 class CaptureBridge(QtCore.QObject):
     """Attach with ``bridge.attach(capture)`` (and ``detach()`` before the capture is dropped).
 
-    Signals (always delivered on the bridge's thread, the GUI thread):
+    Signals (always delivered on the bridge's thread, the GUI thread), one per rare capture event
+    (see :class:`recorder.capture.CaptureListener`):
         error(str): a device, camera or writer error message.
-        state(str): "recording", "paused", "stopped", "emg:<device state>".
+        recording(str): the recording's state after a change: "recording", "paused" or "stopped".
+        device_state(DeviceState): the EMG source's new state.
+    EMG chunks, frames and landmarks are only counted: :meth:`rate` and :meth:`count`.
     """
 
     error = QtCore.Signal(str)
-    state = QtCore.Signal(str)
+    recording = QtCore.Signal(str)
+    device_state = QtCore.Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._lock = threading.Lock()
         self._rates = {"emg": _Rate(), "frame": _Rate(), "landmarks": _Rate()}
         self._capture = None
+        self._relay = _Relay(self)
 
     def attach(self, capture) -> None:
         self.detach()
         self._capture = capture
-        capture.add_listener(self._on_event)
+        capture.add_listener(self._relay)
 
     def detach(self) -> None:
         if self._capture is not None:
-            self._capture.remove_listener(self._on_event)
+            self._capture.remove_listener(self._relay)
             self._capture = None
 
-    def _on_event(self, kind: str, payload) -> None:
-        # Runs on capture worker threads: count, or re-emit as a (queued) signal; never touch widgets.
-        if kind in self._rates:
-            with self._lock:
-                self._rates[kind].add(now())
-        elif kind in ("error", "state"):
-            # Posted to the GUI thread, where event() emits the signal: slots never run on a worker.
-            QtCore.QCoreApplication.postEvent(self, _BridgeEvent(kind, str(payload)))
+    def _count(self, stream: str) -> None:
+        with self._lock:
+            self._rates[stream].add(now())
 
     def event(self, ev) -> bool:
         if isinstance(ev, _BridgeEvent):
-            (self.error if ev.kind == "error" else self.state).emit(ev.text)
+            ev.deliver(self)
             return True
         return super().event(ev)
 

@@ -187,7 +187,8 @@ class CaptureView(QtWidgets.QWidget):
         self.pool = WorkerPool(self)
         self.bridge = CaptureBridge(self)
         self.bridge.error.connect(self._on_capture_error)
-        self.bridge.state.connect(self._on_capture_state)
+        self.bridge.recording.connect(self._on_recording_state)
+        self.bridge.device_state.connect(self._on_device_state)
         self.fps = FpsMeter()
         self._busy = False
         self._closing = False
@@ -779,11 +780,14 @@ class CaptureView(QtWidgets.QWidget):
         self.status_message.emit(msg)
         self._update_controls()
 
-    def _on_capture_state(self, state: str) -> None:
-        if state == "emg:reconnecting":
+    def _on_recording_state(self, _state: str) -> None:
+        self._update_controls()
+
+    def _on_device_state(self, state: DeviceState) -> None:
+        if state is DeviceState.RECONNECTING:
             self.banner.show_message("Armband connection lost: reconnecting… (recording continues; the gap is "
                                      "recorded)", "warn")
-        elif state == "emg:streaming" and self.banner.isVisible() and "reconnecting" in self.banner.label.text():
+        elif state is DeviceState.STREAMING and self.banner.isVisible() and "reconnecting" in self.banner.label.text():
             self.banner.show_message("Armband reconnected.", "info")
             QtCore.QTimer.singleShot(4000, self._hide_info_banner)
         self._update_controls()

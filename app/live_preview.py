@@ -2,7 +2,7 @@
 
 Threads and data flow::
 
-    acquisition thread --capture listener "emg"--> LiveRunner.push (copy into the predictor's ring) + wake
+    acquisition thread --capture listener on_emg--> LiveRunner.push (copy into the predictor's ring) + wake
     runner thread (recorder.live_runner) --on new EMG, <= rate_hz--> LivePredictor.predict -> latest slot
         + a posted event to the GUI thread
     GUI thread (the event, or a QTimer at display_hz) --pulls the latest slot--> CameraView.set_overlay
@@ -27,7 +27,7 @@ from PySide6 import QtCore, QtWidgets
 
 from recorder.clock import now
 from recorder.live_runner import LatencyWindow, LiveRunner
-from recorder.types import Frame, Landmarks
+from recorder.types import CaptureListenerBase, EmgChunk, Frame, Landmarks
 
 from .workers import WorkerPool
 
@@ -110,6 +110,16 @@ def _load_predictor(path: str):
     return LivePredictor(path, threads=1)
 
 
+class _EmgFeed(CaptureListenerBase):
+    """The preview's capture listener: hands each EMG chunk to ``push`` (on the reader thread)."""
+
+    def __init__(self, push):
+        self.push = push
+
+    def on_emg(self, chunk: EmgChunk) -> None:
+        self.push(chunk)
+
+
 class LivePreview(QtCore.QObject):
     """Runs the chosen model on a capture and draws the predicted hand on ``camera_view``.
 
@@ -128,6 +138,7 @@ class LivePreview(QtCore.QObject):
         self.rate_hz = rate_hz
         self.capture = None
         self.predictor = None
+        self._listener = _EmgFeed(self._on_emg)
         self.model_path: str | None = None
         self.pool = WorkerPool(self, max_threads=1)
         self.label = QtWidgets.QLabel("live model: none")
@@ -252,10 +263,11 @@ class LivePreview(QtCore.QObject):
             self.camera_view.painted_hook = None
 
     # -- worker-thread side -------------------------------------------------------------------------
-    def _listener(self, kind: str, payload) -> None:
+    def _on_emg(self, chunk) -> None:
+        # The capture's reader thread (via _EmgFeed): copy into the predictor's window, nothing else.
         loop = self._loop
-        if kind == "emg" and loop is not None:
-            loop.push(payload)
+        if loop is not None:
+            loop.push(chunk)
 
     def _on_prediction(self, pred, arrival: float, t_ready: float) -> None:
         # Runner thread: fill the slot and wake the GUI thread; no widget is touched here.

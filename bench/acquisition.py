@@ -150,7 +150,7 @@ class _Kept:
 def soak(kind: str, seconds: float, workdir: Path) -> dict:
     """Record ``seconds`` from source ``kind`` through a full Capture; returns figures (see module doc)."""
     from recorder.camera import open_camera
-    from recorder.capture import Capture
+    from recorder.capture import Capture, CaptureListenerBase
     from recorder.clock import now
     from recorder.landmarks import LandmarkWorker
     from recorder.session import SessionReader
@@ -159,14 +159,14 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     kept = _Kept(with_values=sent is not None)  # index, stamped time (and value) of every sample
     first = threading.Event()
 
-    def listen(what, payload):
-        if what == "emg":
-            kept.add(payload)
+    class _Keep(CaptureListenerBase):
+        def on_emg(self, chunk) -> None:
+            kept.add(chunk)
             first.set()
 
     cam = open_camera("synthetic", subject=subject)
     cap = Capture(src, cam, LandmarkWorker(mode="auto"), subject=subject)
-    cap.add_listener(listen)
+    cap.add_listener(_Keep())
     path = workdir / f"soak-{kind}.h5"
     path.unlink(missing_ok=True)
     cap.start()

@@ -216,11 +216,15 @@ def garbage_case(kind: str, seconds: float) -> dict:
 
 def _kill_child(path: str) -> int:
     """Child: record synthetic Myo + camera until killed; prints READY when recording."""
-    from recorder.capture import Capture
+    from recorder.capture import Capture, CaptureListenerBase
     cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=3)
     cap.start()
     first = threading.Event()
-    cap.add_listener(lambda k, p: first.set() if k == "emg" else None)
+
+    class _First(CaptureListenerBase):
+        def on_emg(self, chunk) -> None:
+            first.set()
+    cap.add_listener(_First())
     if not first.wait(30):
         print("NO DATA", flush=True)
         return 1
@@ -286,19 +290,19 @@ def _diskfull_child(path: str, limit_bytes: int) -> int:
     import resource
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
-    from recorder.capture import Capture
+    from recorder.capture import Capture, CaptureListenerBase
 
     errors: list[str] = []
     got = threading.Event()
 
-    def listen(kind, payload):
-        if kind == "error":
-            errors.append(str(payload))
-            if "recording stopped" in str(payload):
+    class _Errors(CaptureListenerBase):
+        def on_error(self, message: str) -> None:
+            errors.append(message)
+            if "recording stopped" in message:
                 got.set()
 
     cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=4)
-    cap.add_listener(listen)
+    cap.add_listener(_Errors())
     cap.start()
     time.sleep(1.0)
     hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]

@@ -271,14 +271,14 @@ def live_rows(ctx: Context, model_dir) -> list[Row]:
     except ImportError as e:
         return [Row(GROUP, "live preview latency (EMG arrival to prediction)", None, status="not yet measured",
                     note=f"recorder.live not importable: {e}")]
-    from recorder.capture import Capture
+    from recorder.capture import Capture, CaptureListenerBase
     from recorder.clock import now
 
     live = LivePredictor(model_dir)
     arrival_of: dict[float, float] = {}
 
-    def listen(kind, chunk):
-        if kind == "emg":
+    class _Feed(CaptureListenerBase):
+        def on_emg(self, chunk) -> None:
             live.push(chunk)
             arrival_of[float(chunk.t[-1])] = chunk.arrival
             if len(arrival_of) > 2000:
@@ -286,7 +286,7 @@ def live_rows(ctx: Context, model_dir) -> list[Row]:
                     arrival_of.pop(k, None)
 
     cap = Capture.from_specs("synthetic", None, None, seed=8)
-    cap.add_listener(listen)
+    cap.add_listener(_Feed())
     lat, age = [], []
     stop = threading.Event()
     cap.start()

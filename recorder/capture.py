@@ -3,7 +3,8 @@
 Data flows from the acquisition threads (device reader, camera, landmark worker) into:
 - ring buffers the GUI pulls at display rate (:attr:`Capture.emg_buffer`, latest frame/landmarks),
 - the session writer while recording (its own queue and thread; never blocks acquisition),
-- listeners (``fn(kind, payload)``), e.g. the LSL outlets or the live model predictor.
+- listeners (:class:`~recorder.types.CaptureListener`: one method per event, listed there with
+  its thread and argument types), e.g. the LSL outlets or the live model predictor.
 
 Nothing here blocks an acquisition thread for long: the sinks copy into buffers or enqueue.
 """
@@ -14,19 +15,18 @@ import logging
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from .clock import now
 from .devices import EmgSource
 from .sources import open_emg
 from .ringbuffer import RingBuffer
-from .types import DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks
+from .types import (CaptureListener, CaptureListenerBase, DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks,
+                    RecordingState)
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[str, object], None]
+__all__ = ["Capture", "CaptureListener", "CaptureListenerBase", "RecordingState"]
 
 
 class Capture:
@@ -48,7 +48,7 @@ class Capture:
         self.subject = subject
         self.emg_buffer = RingBuffer(max(1, int(buffer_s * emg.sample_rate_hz)), emg.n_channels)
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
+        self._listeners: list[CaptureListener] = []
         self._writer = None
         self._path: Path | None = None
         self._t0: float | None = None
@@ -93,13 +93,18 @@ class Capture:
         return cls(src, cam, lm, subject=subject, **kwargs)
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def add_listener(self, fn: Listener) -> None:
-        """fn(kind, payload) is called from worker threads; kinds: emg, frame, landmarks, error, state."""
-        self._listeners.append(fn)
+    def add_listener(self, listener: CaptureListener) -> None:
+        """Call ``listener``'s ``on_*`` methods on each event, from worker threads (see
+        :class:`~recorder.types.CaptureListener`; subclass :class:`CaptureListenerBase`).
+        TypeError when it lacks one of the methods (e.g. an old ``fn(kind, payload)`` callable)."""
+        if not isinstance(listener, CaptureListener):
+            raise TypeError(f"capture listener {listener!r} is not a CaptureListener "
+                            "(subclass recorder.capture.CaptureListenerBase)")
+        self._listeners.append(listener)
 
-    def remove_listener(self, fn: Listener) -> None:
-        if fn in self._listeners:
-            self._listeners.remove(fn)
+    def remove_listener(self, listener: CaptureListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def start(self, camera: bool = True) -> None:
         """Start every part. camera=False holds the camera back until :meth:`start_camera` (a video
@@ -209,13 +214,13 @@ class Capture:
             self._written_frames.clear()
             self._paused_at, self._paused_total = None, 0.0
             self._t0, self._path, self._writer = t0, path, writer
-        self._emit("state", "recording")
+        self._recording_state("recording")
 
     def pause_recording(self) -> None:
         with self._lock:
             if self._writer is not None and self._paused_at is None:
                 self._paused_at = now()
-        self._emit("state", "paused")
+        self._recording_state("paused")
 
     def resume_recording(self) -> None:
         with self._lock:
@@ -226,7 +231,7 @@ class Capture:
             self._writer.add_gap(self._paused_at, t)
             self._paused_total += t - self._paused_at
             self._paused_at = None
-        self._emit("state", "recording")
+        self._recording_state("recording")
 
     def stop_recording(self) -> Path | None:
         """Close open labels, finish the file and return its path (None if not recording)."""
@@ -246,7 +251,7 @@ class Capture:
             self._writer = None
             self._paused_at = None
         path = writer.close()
-        self._emit("state", "stopped")
+        self._recording_state("stopped")
         return path
 
     def writer_stats(self) -> dict | None:
@@ -322,16 +327,20 @@ class Capture:
                 "errors": list(self._errors)}
 
     # -- sinks (acquisition threads) --------------------------------------------------------------
-    def _emit(self, kind: str, payload) -> None:
-        for fn in list(self._listeners):
+    def _notify(self, call) -> None:
+        """call(listener) for each listener, e.g. ``lambda l: l.on_emg(chunk)``."""
+        for listener in list(self._listeners):
             try:
-                fn(kind, payload)
+                call(listener)
             except Exception:  # a broken listener must not stop acquisition
-                log.exception("capture listener %r failed on %s", fn, kind)
+                log.exception("capture listener %r failed", listener)
+
+    def _recording_state(self, state: RecordingState) -> None:
+        self._notify(lambda listener: listener.on_recording(state))
 
     def _error(self, message: str) -> None:
         self._errors.append(message)
-        self._emit("error", message)
+        self._notify(lambda listener: listener.on_error(message))
 
     def _on_emg(self, chunk: EmgChunk) -> None:
         self.emg_buffer.push(chunk.t, chunk.x.astype(np.float32, copy=False))
@@ -345,7 +354,7 @@ class Capture:
             if chunk.t[0] < self._t0:  # samples taken before the recording started
                 keep = chunk.t >= self._t0
                 if not keep.any():
-                    return self._emit("emg", chunk)
+                    return self._notify(lambda listener: listener.on_emg(chunk))
                 k = int(np.argmax(keep))
                 chunk_w = EmgChunk(chunk.x[k:], chunk.t[k:], chunk.first_index + k, chunk.arrival)
             else:
@@ -353,12 +362,13 @@ class Capture:
             w.add_emg(chunk_w)
             if gap is not None and gap[1] > self._t0:
                 w.add_gap(max(gap[0], self._t0), gap[1])
-        self._emit("emg", chunk)
+        self._notify(lambda listener: listener.on_emg(chunk))
 
     def _on_status(self, st: DeviceStatus) -> None:
         if st.state != self._last_state:
             self._last_state = st.state
-            self._emit("state", f"emg:{st.state.value}")
+            state = st.state
+            self._notify(lambda listener: listener.on_device_state(state))
             if st.state in (DeviceState.ERROR, DeviceState.RECONNECTING) and st.last_error:
                 self._error(f"{self.emg.kind}: {st.last_error}")
 
@@ -370,14 +380,14 @@ class Capture:
         if w is not None and self._paused_at is None and frame.t >= self._t0:
             self._written_frames.append(frame.index)
             w.add_frame(frame)
-        self._emit("frame", frame)
+        self._notify(lambda listener: listener.on_frame(frame))
 
     def _on_landmarks(self, frame: Frame, lm: Landmarks) -> None:
         self._latest_lm = lm
         w = self._writer
         if w is not None and lm.frame_index in self._written_frames:
             w.add_landmarks(lm)
-        self._emit("landmarks", lm)
+        self._notify(lambda listener: listener.on_landmarks(lm))
 
     def _on_writer_error(self, exc: BaseException) -> None:
         # Disk full or similar: the writer stopped and kept the file valid; devices keep streaming.

@@ -3,7 +3,7 @@ EMG, used by the app's live preview and ``emgrec lsl publish --model``.
 
 Threads and data flow::
 
-    acquisition thread --capture listener "emg"--> LiveRunner.push (copy into the predictor's ring,
+    acquisition thread --capture listener on_emg--> LiveRunner.push (copy into the predictor's ring,
                                                    note the chunk's arrival time, wake the loop)
     runner thread --wakes on new EMG, <= rate_hz--> LivePredictor.predict -> on_prediction(pred, arrival, t_ready)
 
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .clock import now
-from .types import EmgChunk
+from .types import CaptureListenerBase, EmgChunk
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ class LatencyWindow:
                 f"max_{unit}": float(a.max())}
 
 
-class LiveRunner:
+class LiveRunner(CaptureListenerBase):
     """Runs ``predictor`` (a :class:`recorder.live.LivePredictor`, or anything with its ``push``,
-    ``predict`` and ``latency_stats``) on its own thread: EMG chunks in (:meth:`push`, or :meth:`listener` as a
-    capture listener), predictions out through ``on_prediction``, at most ``rate_hz`` a second.
+    ``predict`` and ``latency_stats``) on its own thread: EMG chunks in (:meth:`push`, or the runner itself as a
+    capture listener: :meth:`on_emg`), predictions out through ``on_prediction``, at most ``rate_hz`` a second.
 
     Deadlines advance by one period (not from "now"), so with chunks every 20 ms and rate_hz 30 the
     loop alternates 20/40 ms steps and averages 30 Hz; far behind, it restarts from now. A
@@ -113,10 +113,10 @@ class LiveRunner:
                 self._arrivals.append((float(chunk.t[-1]), float(chunk.arrival)))
         self._wake.set()
 
-    def listener(self, kind: str, payload) -> None:
-        """A capture listener: "emg" events go to :meth:`push`, the rest is ignored."""
-        if kind == "emg":
-            self.push(payload)
+    def on_emg(self, chunk: EmgChunk) -> None:
+        """As a capture listener (``capture.add_listener(runner)``): each EMG chunk goes to
+        :meth:`push`, on the reader thread; the other events are ignored (no-op defaults)."""
+        self.push(chunk)
 
     def arrival_of(self, t_last: float) -> float:
         """Arrival time of the chunk whose last sample is at ``t_last`` (a window's newest); nan if gone."""

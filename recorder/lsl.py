@@ -32,7 +32,7 @@ import numpy as np
 
 from .clock import now
 from .devices.base import DeviceLost, DeviceNotFound, EmgSource
-from .types import DeviceState, EmgChunk, Landmarks, N_LANDMARKS
+from .types import CaptureListenerBase, DeviceState, EmgChunk, Landmarks, N_LANDMARKS, RecordingState
 
 log = logging.getLogger(__name__)
 
@@ -206,13 +206,14 @@ class MarkerOutlet(_Outlet):
             self.samples_pushed += 1
 
 
-class LslOutlets:
-    """Publishes a capture's EMG, landmarks and state on LSL by subscribing to its listeners.
+class LslOutlets(CaptureListenerBase):
+    """Publishes a capture's EMG, landmarks and state on LSL, as one of its listeners.
 
     capture: anything with ``emg`` (an :class:`EmgSource`: rate, channel names, units, scale, dtype),
-    optional ``camera`` (``fps``) and ``add_listener(fn(kind, payload))`` (a
-    :class:`~recorder.capture.Capture`). Listener kinds used: "emg" (EmgChunk), "landmarks" (Landmarks),
-    "state" and "error" (str, published as markers ``state:...`` / ``error:...``).
+    optional ``camera`` (``fps``) and ``add_listener``/``remove_listener`` taking a
+    :class:`~recorder.types.CaptureListener` (a :class:`~recorder.capture.Capture`). Events used:
+    ``on_emg``, ``on_landmarks``, and as markers ``on_recording`` (``state:recording``),
+    ``on_device_state`` (``state:emg:streaming``) and ``on_error`` (``error:MESSAGE``).
     name: stream name prefix; streams are NAME-EMG, NAME-Hand, NAME-Predictions, NAME-Markers.
     Predictions are pushed by whoever makes them (:meth:`push_prediction`), e.g. ``recorder.live``.
     """
@@ -243,7 +244,7 @@ class LslOutlets:
 
     def attach(self) -> "LslOutlets":
         if not self._attached:
-            self.capture.add_listener(self._on_event)
+            self.capture.add_listener(self)
             self._attached = True
         return self
 
@@ -251,7 +252,7 @@ class LslOutlets:
         if self._attached:
             remove = getattr(self.capture, "remove_listener", None)
             if remove is not None:
-                remove(self._on_event)
+                remove(self)
             self._attached = False
 
     def close(self) -> None:
@@ -284,17 +285,23 @@ class LslOutlets:
         elif pred.label is not None:
             self.push_marker(f"prediction:{pred.label}", pred.t)
 
-    def _on_event(self, kind: str, payload) -> None:
-        # Runs on acquisition threads: push only (liblsl copies into its own queue, no blocking).
-        if kind == "emg" and self.emg is not None:
-            self.emg.push_chunk(payload)
-        elif kind == "landmarks" and self.hand is not None:
-            self.hand.push_landmarks(payload)
-        elif kind in ("state", "error") and self.markers is not None:
-            self.markers.push_marker(f"{kind}:{payload}")
-        elif kind == "marker" and self.markers is not None:
-            t, text = payload
-            self.markers.push_marker(text, t)
+    # -- capture events: run on acquisition threads; push only (liblsl copies into its own queue)
+    def on_emg(self, chunk: EmgChunk) -> None:
+        if self.emg is not None:
+            self.emg.push_chunk(chunk)
+
+    def on_landmarks(self, lm: Landmarks) -> None:
+        if self.hand is not None:
+            self.hand.push_landmarks(lm)
+
+    def on_recording(self, state: RecordingState) -> None:
+        self.push_marker(f"state:{state}")
+
+    def on_device_state(self, state: DeviceState) -> None:
+        self.push_marker(f"state:emg:{state.value}")
+
+    def on_error(self, message: str) -> None:
+        self.push_marker(f"error:{message}")
 
 
 # ------------------------------------------------------------------------------------------------

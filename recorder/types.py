@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Callable, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -136,3 +137,102 @@ class DeviceStatus:
     battery_pct: int | None = None
     last_error: str = ""
     info: dict = field(default_factory=dict)
+
+
+# -- capture events --------------------------------------------------------------------------------
+
+#: What :meth:`CaptureListener.on_recording` reports: a recording started or resumed, was paused, or ended.
+RecordingState = Literal["recording", "paused", "stopped"]
+
+
+@runtime_checkable
+class CaptureListener(Protocol):
+    """What :class:`recorder.capture.Capture` calls on each of its listeners (``add_listener``).
+
+    One method per event, called on the thread named below, never on the GUI thread's behalf: a
+    listener copies or enqueues and returns (it runs inside acquisition) and must not touch widgets.
+    An exception a method raises is logged and dropped. Subclass :class:`CaptureListenerBase` to
+    implement only the events wanted.
+
+    on_emg(chunk: EmgChunk): every EMG chunk (x (n, C) device units, t (n,) host seconds), on the
+        EMG source's reader thread, whether recording or not.
+    on_frame(frame: Frame): every camera frame (image (H, W, 3) uint8 BGR, t host seconds), on
+        the camera thread.
+    on_landmarks(lm: Landmarks): the hand landmarks of one frame (world_mm (21, 3) mm, NaN when
+        no hand), on the landmark worker's thread.
+    on_error(message: str): a device error (reader thread) or a recording stopped by a write
+        failure (the session writer's thread); also kept in ``Capture.status()["errors"]``.
+    on_recording(state: RecordingState): "recording" (started or resumed), "paused" or "stopped",
+        on the thread that called ``start_recording``/``pause_recording``/``resume_recording``/
+        ``stop_recording`` (the GUI thread or a worker), after the change.
+    on_device_state(state: DeviceState): the EMG source's state changed (e.g. STREAMING ->
+        RECONNECTING), on its reader thread; reported once per change.
+    """
+
+    def on_emg(self, chunk: EmgChunk) -> None: ...
+
+    def on_frame(self, frame: Frame) -> None: ...
+
+    def on_landmarks(self, lm: Landmarks) -> None: ...
+
+    def on_error(self, message: str) -> None: ...
+
+    def on_recording(self, state: RecordingState) -> None: ...
+
+    def on_device_state(self, state: DeviceState) -> None: ...
+
+
+class CaptureListenerBase:
+    """A :class:`CaptureListener` whose methods do nothing: override only the events wanted."""
+
+    def on_emg(self, chunk: EmgChunk) -> None:
+        pass
+
+    def on_frame(self, frame: Frame) -> None:
+        pass
+
+    def on_landmarks(self, lm: Landmarks) -> None:
+        pass
+
+    def on_error(self, message: str) -> None:
+        pass
+
+    def on_recording(self, state: RecordingState) -> None:
+        pass
+
+    def on_device_state(self, state: DeviceState) -> None:
+        pass
+
+
+# -- progress of long jobs -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a long job (export, import scan, redetect, a GUI worker) has got.
+
+    done: work done, in the job's own unit (files, frames, or a fraction with total 1.0).
+    total: the same unit's total, or None when unknown (a busy indicator).
+    text: what is being done now, for a status line ("" when nothing to say).
+    """
+
+    done: float
+    total: float | None = None
+    text: str = ""
+
+    @classmethod
+    def of_fraction(cls, fraction: float, text: str = "") -> "Progress":
+        """Progress as a fraction of 1, clipped to [0, 1]."""
+        return cls(min(1.0, max(0.0, float(fraction))), 1.0, text)
+
+    @property
+    def fraction(self) -> float | None:
+        """done / total clipped to [0, 1]; None when the total is unknown, 1.0 when it is 0."""
+        if self.total is None:
+            return None
+        if self.total <= 0:
+            return 1.0
+        return min(1.0, max(0.0, self.done / self.total))
+
+
+#: A job's progress callback: called on the job's thread with each :class:`Progress`.
+ProgressCallback = Callable[[Progress], None]

@@ -72,7 +72,7 @@ def _publish(args) -> int:
                 print(f"prediction failed ({type(e).__name__}: {e}); still predicting", file=sys.stderr, flush=True)
         runner = LiveRunner(predictor, args.predict_hz, on_prediction=lambda p, _a, _t: outlets.push_live(p),
                             on_error=report_error, name="lsl-predict")
-        capture.add_listener(runner.listener)
+        capture.add_listener(runner)
     try:
         outlets.attach()
         capture.start()

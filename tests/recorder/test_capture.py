@@ -3,7 +3,7 @@ session file, with the synthetic camera and landmarks running."""
 import numpy as np
 import pytest
 
-from recorder.capture import Capture
+from recorder.capture import Capture, CaptureListenerBase
 from recorder.clock import now
 from recorder.session import SessionReader
 
@@ -20,8 +20,6 @@ def _wait_for(cond, timeout=15.0):
 @pytest.fixture
 def capture():
     cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=1)
-    errors = []
-    cap.add_listener(lambda kind, payload: errors.append(payload) if kind == "error" else None)
     cap.start()
     _wait_for(lambda: cap.emg_buffer.total > 0)
     yield cap
@@ -35,13 +33,13 @@ def test_record_with_camera_labels_and_pause(capture, tmp_path):
 
     truth = []
 
-    def check(kind, chunk):
-        if kind == "emg":
+    class Check(CaptureListenerBase):
+        def on_emg(self, chunk):
             tt = emu.truth_times(chunk.first_index, len(chunk))
             truth.append(tt)
             errors_ms.append((chunk.t - tt) * 1e3)
 
-    capture.add_listener(check)
+    capture.add_listener(Check())
     path = tmp_path / "s.h5"
     capture.start_recording(path, {"subject": "S01", "hand": "right", "notes": "test"})
     _wait_for(lambda: capture.elapsed_s > 2.0)

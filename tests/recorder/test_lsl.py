@@ -204,9 +204,9 @@ class FakeCapture:
     def remove_listener(self, fn):
         self.listeners.remove(fn)
 
-    def emit(self, kind, payload):
-        for fn in list(self.listeners):
-            fn(kind, payload)
+    def emit(self, event, *args):
+        for listener in list(self.listeners):
+            getattr(listener, f"on_{event}")(*args)
 
 
 def test_lsl_outlets_publish_capture_events():
@@ -234,14 +234,16 @@ def test_lsl_outlets_publish_capture_events():
         cap.emit("emg", EmgChunk(x, t + np.arange(40) / RATE, 0, t))
         world = np.arange(63, dtype=np.float32).reshape(21, 3)
         cap.emit("landmarks", Landmarks(world * 0, world, 0.9, "Right", t + 0.01, 3))
-        cap.emit("state", "recording")
+        cap.emit("recording", "recording")
+        cap.emit("device_state", DeviceState.RECONNECTING)
+        cap.emit("error", "myo: lost")
         xs, _ = emg.pull_chunk(timeout=2.0, max_samples=100, min_samples=40, as_numpy=True)
         np.testing.assert_array_equal(xs, x)
         ys, yt = hand.pull_chunk(timeout=2.0, max_samples=5, min_samples=1, as_numpy=True)
         np.testing.assert_array_equal(ys[0], world.reshape(63))
         assert abs(yt[0] + hand.time_correction(1.0) + outs.offset - (t + 0.01)) < 1e-3
-        m, _ = mk.pull_chunk(timeout=2.0, max_samples=5, min_samples=1)
-        assert m[0][0] == "state:recording"
+        m, _ = mk.pull_chunk(timeout=2.0, max_samples=5, min_samples=3)
+        assert [s[0] for s in m] == ["state:recording", "state:emg:reconnecting", "error:myo: lost"]
     assert cap.listeners == []
 
 

@@ -1,0 +1,66 @@
+"""The capture bridge: typed capture events raised on a worker thread arrive as typed Qt signals on
+the GUI thread (never on the worker), and the frequent events are only counted."""
+
+import threading
+
+import numpy as np
+from PySide6 import QtCore
+
+from app.bridge import CaptureBridge
+from recorder.clock import now
+from recorder.types import CaptureListener, DeviceState, EmgChunk, Frame, Landmarks
+
+
+class FakeCapture:
+    def __init__(self):
+        self.listeners = []
+
+    def add_listener(self, listener):
+        assert isinstance(listener, CaptureListener)
+        self.listeners.append(listener)
+
+    def remove_listener(self, listener):
+        self.listeners.remove(listener)
+
+
+def test_worker_thread_events_arrive_typed_on_the_gui_thread(qtbot):
+    bridge = CaptureBridge()
+    cap = FakeCapture()
+    bridge.attach(cap)
+    got, threads = [], set()
+
+    def slot(name):
+        def on(arg):
+            got.append((name, arg))
+            threads.add(threading.current_thread())
+        return on
+
+    bridge.error.connect(slot("error"))
+    bridge.recording.connect(slot("recording"))
+    bridge.device_state.connect(slot("device_state"))
+
+    def worker():
+        (listener,) = cap.listeners
+        t = now()
+        for i in range(3):
+            listener.on_emg(EmgChunk(np.zeros((4, 8), np.int8), t + np.arange(4) / 200, 4 * i, t))
+        frame = Frame(np.zeros((2, 2, 3), np.uint8), t, 0)
+        listener.on_frame(frame)
+        listener.on_landmarks(Landmarks.empty(t, 0))
+        listener.on_device_state(DeviceState.RECONNECTING)
+        listener.on_error("myo: link lost")
+        listener.on_recording("paused")
+
+    th = threading.Thread(target=worker)
+    th.start()
+    th.join()
+    assert got == []  # nothing ran on the worker: the signals wait for the GUI thread's event loop
+    qtbot.waitUntil(lambda: len(got) == 3, timeout=5000)
+    assert got == [("device_state", DeviceState.RECONNECTING), ("error", "myo: link lost"),
+                   ("recording", "paused")]
+    assert got[0][1] is DeviceState.RECONNECTING
+    assert threads == {threading.main_thread()}
+    assert (bridge.count("emg"), bridge.count("frame"), bridge.count("landmarks")) == (3, 1, 1)
+    bridge.detach()
+    assert cap.listeners == []
+    QtCore.QCoreApplication.processEvents()

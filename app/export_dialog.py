@@ -38,8 +38,8 @@ _SUFFIX = {code: suf for code, _, suf in FORMAT_CHOICES}
 
 def run_export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_ms: float = 200.0,
                model_dir: str | None = None, options: dict | None = None, progress=None, cancel=None) -> list:
-    """Worker job: :func:`recorder.export.export` with the worker's ``progress(done, total, text)``
-    (fractions sent as permille) and cancel Event. On cancel or failure every target file that did
+    """Worker job: :func:`recorder.export.export` with the worker's ``progress`` (passed through:
+    the same :class:`recorder.types.Progress`) and cancel Event. On cancel or failure every target file that did
     not exist before the run is removed, so nothing half-done is left. Returns the ExportResults."""
     from recorder.export import ExportCancelled, export
 
@@ -47,12 +47,8 @@ def run_export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, win
     targets = written_files(paths, Path(out), fmt)
     new = [t for t in targets if not t.exists()]
 
-    def prog(frac: float, msg: str) -> None:
-        if progress is not None:
-            progress(int(round(frac * 1000)), 1000, msg)
-
     try:
-        return export(paths, out, fmt, window_ms=window_ms, model_dir=model_dir or None, progress=prog,
+        return export(paths, out, fmt, window_ms=window_ms, model_dir=model_dir or None, progress=progress,
                       cancel=cancel, **(options or {}))
     except ExportCancelled:
         _remove(new)

@@ -16,12 +16,9 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QLabel, QMe
                                QWidget)
 
 from .errors import friendly_error
-from .workers import Worker, WorkerPool
+from .workers import BAR_STEPS, Progress, Worker, WorkerPool, show_progress
 
 __all__ = ["JobDialog"]
-
-#: Progress bar range for determinate jobs (workers report done/total; the bar takes the total).
-BAR_STEPS = 1000
 
 
 class JobDialog(QDialog):
@@ -166,11 +163,10 @@ class JobDialog(QDialog):
         else:
             self.reject()
 
-    def _on_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.setMaximum(max(1, total))
-        self.progress.setValue(done)
-        if text:
-            self.status.setText(text)
+    def _on_progress(self, p: Progress) -> None:
+        show_progress(self.progress, p)
+        if p.text:
+            self.status.setText(p.text)
 
     def _on_errored(self, e: BaseException) -> None:
         self.last_error = e

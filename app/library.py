@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 from recorder.units import human_size
 from recorder.library import SessionInfo, delete_session, rename_session, scan, summarize
 
-from .workers import Worker, WorkerPool
+from .workers import Progress, Worker, WorkerPool, show_progress
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,8 @@ class LibraryView(QWidget):
         self.status.setText(f"Scanning {self.folder} …")
         return w
 
-    def _scan_progress(self, done: int, total: int, name: str) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
+    def _scan_progress(self, p: Progress) -> None:
+        show_progress(self.progress, p)
 
     def _scan_done(self, w: Worker, infos: list[SessionInfo]) -> None:
         if w is not self.scan_worker or w.cancelled:

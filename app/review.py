@@ -26,7 +26,7 @@ from recorder.session import SessionFormatError, SessionReader, save_annotations
 
 from .skeleton import bgr_to_qimage, draw_hand, to_pixels
 from .timeline import TimelineWidget
-from .workers import Worker, WorkerPool
+from .workers import BAR_STEPS, Progress, Worker, WorkerPool, show_progress
 
 log = logging.getLogger(__name__)
 
@@ -740,7 +740,7 @@ class ReviewView(QWidget):
         w.signals.aborted.connect(lambda: self.message.emit("Hand detection cancelled; landmarks unchanged"))
         w.signals.finished.connect(self._job_finished)
         w.start()
-        self.progress.setRange(0, max(1, self.reader.n_frames))
+        self.progress.setRange(0, BAR_STEPS)
         self.progress.setValue(0)
         self.progress.setFormat("hands %p%")
         self.progress.show()
@@ -752,9 +752,8 @@ class ReviewView(QWidget):
         if self.job is not None:
             self.job.cancel()
 
-    def _job_progress(self, done: int, total: int, text: str) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
+    def _job_progress(self, p: Progress) -> None:
+        show_progress(self.progress, p)
 
     def _landmarks_ready(self, result: dict) -> None:
         from recorder.session import save_landmarks

@@ -26,7 +26,7 @@ from PySide6 import QtCore, QtWidgets
 from .errors import friendly_error
 from .plots import ConfusionMatrixPlot, CurvesPlot, FingerErrorPlot, bold, table_item
 from .settings import Settings
-from .workers import WorkerPool
+from .workers import Progress, WorkerPool, show_progress
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,19 @@ def _fmt_s(s: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def training_progress(e: dict) -> Progress | None:
+    """The bar's :class:`Progress` for one JSONL training event (``recorder.training.train``'s
+    ``progress`` dicts): epochs done of the planned epochs on "start" and "epoch"; None otherwise."""
+    kind = e.get("event")
+    if kind == "start":
+        return Progress(0, max(1, int(e.get("epochs", 1))), "")
+    if kind == "epoch":
+        return Progress(int(e["epoch"]), max(1, int(e["epochs"])), f"epoch {e['epoch']}/{e['epochs']}")
+    return None
+
+
 # -- the training subprocess -------------------------------------------------------------------------
+
 class TrainRunner(QtCore.QObject):
     """Runs one training in a subprocess and turns its JSON lines into signals (GUI thread).
 
@@ -728,16 +740,15 @@ class TrainView(QtWidgets.QWidget):
 
     def _on_event(self, e: dict) -> None:
         kind = e.get("event")
+        p = training_progress(e)
+        if p is not None:
+            show_progress(self.progress, p)
         if kind == "start":
-            self.progress.setRange(0, int(e.get("epochs", 1)))
-            self.progress.setValue(0)
             classes = f", classes {', '.join(e['classes'])}" if e.get("classes") else ""
             self.eta.setText(f"{e.get('n_train', 0)} train / {e.get('n_val', 0)} val / {e.get('n_test', 0)} test "
                              f"windows · {e.get('params', 0):,} parameters · {e.get('device', '')}{classes}")
         elif kind == "epoch":
             self.curves.add_epoch(e)
-            self.progress.setRange(0, int(e["epochs"]))
-            self.progress.setValue(int(e["epoch"]))
             m = (f"val MPJPE {e['val_mpjpe_mm']:.1f} mm" if "val_mpjpe_mm" in e
                  else f"val angle MAE {e['val_mae_deg']:.1f}°" if "val_mae_deg" in e
                  else f"val accuracy {e.get('val_acc', math.nan):.3f}")

@@ -1,7 +1,8 @@
 """Run long jobs off the GUI thread and hear about them through Qt signals (napari ``thread_worker`` style).
 
 A job is a plain function. If its signature has a ``progress`` parameter it receives a callable
-``progress(done, total, text="")``; if it has a ``cancel`` parameter it receives a
+taking one :class:`recorder.types.Progress` (the engine jobs' own ``progress`` type, so an engine
+function can be the job itself); if it has a ``cancel`` parameter it receives a
 :class:`threading.Event` that is set when the user cancels (check it and return or raise
 :class:`Cancelled`). A generator function may instead ``yield`` values: each one is emitted as
 ``yielded`` and cancellation is checked between yields. The job never touches widgets; the widgets
@@ -9,7 +10,7 @@ listen to the signals, which Qt delivers on the GUI thread.
 
     pool = WorkerPool(self)                       # owned by a widget; shut down in closeEvent
     w = pool.worker(rerun_landmarks, path, settings)
-    w.signals.progress.connect(bar_update); w.signals.returned.connect(done)
+    w.signals.progress.connect(lambda p: show_progress(bar, p)); w.signals.returned.connect(done)
     w.signals.errored.connect(show_error); cancel_button.clicked.connect(w.cancel)
     w.start()                                     # connect first: a signal emitted before is lost
     w = pool.start(fn, *args)                     # or: queued at the next event-loop turn, so
@@ -32,15 +33,30 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 # Raised by a job (or by ``progress`` once cancel is set) to stop early; reported as ``aborted``.
 # The engine's one cancel type, so an engine job's own cancellation (e.g. ExportCancelled) is one too.
 from recorder.errors import Cancelled
+from recorder.types import Progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cancelled", "Worker", "WorkerSignals", "WorkerPool"]
+__all__ = ["BAR_STEPS", "Cancelled", "Progress", "Worker", "WorkerSignals", "WorkerPool", "show_progress"]
+
+#: A determinate progress bar's range: 0..BAR_STEPS, whatever the job's unit.
+BAR_STEPS = 1000
+
+
+def show_progress(bar, p: Progress) -> None:
+    """Show ``p`` on a QProgressBar (GUI thread): a busy bar when its total is unknown, else
+    0..:data:`BAR_STEPS` at its fraction (the bar's ``%p%`` text is the same for any unit)."""
+    f = p.fraction
+    if f is None:
+        bar.setRange(0, 0)
+    else:
+        bar.setRange(0, BAR_STEPS)
+        bar.setValue(int(round(f * BAR_STEPS)))
 
 
 class WorkerSignals(QObject):
     started = Signal()
-    progress = Signal(int, int, str)  # done, total, text
+    progress = Signal(object)  # a recorder.types.Progress
     yielded = Signal(object)
     returned = Signal(object)
     errored = Signal(object)  # the exception instance (with __traceback__)
@@ -52,7 +68,7 @@ class Worker(QRunnable):
     """One job for a :class:`QThreadPool`. Create on the GUI thread (so the signals live there).
 
     progress_interval_s: progress reports closer together than this are dropped (the last one,
-    done == total, always goes through) so a fast loop cannot flood the GUI event queue.
+    done >= total, always goes through) so a fast loop cannot flood the GUI event queue.
     """
 
     def __init__(self, fn: Callable[..., Any], *args, progress_interval_s: float = 0.05, **kwargs):
@@ -104,13 +120,16 @@ class Worker(QRunnable):
         return self._done.wait(timeout_s)
 
     # -- in the worker thread
-    def _progress(self, done: int, total: int, text: str = "") -> None:
+    def _progress(self, p: Progress) -> None:
+        if not isinstance(p, Progress):
+            raise TypeError(f"a job's progress takes a recorder.types.Progress, got {p!r}")
         if self._cancel.is_set():
             raise Cancelled()
         now = time.monotonic()
-        if done >= total or now - self._last_progress >= self._interval:
+        last = p.total is not None and p.done >= p.total
+        if last or now - self._last_progress >= self._interval:
             self._last_progress = now
-            self.signals.progress.emit(int(done), int(total), str(text))
+            self.signals.progress.emit(p)
 
     def run(self) -> None:  # noqa: D401 - QRunnable API
         self._running = True

@@ -21,12 +21,13 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .errors import EmgrecError
 from .session import SessionReader
+from .types import Progress, ProgressCallback
 
 BIDS_VERSION = "1.11.0"
 
@@ -114,7 +115,7 @@ def _motion(r: SessionReader, stem: str, motion_dir: Path, t_first: float, task:
 
 
 def export_bids(sessions: Sequence[str | Path], out_dir: str | Path, *, task: str = "capture",
-                line_freq: float | None = None, progress: Callable[[float, str], None] | None = None,
+                line_freq: float | None = None, progress: ProgressCallback | None = None,
                 overwrite: bool = False) -> list[Path]:
     """Write each session as sub-<subject>/ses-<NN> of the BIDS dataset ``out_dir`` (which may
     exist). An existing recording is replaced only when ``overwrite``, else BidsExportError before
@@ -168,7 +169,7 @@ def export_bids(sessions: Sequence[str | Path], out_dir: str | Path, *, task: st
             _motion(r, bp.basename.rsplit("_emg", 1)[0], bp.fpath.parent.parent / "motion", t_first, task)
             written.append(bp.fpath)
         if progress is not None:
-            progress((i + 1) / len(paths), f"{p.name}: sub-{sub} ses-{ses}")
+            progress(Progress(i + 1, len(paths), f"{p.name}: sub-{sub} ses-{ses}"))
     _fix_dataset(out)
     return written
 

@@ -1,10 +1,11 @@
 """Exports of session files: training-ready arrays (HDF5 / NPZ), the seed project's joined CSV,
 and MP4 video with the hand skeleton drawn over the stored frames.
 
-Every export takes ``progress(fraction, message)`` and ``cancel`` (a ``threading.Event`` or a
-callable returning True to stop; checked between blocks, raising :class:`ExportCancelled`), writes
-to a temporary file next to the output and renames it into place only when complete, so a
-cancelled or failed export never leaves a half-written file under the final name.
+Every export takes ``progress`` (called with a :class:`recorder.types.Progress`, total 1.0) and
+``cancel`` (a ``threading.Event`` or a callable returning True to stop; checked between blocks,
+raising :class:`ExportCancelled`), writes to a temporary file next to the output and renames it into
+place only when complete, so a cancelled or failed export never leaves a half-written file under
+the final name.
 
 Windows come from :func:`recorder.dataset.build_windows` (the same windowing the training uses),
 called on time blocks of one session at a time, so memory stays bounded however long the recording:
@@ -30,12 +31,12 @@ import numpy as np
 
 from . import __version__
 from .errors import Cancelled, EmgrecError
-from .types import HAND_CONNECTIONS, N_LANDMARKS, SEED_JOINT_NAMES
+from .types import HAND_CONNECTIONS, N_LANDMARKS, SEED_JOINT_NAMES, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 
-#: progress(fraction in [0, 1], message); cancel: threading.Event or callable returning True to stop.
-Progress = Callable[[float, str], None]
+# progress(Progress.of_fraction(fraction in [0, 1], message)); cancel: threading.Event or callable
+# returning True to stop.
 
 #: The seed CSV's hand columns (joint names in recorder.types.SEED_JOINT_NAMES).
 SEED_HAND_COLUMNS: tuple[str, ...] = tuple(f"{j} {a}" for j in SEED_JOINT_NAMES for a in "xyz")
@@ -63,7 +64,7 @@ class ExportResult:
 # ------------------------------------------------------------------------------------------------
 
 class _Job:
-    def __init__(self, progress: Progress | None, cancel) -> None:
+    def __init__(self, progress: ProgressCallback | None, cancel) -> None:
         self.progress = progress
         if cancel is None:
             self._cancelled = lambda: False
@@ -78,7 +79,7 @@ class _Job:
         if self._cancelled():
             raise ExportCancelled(f"export cancelled ({message})")
         if self.progress is not None:
-            self.progress(min(1.0, max(0.0, float(fraction))), message)
+            self.progress(Progress.of_fraction(fraction, message))
 
 
 @contextlib.contextmanager
@@ -317,7 +318,7 @@ def export_windows(sessions: Sequence[str | Path], out: str | Path, *, fmt: str 
                    task: str = "auto", normalise: bool = False, class_names: Sequence[str] | None = None,
                    background_label: str | None = "rest", grid_step_ms: float = 50.0, split: str = "time",
                    val_fraction: float = 0.15, test_fraction: float = 0.15, block_s: float = 60.0,
-                   progress: Progress | None = None, cancel=None) -> ExportResult:
+                   progress: ProgressCallback | None = None, cancel=None) -> ExportResult:
     """Training-ready windows of one or more sessions (same rate and channels) in one file.
 
     Arrays (N windows, T samples, C channels):
@@ -467,7 +468,7 @@ def csv_header(n_channels: int = 8) -> list[str]:
 
 
 def export_csv(session: str | Path, out: str | Path, *, rows_per_block: int = 20000,
-               progress: Progress | None = None, cancel=None) -> ExportResult:
+               progress: ProgressCallback | None = None, cancel=None) -> ExportResult:
     """One session as the seed project's joined CSV: one row per EMG sample.
 
     Columns (see :func:`csv_header`): ``hand timestamp`` (session s of the latest frame at or
@@ -629,7 +630,7 @@ def _label_hand(img: np.ndarray, pts_px: np.ndarray, text: str, color) -> None:
 
 def export_video(session: str | Path, out: str | Path, *, predict: Callable[[np.ndarray], np.ndarray] | None = None,
                  window_ms: float = 200.0, fps: float | None = None, inset: bool = True,
-                 progress: Progress | None = None, cancel=None) -> ExportResult:
+                 progress: ProgressCallback | None = None, cancel=None) -> ExportResult:
     """MP4 (H.264, yuv420p) of the stored frames with the landmark skeleton drawn on (green) and
     labelled with its handedness ("Right hand (MediaPipe)").
 
@@ -818,7 +819,7 @@ EXPORT_LIBVER = ("earliest", "v110")
 
 
 def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_ms: float = 200.0,
-           model_dir: str | Path | None = None, progress: Progress | None = None, cancel=None,
+           model_dir: str | Path | None = None, progress: ProgressCallback | None = None, cancel=None,
            overwrite: bool = True, **options) -> list[ExportResult]:
     """Export sessions in ``fmt``. npz/h5 merge all sessions into ``out``; csv/mp4 write one file
     per session: ``out`` itself for one session, else ``out/<session stem>.<fmt>`` (a folder).
@@ -847,9 +848,9 @@ def export(sessions: Sequence[str | Path], out: str | Path, fmt: str, *, window_
         predict, window_ms = load_pose_predictor(model_dir)  # the model decides its window length
     results = []
     for k, (p, o) in enumerate(zip(paths, targets)):
-        def sub(frac, msg, k=k):
+        def sub(part: Progress, k=k):  # one file's progress as a share of all files
             if progress is not None:
-                progress((k + frac) / len(paths), msg)
+                progress(Progress.of_fraction((k + part.fraction) / len(paths), part.text))
         if fmt == "csv":
             results.append(writer(p, o, progress=sub, cancel=cancel, **options))
         else:

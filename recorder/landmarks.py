@@ -19,7 +19,7 @@ import numpy as np
 
 from .clock import now
 from .errors import EmgrecError
-from .types import N_LANDMARKS, Frame, Landmarks
+from .types import N_LANDMARKS, Frame, Landmarks, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -238,13 +238,14 @@ class LandmarkWorker:
                 self._detector = None
 
 
-def run_on_frames(frames: Iterable, progress: Callable[[int, int | None], None] | None = None,
+def run_on_frames(frames: Iterable, progress: ProgressCallback | None = None,
                   cancel=None, **detector_options) -> list[Landmarks]:
     """Run MediaPipe over stored frames in order and return one Landmarks per frame.
 
     frames: :class:`Frame` objects, ``(t, bgr)`` pairs, or bare (H, W, 3) BGR arrays (t = 0,
         frame_index = position).
-    progress: called as ``progress(done, total)`` after each frame (total None for an unsized iterable).
+    progress: called with ``Progress(frames done, total frames)`` after each frame (total None for an
+        unsized iterable).
     cancel: a ``threading.Event`` or a callable returning True to stop early; the landmarks found so
         far are returned.
     detector_options: for :class:`HandDetector`; default tracking mode (consecutive video frames).
@@ -264,5 +265,5 @@ def run_on_frames(frames: Iterable, progress: Callable[[int, int | None], None] 
                 image, t, index = item, 0.0, i
             out.append(det.process(image, float(t), int(index)))
             if progress is not None:
-                progress(i + 1, total)
+                progress(Progress(i + 1, total))
     return out

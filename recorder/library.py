@@ -13,7 +13,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+from .types import Progress, ProgressCallback
 
 __all__ = ["SESSION_SUFFIXES", "SessionInfo", "is_session_file", "list_session_files", "summarize", "scan",
            "rename_session", "delete_session"]
@@ -148,11 +149,11 @@ def summarize(path) -> SessionInfo:
     return info
 
 
-def scan(folder, *, recursive: bool = False, progress: Callable[[int, int, str], None] | None = None,
+def scan(folder, *, recursive: bool = False, progress: ProgressCallback | None = None,
          cancel: threading.Event | None = None) -> list[SessionInfo]:
     """Summarise every session file of a folder, in name order.
 
-    progress(done, total, file_name) is called after each file; setting ``cancel`` stops early and
+    progress is called with ``Progress(files done, total files, file name)`` after each file; setting ``cancel`` stops early and
     returns what was summarised so far.
     """
     files = list_session_files(folder, recursive)
@@ -162,7 +163,7 @@ def scan(folder, *, recursive: bool = False, progress: Callable[[int, int, str],
             break
         out.append(summarize(p))
         if progress is not None:
-            progress(k + 1, len(files), p.name)
+            progress(Progress(k + 1, len(files), p.name))
     return out
 
 

@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .errors import Cancelled
 from .session import SessionReader, save_landmarks
+from .types import Progress, ProgressCallback
 
 #: HandDetector options and their defaults (recorder.landmarks.HandDetector).
 DEFAULT_OPTIONS = dict(model_complexity=1, min_detection_confidence=0.5, min_tracking_confidence=0.5,
                        static_image_mode=False)
 
 
-def detect_session_landmarks(path, options: dict, progress: Callable[[int, int, str], None] | None = None,
+def detect_session_landmarks(path, options: dict, progress: ProgressCallback | None = None,
                              cancel: threading.Event | None = None) -> dict:
     """Run MediaPipe on every stored frame of a session, in order (tracking across frames).
 
     options: HandDetector keyword arguments (model_complexity, min_detection_confidence, ...).
-    progress: ``progress(done, total, text)`` after each frame. cancel: an Event; once set the run
+    progress: called with ``Progress(frames done, n frames, "hand detection")`` after each frame. cancel: an Event; once set the run
     stops and :class:`~recorder.errors.Cancelled` is raised.
     Returns {"image": (F, 21, 3) float32, "world_mm": (F, 21, 3) float32 mm, "score": (F,) float32,
     "handedness": [str] * F, "options": options}; NaN rows where no hand was found. Writes nothing.
@@ -36,7 +36,7 @@ def detect_session_landmarks(path, options: dict, progress: Callable[[int, int, 
             raise ValueError(f"{path}: session has no video frames to run hand detection on")
         vt = np.asarray(r.video_t, dtype=np.float64)
         frames = (Frame(r.frame(i), float(vt[i]), i) for i in range(n))  # decoded one at a time
-        lms = run_on_frames(frames, progress=(lambda k, _total: progress(k, n, "hand detection"))
+        lms = run_on_frames(frames, progress=(lambda p: progress(Progress(p.done, n, "hand detection")))
                             if progress else None, cancel=cancel, **options)
     if cancel is not None and cancel.is_set():
         raise Cancelled()
@@ -51,7 +51,7 @@ def detect_session_landmarks(path, options: dict, progress: Callable[[int, int, 
     }
 
 
-def redetect(path, options: dict | None = None, progress: Callable[[int, int, str], None] | None = None,
+def redetect(path, options: dict | None = None, progress: ProgressCallback | None = None,
              cancel: threading.Event | None = None) -> dict:
     """Detect hands on the stored frames of ``path`` and replace its /landmarks (EMG, video and
     labels are not touched; nothing is written when cancelled). options: as

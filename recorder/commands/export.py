@@ -38,17 +38,18 @@ def _handler(args) -> int:
     from pathlib import Path
 
     from ..export import FORMATS, TARGETS, export, format_from_suffix
+    from ..types import Progress
 
     fmt = args.fmt or format_from_suffix(args.out) or Path(args.out).suffix.lstrip(".").lower()
     if fmt not in TARGETS:
         raise UsageError(f"cannot tell the format from {args.out!r}: give --format {'|'.join(FORMATS)}")
     last = [-1]
 
-    def progress(frac: float, msg: str) -> None:
-        pct = int(frac * 100)
+    def progress(p: Progress) -> None:
+        pct = int(p.fraction * 100)
         if not args.quiet and pct != last[0]:
             last[0] = pct
-            print(f"\r{pct:3d}% {msg[:70]:70}", end="", file=sys.stderr, flush=True)
+            print(f"\r{pct:3d}% {p.text[:70]:70}", end="", file=sys.stderr, flush=True)
 
     options = {}
     if fmt in ("npz", "h5"):

@@ -26,11 +26,13 @@ def run(args) -> int:
     import sys
 
     from ..redetect import redetect
+    from ..types import Progress
 
     opts = dict(model_complexity=args.model_complexity, min_detection_confidence=args.min_detection_confidence,
                 min_tracking_confidence=args.min_tracking_confidence, static_image_mode=args.static)
     for f in args.files:
-        def progress(done: int, total: int, _text: str, f=f) -> None:
+        def progress(p: Progress, f=f) -> None:
+            done, total = int(p.done), int(p.total)
             if done == total or done % 100 == 0:
                 print(f"\r{f}: {done}/{total} frames", end="", file=sys.stderr, flush=True)
         r = redetect(f, opts, progress=progress)

@@ -110,7 +110,7 @@ def test_cancel_leaves_nothing(qtbot, make_dialog, session, tmp_path):
     w = dlg.start_export()
     # Cancel from the worker thread itself (direct connection) at the first report about the second
     # session, so the moment is deterministic however loaded the machine is.
-    w.signals.progress.connect(lambda d, t, text: "second" in text and w.cancel(), Qt.ConnectionType.DirectConnection)
+    w.signals.progress.connect(lambda p: "second" in p.text and w.cancel(), Qt.ConnectionType.DirectConnection)
     qtbot.waitUntil(lambda: w.done and dlg.export_button.isEnabled(), timeout=30000)
     assert w.cancelled and w.error is None
     assert "cancelled" in dlg.status.text().lower()

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from app.library import COLUMNS, LibraryView
 from app.workers import Cancelled, WorkerPool
+from recorder.types import Progress
 from recorder.simulate import make_synthetic_session
 
 
@@ -141,12 +142,12 @@ def test_worker_signals_progress_result_error_and_cancel(qtbot):
 
     def job(n, progress, cancel):
         for k in range(n):
-            progress(k + 1, n, "step")
+            progress(Progress(k + 1, n, "step"))
         return n * 2
 
     w = pool.worker(job, 5)
     got, order = [], []
-    w.signals.progress.connect(lambda d, t, s: got.append((d, t)))
+    w.signals.progress.connect(lambda p: got.append((p.done, p.total)))
     for name in ("started", "returned", "finished"):
         getattr(w.signals, name).connect(lambda *a, name=name: order.append((name, a)))
     with qtbot.waitSignal(w.signals.finished, timeout=5000):

@@ -35,7 +35,7 @@ def h5_export(sessions, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "windows.h5"
     calls = []
     res = ex.export_windows(sessions, out, window_ms=WINDOW_MS, block_s=7.0,
-                            progress=lambda f, m: calls.append(f))
+                            progress=lambda p: calls.append(p.fraction))
     return res, calls
 
 
@@ -135,7 +135,7 @@ def test_cancel_leaves_no_file(sessions, tmp_path):
     out = tmp_path / "w.h5"
     with pytest.raises(ex.ExportCancelled):
         ex.export_windows(sessions, out, window_ms=WINDOW_MS, block_s=5.0,
-                          progress=lambda f, m: stop.set() if f > 0 else None, cancel=stop)
+                          progress=lambda p: stop.set() if p.fraction > 0 else None, cancel=stop)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -199,7 +199,7 @@ def test_mp4_has_one_video_frame_per_stored_frame(tmp_path):
     s = make_synthetic_session(tmp_path / "cam.h5", duration_s=3.0, seed=3, camera=True, frame_size=(160, 120))
     calls = []
     res = ex.export_video(s, tmp_path / "cam.mp4", predict=lambda X: np.zeros((len(X), 63), np.float32),
-                          progress=lambda f, m: calls.append(f))
+                          progress=lambda p: calls.append(p.fraction))
     cap = cv2.VideoCapture(str(res.path))
     try:
         n = 0

@@ -196,11 +196,11 @@ def test_run_on_frames_progress_and_cancel(shared_data):
     folder = shared_data / "hands" / "hagrid"
     imgs = [cv2.imread(str(folder / f"v2_{n}.png")) for n in ("palm", "fist", "one", "peace")]
     seen = []
-    out = run_on_frames([(0.1 * i, im) for i, im in enumerate(imgs)], progress=lambda d, n: seen.append((d, n)),
+    out = run_on_frames([(0.1 * i, im) for i, im in enumerate(imgs)], progress=lambda p: seen.append((p.done, p.total)),
                         static_image_mode=True)
     assert len(out) == 4 and all(lm.has_hand for lm in out)
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [lm.t for lm in out] == pytest.approx([0.0, 0.1, 0.2, 0.3])
     stop = threading.Event()
-    part = run_on_frames(iter(imgs), progress=lambda d, n: stop.set() if d == 2 else None, cancel=stop)
+    part = run_on_frames(iter(imgs), progress=lambda p: stop.set() if p.done == 2 else None, cancel=stop)
     assert len(part) == 2 and [lm.frame_index for lm in part] == [0, 1]

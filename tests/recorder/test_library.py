@@ -27,7 +27,7 @@ def folder(tmp_path_factory):
 
 def test_scan_lists_good_and_broken_files(folder):
     seen = []
-    infos = scan(folder, progress=lambda done, total, name: seen.append((done, total, name)))
+    infos = scan(folder, progress=lambda p: seen.append((p.done, p.total, p.text)))
     names = [i.name for i in infos]
     assert names == ["a_session.h5", "b_session.h5", "foreign.hdf5", "garbage.h5", "truncated.h5"]
     assert seen[-1][:2] == (5, 5)

@@ -23,6 +23,7 @@ from recorder.types import DeviceState
 
 from .bridge import CaptureBridge
 from .camera_view import CameraView
+from .capture_panels import ErrorBanner, RecordingPanel, SessionPanel
 from .emg_plot import EmgPlot, FpsMeter, SpectrogramView
 from .labeling import LabelController, LabelPanel
 from .protocol_view import ProtocolView
@@ -141,31 +142,6 @@ def _open_capture(emg: str, camera: str, cancel: threading.Event):
     return cap, warning
 
 
-class _ErrorBanner(QtWidgets.QFrame):
-    """A dismissible message strip at the top of the view; never modal, so recording goes on."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("banner")
-        self.label = QtWidgets.QLabel(wordWrap=True)
-        close = QtWidgets.QToolButton(text="✕", autoRaise=True)
-        close.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        close.clicked.connect(self.hide)
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(10, 4, 4, 4)
-        lay.addWidget(self.label, 1)
-        lay.addWidget(close)
-        self.hide()
-
-    def show_message(self, text: str, level: str = "error") -> None:
-        bg, fg = {"error": ("#5c1a1b", "#ffd6d6"), "warn": ("#4d3800", "#ffe8a3"),
-                  "info": ("#123524", "#c7f0d8")}[level]
-        self.setStyleSheet(f"QFrame#banner {{ background: {bg}; border-radius: 6px; }}"
-                           f" QFrame#banner QLabel {{ color: {fg}; font-weight: bold; }}")
-        self.label.setText(text)
-        self.show()
-
-
 class CaptureView(QtWidgets.QWidget):
     """Sources, live displays, recording controls, labels and the prompted protocol.
 
@@ -200,7 +176,7 @@ class CaptureView(QtWidgets.QWidget):
         self.last_path: Path | None = None
 
         self._build_actions()
-        self.banner = _ErrorBanner()
+        self.banner = ErrorBanner()
         self.plot = EmgPlot(width_s=5.0)
         self.spectrogram = SpectrogramView()
         self.camera_view = CameraView()
@@ -338,62 +314,20 @@ class CaptureView(QtWidgets.QWidget):
         g.setColumnStretch(1, 1)
         return box
 
-    def _build_recording(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Recording")
-        self.record_btn = QtWidgets.QPushButton("● Record")
-        self.record_btn.setObjectName("recordButton")
-        self.pause_btn = QtWidgets.QPushButton("Pause")
-        self.stop_btn = QtWidgets.QPushButton("■ Stop")
-        self.record_btn.clicked.connect(self.start_recording)
-        self.pause_btn.clicked.connect(self.toggle_pause)
-        self.stop_btn.clicked.connect(self.stop_recording)
-        for b in (self.record_btn, self.pause_btn, self.stop_btn):
-            b.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # keys are for labels, not for buttons
-        self.elapsed = QtWidgets.QLabel("00:00.0")
-        self.elapsed.setObjectName("elapsed")
-        self.elapsed.setStyleSheet("QLabel#elapsed { font-size: 26px; font-weight: bold; font-family: monospace; }")
-        self.file_info = QtWidgets.QLabel("not recording", wordWrap=True)
-        self.file_info.setStyleSheet("color: #9aa4ad;")
-        self.out_dir = QtWidgets.QLineEdit(str(self.settings.output_dir()))
-        self.out_dir.editingFinished.connect(lambda: self.settings.set_output_dir(self.out_dir.text()))
-        browse = QtWidgets.QToolButton(text="…", toolTip="Choose the output folder")
-        browse.clicked.connect(self._browse_out_dir)
-        buttons = QtWidgets.QHBoxLayout()
-        for b in (self.record_btn, self.pause_btn, self.stop_btn):
-            buttons.addWidget(b)
-        out = QtWidgets.QHBoxLayout()
-        out.addWidget(QtWidgets.QLabel("Folder"))
-        out.addWidget(self.out_dir, 1)
-        out.addWidget(browse)
-        lay = QtWidgets.QVBoxLayout(box)
-        lay.addLayout(buttons)
-        lay.addWidget(self.elapsed, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
-        lay.addWidget(self.file_info)
-        lay.addLayout(out)
-        # Unchecked: frames keep their times and landmarks, no image is stored (privacy, size).
-        self.store_images = QtWidgets.QCheckBox("Store camera images", checked=True,
-                                                toolTip="Off: landmarks only, no video frames in the file")
-        lay.addWidget(self.store_images)
+    def _build_recording(self) -> RecordingPanel:
+        box = self.recording_panel = RecordingPanel(self.settings)
+        box.record_btn.clicked.connect(self.start_recording)
+        box.pause_btn.clicked.connect(self.toggle_pause)
+        box.stop_btn.clicked.connect(self.stop_recording)
+        # The panel's widgets under the names the rest of the view (and its tests) use.
+        self.record_btn, self.pause_btn, self.stop_btn = box.record_btn, box.pause_btn, box.stop_btn
+        self.elapsed, self.file_info, self.out_dir = box.elapsed, box.file_info, box.out_dir
+        self.store_images = box.store_images
         return box
 
-    def _build_metadata(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Session")
-        m = self.settings.metadata()
-        self.subject = QtWidgets.QLineEdit(m.get("subject", ""), placeholderText="subject id")
-        self.hand = QtWidgets.QComboBox()
-        self.hand.addItems(["right", "left"])
-        self.hand.setCurrentText(m.get("hand", "right"))
-        self.placement = QtWidgets.QLineEdit(m.get("placement", ""),
-                                             placeholderText="e.g. logo up, 4 cm below elbow")
-        self.notes = QtWidgets.QPlainTextEdit(m.get("notes", ""))
-        self.notes.setPlaceholderText("notes saved into the file")
-        self.notes.setMinimumHeight(50)
-        self.notes.setMaximumHeight(110)
-        f = QtWidgets.QFormLayout(box)
-        f.addRow("Subject", self.subject)
-        f.addRow("Arm / hand", self.hand)
-        f.addRow("Placement", self.placement)
-        f.addRow("Notes", self.notes)
+    def _build_metadata(self) -> SessionPanel:
+        box = self.session_panel = SessionPanel(self.settings)
+        self.subject, self.hand, self.placement, self.notes = box.subject, box.hand, box.placement, box.notes
         return box
 
     # -- source choices ------------------------------------------------------------------------------
@@ -442,12 +376,6 @@ class CaptureView(QtWidgets.QWidget):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Video file", "", "Videos (*.mp4 *.avi *.mov *.mkv);;All files (*)")
         if path:
             self.cam_arg.setText(path)
-
-    def _browse_out_dir(self) -> None:
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder", self.out_dir.text())
-        if d:
-            self.out_dir.setText(d)
-            self.settings.set_output_dir(d)
 
     def _save_gestures(self, gestures, mode) -> None:
         self.settings.set_gestures(gestures)
@@ -598,8 +526,7 @@ class CaptureView(QtWidgets.QWidget):
 
     # -- recording ---------------------------------------------------------------------------------
     def metadata(self) -> dict:
-        return {"subject": self.subject.text().strip(), "hand": self.hand.currentText(),
-                "placement": self.placement.text().strip(), "notes": self.notes.toPlainText().strip()}
+        return self.session_panel.metadata()
 
     def start_recording(self) -> bool:
         cap = self.capture

@@ -64,3 +64,21 @@ def test_worker_thread_events_arrive_typed_on_the_gui_thread(qtbot):
     bridge.detach()
     assert cap.listeners == []
     QtCore.QCoreApplication.processEvents()
+
+
+def test_capture_view_banner_follows_typed_device_states(qtbot, tmp_path):
+    from app.capture_view import CaptureView
+    from app.settings import Settings
+
+    cv = CaptureView(Settings(tmp_path / "settings.ini"))
+    qtbot.addWidget(cv)
+    cv.show()
+    try:
+        cv.bridge.device_state.emit(DeviceState.RECONNECTING)
+        assert cv.banner.isVisible() and "reconnecting" in cv.banner.label.text()
+        cv.bridge.device_state.emit(DeviceState.STREAMING)
+        assert cv.banner.label.text() == "Armband reconnected."
+        cv.bridge.recording.emit("stopped")  # only refreshes the controls
+        assert cv.banner.label.text() == "Armband reconnected."
+    finally:
+        cv.shutdown()

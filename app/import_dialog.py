@@ -84,12 +84,12 @@ def unique_path(path: Path) -> Path:
 def run_import(fmt: str, src: str | Path, dst: str | Path, options: dict | None = None, force: bool = True,
                progress=None, cancel=None) -> dict:
     """Worker job: :func:`recorder.import_job.import_to_session` of ``src`` in format ``fmt`` to ``dst``
-    (force: the user confirmed replacing it), with the worker's ``progress(done, total, text)`` (a
-    folder import's fractions as permille) and cancel Event. Returns ``{"path": first session,
+    (force: the user confirmed replacing it), with the worker's ``progress`` (a folder
+    import's :class:`recorder.types.Progress` passed through) and cancel Event. Returns ``{"path": first session,
     "paths": all, "summary": first summary, "summaries": all}``."""
-    def prog(frac: float, msg: str) -> None:
+    def prog(p) -> None:
         if progress is not None and fmt == "folder":  # one file: a busy bar, no steps to show
-            progress(int(round(frac * 1000)), 1000, msg)
+            progress(p)
 
     r = import_job.import_to_session(src, dst, fmt, force=force, progress=prog, cancel=cancel, **(options or {}))
     return {"path": r.path, "paths": r.paths, "summary": r.summaries[0], "summaries": r.summaries}

@@ -12,8 +12,8 @@ importer of a format (:mod:`recorder.importers`, :mod:`recorder.xdf_import`,
   it is removed, and so is an output folder the import created, so nothing is left;
 - every error names the file it is about (the source for a damaged input, the output for a clash).
 
-The importers have no progress hooks: ``progress(fraction, message)`` (as :mod:`recorder.export`)
-is called when a file starts and when the import is done, and ``cancel`` (a ``threading.Event`` or
+The importers have no progress hooks: ``progress`` (called with a :class:`recorder.types.Progress`,
+total 1.0, as :mod:`recorder.export`) is called when a file starts and when the import is done, and ``cancel`` (a ``threading.Event`` or
 a callable returning True) is honoured before the import, between the recordings of a folder and
 before the rename, raising :class:`~recorder.errors.Cancelled`.
 """
@@ -30,6 +30,7 @@ from typing import Callable
 
 from .errors import Cancelled, EmgrecError
 from .importers import ImportFormatError
+from .types import Progress, ProgressCallback
 
 __all__ = ["FORMATS", "ImportResult", "guess_format", "import_to_session"]
 
@@ -44,8 +45,6 @@ FORMATS: dict[str, str] = {
     "folder": "Dataset folder: many recordings, class from the file name (see docs/import.md)",
 }
 
-#: progress(fraction in [0, 1], message)
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -160,7 +159,7 @@ def _summaries(paths) -> list[dict]:
     return out
 
 
-def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, progress: Progress | None = None,
+def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, progress: ProgressCallback | None = None,
                       cancel=None, **options) -> ImportResult:
     """Import ``src`` (a file, or a folder for myo-readings and folder imports) in format ``fmt``
     (None: :func:`guess_format`, strict) into the session file ``out`` (folder imports: a session file
@@ -183,7 +182,7 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
         if cancelled():
             raise Cancelled(f"import of {src} cancelled")
         if progress is not None:
-            progress(frac, msg)
+            progress(Progress.of_fraction(frac, msg))
 
     if fmt == "folder":
         return _import_folder(src, out, force, step, options)
@@ -211,7 +210,7 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
             raise better from e
         raise
     if progress is not None:
-        progress(1.0, f"wrote {out}")
+        progress(Progress.of_fraction(1.0, f"wrote {out}"))
     return ImportResult([out], fmt, _summaries([out]), alignment)
 
 

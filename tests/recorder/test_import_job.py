@@ -90,8 +90,8 @@ def test_write_lock_held_while_writing(tmp_path):
     out = tmp_path / "e.h5"
     seen = []
 
-    def progress(frac, msg):
-        seen.append((frac, msg, holder(out)))
+    def progress(p):
+        seen.append((p.fraction, p.text, holder(out)))
 
     import_to_session(_csv(tmp_path / "e.csv"), out, "csv", progress=progress, **CSV_OPTS)
     assert seen[0][2]["purpose"] == "an import" and seen[1][2]["purpose"] == "an import"

@@ -23,7 +23,8 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from .plots import bold, table_item
-from .train_view import TrainRunner
+from .train_view import TrainRunner, training_progress
+from .workers import Progress, show_progress
 
 #: Rows of the report, in the engine's names (recorder.calibrate), with the words shown.
 REPORT_ROWS = [("calibrated", "calibrated (this model)"),
@@ -244,9 +245,9 @@ class CalibrateDialog(QtWidgets.QDialog):
             self._epochs_seen += 1
             self.status.setText(f"Fine-tuning {self._epochs_seen} of 2 ({e.get('n_train', 0)} calibration windows)…")
         elif kind == "epoch":
-            n = int(e.get("epochs", 1))
-            self.progress.setRange(0, 2 * n)
-            self.progress.setValue(min(2 * n, (self._epochs_seen - 1) * n + int(e["epoch"])))
+            n = max(1, int(e.get("epochs", 1)))
+            run = training_progress(e)  # this run's epochs; the bar spans both runs
+            show_progress(self.progress, Progress((self._epochs_seen - 1) * n + run.done, 2 * n, run.text))
             self.status.setText(f"Fine-tuning {self._epochs_seen} of 2: epoch {e['epoch']}/{n}")
         elif kind == "done" and self._epochs_seen >= 2:
             self.progress.setRange(0, 0)

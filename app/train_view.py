@@ -134,7 +134,8 @@ def training_progress(e: dict) -> Progress | None:
     if kind == "start":
         return Progress(0, max(1, int(e.get("epochs", 1))), "")
     if kind == "epoch":
-        return Progress(int(e["epoch"]), max(1, int(e["epochs"])), f"epoch {e['epoch']}/{e['epochs']}")
+        n = max(1, int(e.get("epochs", 1)))
+        return Progress(int(e["epoch"]), n, f"epoch {e['epoch']}/{n}")
     return None
 
 

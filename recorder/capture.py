@@ -262,7 +262,10 @@ class Capture:
     def label_on(self, name: str, t_host: float | None = None) -> None:
         """Open a label segment named ``name`` (e.g. on hotkey press)."""
         with self._lock:
-            self._open_labels.setdefault(name, now() if t_host is None else t_host)
+            opened = name not in self._open_labels
+            t = self._open_labels.setdefault(name, now() if t_host is None else t_host)
+        if opened:
+            self._label_opened(name, t)
 
     def label_off(self, name: str, t_host: float | None = None) -> None:
         """Close the open segment ``name`` (e.g. on hotkey release) and store it."""
@@ -275,8 +278,13 @@ class Capture:
             if name in self._open_labels:
                 self._close_label(name, now())
                 return False
-            self._open_labels[name] = now()
-            return True
+            t = self._open_labels[name] = now()
+        self._label_opened(name, t)
+        return True
+
+    def _label_opened(self, name: str, t: float) -> None:
+        if self._writer is not None:   # listeners hear of labels only while recording, like markers
+            self._notify(lambda listener: listener.on_label(name, t, True))
 
     @property
     def active_labels(self) -> list[str]:
@@ -297,6 +305,7 @@ class Capture:
                 return
             self.labels.append((start_host, end_host, name))
             self._writer.add_label(start_host, end_host, name)
+        self._notify(lambda listener: listener.on_label(name, end_host, False))
 
     def add_marker(self, text: str, t_host: float | None = None) -> None:
         with self._lock:
@@ -305,6 +314,7 @@ class Capture:
                 return
             self.markers.append((t, text))
             self._writer.add_marker(t, text)
+        self._notify(lambda listener: listener.on_marker(t, text))
 
     # -- live data for the GUI -------------------------------------------------------------------
     def latest_frame(self) -> Frame | None:

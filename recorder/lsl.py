@@ -213,7 +213,9 @@ class LslOutlets(CaptureListenerBase):
     optional ``camera`` (``fps``) and ``add_listener``/``remove_listener`` taking a
     :class:`~recorder.types.CaptureListener` (a :class:`~recorder.capture.Capture`). Events used:
     ``on_emg``, ``on_landmarks``, and as markers ``on_recording`` (``state:recording``),
-    ``on_device_state`` (``state:emg:streaming``) and ``on_error`` (``error:MESSAGE``).
+    ``on_device_state`` (``state:emg:streaming``), ``on_error`` (``error:MESSAGE``), ``on_marker``
+    (``marker:TEXT``) and ``on_label`` (``label:NAME:on`` when a segment opens, ``label:NAME:off`` at
+    its end), each stamped with the event's host time.
     name: stream name prefix; streams are NAME-EMG, NAME-Hand, NAME-Predictions, NAME-Markers.
     Predictions are pushed by whoever makes them (:meth:`push_prediction`), e.g. ``recorder.live``.
     """
@@ -302,6 +304,12 @@ class LslOutlets(CaptureListenerBase):
 
     def on_error(self, message: str) -> None:
         self.push_marker(f"error:{message}")
+
+    def on_marker(self, t_host: float, text: str) -> None:
+        self.push_marker(f"marker:{text}", t_host)
+
+    def on_label(self, name: str, t_host: float, opened: bool) -> None:
+        self.push_marker(f"label:{name}:{'on' if opened else 'off'}", t_host)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -167,6 +167,11 @@ class CaptureListener(Protocol):
         ``stop_recording`` (the GUI thread or a worker), after the change.
     on_device_state(state: DeviceState): the EMG source's state changed (e.g. STREAMING ->
         RECONNECTING), on its reader thread; reported once per change.
+    on_marker(t_host: float, text: str): a marker stored in the recording (host seconds), on the
+        thread that called ``Capture.add_marker``.
+    on_label(name: str, t_host: float, opened: bool): a gesture label segment opened
+        (``opened=True``, hotkey pressed) or stored (``False``, at its end time) while recording,
+        on the thread that called ``label_on``/``label_off``/``toggle_label``/``add_label``.
     """
 
     def on_emg(self, chunk: EmgChunk) -> None: ...
@@ -180,6 +185,10 @@ class CaptureListener(Protocol):
     def on_recording(self, state: RecordingState) -> None: ...
 
     def on_device_state(self, state: DeviceState) -> None: ...
+
+    def on_marker(self, t_host: float, text: str) -> None: ...
+
+    def on_label(self, name: str, t_host: float, opened: bool) -> None: ...
 
 
 class CaptureListenerBase:
@@ -201,6 +210,12 @@ class CaptureListenerBase:
         pass
 
     def on_device_state(self, state: DeviceState) -> None:
+        pass
+
+    def on_marker(self, t_host: float, text: str) -> None:
+        pass
+
+    def on_label(self, name: str, t_host: float, opened: bool) -> None:
         pass
 
 

@@ -36,6 +36,12 @@ class Recorder(CaptureListenerBase):
     def on_device_state(self, state):
         self.got.append(("device_state", state))
 
+    def on_marker(self, t_host, text):
+        self.got.append(("marker", text))
+
+    def on_label(self, name, t_host, opened):
+        self.got.append(("label", name, opened))
+
 
 @pytest.fixture
 def capture():
@@ -125,3 +131,22 @@ def test_a_failing_listener_does_not_stop_the_others_and_remove_works(capture, c
     capture.remove_listener(rec)
     capture._on_emg(_chunk(10))
     assert len(rec.got) == 1
+
+
+def test_markers_and_labels_reach_listeners_only_while_recording(capture, tmp_path):
+    rec = Recorder()
+    capture.add_listener(rec)
+    capture.add_marker("before")            # not recording: neither stored nor announced
+    capture.label_on("fist")
+    capture.label_off("fist")
+    assert rec.got == []
+    capture.start_recording(tmp_path / "s.h5")
+    capture.add_marker("redo")
+    capture.label_on("fist")
+    capture.label_on("fist")                # already open: no second "opened"
+    capture.label_off("fist")
+    assert capture.toggle_label("point") is True
+    capture.stop_recording()                # closes "point" and announces it
+    assert [e for e in rec.got if e[0] != "recording"] == [
+        ("marker", "redo"), ("label", "fist", True), ("label", "fist", False),
+        ("label", "point", True), ("label", "point", False)]

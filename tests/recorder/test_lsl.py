@@ -237,13 +237,19 @@ def test_lsl_outlets_publish_capture_events():
         cap.emit("recording", "recording")
         cap.emit("device_state", DeviceState.RECONNECTING)
         cap.emit("error", "myo: lost")
+        cap.emit("label", "fist", t + 0.1, True)
+        cap.emit("label", "fist", t + 0.6, False)
+        cap.emit("marker", t + 0.7, "redo")
         xs, _ = emg.pull_chunk(timeout=2.0, max_samples=100, min_samples=40, as_numpy=True)
         np.testing.assert_array_equal(xs, x)
         ys, yt = hand.pull_chunk(timeout=2.0, max_samples=5, min_samples=1, as_numpy=True)
         np.testing.assert_array_equal(ys[0], world.reshape(63))
         assert abs(yt[0] + hand.time_correction(1.0) + outs.offset - (t + 0.01)) < 1e-3
-        m, _ = mk.pull_chunk(timeout=2.0, max_samples=5, min_samples=3)
-        assert [s[0] for s in m] == ["state:recording", "state:emg:reconnecting", "error:myo: lost"]
+        m, mt = mk.pull_chunk(timeout=2.0, max_samples=10, min_samples=6)
+        assert [s[0] for s in m] == ["state:recording", "state:emg:reconnecting", "error:myo: lost",
+                                     "label:fist:on", "label:fist:off", "marker:redo"]
+        corr = mk.time_correction(1.0) + outs.offset
+        assert abs(mt[3] + corr - (t + 0.1)) < 1e-3 and abs(mt[5] + corr - (t + 0.7)) < 1e-3
     assert cap.listeners == []
 
 

@@ -194,9 +194,8 @@ class LivePreview(QtCore.QObject):
         if seq != self._load_seq:  # another model was chosen meanwhile
             return
         self.predictor = predictor
-        cfg = predictor.model.meta.get("config", {}).get("data", {})
-        self._target_frame = cfg.get("target_frame", "wrist")
-        self._set_no_skill(predictor.model.meta.get("quality") or {}, predictor.task)
+        self._target_frame = predictor.model.meta.data_config.get("target_frame", "wrist")
+        self._set_no_skill(predictor.model.meta.quality or {}, predictor.task)
         self.label.setText(f"live model: {Path(self.model_path).name} ({predictor.task})")
         self._attach()
         self.model_loaded.emit(self.model_path)

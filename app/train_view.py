@@ -54,15 +54,15 @@ def load_registry() -> tuple[list[tuple[str, str]], str]:
     return [(name, REGISTRY[name][2]) for name in sorted(REGISTRY)], DEFAULT_CONFIG["model"]["name"]
 
 
-def headline(meta: dict) -> tuple[str, float]:
-    """The held-out (test, else validation) headline of a model.json: text and a sortable value
-    (MPJPE mm, or 1 - accuracy; NaN when unknown)."""
-    metrics = meta.get("metrics") or {}
+def headline(meta) -> tuple[str, float]:
+    """The held-out (test, else validation) headline of a model (its ``recorder.modelio.ModelMeta``):
+    text and a sortable value (MPJPE mm, or 1 - accuracy; NaN when unknown)."""
+    metrics = meta.metrics or {}
     part = "test" if "test" in metrics else "val" if "val" in metrics else None
     if part is None:
         return "no metrics", math.nan
     m = metrics[part]
-    flag = "NO SKILL: " if (meta.get("quality") or {}).get("no_skill") else ""
+    flag = "NO SKILL: " if meta.no_skill else ""
     if m.get("mpjpe_mm") is not None:
         base, ratio = m.get("baseline_mpjpe_mm"), m.get("ratio")
         extra = f" (baseline {base:.1f}, ×{ratio:.2f}" if base is not None and ratio is not None else ""
@@ -90,7 +90,8 @@ def headline(meta: dict) -> tuple[str, float]:
 def list_models(folder: str | Path) -> list[dict]:
     """Model folders directly inside ``folder`` (and ``folder`` itself if it is one), newest first.
 
-    Each entry: path, name, task, architecture, headline, value, created, meta (model.json) and
+    Each entry: path, name, task, architecture, headline, value, created, meta (its
+    ``recorder.modelio.ModelMeta``) and
     error (non-empty when model.json exists but is not a readable model). Folders without model.json
     (e.g. a run that is still going or was cut off) are not models and are not listed.
     """
@@ -113,8 +114,8 @@ def list_models(folder: str | Path) -> list[dict]:
             out.append(entry)
             continue
         text, value = headline(meta)
-        entry.update(task=meta["task"], architecture=meta["architecture"].get("name", "?"), headline=text,
-                     value=value, created=str(meta.get("created_utc", "")), meta=meta)
+        entry.update(task=meta.task, architecture=meta.architecture_name, headline=text,
+                     value=value, created=meta.created_utc or "", meta=meta)
         out.append(entry)
     out.sort(key=lambda e: e["created"], reverse=True)
     return out
@@ -912,15 +913,14 @@ class TrainView(QtWidgets.QWidget):
         if e is None or e["meta"] is None or self.runner.running:
             return
         meta = e["meta"]
-        angles = (meta.get("targets") or {}).get("kind") == "joint_angles_deg"
-        self.curves.reset(meta["task"], "angles" if angles else "landmarks")
-        for rec in meta.get("history") or []:
+        self.curves.reset(meta.task, "angles" if meta.is_angles else "landmarks")
+        for rec in meta.history:
             self.curves.add_epoch(rec)
-        self.show_metrics(meta.get("metrics") or {})
-        tr = meta.get("training", {})
-        sessions = ", ".join(s.get("name", "?") for s in meta.get("data", {}).get("sessions", []))
-        self.summary.setText(f"<b>{e['name']}</b>: {meta['architecture'].get('name')} · {meta['task']} · window "
-                             f"{meta['input'].get('window_ms')} ms · best epoch {tr.get('best_epoch')} of "
+        self.show_metrics(meta.metrics)
+        tr = meta.training
+        sessions = ", ".join(meta.session_names)
+        self.summary.setText(f"<b>{e['name']}</b>: {meta.architecture_name} · {meta.task} · window "
+                             f"{meta.input.get('window_ms')} ms · best epoch {tr.get('best_epoch')} of "
                              f"{tr.get('epochs_run')} ({tr.get('stopped')}) · trained on {sessions}")
 
     def use_selected_for_live(self) -> None:

@@ -115,10 +115,10 @@ def _hand_rows(ctx: Context, hand: str, files: list[Path]) -> list[Row]:
     # (there the label has changed and the muscles not yet).
     dc = GESTURE_CFG["data"]
     ws_all = ds.build_windows(sessions, task="gesture", window_ms=dc["window_ms"], anchor=dc["anchor"],
-                              grid_step_ms=dc["grid_step_ms"], class_names=res.meta["class_names"],
+                              grid_step_ms=dc["grid_step_ms"], class_names=res.meta.class_names,
                               transition_guard_ms=None)
-    idx = ds.split_indices(ws_all, ds.split_from_json(res.meta["split"]), "test")
-    a = evaluate_windows(res.predictor, ws_all, idx, "gesture", majority=res.meta["baseline"]["class"])
+    idx = ds.split_indices(ws_all, ds.split_from_json(res.meta.split), "test")
+    a = evaluate_windows(res.predictor, ws_all, idx, "gesture", majority=res.meta.baseline["class"])
     src = f"{len(files)} files x 60 s, {files[0].parent.name}"
     return [
         Row(GROUP, f"gesture ({hand} hand): test accuracy, transition guard 300 ms", g["accuracy"], "", ">= 0.95",
@@ -222,7 +222,7 @@ def jhu_rows(ctx: Context) -> list[Row]:
     hgb_within, hgb_calib = _jhu_feature_model()
     return [
         Row(GROUP, "JHU: angle MAE / mean-angle baseline, within B (last 20 %)", te["ratio"], "ratio", "<= 0.65",
-            note=f"default network ({res.meta['architecture']['name']}), angle targets, cleaning on; "
+            note=f"default network ({res.meta.architecture_name}), angle targets, cleaning on; "
                  f"MAE {te['mae_deg']:.1f} vs {te['baseline_mae_deg']:.1f} deg; ridge ratio {te.get('ridge_ratio', float('nan')):.3f}; "
                  f"trained in {secs:.0f} s; boosted trees on the raw rows {hgb_within:.3f}"),
         Row(GROUP, "JHU: model from B on A without calibration", cm["earlier model, uncalibrated"]["ratio"], "ratio",

@@ -59,7 +59,7 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
     model = load_model(init_dir)
     if model.task != "pose":
         raise ValueError(f"{init_dir}: calibration is implemented for pose models (this one is {model.task})")
-    base_cfg = resolve_config(model.meta.get("config"))
+    base_cfg = resolve_config(model.meta.config)
     cfg = _merge(base_cfg, config or {})
     dc = cfg["data"]
     s = session if isinstance(session, ds.SessionArrays) else ds.read_session(session)
@@ -89,9 +89,9 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
     tuned = runs.get(chosen) or runs["fine-tuned, earlier normalisation"]
     if chosen == "earlier model":  # the earlier weights and normalisation as they are
         tuned.predictor.load_state_dict(model.module.state_dict())
-        tuned.meta["metrics"] = {p: _metrics_of(tuned.predictor, ws, parts[p], tuned.meta) for p in ("val", "test")}
-    tuned.meta["calibration"] = {"init": str(init_dir), "calibration_s": float(calibration_s), "chosen": chosen,
-                                 "val_error": val_error}
+        tuned.meta.metrics = {p: _metrics_of(tuned.predictor, ws, parts[p], tuned.meta) for p in ("val", "test")}
+    tuned.meta.calibration = {"init": str(init_dir), "calibration_s": float(calibration_s), "chosen": chosen,
+                              "val_error": val_error}
     if out_dir is not None:
         from .modelio import save_model
         tuned.out_dir = Path(save_model(out_dir, tuned.predictor, tuned.meta))
@@ -111,8 +111,8 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
         "ridge on calibration": score(baselines.predict(ridge, ws.X[test])),
         "mean pose of calibration": score(np.broadcast_to(mean_calib, ws.y[test].shape)),
     }
-    report = {"metrics": metrics, "quality": tuned.meta.get("quality", {}), "calibration_s": float(calibration_s),
-              "chosen": chosen, "val_error": tuned.meta["calibration"]["val_error"],
+    report = {"metrics": metrics, "quality": tuned.meta.quality or {}, "calibration_s": float(calibration_s),
+              "chosen": chosen, "val_error": tuned.meta.calibration["val_error"],
               "n_calibration": int(len(calib)), "n_test": int(len(test)), "init": str(init_dir),
               "out_dir": str(tuned.out_dir) if tuned.out_dir else None, "lag_s": ws.sessions[0].get("lag_s")}
     if tuned.out_dir is not None:
@@ -124,7 +124,7 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
 def _metrics_of(predictor, ws, idx, meta) -> dict:
     """Pose (or angle) metrics of ``predictor`` on windows idx, with the training mean of ``meta`` as baseline."""
     from .training import evaluate_windows
-    return evaluate_windows(predictor, ws, idx, "pose", np.asarray(meta["baseline"]["pose_mm"]))
+    return evaluate_windows(predictor, ws, idx, "pose", np.asarray(meta.baseline["pose_mm"]))
 
 
 def _predict(predictor, X):

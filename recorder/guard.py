@@ -98,6 +98,6 @@ def assess(val: dict | None, n_train: int, task: str, gc: dict) -> dict:
     return {"no_skill": no_skill, "reasons": reasons, "message": message}
 
 
-def model_flag(meta: dict) -> str:
-    """"NO SKILL" for a model.json flagged no_skill, else ""."""
-    return "NO SKILL" if (meta.get("quality") or {}).get("no_skill") else ""
+def model_flag(meta) -> str:
+    """"NO SKILL" for a model (its ``modelio.ModelMeta``) flagged no_skill, else ""."""
+    return "NO SKILL" if meta.no_skill else ""

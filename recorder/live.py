@@ -61,7 +61,7 @@ class LivePredictor:
         self.n_channels = len(self.model.channel_names)
         self.sample_rate_hz = self.model.sample_rate_hz
         self.task = self.model.task
-        if self.task == "pose" and (self.model.meta.get("targets") or {}).get("kind") == "joint_angles_deg":
+        if self.model.meta.is_angles:
             # The preview draws a 21-landmark hand; an angle model has no positions to draw.
             raise ValueError(f"{self.model.path}: a joint-angle model; the live preview shows landmark (63-value) "
                              f"pose models and gesture models")

@@ -12,11 +12,13 @@ units and returns (B, 63) mm wrist-relative poses or (B, K) class probabilities.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -74,9 +76,186 @@ def _clean(o):
     return o
 
 
-def save_model(out_dir: str | Path, predictor: Predictor, meta: dict) -> Path:
-    """Write ``model.json`` and ``weights.safetensors`` into out_dir (created). Returns the folder.
-    Raises ValueError, writing nothing, when a weight or buffer is NaN or infinite (training diverged)."""
+#: Top-level keys of model.json that are optional (absent in a file: None here, and not written back).
+_OPTIONAL = ("created_utc", "config", "baselines", "blend", "quality", "calibration")
+
+
+@dataclass(kw_only=True)
+class ModelMeta:
+    """The one definition of ``model.json`` (format ``emgrec-model``, version 1): what a model folder
+    says about its network, input, targets, data and results. :func:`read_meta` returns one,
+    :func:`save_model` writes one (:meth:`to_json`); training builds it by keywords.
+
+    Fields, in the order the file holds them (the nested sections are plain JSON objects)::
+
+        format          str   "emgrec-model"
+        format_version  int   1 (every version written so far; :meth:`from_json` reads up to FORMAT_VERSION)
+        created_utc     str   ISO 8601 time of training, UTC, seconds (optional)
+        task            str   "pose" (regression) | "gesture" (classification)
+        architecture    {"name": str (recorder.models.REGISTRY), "params": {...}}
+        config          the resolved training config (recorder.training.DEFAULT_CONFIG's keys; optional)
+        input           {"sample_rate_hz": Hz, "channel_names": [C str], "n_channels": C,
+                         "window_n": T samples, "window_ms": ms, "units": "raw device units",
+                         "layout": "(B, T, C) float32 ...", "anchor": "frames" | "grid"}
+        normalisation   {"x_mean": [C] raw units, "x_std": [C] raw units, "y_mean": [n] | null,
+                         "y_std": [n] | null (pose targets' units), "note": str}; applied inside the network
+        targets         {"kind": "world_landmarks_mm_wrist_relative" | "hand_frame_landmarks_mm" |
+                         "joint_angles_deg" | "class_probabilities", "n": outputs, "layout": str,
+                         "frame": "wrist" | "hand" (landmarks), "names": [n str] (angles)}
+        class_names     [K str] gesture classes in output order ([] for pose)
+        baseline        pose: {"kind", "pose_mm": [63] mm} or {"kind", "angles_deg": [n] deg};
+                        gesture: {"kind", "class": majority index, "name": str}
+        split           recorder.dataset.split_to_json: {"mode", "sessions": [{"train"|"val"|"test": [[t0, t1] s]}]}
+        data            {"sessions": [{name, path, sha256, ..., "windows": {part: count}}], "fingerprint": sha256 hex,
+                         "windows": {part: count}, "dropped": {...}, "cleaning": {...} | null}
+        metrics         {"val" | "test": pose metrics (mm) / angle metrics (deg) / gesture metrics}
+        history         [one training "epoch" event per epoch (docs/models.md, progress events)]
+        training        {"best_epoch", "epochs_run", "stopped", "seconds" s, "device", "world_size", "params",
+                         "data": {"path": "memory" | "files" | "stream", "sessions_per_rank": [[int]]}}
+        software        {"emgrec", "torch", "numpy", "python": version strings}
+        baselines       {"ridge" | "lda": the fitted baseline (recorder.guard.fit_baseline)} (optional)
+        blend           {"factor": 0..1, "note": str}: predictions shrunk toward the mean pose (optional)
+        quality         {"no_skill": bool, "reasons": [str], "message": str} (recorder.guard.assess; optional)
+        calibration     {"init": model folder, "calibration_s": s, "chosen": str, "val_error": {...}} (optional)
+        extra           keys this software does not know, kept as they are and written back last
+
+    NaN and infinities are written as null (strict JSON).
+    """
+
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+    created_utc: str | None = None
+    task: str
+    architecture: dict
+    config: dict | None = None
+    input: dict
+    normalisation: dict
+    targets: dict
+    class_names: list[str]
+    baseline: dict
+    split: dict
+    data: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    training: dict = field(default_factory=dict)
+    software: dict = field(default_factory=dict)
+    baselines: dict | None = None
+    blend: dict | None = None
+    quality: dict | None = None
+    calibration: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    # -- convenience views of nested values (read-only) --------------------------------------------
+    @property
+    def architecture_name(self) -> str:
+        return str(self.architecture.get("name", "?"))
+
+    @property
+    def window_ms(self) -> float:
+        """Input window, ms."""
+        return float(self.input["window_ms"])
+
+    @property
+    def window_n(self) -> int:
+        """Input window, samples."""
+        return int(self.input["window_n"])
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return float(self.input["sample_rate_hz"])
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self.input["channel_names"])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.targets["n"])
+
+    @property
+    def target_kind(self) -> str:
+        return str(self.targets.get("kind", ""))
+
+    @property
+    def is_angles(self) -> bool:
+        """A pose model predicting joint angles (degrees), not 63 landmark values (mm)."""
+        return self.task == "pose" and self.target_kind == "joint_angles_deg"
+
+    @property
+    def no_skill(self) -> bool:
+        """Flagged by the no-skill guard (recorder.guard)."""
+        return bool((self.quality or {}).get("no_skill"))
+
+    @property
+    def data_config(self) -> dict:
+        """config.data ({} for a model without a stored config)."""
+        return dict((self.config or {}).get("data") or {})
+
+    @property
+    def session_names(self) -> list[str]:
+        return [str(s.get("name", "?")) for s in self.data.get("sessions", [])]
+
+    # -- JSON --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """model.json as a JSON-able dict (numpy values and paths converted; NaN/inf -> None)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            if v is None and f.name in _OPTIONAL:
+                continue
+            out[f.name] = v
+        out.update({k: v for k, v in self.extra.items() if k not in out})
+        return _clean(json.loads(json.dumps(out, default=_json_default)))
+
+    def to_json(self) -> str:
+        """The text of model.json (indent 1, strict JSON)."""
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, meta: Any, path: str | Path | None = None) -> "ModelMeta":
+        """Validate a parsed model.json (every key :func:`load_model` uses is checked before anything is
+        built). ModelFormatError, naming ``path``, otherwise."""
+        d = Path(path) if path is not None else Path(META_FILE)
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ModelFormatError(d, f"{META_FILE} is not an emgrec model (format {got!r}, expected {FORMAT!r})")
+        if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
+            raise ModelFormatError(d, f"model format version {meta.get('format_version')!r} is not readable by this "
+                                      f"software (reads up to {FORMAT_VERSION})")
+        missing = [k for k in _REQUIRED if k not in meta]
+        if missing:
+            raise ModelFormatError(d, f"{META_FILE} lacks {', '.join(missing)}")
+        _validate_meta(d, meta)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kw = {k: v for k, v in meta.items() if k in known}
+        for k, typ in (("data", dict), ("metrics", dict), ("training", dict), ("software", dict), ("history", list)):
+            if k in kw and not isinstance(kw[k], typ):
+                _need(d, kw[k] is None, f"{k} must be {'a list' if typ is list else 'an object'}")
+                kw[k] = typ()
+        for k in _OPTIONAL:
+            _need(d, kw.get(k) is None or isinstance(kw[k], str if k == "created_utc" else dict),
+                  f"{k} must be {'a string' if k == 'created_utc' else 'an object'} or absent")
+        return cls(**kw, extra={k: v for k, v in meta.items() if k not in known})
+
+    @classmethod
+    def from_json(cls, text: str | bytes, path: str | Path | None = None) -> "ModelMeta":
+        """Parse and validate the text of a model.json (see :meth:`from_dict`)."""
+        d = Path(path) if path is not None else Path(META_FILE)
+        try:
+            meta = json.loads(text)
+        except RecursionError:
+            raise ModelFormatError(d, f"{META_FILE} is nested too deeply") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ModelFormatError(d, f"{META_FILE} is not valid JSON ({e})") from None
+        return cls.from_dict(meta, d)
+
+
+def save_model(out_dir: str | Path, predictor: Predictor, meta: "ModelMeta") -> Path:
+    """Write ``model.json`` (``meta.to_json()``) and ``weights.safetensors`` into out_dir (created).
+    Returns the folder. Raises ValueError, writing nothing, when a weight or buffer is NaN or
+    infinite (training diverged)."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -86,11 +265,11 @@ def save_model(out_dir: str | Path, predictor: Predictor, meta: dict) -> Path:
         raise ValueError(f"{out}: not saved: {len(bad)} of {len(state)} weight tensors hold NaN or inf "
                          f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged "
                          f"(lower the learning rate, or check the data)")
+    text = meta.to_json()
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"format": FORMAT, "task": str(meta.get("task"))})
+    save_file(state, str(tmp), metadata={"format": FORMAT, "task": str(meta.task)})
     tmp.replace(out / WEIGHTS_FILE)
-    text = json.dumps(_clean(json.loads(json.dumps(meta, default=_json_default))), indent=1, allow_nan=False)
     (out / (META_FILE + ".tmp")).write_text(text)
     (out / (META_FILE + ".tmp")).replace(out / META_FILE)
     return out
@@ -173,12 +352,12 @@ def _validate_meta(d: Path, meta: dict) -> None:
         raise ModelFormatError(d, f"{META_FILE}: split is malformed ({type(e).__name__}: {e})") from None
 
 
-def _check_size(d: Path, meta: dict) -> None:
+def _check_size(d: Path, meta: ModelMeta) -> None:
     """Count the parameters of the network model.json describes without allocating them (meta device)."""
-    inp, n_out = meta["input"], meta["targets"]["n"]
+    inp, n_out = meta.input, meta.targets["n"]
     try:
         with torch.device("meta"):
-            net = build_model(meta["architecture"], inp["n_channels"], inp["window_n"], n_out)
+            net = build_model(meta.architecture, inp["n_channels"], inp["window_n"], n_out)
     except ModelConfigError as e:
         raise ModelFormatError(d, f"model.json describes an architecture this software cannot build ({e})") from None
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
@@ -189,8 +368,9 @@ def _check_size(d: Path, meta: dict) -> None:
                                   f"{MAX_PARAMETERS:,} are built)")
 
 
-def read_meta(model_dir: str | Path) -> dict:
-    """model.json of a folder, validated for the keys every model has; ModelFormatError otherwise."""
+def read_meta(model_dir: str | Path) -> ModelMeta:
+    """model.json of a folder, validated (:meth:`ModelMeta.from_json`); ModelFormatError otherwise.
+    Refuses a model.json that is a link out of the folder or larger than MAX_META_BYTES."""
     d = Path(model_dir)
     if not d.is_dir():
         raise ModelFormatError(d, "not a folder (a model is a folder with model.json and weights.safetensors)")
@@ -201,43 +381,31 @@ def read_meta(model_dir: str | Path) -> dict:
     if size > MAX_META_BYTES:
         raise ModelFormatError(d, f"{META_FILE} is {size:,} bytes (at most {MAX_META_BYTES:,} are read)")
     try:
-        meta = json.loads(f.read_text())
-    except RecursionError:
-        raise ModelFormatError(d, f"{META_FILE} is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as e:
+        text = f.read_text()
+    except UnicodeDecodeError as e:
         raise ModelFormatError(d, f"{META_FILE} is not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise ModelFormatError(d, f"{META_FILE} is not an emgrec model (format {got!r}, expected {FORMAT!r})")
-    if not isinstance(meta.get("format_version"), int) or meta["format_version"] > FORMAT_VERSION:
-        raise ModelFormatError(d, f"model format version {meta.get('format_version')!r} is not readable by this "
-                                  f"software (reads up to {FORMAT_VERSION})")
-    missing = [k for k in _REQUIRED if k not in meta]
-    if missing:
-        raise ModelFormatError(d, f"{META_FILE} lacks {', '.join(missing)}")
-    _validate_meta(d, meta)
-    return meta
+    return ModelMeta.from_json(text, d)
 
 
 class LoadedModel:
     """A model folder in memory.
 
-    module: the :class:`Predictor` (CPU, eval mode); meta: model.json; task: "pose" | "gesture";
-    window_n: T samples; sample_rate_hz; channel_names; class_names; baseline_pose (63,) mm (pose task).
+    module: the :class:`Predictor` (CPU, eval mode); meta: its :class:`ModelMeta` (model.json); task:
+    "pose" | "gesture"; window_n: T samples; sample_rate_hz; channel_names; class_names; baseline_pose (63,)
+    mm (pose task).
     """
 
-    def __init__(self, path: Path, meta: dict, module: Predictor):
+    def __init__(self, path: Path, meta: ModelMeta, module: Predictor):
         self.path = Path(path)
         self.meta = meta
         self.module = module
-        self.task: str = meta["task"]
-        inp = meta["input"]
-        self.window_n = int(inp["window_n"])
-        self.sample_rate_hz = float(inp["sample_rate_hz"])
-        self.channel_names = list(inp["channel_names"])
-        self.class_names = list(meta["class_names"])
-        self.split = ds.split_from_json(meta["split"])
-        b = meta["baseline"]
+        self.task: str = meta.task
+        self.window_n = meta.window_n
+        self.sample_rate_hz = meta.sample_rate_hz
+        self.channel_names = meta.channel_names
+        self.class_names = list(meta.class_names)
+        self.split = ds.split_from_json(meta.split)
+        b = meta.baseline
         # Joint-angle models keep their training mean angles under "angles_deg".
         self.baseline_pose = (np.asarray(b["angles_deg"] if "angles_deg" in b else b["pose_mm"], np.float32)
                               if self.task == "pose" else None)
@@ -249,7 +417,7 @@ class LoadedModel:
 
     @property
     def window_ms(self) -> float:
-        return float(self.meta["input"]["window_ms"])
+        return self.meta.window_ms
 
     def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
         """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used).
@@ -290,11 +458,11 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise ModelFormatError(d, f"{WEIGHTS_FILE} is corrupt or not safetensors ({e})") from None
     try:
-        inp = meta["input"]
-        n_out = int(meta["targets"]["n"])
-        net = build_model(meta["architecture"], int(inp["n_channels"]), int(inp["window_n"]), n_out)
-        pose = meta["task"] == "pose"
-        pred = Predictor(net, meta["task"], torch.zeros(int(inp["n_channels"])), torch.ones(int(inp["n_channels"])),
+        inp = meta.input
+        n_out = meta.n_outputs
+        net = build_model(meta.architecture, int(inp["n_channels"]), int(inp["window_n"]), n_out)
+        pose = meta.task == "pose"
+        pred = Predictor(net, meta.task, torch.zeros(int(inp["n_channels"])), torch.ones(int(inp["n_channels"])),
                          torch.zeros(n_out) if pose else None, torch.ones(n_out) if pose else None)
         pred.load_state_dict(state, strict=True)
     except ModelConfigError as e:
@@ -333,8 +501,8 @@ class Ensemble:
         self.class_names = a.class_names
         self.window_n = max(m.window_n for m in self.members)
         self.split = a.split
-        self.meta = {**a.meta, "input": {**a.meta["input"], "window_n": self.window_n,
-                                         "window_ms": self.window_n / self.sample_rate_hz * 1e3}}
+        self.meta = dataclasses.replace(a.meta, input={**a.meta.input, "window_n": self.window_n,
+                                                       "window_ms": self.window_n / self.sample_rate_hz * 1e3})
         self.baseline_pose = a.baseline_pose
         self.majority_class = a.majority_class
         self.path = Path("+".join(m.name for m in self.members))
@@ -364,7 +532,7 @@ def as_model(paths: Sequence[str | Path], ensemble: bool) -> list[Model]:
 # -- evaluation and prediction on sessions -----------------------------------------------------------
 def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -> ds.WindowSet:
     """Windows for ``model`` from sessions, with the model's window, classes and anchoring."""
-    dc = model.meta.get("config", {}).get("data", {})
+    dc = model.meta.data_config
     return ds.build_windows(sessions, task=model.task, window_ms=model.window_n / model.sample_rate_hz * 1e3,
                             anchor=anchor or dc.get("anchor", "auto"), grid_step_ms=dc.get("grid_step_ms", 50.0),
                             class_names=model.class_names if model.task == "gesture" else None,
@@ -410,14 +578,14 @@ def evaluate(model: Model, sessions: Iterable, part: str = "auto") -> dict:
     else:
         m = gesture_metrics(out, ws.label[idx], model.class_names, model.majority_class)
     # The ridge / LDA baseline stored with the model (fitted on its training windows), on the same windows.
-    fitted = (getattr(model, "meta", None) or {}).get("baselines") or {}
+    fitted = model.meta.baselines or {}
     b = fitted.get("ridge" if model.task == "pose" else "lda")
     if b is not None:
         from .guard import baseline_metrics
         baseline_metrics(m, b, ws, idx, model.task)
     from .guard import model_flag
     return {"model": model.name, "part": used, "n_windows": int(len(idx)), "metrics": m,
-            "flag": model_flag(getattr(model, "meta", None) or {})}
+            "flag": model_flag(model.meta)}
 
 
 def predict_session(model: Model, session, anchor: str | None = None) -> dict:
@@ -474,13 +642,13 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
                   "channel_order": m.channel_names,
                   "order": "oldest sample first; the last sample is the newest (prediction time)"},
         "normalisation": {"included": True, "formula": "(x - x_mean) / x_std per channel, inside the model",
-                          "x_mean": meta["normalisation"]["x_mean"], "x_std": meta["normalisation"]["x_std"]},
+                          "x_mean": meta.normalisation["x_mean"], "x_std": meta.normalisation["x_std"]},
         "output": ({"shape": ["batch", 63], "units": "mm",
                     "layout": "21 MediaPipe hand landmarks x (x, y, z), world axes, wrist-relative, flattened"}
                    if m.task == "pose" else
                    {"shape": ["batch", len(m.class_names)], "units": "probability", "class_names": m.class_names}),
-        "task": m.task, "architecture": meta["architecture"], "metrics": meta.get("metrics", {}),
-        "software": meta.get("software", {}),
+        "task": m.task, "architecture": meta.architecture, "metrics": meta.metrics,
+        "software": meta.software,
     }
     if fmt == "onnx":
         side["onnx"] = {"opset": 17, "input_name": "emg", "output_name": "out",

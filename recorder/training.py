@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from .metrics import format_metrics_table, gesture_metrics, pose_metrics
 from .models import Predictor, build_model, count_parameters
 # predict_array lives in predict.py so modelio need not import training (re-exported here).
 from .predict import EVAL_BATCH_ELEMENTS, _eval_batch, predict_array  # noqa: F401
+
+if TYPE_CHECKING:
+    from .modelio import ModelMeta
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +230,8 @@ def _all_sum(t: torch.Tensor, d: _Dist) -> torch.Tensor:
 @dataclass
 class TrainResult:
     """out_dir: the model folder (None when not written); metrics: {"val": ..., "test": ...};
-    history: one dict per epoch; predictor: the best model (CPU, eval mode); meta: model.json content."""
+    history: one dict per epoch; predictor: the best model (CPU, eval mode); meta: the model.json
+    content (``modelio.ModelMeta``; None on ranks other than 0)."""
 
     out_dir: Path | None
     metrics: dict
@@ -235,7 +239,7 @@ class TrainResult:
     best_epoch: int
     stopped: str
     predictor: Predictor
-    meta: dict
+    meta: "ModelMeta | None"
 
 
 def _rotate_channels(xb: torch.Tensor, max_shift: float, gen: torch.Generator) -> torch.Tensor:
@@ -693,7 +697,6 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                               None if y_mean is None else torch.from_numpy(y_mean),
                               None if y_std is None else torch.from_numpy(y_std)).eval()
         metrics: dict = {}
-        meta: dict = {}
         if d.is_main:
             from .guard import apply_blend, assess, baseline_metrics, choose_blend, fit_baseline
             gc = cfg["guard"]
@@ -706,22 +709,26 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
                     if baseline is not None:
                         baseline_metrics(metrics[p], baseline, ws, parts[p], task)
             quality = assess(metrics.get("val"), len(parts["train"]), task, gc)
-            meta = _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics, history,
-                         best[1], stopped, n_params, time.perf_counter() - t_start, d)
-            meta["baselines"] = {baseline["kind"]: baseline} if baseline is not None else {}
-            meta["blend"] = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
-            meta["quality"] = quality
-            meta["training"]["data"] = {"path": "stream" if stream else "files" if fw is not None else "memory",
-                                        "sessions_per_rank": node_sessions}
+            meta = _model_meta(cfg=cfg, ws=ws, split=split, parts=parts, x_mean=x_mean, x_std=x_std,
+                               y_mean=y_mean, y_std=y_std, majority=majority, metrics=metrics, history=history)
+            meta.training = {"best_epoch": best[1], "epochs_run": len(history), "stopped": stopped,
+                             "seconds": time.perf_counter() - t_start, "device": str(d.device),
+                             "world_size": d.world, "params": n_params,
+                             "data": {"path": "stream" if stream else "files" if fw is not None else "memory",
+                                      "sessions_per_rank": node_sessions}}
+            meta.baselines = {baseline["kind"]: baseline} if baseline is not None else {}
+            meta.blend = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
+            meta.quality = quality
             out_path = None
             if out_dir is not None:
                 from .modelio import save_model
                 out_path = save_model(out_dir, predictor, meta)
             emit({"event": "done", "out_dir": str(out_path) if out_path else None, "best_epoch": best[1],
                   "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start,
-                  "quality": meta["quality"]})
+                  "quality": meta.quality})
         else:
             out_path = None
+            meta = None
         if d.world > 1:
             import torch.distributed as dist
             dist.barrier()
@@ -732,56 +739,55 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
             dist.destroy_process_group()
 
 
-def _meta(cfg, ws, split, parts, x_mean, x_std, y_mean, y_std, majority, metrics, history, best_epoch,
-          stopped, n_params, seconds, d) -> dict:
+def _model_meta(*, cfg: dict, ws: ds.WindowSet, split: dict, parts: dict, x_mean: np.ndarray, x_std: np.ndarray,
+                y_mean: np.ndarray | None, y_std: np.ndarray | None, majority: int | None, metrics: dict,
+                history: list[dict]):
+    """The ModelMeta of a finished run: input, normalisation, targets, baseline, split and data
+    (``training``, ``baselines``, ``blend`` and ``quality`` are set by :func:`train`)."""
     import datetime as _dt
+    from .modelio import ModelMeta
     task = cfg["task"]
     per_session = []
     for i, s in enumerate(ws.sessions):
         counts = {p: int(np.count_nonzero(ws.session[parts[p]] == i)) for p in ds.PARTS}
         per_session.append({**s, "windows": counts})
-    meta = {
-        "format": "emgrec-model",
-        "format_version": 1,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "task": task,
-        "architecture": {"name": cfg["model"]["name"], "params": cfg["model"].get("params") or {}},
-        "config": cfg,
-        "input": {"sample_rate_hz": ws.sample_rate_hz, "channel_names": ws.channel_names,
-                  "n_channels": len(ws.channel_names), "window_n": ws.window_n,
-                  "window_ms": cfg["data"]["window_ms"], "units": "raw device units",
-                  "layout": "(B, T, C) float32, oldest sample first; the last sample is the one at or "
-                            "before the prediction time", "anchor": ws.anchor},
-        "normalisation": {"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
-                          "y_mean": None if y_mean is None else y_mean.tolist(),
-                          "y_std": None if y_std is None else y_std.tolist(),
-                          "note": "inside the model: it takes raw units and returns mm / probabilities"},
-        "targets": ({"kind": "joint_angles_deg", "n": len(ws.target_names), "names": ws.target_names,
-                     "layout": "joint angles in degrees, in names order (docs/models.md: computed from the 21 "
-                               "landmarks, or a session's imported /pose/angles as they are)"}
-                    if task == "pose" and ws.target == "angles" else
-                    {"kind": ("world_landmarks_mm_wrist_relative" if cfg["data"]["target_frame"] == "wrist"
-                              else "hand_frame_landmarks_mm"), "frame": cfg["data"]["target_frame"], "n": 63,
-                     "layout": "21 MediaPipe landmarks x (x, y, z) mm, flattened row-major, wrist (0) = 0"}
-                    if task == "pose" else
-                    {"kind": "class_probabilities", "n": len(ws.class_names), "layout": "softmax over class_names"}),
-        "class_names": ws.class_names,
-        "baseline": ({"kind": "training mean angles", "angles_deg": y_mean.tolist()}
-                     if task == "pose" and ws.target == "angles" else
-                     {"kind": "training mean pose", "pose_mm": y_mean.tolist()} if task == "pose"
-                     else {"kind": "training majority class", "class": majority,
-                           "name": ws.class_names[majority]}),
-        "split": ds.split_to_json(split),
-        "data": {"sessions": per_session, "fingerprint": _fingerprint(ws, cfg),
-                 "windows": {p: int(len(parts[p])) for p in ds.PARTS}, "dropped": ws.dropped,
-                 "cleaning": ws.clean_counts},
-        "metrics": metrics,
-        "history": history,
-        "training": {"best_epoch": best_epoch, "epochs_run": len(history), "stopped": stopped,
-                     "seconds": seconds, "device": str(d.device), "world_size": d.world, "params": n_params},
-        "software": _software(),
-    }
-    return meta
+    return ModelMeta(
+        created_utc=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        task=task,
+        architecture={"name": cfg["model"]["name"], "params": cfg["model"].get("params") or {}},
+        config=cfg,
+        input={"sample_rate_hz": ws.sample_rate_hz, "channel_names": ws.channel_names,
+               "n_channels": len(ws.channel_names), "window_n": ws.window_n,
+               "window_ms": cfg["data"]["window_ms"], "units": "raw device units",
+               "layout": "(B, T, C) float32, oldest sample first; the last sample is the one at or "
+                         "before the prediction time", "anchor": ws.anchor},
+        normalisation={"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                       "y_mean": None if y_mean is None else y_mean.tolist(),
+                       "y_std": None if y_std is None else y_std.tolist(),
+                       "note": "inside the model: it takes raw units and returns mm / probabilities"},
+        targets=({"kind": "joint_angles_deg", "n": len(ws.target_names), "names": ws.target_names,
+                  "layout": "joint angles in degrees, in names order (docs/models.md: computed from the 21 "
+                            "landmarks, or a session's imported /pose/angles as they are)"}
+                 if task == "pose" and ws.target == "angles" else
+                 {"kind": ("world_landmarks_mm_wrist_relative" if cfg["data"]["target_frame"] == "wrist"
+                           else "hand_frame_landmarks_mm"), "frame": cfg["data"]["target_frame"], "n": 63,
+                  "layout": "21 MediaPipe landmarks x (x, y, z) mm, flattened row-major, wrist (0) = 0"}
+                 if task == "pose" else
+                 {"kind": "class_probabilities", "n": len(ws.class_names), "layout": "softmax over class_names"}),
+        class_names=ws.class_names,
+        baseline=({"kind": "training mean angles", "angles_deg": y_mean.tolist()}
+                  if task == "pose" and ws.target == "angles" else
+                  {"kind": "training mean pose", "pose_mm": y_mean.tolist()} if task == "pose"
+                  else {"kind": "training majority class", "class": majority,
+                        "name": ws.class_names[majority]}),
+        split=ds.split_to_json(split),
+        data={"sessions": per_session, "fingerprint": _fingerprint(ws, cfg),
+              "windows": {p: int(len(parts[p])) for p in ds.PARTS}, "dropped": ws.dropped,
+              "cleaning": ws.clean_counts},
+        metrics=metrics,
+        history=history,
+        software=_software(),
+    )
 
 
 # -- sweeps ------------------------------------------------------------------------------------------
@@ -835,7 +841,7 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
         res = train(cfg, data, out_dir / name, progress=tagged, cancel=cancel)
         rows.append({"run": name, "overrides": over, "out_dir": str(res.out_dir), "best_epoch": res.best_epoch,
                      "epochs_run": len(res.history), "stopped": res.stopped,
-                     "seconds": res.meta.get("training", {}).get("seconds"), "metrics": res.metrics,
+                     "seconds": res.meta.training.get("seconds") if res.meta else None, "metrics": res.metrics,
                      "history": res.history})
     (out_dir / "sweep.json").write_text(json.dumps({"base_config": base_config, "grid": grid, "runs": rows},
                                                    indent=1, default=str))

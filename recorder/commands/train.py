@@ -136,17 +136,19 @@ def run(args) -> int:
         res = train(cfg, args.sessions, args.out, progress=progress, cancel=cancel)
     finally:
         signal.signal(signal.SIGINT, prev)
+    if res.meta is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
     if not args.jsonl_progress:
-        cc = res.meta.get("data", {}).get("cleaning")
+        cc = res.meta.data.get("cleaning")
         if cc:
             print(f"label cleaning: {cc['removed']} of {cc['frames']} frames removed ("
                   + ", ".join(f"{k} {v}" for k, v in cc.items() if k not in ("frames", "removed")) + ")")
-        names = {"val": "val (within session)", "test": "test (new session)"} if res.meta["split"]["mode"] == "cross" else {}
+        names = {"val": "val (within session)", "test": "test (new session)"} if res.meta.split["mode"] == "cross" else {}
         print(format_metrics_table({names.get(k, k): v for k, v in res.metrics.items()}))
         for part, m in res.metrics.items():
             if "confusion" in m:
                 print(f"\nconfusion ({part}; rows true, columns predicted):\n{format_confusion(m)}")
-    return _no_skill_status(res.meta.get("quality") or {}, args.allow_no_skill)
+    return _no_skill_status(res.meta.quality or {}, args.allow_no_skill)
 
 
 def _no_skill_status(quality: dict, force: bool) -> int:

@@ -7,6 +7,7 @@ from PySide6 import QtCore
 from app.errors import friendly_error
 from app.settings import Settings
 from app.train_view import TrainView
+from recorder.modelio import ModelMeta
 from recorder.simulate import make_synthetic_session
 
 
@@ -68,6 +69,10 @@ def test_train_tiny_model(qtbot, view, sessions):
     # The new model is listed with its headline metric and selected; it can go to the live preview.
     assert len(v.models) == 1 and "MPJPE" in v.models[0]["headline"] and v.models[0]["task"] == "pose"
     assert v.selected_model() is not None and v.live_btn.isEnabled()
+    # The list holds the engine's ModelMeta (attributes, not model.json keys) and the summary shows it.
+    meta = v.models[0]["meta"]
+    assert isinstance(meta, ModelMeta) and meta.architecture_name == "dense" and meta.training["epochs_run"] == 3
+    assert f"dense · pose · window {meta.window_ms} ms" in v.summary.text()
     with qtbot.waitSignal(v.live_model_requested) as req:
         v.live_btn.click()
     assert req.args[0] == v.models[0]["path"]

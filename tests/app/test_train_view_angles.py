@@ -1,6 +1,7 @@
 """The Train tab shows a joint-angle model's metrics (MAE in degrees beside the mean-angle baseline)."""
 
 from app.settings import Settings
+from recorder.modelio import ModelMeta
 from app.train_view import TrainView, headline
 
 ANGLE_METRICS = {"n": 10, "mae_deg": 14.7, "baseline_mae_deg": 34.0, "ratio": 0.432,
@@ -9,7 +10,8 @@ ANGLE_METRICS = {"n": 10, "mae_deg": 14.7, "baseline_mae_deg": 34.0, "ratio": 0.
 
 
 def test_headline_and_metrics_table_for_angles(qtbot, tmp_path, no_thread_leaks):
-    text, value = headline({"metrics": {"test": ANGLE_METRICS}})
+    text, value = headline(ModelMeta(task="pose", architecture={"name": "dense"}, input={}, normalisation={}, targets={},
+                                     class_names=[], baseline={}, split={}, metrics={"test": ANGLE_METRICS}))
     assert "angle MAE 14.7°" in text and "baseline 34.0" in text and value == 14.7
     settings = Settings(tmp_path / "settings.ini")
     settings.set_output_dir(tmp_path / "empty")

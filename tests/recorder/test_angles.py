@@ -103,7 +103,7 @@ def test_training_on_angles_reports_mae_beside_the_mean_angle_baseline(session, 
     assert set(m["per_finger_deg"]) == {"thumb", "index", "middle", "ring", "pinky", "spread"}
     assert m["ratio"] < 0.9, m  # the synthetic subject's EMG carries the pose
     assert "val_mae_deg" in [e for e in events if e["event"] == "epoch"][0]
-    assert res.meta["targets"]["kind"] == "joint_angles_deg" and res.meta["targets"]["n"] == len(ANGLE_NAMES)
+    assert res.meta.targets["kind"] == "joint_angles_deg" and res.meta.n_outputs == len(ANGLE_NAMES) and res.meta.is_angles
     model = load_model(tmp_path / "m")
     r = evaluate(model, [session])
     assert r["metrics"]["mae_deg"] == pytest.approx(m["mae_deg"], rel=1e-4)

@@ -26,13 +26,13 @@ def test_torchrun_two_processes(tmp_path):
     assert [e["event"] for e in events] == ["start", "epoch", "epoch", "done"]
     assert events[0]["world_size"] == 2
     m = load_model(tmp_path / "m")
-    assert m.meta["training"]["world_size"] == 2
+    assert m.meta.training["world_size"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg.json", "m", "s.h5"]
     # the two ranks together cover the training windows once per epoch (each its own half; the
     # shards are padded to equal length like DistributedSampler, and a last batch of 1 is skipped)
     n_train = events[0]["n_train"]
     assert n_train - 4 <= events[1]["samples"] <= n_train + 1
-    assert m.meta["metrics"]["test"]["n"] > 0
+    assert m.meta.metrics["test"]["n"] > 0
 
 
 def _free_port() -> int:
@@ -70,11 +70,11 @@ def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, n_sessions, stream):
     m = load_model(tmp_path / "m")
     # each epoch: the same number of full batches on both nodes (the smaller shard decides)
     if n_sessions == 2:
-        assert m.meta["training"]["data"]["sessions_per_rank"] == [[0], [1]]
-        per_rank = [e["windows"]["train"] for e in m.meta["data"]["sessions"]]
+        assert m.meta.training["data"]["sessions_per_rank"] == [[0], [1]]
+        per_rank = [e["windows"]["train"] for e in m.meta.data["sessions"]]
     else:
-        assert m.meta["training"]["data"]["sessions_per_rank"] == [[0], [0]]
-        n = m.meta["data"]["windows"]["train"]
+        assert m.meta.training["data"]["sessions_per_rank"] == [[0], [0]]
+        n = m.meta.data["windows"]["train"]
         per_rank = [(n + 1) // 2, n // 2]
     assert events[1]["samples"] == 2 * 32 * (min(per_rank) // 32)
-    assert m.meta["metrics"]["test"]["n"] > 0
+    assert m.meta.metrics["test"]["n"] > 0

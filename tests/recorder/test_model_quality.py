@@ -13,6 +13,7 @@ from recorder import baselines, dataset as ds
 from recorder.calibrate import calibrate
 from recorder.cli import main as cli_main
 from recorder.lag import estimate_session_lag, read_lag, write_lag
+from recorder.modelio import read_meta
 from recorder.simulate import make_synthetic_session
 from recorder.synthetic import REALISTIC, SyntheticSubject, realism_options
 from recorder.training import _rotate_channels, train
@@ -52,13 +53,13 @@ def test_every_model_has_ridge_and_mean_ratios_and_a_short_session_is_flagged_no
                    "--epochs", "1", "--set", "train.threads=1"])
     err = capsys.readouterr().err
     assert rc == 3 and "has not learnt to read the EMG" in err and "training windows" in err
-    meta = json.loads((out / "model.json").read_text())
-    assert meta["quality"]["no_skill"] and "ridge" in meta["baselines"]
+    meta = read_meta(out)
+    assert meta.quality["no_skill"] and meta.no_skill and "ridge" in meta.baselines
     for part in ("val", "test"):
-        m = meta["metrics"][part]
+        m = meta.metrics[part]
         assert {"ratio", "ridge_ratio", "ridge_mpjpe_mm"} <= set(m)
     # Blending never leaves validation worse than the mean pose (factor 0 is the mean pose itself).
-    assert meta["metrics"]["val"]["ratio"] <= 1.0 + 1e-6 or meta["blend"]["factor"] == 1.0
+    assert meta.metrics["val"]["ratio"] <= 1.0 + 1e-6 or meta.blend["factor"] == 1.0
     from app.train_view import headline
     assert headline(meta)[0].startswith("NO SKILL")
 
@@ -117,9 +118,9 @@ def test_channel_rotation_turns_the_ring():
 
 def test_several_sessions_default_to_a_cross_session_split_and_calibration_reports_references(real_sessions, tmp_path):
     res = train(TINY, real_sessions, tmp_path / "cross")
-    assert res.meta["split"]["mode"] == "cross"
-    assert res.meta["data"]["sessions"][1]["windows"]["test"] > 0 and res.meta["data"]["sessions"][1]["windows"]["train"] == 0
-    assert res.meta["data"]["sessions"][0]["windows"]["val"] > 0
+    assert res.meta.split["mode"] == "cross"
+    assert res.meta.data["sessions"][1]["windows"]["test"] > 0 and res.meta.data["sessions"][1]["windows"]["train"] == 0
+    assert res.meta.data["sessions"][0]["windows"]["val"] > 0
     new = make_synthetic_session(tmp_path / "new.h5", duration_s=40, seed=0, realism="realistic", session=5)
     rep = calibrate(tmp_path / "cross", new, tmp_path / "cal", calibration_s=20, config={"train": {"epochs": 2}})
     assert set(rep["metrics"]) == {"calibrated", "earlier model, uncalibrated", "from scratch on calibration",

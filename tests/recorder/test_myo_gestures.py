@@ -23,7 +23,7 @@ def test_myo_gesture_classification(shared_data, tmp_path):
     res = train(cfg, sessions, tmp_path / "model")
     m = res.metrics["test"]
     print(format_confusion(m))
-    assert len(res.meta["class_names"]) == 8
+    assert len(res.meta.class_names) == 8
     assert m["n"] > 500
     # 8 classes, rest about half the time: the majority baseline is ~0.5
     assert m["accuracy"] > 0.85, m["accuracy"]

@@ -55,14 +55,14 @@ def test_normalisation_is_fitted_on_the_training_split(trained, session):
     res, _ = trained
     meta = res.meta
     ws = ds.build_windows([session], window_ms=150, target_frame="hand")
-    split = ds.split_from_json(meta["split"])
+    split = ds.split_from_json(meta.split)
     tr = ds.split_indices(ws, split, "train")
     mean, std = ds.fit_channel_norm(ws.X, tr)
-    np.testing.assert_allclose(meta["normalisation"]["x_mean"], mean, rtol=1e-6)
-    np.testing.assert_allclose(meta["normalisation"]["x_std"], std, rtol=1e-6)
-    np.testing.assert_allclose(meta["baseline"]["pose_mm"], ws.y[tr].mean(0), rtol=1e-4, atol=1e-3)
-    assert meta["data"]["windows"]["train"] == len(tr)
-    assert meta["data"]["sessions"][0]["sha256"] == ds.file_sha256(session)
+    np.testing.assert_allclose(meta.normalisation["x_mean"], mean, rtol=1e-6)
+    np.testing.assert_allclose(meta.normalisation["x_std"], std, rtol=1e-6)
+    np.testing.assert_allclose(meta.baseline["pose_mm"], ws.y[tr].mean(0), rtol=1e-4, atol=1e-3)
+    assert meta.data["windows"]["train"] == len(tr)
+    assert meta.data["sessions"][0]["sha256"] == ds.file_sha256(session)
 
 
 def test_model_folder_round_trip_is_bit_identical_and_pickle_free(trained, session, monkeypatch):
@@ -147,7 +147,7 @@ def test_cancel_keeps_the_best_model(session, tmp_path):
     res = train({**TINY, "train": {**TINY["train"], "epochs": 20}}, [session], tmp_path / "c",
                 progress=on_progress, cancel=cancel)
     assert res.stopped == "cancelled" and len(res.history) == 1
-    assert load_model(tmp_path / "c").meta["training"]["stopped"] == "cancelled"
+    assert load_model(tmp_path / "c").meta.training["stopped"] == "cancelled"
 
 
 def test_gesture_task_beats_majority_and_ensemble(tmp_path):
@@ -159,7 +159,7 @@ def test_gesture_task_beats_majority_and_ensemble(tmp_path):
     r2 = train({**cfg, "train": {**cfg["train"], "seed": 5}}, [session], tmp_path / "g2")
     m = r1.metrics["test"]
     assert m["accuracy"] > m["baseline_accuracy"] + 0.1
-    assert len(m["confusion"]) == len(r1.meta["class_names"])
+    assert len(m["confusion"]) == len(r1.meta.class_names)
     ens = Ensemble([tmp_path / "g1", tmp_path / "g2"])
     e = evaluate(ens, [session])
     assert e["n_windows"] == m["n"] and 0 <= e["metrics"]["accuracy"] <= 1
@@ -182,7 +182,7 @@ def test_sweep_writes_comparison(session, tmp_path):
     assert "00_lr=0.001" in md and "01_lr=0.003" in md and "MPJPE" in md
     data = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert len(data["runs"]) == 2 and data["runs"][1]["history"]
-    assert load_model(rows[0]["out_dir"]).meta["config"]["train"]["lr"] == 1e-3
+    assert load_model(rows[0]["out_dir"]).meta.config["train"]["lr"] == 1e-3
 
 
 def test_cli_train_evaluate_predict_export(session, tmp_path, capsys):
@@ -288,7 +288,7 @@ def test_training_streams_when_the_data_would_not_fit(two_files, tmp_path):
     events = []
     cfg = {**TINY, "train": {**TINY["train"], "epochs": 2, "memory_fraction": 1e-9, "workers": 1}}
     res = train(cfg, two_files, tmp_path / "m", progress=events.append)
-    assert events[0]["data"] == "stream" and res.meta["training"]["data"]["path"] == "stream"
+    assert events[0]["data"] == "stream" and res.meta.training["data"]["path"] == "stream"
     n_train = events[0]["n_train"]
     ep = [e for e in events if e["event"] == "epoch"]
     assert n_train - 64 < ep[0]["samples"] <= n_train

@@ -1,10 +1,12 @@
 """The Train tab: choose sessions and settings, train a model in a subprocess, watch its curves,
 read its metrics, and pick a trained model for the live preview.
 
-Training runs ``python -m recorder.training --config CFG --out DIR SESSION...`` in a
-:class:`QtCore.QProcess` (:class:`TrainRunner`), which prints one JSON object per line (start, one per
-epoch, done or error). The GUI thread only parses those lines, so a long run never blocks it, and
-Cancel terminates the process; a cancelled run's folder is removed, so it never shows up as a model.
+Training runs ``python -m recorder train SESSION... --out DIR --config CFG --jsonl-progress`` (the
+``emgrec train`` command) in a :class:`QtCore.QProcess` (:class:`TrainRunner`), which prints the
+engine's progress events one JSON object per line (start, one per epoch, done or error;
+``recorder.training.PROGRESS_EVENTS``). The GUI thread only parses those lines, so a long run never
+blocks it, and Cancel terminates the process; a cancelled run's folder is removed, so it never shows
+up as a model.
 Scanning session folders and reading model folders (which imports torch) run on a WorkerPool.
 """
 
@@ -173,7 +175,9 @@ class TrainRunner(QtCore.QObject):
 
     @staticmethod
     def command(config_path: str, out_dir: str, sessions: list[str]) -> tuple[str, list[str]]:
-        return sys.executable, ["-m", "recorder.training", "--config", config_path, "--out", out_dir, *sessions]
+        # --allow-no-skill: a no-skill model is a finished run (exit 0); the done event's quality says so.
+        return sys.executable, ["-m", "recorder", "train", *sessions, "--out", out_dir, "--config", config_path,
+                                "--jsonl-progress", "--allow-no-skill"]
 
     def start(self, config: dict, sessions: list[str], out_dir: str | Path) -> None:
         """Start training ``config`` (a partial recorder.training config) on ``sessions`` into the

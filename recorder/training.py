@@ -8,18 +8,15 @@ dtype, by index arithmetic (window end index + offsets) and normalised per batch
 no window array), so memory grows with the signal, not with the windows, and the loop costs little
 more than a bare PyTorch loop.
 
-Command line for GUIs and clusters (one JSON object per line on stdout)::
+Command line for GUIs and clusters: ``emgrec train --jsonl-progress`` (recorder/commands/train.py)
+prints the progress events (:data:`PROGRESS_EVENTS`) one JSON object per line on stdout::
 
-    python -m recorder.training --config cfg.json [--out DIR] [SESSION ...]
-    torchrun --nproc_per_node=2 -m recorder.training --config cfg.json --out DIR SESSION ...
-
-``cfg.json`` holds a (partial) training config (see :data:`DEFAULT_CONFIG`) and optionally
-``"sessions": [...]`` and ``"out": "..."``.
+    python -m recorder train SESSION ... --out DIR --config cfg.json --jsonl-progress
+    torchrun --nproc_per_node=2 -m recorder train SESSION ... --out DIR --jsonl-progress
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import json
@@ -31,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import torch
@@ -869,7 +866,25 @@ def format_sweep_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- command line ------------------------------------------------------------------------------------
+# -- progress events ---------------------------------------------------------------------------------
+#: The events :func:`train` passes to ``progress`` (rank 0 only) and ``emgrec train --jsonl-progress``
+#: prints, one JSON object per line: kind -> the keys every event of that kind holds (docs/models.md,
+#: "Progress events"). An epoch event also holds exactly one of :data:`EPOCH_METRICS`; :func:`sweep`
+#: adds "run" and "run_index" to each event. "calibration" (``emgrec train --init``: the report of
+#: recorder.calibrate, after its runs' events) and "error" (exit status 1) come from the command line only.
+PROGRESS_EVENTS: dict[str, tuple[str, ...]] = {
+    "start": ("event", "task", "model", "params", "n_train", "n_val", "n_test", "window_n", "classes", "device",
+              "world_size", "epochs", "data", "node_sessions"),
+    "epoch": ("event", "epoch", "epochs", "train_loss", "val_loss", "lr", "elapsed_s", "eta_s", "samples",
+              "samples_per_s", "best"),
+    "done": ("event", "out_dir", "best_epoch", "stopped", "metrics", "seconds", "quality"),
+    "calibration": ("event", "report"),
+    "error": ("event", "error"),
+}
+#: An epoch event's validation metric: MPJPE mm (landmarks), angle MAE deg (joint angles), accuracy (gesture).
+EPOCH_METRICS = ("val_mpjpe_mm", "val_mae_deg", "val_acc")
+
+
 def jsonl_progress(stream=None) -> ProgressFn:
     """A progress callback that writes one JSON object per line (flushed) to ``stream`` (stdout)."""
     def emit(e: dict) -> None:
@@ -877,33 +892,3 @@ def jsonl_progress(stream=None) -> ProgressFn:
         s.write(json.dumps(e, default=float) + "\n")
         s.flush()
     return emit
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m recorder.training", description=__doc__.split("\n")[0])
-    p.add_argument("sessions", nargs="*", help="session files (default: the config's 'sessions')")
-    p.add_argument("--config", required=True, help="JSON config file")
-    p.add_argument("--out", help="model folder (default: the config's 'out')")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = p.parse_args(argv)
-    raw = json.loads(Path(args.config).read_text())
-    sessions = args.sessions or raw.pop("sessions", [])
-    out = args.out or raw.pop("out", None)
-    raw.pop("sessions", None)
-    raw.pop("out", None)
-    for kv in args.set:
-        k, _, v = kv.partition("=")
-        set_path(raw, k, parse_value(v))
-    if not sessions:
-        p.error("no sessions given")
-    emit = jsonl_progress()
-    try:
-        train(raw, sessions, out, progress=emit)
-    except (OSError, ValueError, RuntimeError) as e:
-        emit({"event": "error", "error": f"{type(e).__name__}: {e}"})
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

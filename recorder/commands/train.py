@@ -53,8 +53,9 @@ def register(sub) -> None:
     p.add_argument("--allow-no-skill", action="store_true",
                    help="exit 0 even when the model has no skill (it is saved either way, flagged no_skill)")
     p.add_argument("--jsonl-progress", action="store_true",
-                   help="print one JSON object per event on stdout (for GUIs running this as a subprocess; "
-                        "with --init the last is {\"event\": \"calibration\", \"report\": ...})")
+                   help="print the progress events (start, epoch, done; with --init last a calibration event; "
+                        "error with exit status 1) as one JSON object per line on stdout and nothing else "
+                        "(docs/models.md; the GUI runs training so)")
     p.set_defaults(func=run)
 
 
@@ -113,6 +114,17 @@ def _human_progress(e: dict) -> None:
 
 
 def run(args) -> int:
+    if not args.jsonl_progress:
+        return _run(args)
+    from ..training import jsonl_progress
+    try:
+        return _run(args)
+    except (OSError, ValueError, RuntimeError) as e:  # the one error event a parent reads
+        jsonl_progress()({"event": "error", "error": f"{type(e).__name__}: {e}"})
+        return 1
+
+
+def _run(args) -> int:
     from ..metrics import format_confusion, format_metrics_table
     from ..training import jsonl_progress, sweep, train
 

@@ -14,11 +14,12 @@ from recorder.simulate import make_synthetic_session
 def test_torchrun_two_processes(tmp_path):
     s = make_synthetic_session(tmp_path / "s.h5", duration_s=20, seed=6)
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
-           "train": {"epochs": 2, "batch_size": 32, "threads": 1}, "sessions": [str(s)], "out": str(tmp_path / "m")}
+           "train": {"epochs": 2, "batch_size": 32, "threads": 1}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "recorder.training", "--config", str(tmp_path / "cfg.json")],
+                          "-m", "recorder", "train", str(s), "--out", str(tmp_path / "m"),
+                          "--config", str(tmp_path / "cfg.json"), "--jsonl-progress", "--allow-no-skill"],
                          capture_output=True, text=True, timeout=280, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -51,14 +52,14 @@ def test_torchrun_two_nodes_each_reads_its_shard(tmp_path, n_sessions, stream):
     ss = [str(make_synthetic_session(tmp_path / f"s{i}.h5", duration_s=20, seed=10 + i)) for i in range(n_sessions)]
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
            "split": {"mode": "time"},  # every session has training windows (a session split would not)
-           "train": {"epochs": 2, "batch_size": 32, "threads": 1, "stream": stream, "workers": 1},
-           "sessions": ss, "out": str(tmp_path / "m")}
+           "train": {"epochs": 2, "batch_size": 32, "threads": 1, "stream": stream, "workers": 1}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     port = _free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
            "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=emgrec-test",
-           "-m", "recorder.training", "--config", str(tmp_path / "cfg.json")]
+           "-m", "recorder", "train", *ss, "--out", str(tmp_path / "m"), "--config", str(tmp_path / "cfg.json"),
+           "--jsonl-progress", "--allow-no-skill"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
              for _ in range(2)]
     outs = [p.communicate(timeout=280) for p in procs]

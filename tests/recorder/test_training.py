@@ -15,7 +15,8 @@ from recorder.cli import main as cli_main
 from recorder.modelio import (Ensemble, ModelFormatError, WEIGHTS_FILE, evaluate, export_model, load_model,
                               predict_session)
 from recorder.simulate import make_synthetic_session
-from recorder.training import expand_grid, resolve_config, ConfigError, sweep, train
+from recorder.training import (EPOCH_METRICS, PROGRESS_EVENTS, expand_grid, resolve_config, ConfigError, sweep,
+                               train)
 
 TINY = {"model": {"name": "small_lstm", "params": {"hidden": 24, "dense": [32]}},
         "data": {"window_ms": 150, "target_frame": "hand"},
@@ -222,15 +223,37 @@ def test_exported_programs_match(trained, tmp_path):
     assert json.loads(side.read_text())["output"]["units"] == "mm"
 
 
+def _check_schema(e: dict) -> None:
+    """An event holds exactly the keys recorder.training.PROGRESS_EVENTS documents for its kind."""
+    keys = set(PROGRESS_EVENTS[e["event"]])
+    if e["event"] == "epoch":
+        assert len(set(e) & set(EPOCH_METRICS)) == 1, e
+        keys |= set(e) & set(EPOCH_METRICS)
+    assert set(e) == keys, (e["event"], set(e) ^ keys)
+
+
 def test_jsonl_subprocess(session, tmp_path):
-    cfg = {**TINY, "train": {**TINY["train"], "epochs": 2}, "sessions": [str(session)], "out": str(tmp_path / "j")}
+    """`emgrec train --jsonl-progress`, run as the GUI runs it: only event lines, in the documented schema."""
+    cfg = {**TINY, "train": {**TINY["train"], "epochs": 2}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    out = subprocess.run([sys.executable, "-m", "recorder.training", "--config", str(tmp_path / "cfg.json")],
-                         capture_output=True, text=True, timeout=240)
+    cmd = [sys.executable, "-m", "recorder", "train", str(session), "--out", str(tmp_path / "j"),
+           "--config", str(tmp_path / "cfg.json"), "--jsonl-progress", "--allow-no-skill"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["event"] for e in events] == ["start", "epoch", "epoch", "done"]
-    assert (tmp_path / "j" / "model.json").is_file()
+    for e in events:
+        _check_schema(e)
+    assert events[-1]["out_dir"] == str(tmp_path / "j") and (tmp_path / "j" / "model.json").is_file()
+    # a failure is one error event and exit status 1 (no traceback on stdout)
+    cfg["train"]["lrr"] = 1
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    cmd[cmd.index("--out") + 1] = str(tmp_path / "k")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 1
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["error"] and "ConfigError: unknown config key 'train.lrr'" in events[0]["error"]
+    _check_schema(events[0])
 
 
 # -- data larger than memory ---------------------------------------------------------------------------

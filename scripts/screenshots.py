@@ -167,7 +167,7 @@ def shot_capture(a, out: Path) -> int:
 def shot_train(a, out: Path) -> int:
     """Train DEFAULT_CONFIG's model on a synthetic session from the Train tab; grab it into train.png."""
     from recorder.simulate import make_synthetic_session
-    from recorder.training import DEFAULT_CONFIG
+    from recorder.training import DEFAULT_CONFIG, resolve_split
 
     tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
     sessions = tmp / "sessions"
@@ -191,19 +191,14 @@ def shot_train(a, out: Path) -> int:
             print(f"no sessions listed in {sessions}", file=sys.stderr)
             return 1
         v.session_list.selectAll()
-        # The form shows the engine's defaults (the registry job ran before the folder scan, same pool).
-        cfg = DEFAULT_CONFIG
-        model = v.model.findData(cfg["model"]["name"])
-        if model < 0:
-            print(f"model {cfg['model']['name']!r} is not in the Train tab's list", file=sys.stderr)
+        # The form shows the engine's defaults (the registry job ran before the folder scan, same pool);
+        # the split "auto" of one session is "time", what the form offers.
+        cfg = {**DEFAULT_CONFIG, "split": resolve_split(DEFAULT_CONFIG["split"], 1)}
+        try:
+            v.set_config(cfg)
+        except ValueError as e:
+            print(f"the Train tab cannot show the engine's defaults: {e}", file=sys.stderr)
             return 1
-        v.model.setCurrentIndex(model)
-        v.task.setCurrentIndex(v.task.findData(cfg["task"]))
-        v.window_ms.setValue(int(round(cfg["data"]["window_ms"])))
-        v.epochs.setValue(int(cfg["train"]["epochs"]))
-        v.lr.setValue(float(cfg["train"]["lr"]))
-        v.batch.setValue(int(cfg["train"]["batch_size"]))
-        v.split.setCurrentIndex(v.split.findData(cfg["split"]["mode"]))
         t = time.monotonic()
         ended = wait_signal(v.training_ended, a.train_timeout, v.start_training)
         if ended is None and not v.runner.running:

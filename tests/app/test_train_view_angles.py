@@ -60,4 +60,15 @@ def test_target_selector_sets_data_target_and_set_config_round_trips(qtbot, tmp_
     assert v.config()["model"]["name"] == "dense"
     with pytest.raises(ValueError, match="unknown architecture 'nope'"):
         v.set_config({"model": {"name": "nope"}})
+
+    # The engine's defaults (what scripts/screenshots.py shows) go in whole and come back out.
+    from recorder.training import resolve_split
+    v._fill_registry(([(DEFAULT_CONFIG["model"]["name"], "x"), ("dense", "b")], "dense"))
+    full = {**DEFAULT_CONFIG, "split": resolve_split(DEFAULT_CONFIG["split"], 1)}
+    v.set_config(full)
+    got = v.config()
+    assert got["model"]["name"] == full["model"]["name"] and got["task"] == full["task"] == "pose"
+    assert got["data"] == {"window_ms": full["data"]["window_ms"], "target": full["data"]["target"]}
+    assert got["train"] == {k: full["train"][k] for k in ("epochs", "lr", "batch_size")}
+    assert got["split"] == {"mode": "time"}
     v.shutdown()

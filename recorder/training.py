@@ -419,313 +419,23 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
     normalisation is refitted on this training split, or kept from ``init`` when ``init_norm``.
     """
     cfg = resolve_config(config)
-    tc, task = cfg["train"], cfg["task"]
+    tc = cfg["train"]
     t_start = time.perf_counter()
     d = _setup(tc["device"])
     if tc["threads"]:
         torch.set_num_threads(int(tc["threads"]))
     emit = progress if (progress is not None and d.is_main) else (lambda _e: None)
     try:
-        # -- data ----------------------------------------------------------------------------------
-        stream, shard = False, False
-        if isinstance(sessions, ds.WindowSet):
-            ws = sessions
-        else:
-            sessions = list(sessions)
-            files = all(isinstance(s, (str, Path)) for s in sessions)
-            if files and sessions:
-                stream, shard = _data_mode(tc, [str(s) for s in sessions], d)
-            elif tc["stream"] is True:
-                raise ConfigError("train.stream needs session files, not in-memory sessions")
-            dc = cfg["data"]
-            ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
-                                  grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
-                                  background_label=dc["background_label"], target_frame=dc["target_frame"],
-                                  transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
-                                  clean=dc["clean"], lag=dc["lag"],
-                                  signal="file" if (stream or shard) else "memory")
-        # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
-        # (the signal, not the windows: a view holds each sample many times)
-        ds.check_finite("training windows", X=ws.X.signal if isinstance(ws.X, ds.WindowView) else
-                        None if isinstance(ws.X, ds.FileWindows) else ws.X,
-                        y=ws.y if task == "pose" else None, t=ws.t)
-        if split is None:
-            split = ds.make_split(ws, **resolve_split(cfg["split"], len(ws.sessions)))
-        parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
-        if len(parts["train"]) < 2 or len(parts["val"]) < 1:
-            raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
-                                  f"validation windows; record more or change split")
-        fw = ws.X if isinstance(ws.X, ds.FileWindows) else None
-        # Session shards (several nodes, one rank each: each reads only its sessions' signal): the
-        # sessions dealt to ranks by training windows, largest first, to the least loaded rank
-        # (a session split leaves some sessions without any); every rank needs some, else no shards.
-        n_s = len(ws.sessions)
-        if shard:
-            tr_count = np.bincount(ws.session[parts["train"]], minlength=n_s)
-            owner, load = np.zeros(n_s, np.int64), np.zeros(d.world, np.int64)
-            for si in np.argsort(-tr_count, kind="stable"):
-                owner[si] = int(np.argmin(load))
-                load[owner[si]] += tr_count[si]
-            shard = bool((load > 0).all())
-        my_sessions = np.flatnonzero(owner == d.rank) if shard else np.arange(n_s)
-        mine = np.isin(ws.session, my_sessions)
-        node_sessions = [[int(i) for i in my_sessions]]
-        if d.world > 1:  # for model.json: which sessions each rank read
-            import torch.distributed as dist
-            node_sessions = [None] * d.world
-            dist.all_gather_object(node_sessions, [int(i) for i in my_sessions])
-        my_train, my_val_np = parts["train"][mine[parts["train"]]], parts["val"][mine[parts["val"]]]
-        if fw is not None and d.world > 1 and not shard:  # streamed, fewer sessions than ranks: windows
-            my_train, my_val_np = parts["train"][d.rank::d.world], parts["val"][d.rank::d.world]
-        if fw is None:
-            x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
-        else:
-            x_mean, x_std = _fit_norm_sharded(fw.take(my_train), d)
-        K = len(ws.class_names)
-        if task == "pose":
-            y_mean, y_std = ds.fit_target_norm(ws.y, parts["train"])
-            n_out = ws.y.shape[1]
-            majority = None
-        else:
-            if K < 2:
-                raise ds.DatasetError(f"gesture task needs >= 2 classes, found {ws.class_names}")
-            y_mean = y_std = None
-            n_out = K
-            counts = np.bincount(ws.label[parts["train"]], minlength=K)
-            majority = int(counts.argmax())
-        if init is not None and init_norm:
-            x_mean, x_std = (init.x_mean.numpy().ravel().copy(), init.x_std.numpy().ravel().copy())
-            if task == "pose":
-                y_mean, y_std = (init.y_mean.numpy().ravel().copy(), init.y_std.numpy().ravel().copy())
-
-        # -- model ---------------------------------------------------------------------------------
-        seed = int(tc["seed"])
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        if d.device.type == "cuda":
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        net = build_model(cfg["model"], len(ws.channel_names), ws.window_n, n_out)
-        if init is not None:
-            try:
-                net.load_state_dict(init.net.state_dict())
-            except RuntimeError as e:
-                raise ValueError(f"the initial model does not fit this architecture and data: {e}") from e
-        n_params = count_parameters(net)
-        net.to(d.device)
-        model: nn.Module = net
-        if d.world > 1:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-            model = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None)
-
-        # Batches gathered and normalised on the device (see BatchGather).
-        dev = d.device
-        EB = _eval_batch(ws.window_n, len(ws.channel_names))
-        if fw is None or stream:
-            Xn = BatchGather(ws.X, x_mean, x_std, dev)
-        else:  # this node's sessions into memory; window index -> row of that smaller view
-            view, sel = fw.load(my_sessions)
-            pos = torch.full((len(ws),), -1, dtype=torch.int64, device=dev)
-            pos[torch.from_numpy(sel).to(dev)] = torch.arange(len(sel), device=dev)
-            inner = BatchGather(view, x_mean, x_std, dev)
-            Xn = lambda b: inner(pos[b])  # noqa: E731
-        if task == "pose":
-            Yn = (torch.from_numpy(ws.y).to(dev) - torch.from_numpy(y_mean).to(dev)) / torch.from_numpy(y_std).to(dev)
-            loss_fn: nn.Module = nn.MSELoss()
-            y_std_t, y_mean_t = torch.from_numpy(y_std).to(dev), torch.from_numpy(y_mean).to(dev)
-        else:
-            Yn = torch.from_numpy(ws.label).to(dev)
-            w = None
-            if tc["class_weights"]:
-                # Inverse class frequency (mean 1 over present classes) so rare gestures count.
-                c = counts.astype(np.float64)
-                w = np.where(c > 0, c.sum() / (np.count_nonzero(c) * np.maximum(c, 1)), 0.0)
-                w = torch.tensor(w, dtype=torch.float32, device=dev)
-            loss_fn = nn.CrossEntropyLoss(weight=w)
-        opt = torch.optim.Adam(net.parameters(), lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
-        epochs = int(tc["epochs"])
-        if tc["schedule"] == "plateau":
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, int(tc["patience"]) // 3))
-        elif tc["schedule"] == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-        else:
-            sched = None
-
-        train_idx = torch.from_numpy(parts["train"] if fw is None else my_train).to(dev)
-        val_idx = parts["val"]
-        # Validation is sharded over ranks and summed, so every rank takes the same stop decision.
-        my_val = torch.from_numpy(val_idx[d.rank::d.world] if fw is None else my_val_np).to(dev)
-        B = int(tc["batch_size"])
-        n_fixed = None  # file-backed data: batches per epoch, the same on every rank
-        if fw is not None:
-            per_rank = ([int(n) for n in load] if shard else
-                        [len(parts["train"][r::d.world]) for r in range(d.world)])
-            n_fixed = min(per_rank) // B if d.world > 1 else len(my_train) // B + (1 if len(my_train) % B >= 2 else 0)
-            if n_fixed < 1:
-                raise ds.DatasetError(f"a node has {min(per_rank)} training windows, under one batch of {B}")
-        loader = None
-        if stream:
-            from . import streaming
-            Ynp = (((ws.y - y_mean) / y_std).astype(np.float32) if task == "pose" else ws.label)
-            bs = streaming.BlockStream(fw, my_train, Ynp, x_mean, x_std, B, seed=seed + 1000 * d.rank)
-            loader = (bs, streaming.loader(bs, workers=int(tc["workers"])))
-        steps_left = int(tc["max_steps"]) if tc["max_steps"] else None
-        gen = torch.Generator().manual_seed(seed)  # same permutation on every rank
-        aug_gen = torch.Generator().manual_seed(seed * 7919 + 1 + d.rank)
-        aug = cfg["augment"]
-        emit({"event": "start", "task": task, "model": cfg["model"]["name"], "params": n_params,
-              "n_train": int(len(parts["train"])), "n_val": int(len(val_idx)), "n_test": int(len(parts["test"])),
-              "window_n": ws.window_n, "classes": ws.class_names if task == "gesture" else None,
-              "device": str(dev), "world_size": d.world, "epochs": epochs,
-              "data": "stream" if stream else "files" if fw is not None else "memory",
-              "node_sessions": node_sessions})
-
-        ema = _Ema(net, float(tc["ema"])) if tc["ema"] else None
-        eval_net = ema.module if ema is not None else net  # what is validated, kept and saved
-
-        history: list[dict] = []
-        best = (math.inf, -1)
-        best_state = copy.deepcopy(net.state_dict())
-        stale = 0
-        stopped = "epochs"
-        max_time = tc["max_time_s"]
-        for epoch in range(1, epochs + 1):
-            t_ep = time.perf_counter()
-            if loader is None:
-                perm = train_idx[torch.randperm(len(train_idx), generator=gen).to(dev)]
-                if d.world > 1 and fw is None:  # DistributedSampler semantics: pad by wrapping, then every world-th
-                    pad = (-len(perm)) % d.world
-                    perm = torch.cat([perm, perm[:pad]])[d.rank::d.world]
-                n_batches = len(perm) // B + (1 if len(perm) % B >= 2 else 0)  # a batch of 1 breaks BatchNorm
-                if n_fixed is not None:
-                    n_batches = n_fixed
-                batches = ((Xn(b), Yn[b]) for b in (perm[bi * B:(bi + 1) * B] for bi in range(n_batches)))
-            else:
-                loader[0].set_epoch(epoch)
-                n_batches = n_fixed
-                batches = ((xb.to(dev), yb.to(dev)) for xb, yb in streaming.take(loader[1], n_fixed))
-            if steps_left is not None:
-                n_batches = min(n_batches, steps_left)
-                batches = itertools.islice(batches, n_batches)
-            model.train()
-            loss_sum = torch.zeros((), device=dev)
-            n_seen = 0
-            for xb, yb in batches:
-                if cancel is not None and cancel.is_set():
-                    stopped = "cancelled"
-                    break
-                if aug["scale"] or aug["noise"] or aug["rotate"]:
-                    xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen, float(aug["rotate"]))
-                loss = loss_fn(model(xb), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc["clip_grad"]:
-                    nn.utils.clip_grad_norm_(net.parameters(), float(tc["clip_grad"]))
-                opt.step()
-                if ema is not None:
-                    ema.update()
-                loss_sum += loss.detach() * len(xb)
-                n_seen += len(xb)
-            if steps_left is not None:
-                steps_left -= n_batches
-            t_fit = time.perf_counter() - t_ep  # the training part of the epoch, for throughput
-            if stopped == "cancelled" and n_seen == 0:
-                break
-            # -- validation (sharded) -----------------------------------------------------------
-            eval_net.eval()
-            with torch.no_grad():
-                acc = torch.zeros(4, dtype=torch.float64, device=dev)  # val loss sum, metric sum, n, train loss
-                for i in range(0, len(my_val), EB):
-                    vb = my_val[i:i + EB]
-                    out = eval_net(Xn(vb))
-                    acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
-                    if task == "pose" and ws.target == "angles":  # mean absolute error, degrees
-                        acc[1] += ((out - Yn[vb]) * y_std_t).abs().mean(dim=1).double().sum()
-                    elif task == "pose":
-                        p = (out * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
-                        tr = (Yn[vb] * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
-                        acc[1] += torch.linalg.vector_norm(p - tr, dim=-1).mean(dim=1).double().sum()
-                    else:
-                        acc[1] += (out.argmax(1) == Yn[vb]).double().sum()
-                    acc[2] += len(vb)
-                acc[3] = loss_sum.double() / max(n_seen, 1) / d.world
-                _all_sum(acc, d)
-            val_loss = float(acc[0] / acc[2])
-            val_metric = float(acc[1] / acc[2])
-            lr = opt.param_groups[0]["lr"]
-            if sched is not None:
-                sched.step(val_loss) if tc["schedule"] == "plateau" else sched.step()
-            improved = val_loss < best[0]
-            if improved:
-                best = (val_loss, epoch)
-                best_state = {k: v.detach().clone() for k, v in eval_net.state_dict().items()}
-                stale = 0
-            else:
-                stale += 1
-            elapsed = time.perf_counter() - t_start
-            dt = time.perf_counter() - t_ep
-            rec = {"event": "epoch", "epoch": epoch, "epochs": epochs, "train_loss": float(acc[3]),
-                   "val_loss": val_loss, ("val_acc" if task != "pose" else "val_mae_deg" if ws.target == "angles"
-                                          else "val_mpjpe_mm"): val_metric,
-                   "lr": lr, "elapsed_s": elapsed, "eta_s": dt * (epochs - epoch),
-                   "samples": n_seen * d.world, "samples_per_s": n_seen * d.world / t_fit if t_fit > 0 else None,
-                   "best": improved}
-            history.append(rec)
-            emit(rec)
-            if stopped == "cancelled":
-                break
-            if stale >= int(tc["patience"]):
-                stopped = "early"
-                break
-            if max_time is not None and elapsed > float(max_time):
-                stopped = "time"
-                break
-            if steps_left is not None and steps_left <= 0:
-                stopped = "steps"
-                break
-
-        # -- final model and metrics (rank 0) ---------------------------------------------------------
-        if history and best[1] < 0:  # every validation loss NaN: the weights diverged; save nothing
-            raise RuntimeError(f"training diverged: the validation loss was never finite in {len(history)} "
-                               f"epoch(s) (lower the learning rate, or check the data); no model saved")
-        net.load_state_dict(best_state)
-        net.cpu().eval()
-        predictor = Predictor(net, task, torch.from_numpy(x_mean), torch.from_numpy(x_std),
-                              None if y_mean is None else torch.from_numpy(y_mean),
-                              None if y_std is None else torch.from_numpy(y_std)).eval()
+        data = _prepare_data(cfg, sessions, split, d, init, init_norm)
+        net, model, n_params = _build_net(cfg, data, d, init)
+        history, best, best_state, stopped = _fit(cfg, data, d, net, model, n_params, emit, cancel, t_start)
+        predictor = _best_predictor(cfg, data, net, best_state, history, best)
         metrics: dict = {}
+        out_path = meta = None
         if d.is_main:
-            from .guard import apply_blend, assess, baseline_metrics, choose_blend, fit_baseline
-            gc = cfg["guard"]
-            blend = choose_blend(predictor, ws, parts["val"]) if (task == "pose" and gc["blend"]) else 1.0
-            apply_blend(predictor, blend)
-            baseline = fit_baseline(ws, parts["train"], task) if gc["baselines"] else None
-            for p in ("val", "test"):
-                if len(parts[p]):
-                    metrics[p] = evaluate_windows(predictor, ws, parts[p], task, y_mean, majority)
-                    if baseline is not None:
-                        baseline_metrics(metrics[p], baseline, ws, parts[p], task)
-            quality = assess(metrics.get("val"), len(parts["train"]), task, gc)
-            meta = _model_meta(cfg=cfg, ws=ws, split=split, parts=parts, x_mean=x_mean, x_std=x_std,
-                               y_mean=y_mean, y_std=y_std, majority=majority, metrics=metrics, history=history)
-            meta.training = {"best_epoch": best[1], "epochs_run": len(history), "stopped": stopped,
-                             "seconds": time.perf_counter() - t_start, "device": str(d.device),
-                             "world_size": d.world, "params": n_params,
-                             "data": {"path": "stream" if stream else "files" if fw is not None else "memory",
-                                      "sessions_per_rank": node_sessions}}
-            meta.baselines = {baseline["kind"]: baseline} if baseline is not None else {}
-            meta.blend = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
-            meta.quality = quality
-            out_path = None
-            if out_dir is not None:
-                from .modelio import save_model
-                out_path = save_model(out_dir, predictor, meta)
-            emit({"event": "done", "out_dir": str(out_path) if out_path else None, "best_epoch": best[1],
-                  "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start,
-                  "quality": meta.quality})
-        else:
-            out_path = None
-            meta = None
+            metrics, extras = _evaluate(cfg, data, predictor)
+            out_path, meta = _save(cfg, data, d, predictor, metrics, extras, history, best, stopped, n_params,
+                                   t_start, out_dir, emit)
         if d.world > 1:
             import torch.distributed as dist
             dist.barrier()
@@ -734,6 +444,381 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
         if d.owns_group:
             import torch.distributed as dist
             dist.destroy_process_group()
+
+
+@dataclass
+class _Data:
+    """The data step's result (see :func:`_prepare_data`): windows, split, this rank's share, and the
+    normalisation fitted on the training part."""
+
+    ws: ds.WindowSet
+    split: dict
+    parts: dict  # "train" | "val" | "test" -> window indices (n,)
+    stream: bool  # batches streamed from the files (recorder.streaming)
+    shard: bool  # each rank reads only its own sessions
+    fw: ds.FileWindows | None  # the windows when file-backed
+    load: np.ndarray | None  # training windows per rank (session shards)
+    my_sessions: np.ndarray  # session indices this rank reads
+    node_sessions: list  # [[session index]] per rank, for model.json
+    my_train: np.ndarray  # this rank's training windows (file-backed data)
+    my_val_np: np.ndarray  # this rank's validation windows (file-backed data)
+    x_mean: np.ndarray  # (C,) raw units
+    x_std: np.ndarray  # (C,) raw units
+    y_mean: np.ndarray | None  # (n,) pose targets' units; None for gestures
+    y_std: np.ndarray | None
+    n_out: int
+    majority: int | None  # gesture: the training majority class
+    counts: np.ndarray | None  # gesture: training windows per class (K,)
+
+
+def _prepare_data(cfg: dict, sessions, split: dict | None, d: _Dist, init: Predictor | None,
+                  init_norm: bool) -> _Data:
+    """Step 1 of :func:`train`: windows, split, the sessions and windows of this rank, normalisation."""
+    tc, task = cfg["train"], cfg["task"]
+    owner = load = counts = None
+    stream, shard = False, False
+    if isinstance(sessions, ds.WindowSet):
+        ws = sessions
+    else:
+        sessions = list(sessions)
+        files = all(isinstance(s, (str, Path)) for s in sessions)
+        if files and sessions:
+            stream, shard = _data_mode(tc, [str(s) for s in sessions], d)
+        elif tc["stream"] is True:
+            raise ConfigError("train.stream needs session files, not in-memory sessions")
+        dc = cfg["data"]
+        ws = ds.build_windows(sessions, task=task, window_ms=dc["window_ms"], anchor=dc["anchor"],
+                              grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
+                              background_label=dc["background_label"], target_frame=dc["target_frame"],
+                              transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
+                              clean=dc["clean"], lag=dc["lag"],
+                              signal="file" if (stream or shard) else "memory")
+    # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
+    # (the signal, not the windows: a view holds each sample many times)
+    ds.check_finite("training windows", X=ws.X.signal if isinstance(ws.X, ds.WindowView) else
+                    None if isinstance(ws.X, ds.FileWindows) else ws.X,
+                    y=ws.y if task == "pose" else None, t=ws.t)
+    if split is None:
+        split = ds.make_split(ws, **resolve_split(cfg["split"], len(ws.sessions)))
+    parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}
+    if len(parts["train"]) < 2 or len(parts["val"]) < 1:
+        raise ds.DatasetError(f"split leaves {len(parts['train'])} training and {len(parts['val'])} "
+                              f"validation windows; record more or change split")
+    fw = ws.X if isinstance(ws.X, ds.FileWindows) else None
+    # Session shards (several nodes, one rank each: each reads only its sessions' signal): the
+    # sessions dealt to ranks by training windows, largest first, to the least loaded rank
+    # (a session split leaves some sessions without any); every rank needs some, else no shards.
+    n_s = len(ws.sessions)
+    if shard:
+        tr_count = np.bincount(ws.session[parts["train"]], minlength=n_s)
+        owner, load = np.zeros(n_s, np.int64), np.zeros(d.world, np.int64)
+        for si in np.argsort(-tr_count, kind="stable"):
+            owner[si] = int(np.argmin(load))
+            load[owner[si]] += tr_count[si]
+        shard = bool((load > 0).all())
+    my_sessions = np.flatnonzero(owner == d.rank) if shard else np.arange(n_s)
+    mine = np.isin(ws.session, my_sessions)
+    node_sessions = [[int(i) for i in my_sessions]]
+    if d.world > 1:  # for model.json: which sessions each rank read
+        import torch.distributed as dist
+        node_sessions = [None] * d.world
+        dist.all_gather_object(node_sessions, [int(i) for i in my_sessions])
+    my_train, my_val_np = parts["train"][mine[parts["train"]]], parts["val"][mine[parts["val"]]]
+    if fw is not None and d.world > 1 and not shard:  # streamed, fewer sessions than ranks: windows
+        my_train, my_val_np = parts["train"][d.rank::d.world], parts["val"][d.rank::d.world]
+    if fw is None:
+        x_mean, x_std = ds.fit_channel_norm(ws.X, parts["train"])
+    else:
+        x_mean, x_std = _fit_norm_sharded(fw.take(my_train), d)
+    K = len(ws.class_names)
+    if task == "pose":
+        y_mean, y_std = ds.fit_target_norm(ws.y, parts["train"])
+        n_out = ws.y.shape[1]
+        majority = None
+    else:
+        if K < 2:
+            raise ds.DatasetError(f"gesture task needs >= 2 classes, found {ws.class_names}")
+        y_mean = y_std = None
+        n_out = K
+        counts = np.bincount(ws.label[parts["train"]], minlength=K)
+        majority = int(counts.argmax())
+    if init is not None and init_norm:
+        x_mean, x_std = (init.x_mean.numpy().ravel().copy(), init.x_std.numpy().ravel().copy())
+        if task == "pose":
+            y_mean, y_std = (init.y_mean.numpy().ravel().copy(), init.y_std.numpy().ravel().copy())
+    return _Data(ws=ws, split=split, parts=parts, stream=stream, shard=shard, fw=fw, load=load,
+                 my_sessions=my_sessions, node_sessions=node_sessions, my_train=my_train, my_val_np=my_val_np,
+                 x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std, n_out=n_out, majority=majority,
+                 counts=counts)
+
+
+def _build_net(cfg: dict, data: _Data, d: _Dist, init: Predictor | None) -> tuple[nn.Module, nn.Module, int]:
+    """Step 2 of :func:`train`: seed, network (from ``init``'s weights when given), DDP wrapper.
+    Returns (network, the module trained (DDP or the network), parameter count)."""
+    tc, ws, n_out = cfg["train"], data.ws, data.n_out
+    seed = int(tc["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if d.device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    net = build_model(cfg["model"], len(ws.channel_names), ws.window_n, n_out)
+    if init is not None:
+        try:
+            net.load_state_dict(init.net.state_dict())
+        except RuntimeError as e:
+            raise ValueError(f"the initial model does not fit this architecture and data: {e}") from e
+    n_params = count_parameters(net)
+    net.to(d.device)
+    model: nn.Module = net
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(net, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+    return net, model, n_params
+
+
+def _fit(cfg: dict, data: _Data, d: _Dist, net: nn.Module, model: nn.Module, n_params: int, emit: ProgressFn,
+         cancel: threading.Event | None, t_start: float) -> tuple[list[dict], tuple[float, int], dict, str]:
+    """Step 3 of :func:`train`: the epochs (batches, optimiser, EMA, sharded validation, early stop).
+    Emits "start" and one "epoch" event per epoch. Returns (history, (best val loss, best epoch),
+    the best state dict, why it stopped)."""
+    tc, task = cfg["train"], cfg["task"]
+    ws, parts, stream, fw = data.ws, data.parts, data.stream, data.fw
+    x_mean, x_std, y_mean, y_std = data.x_mean, data.x_std, data.y_mean, data.y_std
+    shard, load, my_sessions, my_train, my_val_np = (data.shard, data.load, data.my_sessions, data.my_train,
+                                                     data.my_val_np)
+    counts, node_sessions, seed = data.counts, data.node_sessions, int(tc["seed"])
+    # Batches gathered and normalised on the device (see BatchGather).
+    dev = d.device
+    EB = _eval_batch(ws.window_n, len(ws.channel_names))
+    if fw is None or stream:
+        Xn = BatchGather(ws.X, x_mean, x_std, dev)
+    else:  # this node's sessions into memory; window index -> row of that smaller view
+        view, sel = fw.load(my_sessions)
+        pos = torch.full((len(ws),), -1, dtype=torch.int64, device=dev)
+        pos[torch.from_numpy(sel).to(dev)] = torch.arange(len(sel), device=dev)
+        inner = BatchGather(view, x_mean, x_std, dev)
+        Xn = lambda b: inner(pos[b])  # noqa: E731
+    if task == "pose":
+        Yn = (torch.from_numpy(ws.y).to(dev) - torch.from_numpy(y_mean).to(dev)) / torch.from_numpy(y_std).to(dev)
+        loss_fn: nn.Module = nn.MSELoss()
+        y_std_t, y_mean_t = torch.from_numpy(y_std).to(dev), torch.from_numpy(y_mean).to(dev)
+    else:
+        Yn = torch.from_numpy(ws.label).to(dev)
+        w = None
+        if tc["class_weights"]:
+            # Inverse class frequency (mean 1 over present classes) so rare gestures count.
+            c = counts.astype(np.float64)
+            w = np.where(c > 0, c.sum() / (np.count_nonzero(c) * np.maximum(c, 1)), 0.0)
+            w = torch.tensor(w, dtype=torch.float32, device=dev)
+        loss_fn = nn.CrossEntropyLoss(weight=w)
+    opt = torch.optim.Adam(net.parameters(), lr=float(tc["lr"]), weight_decay=float(tc["weight_decay"]))
+    epochs = int(tc["epochs"])
+    if tc["schedule"] == "plateau":
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, int(tc["patience"]) // 3))
+    elif tc["schedule"] == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    else:
+        sched = None
+
+    train_idx = torch.from_numpy(parts["train"] if fw is None else my_train).to(dev)
+    val_idx = parts["val"]
+    # Validation is sharded over ranks and summed, so every rank takes the same stop decision.
+    my_val = torch.from_numpy(val_idx[d.rank::d.world] if fw is None else my_val_np).to(dev)
+    B = int(tc["batch_size"])
+    n_fixed = None  # file-backed data: batches per epoch, the same on every rank
+    if fw is not None:
+        per_rank = ([int(n) for n in load] if shard else
+                    [len(parts["train"][r::d.world]) for r in range(d.world)])
+        n_fixed = min(per_rank) // B if d.world > 1 else len(my_train) // B + (1 if len(my_train) % B >= 2 else 0)
+        if n_fixed < 1:
+            raise ds.DatasetError(f"a node has {min(per_rank)} training windows, under one batch of {B}")
+    loader = None
+    if stream:
+        from . import streaming
+        Ynp = (((ws.y - y_mean) / y_std).astype(np.float32) if task == "pose" else ws.label)
+        bs = streaming.BlockStream(fw, my_train, Ynp, x_mean, x_std, B, seed=seed + 1000 * d.rank)
+        loader = (bs, streaming.loader(bs, workers=int(tc["workers"])))
+    steps_left = int(tc["max_steps"]) if tc["max_steps"] else None
+    gen = torch.Generator().manual_seed(seed)  # same permutation on every rank
+    aug_gen = torch.Generator().manual_seed(seed * 7919 + 1 + d.rank)
+    aug = cfg["augment"]
+    emit({"event": "start", "task": task, "model": cfg["model"]["name"], "params": n_params,
+          "n_train": int(len(parts["train"])), "n_val": int(len(val_idx)), "n_test": int(len(parts["test"])),
+          "window_n": ws.window_n, "classes": ws.class_names if task == "gesture" else None,
+          "device": str(dev), "world_size": d.world, "epochs": epochs,
+          "data": "stream" if stream else "files" if fw is not None else "memory",
+          "node_sessions": node_sessions})
+
+    ema = _Ema(net, float(tc["ema"])) if tc["ema"] else None
+    eval_net = ema.module if ema is not None else net  # what is validated, kept and saved
+
+    history: list[dict] = []
+    best = (math.inf, -1)
+    best_state = copy.deepcopy(net.state_dict())
+    stale = 0
+    stopped = "epochs"
+    max_time = tc["max_time_s"]
+    for epoch in range(1, epochs + 1):
+        t_ep = time.perf_counter()
+        if loader is None:
+            perm = train_idx[torch.randperm(len(train_idx), generator=gen).to(dev)]
+            if d.world > 1 and fw is None:  # DistributedSampler semantics: pad by wrapping, then every world-th
+                pad = (-len(perm)) % d.world
+                perm = torch.cat([perm, perm[:pad]])[d.rank::d.world]
+            n_batches = len(perm) // B + (1 if len(perm) % B >= 2 else 0)  # a batch of 1 breaks BatchNorm
+            if n_fixed is not None:
+                n_batches = n_fixed
+            batches = ((Xn(b), Yn[b]) for b in (perm[bi * B:(bi + 1) * B] for bi in range(n_batches)))
+        else:
+            loader[0].set_epoch(epoch)
+            n_batches = n_fixed
+            batches = ((xb.to(dev), yb.to(dev)) for xb, yb in streaming.take(loader[1], n_fixed))
+        if steps_left is not None:
+            n_batches = min(n_batches, steps_left)
+            batches = itertools.islice(batches, n_batches)
+        model.train()
+        loss_sum = torch.zeros((), device=dev)
+        n_seen = 0
+        for xb, yb in batches:
+            if cancel is not None and cancel.is_set():
+                stopped = "cancelled"
+                break
+            if aug["scale"] or aug["noise"] or aug["rotate"]:
+                xb = _augment(xb, float(aug["scale"]), float(aug["noise"]), aug_gen, float(aug["rotate"]))
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc["clip_grad"]:
+                nn.utils.clip_grad_norm_(net.parameters(), float(tc["clip_grad"]))
+            opt.step()
+            if ema is not None:
+                ema.update()
+            loss_sum += loss.detach() * len(xb)
+            n_seen += len(xb)
+        if steps_left is not None:
+            steps_left -= n_batches
+        t_fit = time.perf_counter() - t_ep  # the training part of the epoch, for throughput
+        if stopped == "cancelled" and n_seen == 0:
+            break
+        # -- validation (sharded) -----------------------------------------------------------
+        eval_net.eval()
+        with torch.no_grad():
+            acc = torch.zeros(4, dtype=torch.float64, device=dev)  # val loss sum, metric sum, n, train loss
+            for i in range(0, len(my_val), EB):
+                vb = my_val[i:i + EB]
+                out = eval_net(Xn(vb))
+                acc[0] += loss_fn(out, Yn[vb]).double() * len(vb)
+                if task == "pose" and ws.target == "angles":  # mean absolute error, degrees
+                    acc[1] += ((out - Yn[vb]) * y_std_t).abs().mean(dim=1).double().sum()
+                elif task == "pose":
+                    p = (out * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
+                    tr = (Yn[vb] * y_std_t + y_mean_t).view(len(vb), -1, 3)[:, 1:]
+                    acc[1] += torch.linalg.vector_norm(p - tr, dim=-1).mean(dim=1).double().sum()
+                else:
+                    acc[1] += (out.argmax(1) == Yn[vb]).double().sum()
+                acc[2] += len(vb)
+            acc[3] = loss_sum.double() / max(n_seen, 1) / d.world
+            _all_sum(acc, d)
+        val_loss = float(acc[0] / acc[2])
+        val_metric = float(acc[1] / acc[2])
+        lr = opt.param_groups[0]["lr"]
+        if sched is not None:
+            sched.step(val_loss) if tc["schedule"] == "plateau" else sched.step()
+        improved = val_loss < best[0]
+        if improved:
+            best = (val_loss, epoch)
+            best_state = {k: v.detach().clone() for k, v in eval_net.state_dict().items()}
+            stale = 0
+        else:
+            stale += 1
+        elapsed = time.perf_counter() - t_start
+        dt = time.perf_counter() - t_ep
+        rec = {"event": "epoch", "epoch": epoch, "epochs": epochs, "train_loss": float(acc[3]),
+               "val_loss": val_loss, ("val_acc" if task != "pose" else "val_mae_deg" if ws.target == "angles"
+                                      else "val_mpjpe_mm"): val_metric,
+               "lr": lr, "elapsed_s": elapsed, "eta_s": dt * (epochs - epoch),
+               "samples": n_seen * d.world, "samples_per_s": n_seen * d.world / t_fit if t_fit > 0 else None,
+               "best": improved}
+        history.append(rec)
+        emit(rec)
+        if stopped == "cancelled":
+            break
+        if stale >= int(tc["patience"]):
+            stopped = "early"
+            break
+        if max_time is not None and elapsed > float(max_time):
+            stopped = "time"
+            break
+        if steps_left is not None and steps_left <= 0:
+            stopped = "steps"
+            break
+    return history, best, best_state, stopped
+
+
+def _best_predictor(cfg: dict, data: _Data, net: nn.Module, best_state: dict, history: list[dict],
+                    best: tuple[float, int]) -> Predictor:
+    """Step 4a of :func:`train`: the best epoch's weights with the normalisation, on the CPU."""
+    task = cfg["task"]
+    x_mean, x_std, y_mean, y_std = data.x_mean, data.x_std, data.y_mean, data.y_std
+    if history and best[1] < 0:  # every validation loss NaN: the weights diverged; save nothing
+        raise RuntimeError(f"training diverged: the validation loss was never finite in {len(history)} "
+                           f"epoch(s) (lower the learning rate, or check the data); no model saved")
+    net.load_state_dict(best_state)
+    net.cpu().eval()
+    predictor = Predictor(net, task, torch.from_numpy(x_mean), torch.from_numpy(x_std),
+                          None if y_mean is None else torch.from_numpy(y_mean),
+                          None if y_std is None else torch.from_numpy(y_std)).eval()
+    return predictor
+
+
+def _evaluate(cfg: dict, data: _Data, predictor: Predictor) -> tuple[dict, dict]:
+    """Step 4b of :func:`train` (rank 0): blend toward the mean pose, fitted baseline, metrics on the
+    validation and test parts, no-skill verdict. Returns (metrics, {"baseline", "blend", "quality"})."""
+    task = cfg["task"]
+    ws, parts, y_mean, majority = data.ws, data.parts, data.y_mean, data.majority
+    metrics: dict = {}
+    from .guard import apply_blend, assess, baseline_metrics, choose_blend, fit_baseline
+    gc = cfg["guard"]
+    blend = choose_blend(predictor, ws, parts["val"]) if (task == "pose" and gc["blend"]) else 1.0
+    apply_blend(predictor, blend)
+    baseline = fit_baseline(ws, parts["train"], task) if gc["baselines"] else None
+    for p in ("val", "test"):
+        if len(parts[p]):
+            metrics[p] = evaluate_windows(predictor, ws, parts[p], task, y_mean, majority)
+            if baseline is not None:
+                baseline_metrics(metrics[p], baseline, ws, parts[p], task)
+    quality = assess(metrics.get("val"), len(parts["train"]), task, gc)
+    return metrics, {"baseline": baseline, "blend": blend, "quality": quality}
+
+
+def _save(cfg: dict, data: _Data, d: _Dist, predictor: Predictor, metrics: dict, extras: dict,
+          history: list[dict], best: tuple[float, int], stopped: str, n_params: int, t_start: float,
+          out_dir, emit: ProgressFn):
+    """Step 5 of :func:`train` (rank 0): the ModelMeta, the model folder (when out_dir), the "done"
+    event. Returns (folder or None, meta)."""
+    ws, split, parts, stream, fw = data.ws, data.split, data.parts, data.stream, data.fw
+    x_mean, x_std, y_mean, y_std, majority = data.x_mean, data.x_std, data.y_mean, data.y_std, data.majority
+    node_sessions = data.node_sessions
+    baseline, blend, quality = extras["baseline"], extras["blend"], extras["quality"]
+    meta = _model_meta(cfg=cfg, ws=ws, split=split, parts=parts, x_mean=x_mean, x_std=x_std,
+                       y_mean=y_mean, y_std=y_std, majority=majority, metrics=metrics, history=history)
+    meta.training = {"best_epoch": best[1], "epochs_run": len(history), "stopped": stopped,
+                     "seconds": time.perf_counter() - t_start, "device": str(d.device),
+                     "world_size": d.world, "params": n_params,
+                     "data": {"path": "stream" if stream else "files" if fw is not None else "memory",
+                              "sessions_per_rank": node_sessions}}
+    meta.baselines = {baseline["kind"]: baseline} if baseline is not None else {}
+    meta.blend = {"factor": blend, "note": "predictions = mean pose + factor x (network - mean pose)"}
+    meta.quality = quality
+    out_path = None
+    if out_dir is not None:
+        from .modelio import save_model
+        out_path = save_model(out_dir, predictor, meta)
+    emit({"event": "done", "out_dir": str(out_path) if out_path else None, "best_epoch": best[1],
+          "stopped": stopped, "metrics": metrics, "seconds": time.perf_counter() - t_start,
+          "quality": meta.quality})
+    return out_path, meta
 
 
 def _model_meta(*, cfg: dict, ws: ds.WindowSet, split: dict, parts: dict, x_mean: np.ndarray, x_std: np.ndarray,

@@ -23,7 +23,7 @@ def models(tmp_path_factory):
     cfg = {"task": "pose", "model": {"name": "dense"}, "train": {"epochs": 2, "batch_size": 64, "threads": 1}}
     good = train(cfg, [make_synthetic_session(d / "s20.h5", duration_s=20.0, seed=0)], d / "pose")
     poor = train(cfg, [make_synthetic_session(d / "s8.h5", duration_s=8.0, seed=0)], d / "poor")
-    assert not good.meta["quality"]["no_skill"] and poor.meta["quality"]["no_skill"]
+    assert not good.meta.no_skill and poor.meta.no_skill
     return {"pose": str(good.out_dir), "poor": str(poor.out_dir)}
 
 

@@ -124,7 +124,8 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
 def _metrics_of(predictor, ws, idx, meta) -> dict:
     """Pose (or angle) metrics of ``predictor`` on windows idx, with the training mean of ``meta`` as baseline."""
     from .training import evaluate_windows
-    return evaluate_windows(predictor, ws, idx, "pose", np.asarray(meta.baseline["pose_mm"]))
+    b = meta.baseline
+    return evaluate_windows(predictor, ws, idx, "pose", np.asarray(b["angles_deg"] if "angles_deg" in b else b["pose_mm"]))
 
 
 def _predict(predictor, X):

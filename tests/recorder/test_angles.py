@@ -117,3 +117,16 @@ def test_live_preview_refuses_an_angle_model_clearly(session, tmp_path):
     train(cfg, [session], tmp_path / "m")
     with pytest.raises(ValueError, match="joint-angle model"):
         LivePredictor(tmp_path / "m")
+
+
+def test_calibration_scores_an_unchanged_angle_model_against_its_mean_angles(session, tmp_path):
+    """When calibration keeps the earlier model, its metrics are recomputed with the model's own
+    baseline; a joint-angle model keeps mean angles (``angles_deg``), not ``pose_mm``."""
+    from recorder.calibrate import _metrics_of
+    cfg = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 150, "target": "angles"},
+           "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
+    res = train(cfg, [session], tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    ws = ds.build_windows([session], window_ms=150, target="angles")
+    m = _metrics_of(model.module, ws, np.arange(len(ws.y)), res.meta)
+    assert "mae_deg" in m and m["baseline_mae_deg"] > 0

@@ -360,9 +360,13 @@ def _import_csv_once(src, dst, sample_rate_hz, emg_columns, time_column, time_un
         raise ImportFormatError(f"{src.name}: no data rows") from None
     from .writelock import WriteLock
 
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # As _write_session: the destination's lock for the whole import, a temp file the writer creates.
-    lock = WriteLock(dst, "an import").acquire("import into it")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # As _write_session: the destination's lock for the whole import, a temp file the writer creates.
+        lock = WriteLock(dst, "an import").acquire("import into it")
+    except BaseException:
+        reader.close()  # pandas keeps the source open until its reader is closed or exhausted
+        raise
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}-{id(lock):x}.part")
     w = None
     tl = _Timeline(sample_rate_hz if tcol is not None else sample_rate_hz)
@@ -481,6 +485,7 @@ def _import_csv_once(src, dst, sample_rate_hz, emg_columns, time_column, time_un
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
+        reader.close()  # an error before the last chunk leaves the source open otherwise
         lock.release()
     return dst
 

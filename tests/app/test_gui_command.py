@@ -23,6 +23,8 @@ def test_emgrec_gui_starts_and_keeps_running(tmp_path):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        proc.stdout.close()
 
 
 def test_missing_qt_system_libraries_are_named_with_the_install_command(monkeypatch):

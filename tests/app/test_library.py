@@ -220,14 +220,14 @@ def test_an_export_in_the_folder_is_not_listed_as_a_session(qtbot, folder, tmp_p
 
 # -- repair of a crashed session ---------------------------------------------------------------------
 
-def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, dialogs):
+def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, dialogs, crashed_session, short_session,
+                                                             session_copy):
     """A crashed (never closed) file offers Repair…: declined, nothing changes; confirmed, the
     engine's repair runs off the GUI thread, the result is shown and the row is no longer "not closed"."""
     from recorder.session import SessionReader
-    from tests.recorder.test_hdf5_compat import crash_session
 
-    p = crash_session(tmp_path / "crashed.h5")
-    make_synthetic_session(tmp_path / "fine.h5", duration_s=1.0, seed=3, frame_rate=5)
+    p = crashed_session
+    session_copy(short_session, "fine.h5")
     v = LibraryView()
     qtbot.addWidget(v)
     with qtbot.waitSignal(v.scan_finished, timeout=20000):
@@ -258,10 +258,10 @@ def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, di
     assert v.repair_pool.active_threads() == 0
 
 
-def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path, dialogs):
+def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path, dialogs, short_session, session_copy):
     from recorder.writelock import WriteLock
 
-    p = make_synthetic_session(tmp_path / "live.h5", duration_s=1.0, seed=4, frame_rate=5)
+    p = session_copy(short_session, "live.h5")
     lock = WriteLock(p, "a recording").acquire("record")  # what a recorder holds while it writes
     try:
         v = LibraryView()
@@ -279,12 +279,11 @@ def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path,
         lock.release()
 
 
-def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs):
+def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs, crashed_session):
     """A writer that took the file after the scan: the engine refuses, the error names the file."""
     from recorder.writelock import WriteLock
-    from tests.recorder.test_hdf5_compat import crash_session
 
-    p = crash_session(tmp_path / "crashed.h5")
+    p = crashed_session
     v = LibraryView()
     qtbot.addWidget(v)
     with qtbot.waitSignal(v.scan_finished, timeout=20000):

@@ -11,17 +11,16 @@ from app.live_preview import LivePreview, place_on_image
 from app.main_window import MainWindow
 from app.settings import Settings
 from recorder.capture import Capture
-from recorder.simulate import make_synthetic_session
 from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
 from recorder.training import train
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tmp_path_factory, synthetic_session):
     """A pose and a gesture model (dense, 2 epochs) trained on 20 s of the seed-0 synthetic subject,
     the same subject the live synthetic sources simulate."""
     d = tmp_path_factory.mktemp("live-models")
-    s = make_synthetic_session(d / "s.h5", duration_s=20.0, seed=0)
+    s = synthetic_session
     out = {}
     for task in ("pose", "gesture"):
         cfg = {"task": task, "model": {"name": "dense"}, "train": {"epochs": 2, "batch_size": 64, "threads": 1}}

@@ -12,9 +12,8 @@ from recorder.simulate import make_synthetic_session
 
 
 @pytest.fixture(scope="module")
-def sessions(tmp_path_factory):
-    d = tmp_path_factory.mktemp("train-sessions")
-    make_synthetic_session(d / "good.h5", duration_s=20.0, seed=0)
+def sessions(tmp_path_factory, synthetic_session):
+    d = synthetic_session.parent  # alone in its folder
     bad = tmp_path_factory.mktemp("no-hands")
     make_synthetic_session(bad / "nohands.h5", duration_s=10.0, seed=1, hand_dropout=1.0)
     return d, bad

@@ -178,11 +178,10 @@ def _raw(path):
         return {k: f[k][:].tobytes() for k in ("emg/data", "emg/t", "video/jpeg", "video/t")}
 
 
-def test_edit_save_reload_leaves_raw_data_untouched(tmp_path):
+def test_edit_save_reload_leaves_raw_data_untouched(short_session, session_copy):
     from recorder.session import SessionReader, save_annotations
-    from recorder.simulate import make_synthetic_session
 
-    path = make_synthetic_session(tmp_path / "s.h5", duration_s=3.0, seed=4, frame_rate=5)
+    path = session_copy(short_session)
     before = _raw(path)
     with SessionReader(path) as r:
         m = AnnotationModel(r.labels, r.markers, duration_s=r.duration_s)
@@ -198,12 +197,11 @@ def test_edit_save_reload_leaves_raw_data_untouched(tmp_path):
     assert _raw(path) == before
 
 
-def test_save_landmarks_replaces_only_landmarks(tmp_path):
+def test_save_landmarks_replaces_only_landmarks(short_session, session_copy):
     import h5py
     from recorder.session import SessionReader, save_landmarks
-    from recorder.simulate import make_synthetic_session
 
-    path = make_synthetic_session(tmp_path / "s.h5", duration_s=2.0, seed=5, frame_rate=5)
+    path = session_copy(short_session)
     before = _raw(path)
     with SessionReader(path) as r:
         nf, labels = r.n_frames, r.labels

@@ -87,7 +87,8 @@ def test_landmarks_are_a_motion_recording(sessions, tmp_path):
     export_bids([a], tmp_path / "m")
     mdir = tmp_path / "m" / "sub-synthetic2" / "ses-01" / "motion"
     stem = "sub-synthetic2_ses-01_task-capture_tracksys-mediapipe"
-    rows = list(csv.reader(open(mdir / f"{stem}_motion.tsv"), delimiter="\t"))
+    with open(mdir / f"{stem}_motion.tsv") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
     ch = _tsv(mdir / f"{stem}_channels.tsv")
     assert len(ch) == 64 and ch[0]["type"] == "LATENCY" and ch[1]["name"] == "wrist_x" and ch[1]["units"] == "mm"
     js = json.loads((mdir / f"{stem}_motion.json").read_text())

@@ -11,8 +11,8 @@ from recorder.simulate import make_synthetic_session
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes(tmp_path):
-    s = make_synthetic_session(tmp_path / "s.h5", duration_s=20, seed=6)
+def test_torchrun_two_processes(tmp_path, synthetic_session, session_copy):
+    s = session_copy(synthetic_session)
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
            "train": {"epochs": 2, "batch_size": 32, "threads": 1}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))

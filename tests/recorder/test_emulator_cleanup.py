@@ -26,6 +26,7 @@ def test_folder_of_a_killed_emulator_is_removed_by_the_next_one():
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        proc.stdout.close()
     assert port.parent.is_dir()  # nothing in the killed process could clean up
     e = PtyEmulator("tty")
     try:

@@ -193,10 +193,10 @@ def test_import_then_export_keeps_samples_and_labels(shared_data, tmp_path):
     assert [str(z["class_names"][k]) for k in z["label"]] == [names[c] for c in raw[last, 8]]
 
 
-def test_mp4_has_one_video_frame_per_stored_frame(tmp_path):
+def test_mp4_has_one_video_frame_per_stored_frame(tmp_path, camera_session):
     import cv2
 
-    s = make_synthetic_session(tmp_path / "cam.h5", duration_s=3.0, seed=3, camera=True, frame_size=(160, 120))
+    s = camera_session
     calls = []
     res = ex.export_video(s, tmp_path / "cam.mp4", predict=lambda X: np.zeros((len(X), 63), np.float32),
                           progress=lambda p: calls.append(p.fraction))
@@ -205,7 +205,7 @@ def test_mp4_has_one_video_frame_per_stored_frame(tmp_path):
         n = 0
         while cap.read()[0]:
             n += 1
-        assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 160
+        assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 320
     finally:
         cap.release()
     with SessionReader(s) as r:

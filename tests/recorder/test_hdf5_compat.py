@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import h5py
@@ -144,37 +143,9 @@ def test_recorded_session_reads_in_hdf5_tools(recorded, tmp_path):
     _check_session(recorded, tmp_path)
 
 
-_CRASH = textwrap.dedent("""
-    import os, sys, time
-    import numpy as np
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk, Frame, Landmarks
-    w = SessionWriter(sys.argv[1], sample_rate_hz=200, channel_names=["a", "b", "c"], t0=0.0,
-                      flush_interval_s=0.1, metadata={"subject": "crash"}).start()
-    for k in range(0, 3000, 25):
-        w.add_emg(EmgChunk((np.arange(k, k + 25)[:, None] % 97 + np.arange(3)).astype(np.int16),
-                           (k + np.arange(25)) / 200.0, k, 0.0))
-    for i in range(40):
-        w.add_frame(Frame(np.full((48, 64, 3), i * 5, np.uint8), i / 30, i))
-        w.add_landmarks(Landmarks(np.full((21, 3), i / 100, np.float32), np.full((21, 3), i, np.float32),
-                                  0.9, "Left", i / 30, i))
-    w.add_label(1.0, 2.0, "fist")
-    w.add_marker(1.5, "before the crash")
-    w.add_gap(3.0, 3.5)
-    time.sleep(1.0)
-    os._exit(0)   # like SIGKILL: nothing closed, the file stays flagged open for write
-""")
-
-
-def crash_session(path: Path) -> Path:
-    subprocess.run([sys.executable, "-c", _CRASH, str(path)], check=True, timeout=60,
-                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return path
-
-
 @needs_h5dump
-def test_repaired_crashed_session_reads_in_hdf5_tools(tmp_path):
-    p = crash_session(tmp_path / "crash.h5")
+def test_repaired_crashed_session_reads_in_hdf5_tools(crashed_session, tmp_path):
+    p = crashed_session
     with pytest.raises(OSError):
         h5py.File(p, "r").close()  # flagged open: only a SWMR reader gets in
     r = repair(p)

@@ -265,6 +265,7 @@ def test_info_into_a_closed_pipe_is_quiet(good, tmp_path):
     proc.stdout.close()  # what `head -1` does after its line
     err = proc.stderr.read().decode()
     rc = proc.wait(HANG_S)
+    proc.stderr.close()
     assert first.startswith(b"file")
     assert "Broken pipe" not in err and "BrokenPipeError" not in err and "Traceback" not in err, err
     assert rc == 141

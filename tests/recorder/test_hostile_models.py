@@ -15,7 +15,6 @@ import torch
 from recorder import dataset as ds
 from recorder import modelio
 from recorder.modelio import ModelFormatError, load_model, read_meta
-from recorder.simulate import make_synthetic_session
 from recorder.training import train
 
 TINY = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 100},
@@ -23,8 +22,8 @@ TINY = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory):
-    return make_synthetic_session(tmp_path_factory.mktemp("hm") / "s.h5", duration_s=20, seed=2)
+def session(synthetic_session):
+    return synthetic_session
 
 
 @pytest.fixture(scope="module")

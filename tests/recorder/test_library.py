@@ -62,9 +62,9 @@ def test_scan_cancel_and_bad_folder(folder, tmp_path):
         list_session_files(folder / "notes.txt")
 
 
-def test_rename_and_delete(tmp_path):
-    p = make_synthetic_session(tmp_path / "one.h5", duration_s=1.0, seed=0, frame_rate=5)
-    other = make_synthetic_session(tmp_path / "two.h5", duration_s=1.0, seed=0, frame_rate=5)
+def test_rename_and_delete(tmp_path, short_session, session_copy):
+    p = session_copy(short_session, "one.h5")
+    other = session_copy(short_session, "two.h5")
     q = rename_session(p, "subject7 fist")
     assert q == tmp_path / "subject7 fist.h5" and q.exists() and not p.exists()
     assert summarize(q).ok

@@ -5,15 +5,14 @@ import pytest
 from recorder import dataset as ds
 from recorder.live import LiveInputError, LivePredictor
 from recorder.modelio import load_model
-from recorder.simulate import make_synthetic_session
 from recorder.training import train
 from recorder.types import EmgChunk
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, synthetic_session):
     d = tmp_path_factory.mktemp("live")
-    s = make_synthetic_session(d / "s.h5", duration_s=20, seed=4)
+    s = synthetic_session
     cfg = {"model": {"name": "conv_lstm", "params": {"conv": [8], "lstm": 16, "dense": [16]}},
            "data": {"window_ms": 200}, "train": {"epochs": 1, "threads": 1}}
     train(cfg, [s], d / "m")

@@ -49,9 +49,8 @@ def test_pyxdf_missing(without, capsys, tmp_path):
     _one_line(capsys, "pip install 'emgrec[formats]'", "pyxdf")
 
 
-def test_mne_bids_missing(without, capsys, tmp_path):
-    from recorder.simulate import make_synthetic_session
-    s = make_synthetic_session(tmp_path / "s.h5", duration_s=1, seed=1)
+def test_mne_bids_missing(without, capsys, tmp_path, short_session):
+    s = short_session
     without("mne_bids")
     assert main(["export", str(s), "--format", "bids", "--out", str(tmp_path / "b"), "-q"]) == 1
     _one_line(capsys, "pip install 'emgrec[formats]'", "mne-bids")
@@ -68,11 +67,10 @@ def test_onnx_missing(without, capsys, tmp_path):
         export_onnx(p, 20, 8, tmp_path / "m.onnx")
 
 
-def test_pyav_missing_falls_back_to_mp4v_with_a_warning(without, tmp_path, caplog):
+def test_pyav_missing_falls_back_to_mp4v_with_a_warning(without, tmp_path, caplog, camera_session):
     import numpy as np
     from recorder import export as ex
-    from recorder.simulate import make_synthetic_session
-    s = make_synthetic_session(tmp_path / "c.h5", duration_s=1, seed=3, camera=True, frame_size=(64, 48))
+    s = camera_session
     without("av")
     res = ex.export_video(s, tmp_path / "c.mp4", predict=lambda X: np.zeros((len(X), 63), np.float32))
     assert res.items > 20 and res.path.stat().st_size > 1000

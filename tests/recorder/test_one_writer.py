@@ -17,7 +17,6 @@ import pytest
 from recorder.cli import main
 from recorder.session import (SessionBusyError, SessionFormatError, SessionReader, SessionWriter, recover, repair,
                               save_annotations, save_landmarks)
-from recorder.simulate import make_synthetic_session
 from recorder.types import EmgChunk
 from recorder.writelock import holder, lock_path, unique_path
 
@@ -61,7 +60,7 @@ def _finish(p: subprocess.Popen, path: Path) -> str:
     return out.strip()
 
 
-def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(tmp_path, capsys):
+def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(tmp_path, capsys, short_session):
     """Review's Save on a live recording used to recover() it and rename a copy over it: the
     recorder went on writing to the unlinked file (a 14 s take kept 3.5 s) and the mode became 0600."""
     path = tmp_path / "live.h5"
@@ -87,7 +86,7 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
         with pytest.raises(SessionBusyError, match="cannot import into it"):
             import_csv(src, path, sample_rate_hz=100, emg_columns="0-1")
         from recorder.export import export_csv
-        other = make_synthetic_session(tmp_path / "other.h5", duration_s=2.0)
+        other = short_session
         with pytest.raises(SessionBusyError):
             export_csv(other, path)
         # Reading is fine (SWMR) and says it is being written.
@@ -133,10 +132,9 @@ def test_second_recorder_on_one_path_is_refused_before_touching_the_file(tmp_pat
         assert r.complete and r.n_samples == n and r.channel_names == ["a", "b"]
 
 
-def test_a_crashed_writer_never_blocks(tmp_path):
+def test_a_crashed_writer_never_blocks(crashed_session):
     """The kernel drops a dead writer's lock: the file can be repaired, annotated, re-recorded."""
-    from tests.recorder.test_hdf5_compat import crash_session
-    p = crash_session(tmp_path / "c.h5")
+    p = crashed_session
     assert lock_path(p).exists() and holder(p) is None  # stale sidecar, no holder
     from recorder.library import summarize
     li = summarize(p)
@@ -146,20 +144,18 @@ def test_a_crashed_writer_never_blocks(tmp_path):
         assert r.labels == [(0.0, 1.0, "rest")] and r.n_samples == 3000
 
 
-def test_save_on_a_crashed_file_keeps_its_mode(tmp_path):
+def test_save_on_a_crashed_file_keeps_its_mode(crashed_session):
     """Recovering on save used mkstemp, so the session became 0600."""
-    from tests.recorder.test_hdf5_compat import crash_session
-    p = crash_session(tmp_path / "c.h5")
+    p = crashed_session
     os.chmod(p, 0o664)
     save_annotations(p, [], [(0.5, "m")])
     assert oct(p.stat().st_mode & 0o777) == oct(0o664)
     h5py.File(p, "r").close()
 
 
-def test_repair_finalises_in_place_and_keeps_the_original_until_verified(tmp_path, monkeypatch, capsys):
-    from tests.recorder.test_hdf5_compat import crash_session
+def test_repair_finalises_in_place_and_keeps_the_original_until_verified(crashed_session, tmp_path, monkeypatch, capsys):
     import recorder.session as session
-    p = crash_session(tmp_path / "c.h5")
+    p = crashed_session
     os.chmod(p, 0o640)
     assert main(["info", str(p)]) == 0
     assert "not closed: 15.0 s recoverable (emgrec repair" in capsys.readouterr().out
@@ -170,14 +166,14 @@ def test_repair_finalises_in_place_and_keeps_the_original_until_verified(tmp_pat
     monkeypatch.setattr(session, "_verify_copy", bad_copy)
     assert main(["repair", str(p)]) == 1
     assert "original left as it was" in capsys.readouterr().err
-    assert p.read_bytes() == before and sorted(x.name for x in tmp_path.iterdir()) == ["c.h5"]  # no copy left
+    assert p.read_bytes() == before and sorted(x.name for x in tmp_path.iterdir()) == ["crashed.h5"]  # no copy left
     monkeypatch.undo()
     assert main(["repair", str(p)]) == 0
     assert "finalised" in capsys.readouterr().out
     with h5py.File(p, "r") as f:  # a plain open, no SWMR
         assert f["emg/data"].shape == (3000, 3) and f["labels"].shape == (1,)
     assert oct(p.stat().st_mode & 0o777) == oct(0o640)
-    assert sorted(x.name for x in tmp_path.iterdir()) == ["c.h5"]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["crashed.h5"]
     assert main(["repair", str(p)]) == 0 and "nothing to repair" in capsys.readouterr().out
 
 
@@ -188,8 +184,8 @@ def _session(path: Path) -> Path:
     return path
 
 
-def test_no_silent_overwrites(tmp_path, capsys):
-    s = make_synthetic_session(tmp_path / "s.h5", duration_s=4.0)
+def test_no_silent_overwrites(tmp_path, capsys, short_session, session_copy):
+    s = session_copy(short_session)
     existing = _session(tmp_path / "existing.h5")
     snap = {p: p.read_bytes() for p in (s, existing)}
 

@@ -38,12 +38,11 @@ def test_every_architecture_matches_pytorch_on_100_windows(name, task, tmp_path)
     np.testing.assert_allclose(OnnxRunner(f).predict(X[:7]), ref[:7], rtol=1e-4, atol=1e-4)
 
 
-def test_cli_export_model_onnx(tmp_path):
-    from recorder.simulate import make_synthetic_session
+def test_cli_export_model_onnx(tmp_path, synthetic_session):
     from recorder.training import train
     from recorder.modelio import load_model
 
-    s = make_synthetic_session(tmp_path / "s.h5", duration_s=20, seed=3)
+    s = synthetic_session
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},
            "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
     res = train(cfg, [s], tmp_path / "m")

@@ -5,7 +5,6 @@ import numpy as np
 
 from recorder.cli import main
 from recorder.session import SessionReader, SessionWriter
-from recorder.simulate import make_synthetic_session
 
 
 def _raw(path):
@@ -13,8 +12,8 @@ def _raw(path):
         return {k: f[k][:].tobytes() for k in ("emg/data", "emg/t", "video/jpeg", "video/t")}
 
 
-def test_redetect_replaces_the_landmarks_only(tmp_path, capsys):
-    p = make_synthetic_session(tmp_path / "cam.h5", duration_s=3.0, seed=3, camera=True, frame_rate=10.0)
+def test_redetect_replaces_the_landmarks_only(capsys, camera_session, session_copy):
+    p = session_copy(camera_session, "cam.h5")
     with SessionReader(p) as r:
         truth, n = np.asarray(r.landmarks_world), r.n_frames
     raw = _raw(p)

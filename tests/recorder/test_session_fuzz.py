@@ -196,7 +196,8 @@ class _Worker:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
         self.lines: list[str] = []
         self.got = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self):
         for line in self.proc.stdout:
@@ -216,6 +217,9 @@ class _Worker:
     def stop(self):
         self.proc.kill()
         self.proc.wait(10)
+        self._reader.join(5)  # EOF once the child is gone; then its pipes can be closed
+        self.proc.stdin.close()
+        self.proc.stdout.close()
 
 
 def test_every_entry_point_answers_every_mutant(tmp_path):

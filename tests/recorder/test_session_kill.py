@@ -98,6 +98,8 @@ class _Child:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self._reader.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
         return t
 
 

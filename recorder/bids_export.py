@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import EmgrecError
+from .errors import EmgrecError, MissingPackageError
 from .session import SessionReader
 from .types import Progress, ProgressCallback
 
@@ -41,7 +41,7 @@ def _need():
         import mne
         import mne_bids
     except ImportError:
-        raise RuntimeError("BIDS export needs mne and mne-bids: pip install 'emgrec[formats]'") from None
+        raise MissingPackageError("BIDS export needs mne and mne-bids: pip install 'emgrec[formats]'") from None
     return mne, mne_bids
 
 

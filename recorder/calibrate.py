@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from . import dataset as ds
+from .errors import UsageError
 
 
 def calibration_split(ws: ds.WindowSet, calibration_s: float, val_fraction: float = 0.2) -> dict:
@@ -58,7 +59,7 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
 
     model = load_model(init_dir)
     if model.task != "pose":
-        raise ValueError(f"{init_dir}: calibration is implemented for pose models (this one is {model.task})")
+        raise UsageError(f"{init_dir}: calibration is implemented for pose models (this one is {model.task})")
     base_cfg = resolve_config(model.meta.config)
     cfg = _merge(base_cfg, config or {})
     dc = cfg["data"]
@@ -66,7 +67,7 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
     ws = ds.build_windows([s], task="pose", window_ms=model.window_ms, anchor=dc["anchor"],
                           target_frame=dc["target_frame"], target=dc["target"], clean=dc["clean"], lag=dc["lag"])
     if abs(ws.sample_rate_hz - model.sample_rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
-        raise ValueError(f"{init_dir}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
+        raise ds.DatasetError(f"{init_dir}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
                          f"{s.name} has {ws.sample_rate_hz} Hz x {len(ws.channel_names)}")
     split = calibration_split(ws, calibration_s)
     parts = {p: ds.split_indices(ws, split, p) for p in ds.PARTS}

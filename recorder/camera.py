@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .clock import now
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 from .types import HAND_CONNECTIONS, DeviceState, Frame
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class CameraSource(abc.ABC):
 
     def __init__(self, fps: float, size: tuple[int, int]):
         if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+            raise UsageError(f"fps must be positive, got {fps}")
         self.fps = float(fps)
         self.size = (int(size[0]), int(size[1]))
         self._stop = threading.Event()

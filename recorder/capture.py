@@ -19,6 +19,7 @@ import numpy as np
 
 from .clock import now
 from .devices import EmgSource
+from .errors import UsageError
 from .sources import open_emg
 from .ringbuffer import RingBuffer
 from .types import (CaptureListener, CaptureListenerBase, DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks,
@@ -186,7 +187,7 @@ class Capture:
 
         store_video: "jpeg" stores every frame's image; "none" keeps frame times and landmarks only."""
         if store_video not in ("jpeg", "none"):
-            raise ValueError(f"store_video must be 'jpeg' or 'none', got {store_video!r}")
+            raise UsageError(f"store_video must be 'jpeg' or 'none', got {store_video!r}")
         from .session import SessionWriter
         if self._writer is not None:
             raise RuntimeError(f"already recording to {self._path}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UsageError
+
 #: Rule -> bit in the mask.
 RULES = {"low_score": 1, "bone_length": 2, "too_fast": 4, "wrong_hand": 8, "angle_glitch": 16}
 
@@ -102,7 +104,7 @@ def smooth(y: np.ndarray, good: np.ndarray, frames: int, order: int = 2) -> np.n
     consecutive good frames at least ``frames`` long (shorter runs are left as they are)."""
     from scipy.signal import savgol_filter
     if frames < 3 or frames % 2 == 0:
-        raise ValueError(f"smooth_frames must be an odd number >= 3, got {frames}")
+        raise UsageError(f"smooth_frames must be an odd number >= 3, got {frames}")
     y = np.array(y, dtype=np.float32, copy=True)
     g = np.asarray(good, bool)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], g.astype(np.int8), [0]))))

@@ -21,4 +21,12 @@ class Cancelled(Exception):
 
 
 class UsageError(EmgrecError, ValueError):
-    """A bad command-line option or combination of options; the message names the option."""
+    """A bad command-line option or combination of options; the message names the option.
+
+    The engine raises it too for a bad option value given to one of its functions (an unknown
+    import format, a non-positive rate): such values come from the command line or a GUI field.
+    """
+
+
+class MissingPackageError(EmgrecError, RuntimeError):
+    """An optional package the feature needs is not installed; the message says what to pip install."""

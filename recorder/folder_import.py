@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UsageError
 from .importers import ImportFormatError, _is_number, _line_of_row, _smallest_dtype, _write_session
 from .writelock import WriteLock
 
@@ -40,7 +41,7 @@ def pattern_regex(pattern: str) -> re.Pattern:
     try:
         return re.compile("^" + "".join(out) + "$")
     except re.error as e:
-        raise ValueError(f"bad --pattern {pattern!r}: {e}") from None
+        raise UsageError(f"bad --pattern {pattern!r}: {e}") from None
 
 
 def natural_key(p: Path):
@@ -76,7 +77,7 @@ def read_recording(path: Path, *, channels: int | None = None, emg_columns=None,
     line; ``.dat``: interleaved binary ``dat_dtype`` samples of ``channels`` channels."""
     if path.suffix.lower() == ".dat":
         if not channels:
-            raise ValueError(f"{path.name}: binary .dat files need --channels")
+            raise UsageError(f"{path.name}: binary .dat files need --channels")
         raw = np.fromfile(path, dtype=np.dtype(dat_dtype))
         if raw.size == 0:
             raise ImportFormatError(f"{path.name}: empty file")
@@ -136,9 +137,9 @@ def import_folder(src, out, *, pattern: str, sample_rate_hz: float, per: str = "
     failure leaves none of them. ``step(fraction, message)``, when given, is called before each
     session and before the renames; it may raise (a cancel) to stop with nothing written."""
     if not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-        raise ValueError(f"rate must be a positive finite number of Hz, got {sample_rate_hz}")
+        raise UsageError(f"rate must be a positive finite number of Hz, got {sample_rate_hz}")
     if per not in ("folder", "recording"):
-        raise ValueError(f"per must be 'folder' or 'recording', got {per!r}")
+        raise UsageError(f"per must be 'folder' or 'recording', got {per!r}")
     recs = find_recordings(src, pattern)
     groups: dict[str, list] = {}
     for f, d in recs:
@@ -154,7 +155,7 @@ def import_folder(src, out, *, pattern: str, sample_rate_hz: float, per: str = "
     if clash and not force:
         raise FileExistsError(f"{clash[0]} exists (use --force to overwrite)")
     if len(set(targets.values())) != len(targets):
-        raise ValueError(f"two recordings would write the same file under {out}; use --per folder")
+        raise UsageError(f"two recordings would write the same file under {out}; use --per folder")
     names = {str(k): v for k, v in (label_names or {}).items()}
     staged: dict[str, Path] = {}
     locks: list[WriteLock] = []

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import Cancelled, EmgrecError
+from .errors import Cancelled, EmgrecError, UsageError
 from .importers import ImportFormatError
 from .types import Progress, ProgressCallback
 
@@ -146,7 +146,7 @@ def _one_file(fmt: str, src: Path, dst: Path, options: dict) -> dict | None:
         pose = opts.pop("pose_file")
         return import_paired(src, pose, dst, **opts)[1]
     else:
-        raise ValueError(f"unknown import format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown import format {fmt!r}: expected one of {', '.join(FORMATS)}")
     return None
 
 
@@ -176,7 +176,7 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
     if fmt is None:
         fmt = guess_format(src, strict=True)
     if fmt not in FORMATS:
-        raise ValueError(f"unknown import format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown import format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
     def step(frac: float, msg: str) -> None:
         if cancelled():
@@ -221,7 +221,7 @@ def _import_folder(src: Path, out: Path, force: bool, step, options: dict) -> Im
     if isinstance(cols, str):  # "0-7" as the dialog's field gives it
         options = {**options, "emg_columns": _parse_columns(cols) if cols.strip() else None}
         if not all(isinstance(c, int) for c in options["emg_columns"] or []):
-            raise ValueError(f"EMG columns of a dataset folder are column numbers, e.g. 0-7; got {cols!r}")
+            raise UsageError(f"EMG columns of a dataset folder are column numbers, e.g. 0-7; got {cols!r}")
     made = _make_parent(out)
     if not out.exists():
         made.append(out)  # a folder of sessions (or, for several groups, even when named .h5)

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 from .session import SessionWriter
 from .types import EmgChunk
 
@@ -296,7 +296,7 @@ def import_csv(src, dst, *, sample_rate_hz: float | None = None, emg_columns, ti
     wrong number of fields are errors naming the file and line; nothing is left behind.
     """
     if sample_rate_hz is not None and not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-        raise ValueError(f"{Path(src).name}: rate must be a positive finite number of Hz, got {sample_rate_hz}")
+        raise UsageError(f"{Path(src).name}: rate must be a positive finite number of Hz, got {sample_rate_hz}")
     want = np.dtype(dtype) if dtype is not None else None
     while True:
         try:
@@ -317,9 +317,9 @@ def _import_csv_once(src, dst, sample_rate_hz, emg_columns, time_column, time_un
 
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}.get(time_unit)
     if scale is None:
-        raise ValueError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
+        raise UsageError(f"time_unit must be s, ms, us or ns, got {time_unit!r}")
     if time_column is None and sample_rate_hz is None:
-        raise ValueError(f"{src.name}: sample_rate_hz is required when there is no time column")
+        raise ImportFormatError(f"{src.name}: sample_rate_hz is required when there is no time column")
     first = _first_line(src)
     if first is None:
         raise ImportFormatError(f"{src.name}: no data rows")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 
 LAG_ATTR = "emg_video_lag_s"
 LAG_METHOD_ATTR = "emg_video_lag_method"
@@ -194,4 +194,4 @@ def session_lag_s(s, lag: str | float | None) -> float:
         return est
     if isinstance(lag, (int, float)) and not isinstance(lag, bool):
         return float(lag) * 1e-3
-    raise ValueError(f"lag must be None, 'none', 'stored', 'auto' or a number of ms, got {lag!r}")
+    raise UsageError(f"lag must be None, 'none', 'stored', 'auto' or a number of ms, got {lag!r}")

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .clock import now
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 from .types import N_LANDMARKS, Frame, Landmarks, Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,9 @@ class LandmarkWorker:
 
     def __init__(self, mode: str = "auto", queue_size: int = 4, **detector_options):
         if mode not in MODES:
-            raise ValueError(f"landmark mode must be one of {MODES}, got {mode!r}")
+            raise UsageError(f"landmark mode must be one of {MODES}, got {mode!r}")
         if queue_size < 1:
-            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+            raise UsageError(f"queue_size must be >= 1, got {queue_size}")
         self.mode = mode
         self.queue_size = int(queue_size)
         self.detector_options = detector_options

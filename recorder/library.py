@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .types import Progress, ProgressCallback
 
+from .errors import UsageError
+
 __all__ = ["SESSION_SUFFIXES", "SessionInfo", "is_session_file", "list_session_files", "summarize", "scan",
            "rename_session", "delete_session"]
 
@@ -177,11 +179,11 @@ def rename_session(path, new_name: str) -> Path:
     src = Path(path)
     name = str(new_name).strip()
     if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name or "\0" in name:
-        raise ValueError(f"invalid session file name {new_name!r}")
+        raise UsageError(f"invalid session file name {new_name!r}")
     if Path(name).suffix.lower() not in SESSION_SUFFIXES:
         name += src.suffix
     if name.startswith("."):
-        raise ValueError(f"session file name must not start with a dot: {new_name!r}")
+        raise UsageError(f"session file name must not start with a dot: {new_name!r}")
     dst = src.with_name(name)
     if not src.is_file():
         raise FileNotFoundError(f"session file not found: {src}")
@@ -208,7 +210,7 @@ def delete_session(path) -> None:
     """Delete a session file (permanently). Only files with a session suffix are deleted."""
     p = Path(path)
     if not is_session_file(p):
-        raise ValueError(f"refusing to delete {p}: not a session file ({'/'.join(SESSION_SUFFIXES)})")
+        raise UsageError(f"refusing to delete {p}: not a session file ({'/'.join(SESSION_SUFFIXES)})")
     if not p.is_file():
         raise FileNotFoundError(f"session file not found: {p}")
     p.unlink()

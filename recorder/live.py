@@ -63,7 +63,7 @@ class LivePredictor:
         self.task = self.model.task
         if self.model.meta.is_angles:
             # The preview draws a 21-landmark hand; an angle model has no positions to draw.
-            raise ValueError(f"{self.model.path}: a joint-angle model; the live preview shows landmark (63-value) "
+            raise LiveInputError(f"{self.model.path}: a joint-angle model; the live preview shows landmark (63-value) "
                              f"pose models and gesture models")
         self.class_names = self.model.class_names
         # Ring of 2 * window: the newest window is always one contiguous slice (no wrap copy).

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .clock import now
+from .errors import UsageError
 from .types import CaptureListenerBase, EmgChunk
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class LiveRunner(CaptureListenerBase):
     def __init__(self, predictor, rate_hz: float = 30.0, on_prediction: PredictionFn | None = None,
                  on_error: ErrorFn | None = None, window_s: float = 5.0, name: str = "live-predict"):
         if not rate_hz > 0:
-            raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
+            raise UsageError(f"rate_hz must be > 0, got {rate_hz}")
         self.predictor = predictor
         self.period = 1.0 / float(rate_hz)
         self.on_prediction = on_prediction

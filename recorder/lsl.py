@@ -31,7 +31,7 @@ from typing import Iterable
 import numpy as np
 
 from .clock import now
-from .devices.base import DeviceLost, DeviceNotFound, EmgSource
+from .devices.base import DeviceLost, DeviceNotFound, EmgSource, SourceConfigError
 from .types import CaptureListenerBase, DeviceState, EmgChunk, Landmarks, N_LANDMARKS, RecordingState
 
 log = logging.getLogger(__name__)
@@ -406,7 +406,7 @@ class LslEmgSource(EmgSource):
                  timestamps: str = "auto", reconnect: bool = True, pull_timeout_s: float = 0.1,
                  lost_after_s: float = 2.0, max_chunk: int = 1024):
         if timestamps not in ("auto", "stream", "fit"):
-            raise ValueError(f"timestamps must be 'auto', 'stream' or 'fit', got {timestamps!r}")
+            raise SourceConfigError(f"timestamps must be 'auto', 'stream' or 'fit', got {timestamps!r}")
         pylsl = _pylsl()
         self.stream_name = name or None
         self.stream_type = stream_type or (None if name else "EMG")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import dataset as ds
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 from .metrics import gesture_metrics, pose_metrics
 from .models import ModelConfigError, Predictor, build_model
 
@@ -262,7 +262,7 @@ def save_model(out_dir: str | Path, predictor: Predictor, meta: "ModelMeta") -> 
     state = {k: v.detach().cpu().contiguous() for k, v in predictor.state_dict().items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"{out}: not saved: {len(bad)} of {len(state)} weight tensors hold NaN or inf "
+        raise ModelFormatError(out, f"not saved: {len(bad)} of {len(state)} weight tensors hold NaN or inf "
                          f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged "
                          f"(lower the learning rate, or check the data)")
     text = meta.to_json()
@@ -489,14 +489,14 @@ class Ensemble:
     def __init__(self, models: Sequence[str | Path | LoadedModel]):
         self.members = [m if isinstance(m, LoadedModel) else load_model(m) for m in models]
         if not self.members:
-            raise ValueError("an ensemble needs at least one model")
+            raise UsageError("an ensemble needs at least one model")
         a = self.members[0]
         for m in self.members[1:]:
             if m.task != a.task or abs(m.sample_rate_hz - a.sample_rate_hz) > 1e-6 or len(m.channel_names) != len(a.channel_names):
-                raise ValueError(f"{m.path} ({m.task}, {m.sample_rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
+                raise UsageError(f"{m.path} ({m.task}, {m.sample_rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
                                  f"{a.path} ({a.task}, {a.sample_rate_hz} Hz, {len(a.channel_names)} ch)")
             if a.task == "gesture" and m.class_names != a.class_names:
-                raise ValueError(f"{m.path}: classes {m.class_names} differ from {a.path}: {a.class_names}")
+                raise UsageError(f"{m.path}: classes {m.class_names} differ from {a.path}: {a.class_names}")
         self.task, self.sample_rate_hz, self.channel_names = a.task, a.sample_rate_hz, a.channel_names
         self.class_names = a.class_names
         self.window_n = max(m.window_n for m in self.members)
@@ -544,7 +544,7 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
     if abs(ws.sample_rate_hz - model.sample_rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
-        raise ValueError(f"{model.path}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
+        raise ds.DatasetError(f"{model.path}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
                          f"sessions have {ws.sample_rate_hz} Hz x {len(ws.channel_names)}")
 
 
@@ -621,7 +621,7 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
         prog = torch.export.export(module, (example,), dynamic_shapes={"x": {0: batch}})
         torch.export.save(prog, str(out))
     elif fmt == "onnx":
-        from .onnx_export import check_onnx, export_onnx, sample_windows
+        from .onnx_export import OnnxExportError, check_onnx, export_onnx, sample_windows
         export_onnx(module, T, C, out)
         onnx_check = None
         try:
@@ -629,9 +629,9 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
         except RuntimeError as e:  # onnxruntime missing: the file is still valid ONNX (checked)
             log.info("ONNX file not run: %s", e)
         if onnx_check is not None and onnx_check > 1e-4:
-            raise RuntimeError(f"{out}: onnxruntime differs from PyTorch by {onnx_check:.2e} (> 1e-4 relative)")
+            raise OnnxExportError(f"{out}: onnxruntime differs from PyTorch by {onnx_check:.2e} (> 1e-4 relative)")
     else:
-        raise ValueError(f"export format must be torchscript, pt2 or onnx, got {fmt!r}")
+        raise UsageError(f"export format must be torchscript, pt2 or onnx, got {fmt!r}")
     meta = m.meta
     side = {
         "exported_from": str(m.path), "format": fmt, "file": out.name,

@@ -16,15 +16,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import EmgrecError, MissingPackageError
+
 OPSET = 17
 INPUT, OUTPUT = "emg", "out"
+
+
+class OnnxExportError(EmgrecError, RuntimeError):
+    """onnxruntime does not reproduce PyTorch's output for the exported file; names the file."""
 
 
 def _need(name: str, what: str):
     try:
         return __import__(name)
     except ImportError:
-        raise RuntimeError(f"{what} needs the '{name}' package: pip install 'emgrec[onnx]'") from None
+        raise MissingPackageError(f"{what} needs the '{name}' package: pip install 'emgrec[onnx]'") from None
 
 
 def export_onnx(module: torch.nn.Module, window_n: int, n_channels: int, out: str | Path) -> Path:
@@ -68,7 +74,7 @@ def check_onnx(module: torch.nn.Module, path: str | Path, X: np.ndarray) -> floa
         ref = module.eval()(torch.from_numpy(np.asarray(X, np.float32))).numpy()
     got = OnnxRunner(path).predict(X)
     if got.shape != ref.shape:
-        raise RuntimeError(f"{path}: onnxruntime output {got.shape} differs from PyTorch {ref.shape}")
+        raise OnnxExportError(f"{path}: onnxruntime output {got.shape} differs from PyTorch {ref.shape}")
     return float(np.max(np.abs(got - ref) / np.maximum(1.0, np.abs(ref))))
 
 

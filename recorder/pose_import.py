@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import UsageError
 from .importers import ImportFormatError, _parse_columns, _smallest_dtype, _write_session
 
 CLOCKS = ("auto", "unix", "unix-ms", "iso", "datetime", "time", "time12")
@@ -150,7 +151,7 @@ def _seconds_of_day(parts, tab: Table, col: str, hour_max: int) -> np.ndarray:
 def parse_clock(tab: Table, col: str, kind: str = "auto", date_order: str = "ymd") -> Clock:
     """Parse the time column ``col`` of ``tab`` (see the module docstring for the kinds)."""
     if kind not in CLOCKS:
-        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {kind!r}")
+        raise UsageError(f"clock must be one of {', '.join(CLOCKS)}, got {kind!r}")
     s = tab.df[col].astype(str)
     first = s.iloc[0].strip()
     if kind == "auto":
@@ -193,7 +194,7 @@ def parse_clock(tab: Table, col: str, kind: str = "auto", date_order: str = "ymd
     elif order == "mdy":
         mo, d, y = a, b, c
     else:
-        raise ValueError(f"date_order must be ymd, dmy or mdy, got {date_order!r}")
+        raise UsageError(f"date_order must be ymd, dmy or mdy, got {date_order!r}")
     y = np.where(y < 100, y + 2000, y)
     try:
         days = np.array([(_dt.date(int(yy), int(mm), int(dd)) - _dt.date(1970, 1, 1)).days
@@ -251,7 +252,7 @@ def resolve(emg: Clock, pose: Clock, date: str | None = None, offset_s: float = 
         try:
             base = (_dt.date.fromisoformat(date) - _dt.date(1970, 1, 1)).days * DAY
         except ValueError:
-            raise ValueError(f"date must be YYYY-MM-DD, got {date!r}") from None
+            raise UsageError(f"date must be YYYY-MM-DD, got {date!r}") from None
     done = {id(c) for c in (emg, pose) if not c.period}
     # A 24-hour time of day first, so a 12-hour clock can then be resolved against it.
     order = sorted(((emg, pose, "EMG"), (pose, emg, "pose")), key=lambda o: o[0].kind == "time12")
@@ -308,7 +309,7 @@ def regularise(t: np.ndarray, x: np.ndarray, sample_rate_hz: float | None = None
     looks up to one row ahead) or ``nearest``. Intervals longer than ``max_gap_s`` become gaps.
     Returns (t_grid (N,), x_grid (N, C) float32, gaps [(start, end)], record for the file)."""
     if method not in ("previous", "linear", "nearest"):
-        raise ValueError(f"resample method must be previous, linear or nearest, got {method!r}")
+        raise UsageError(f"resample method must be previous, linear or nearest, got {method!r}")
     back = np.flatnonzero(np.diff(t) < 0)
     if back.size:
         i = int(back[0]) + 1
@@ -323,7 +324,7 @@ def regularise(t: np.ndarray, x: np.ndarray, sample_rate_hz: float | None = None
     if sample_rate_hz is None:
         sample_rate_hz = float(max(1, round((len(tk) - 1) / (tk[-1] - tk[0]))))
     if not (np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-        raise ValueError(f"resample rate must be a positive finite number of Hz, got {sample_rate_hz}")
+        raise UsageError(f"resample rate must be a positive finite number of Hz, got {sample_rate_hz}")
     grid = tk[0] + np.arange(int(np.floor((tk[-1] - tk[0]) * sample_rate_hz)) + 1) / sample_rate_hz
     big = np.flatnonzero(np.diff(tk) > max_gap_s)
     inside = np.zeros(len(grid), bool)
@@ -377,7 +378,7 @@ def import_paired(emg_file, pose_file, dst, *, emg_columns=None, emg_time_column
 
     emg_file, pose_file = Path(emg_file), Path(pose_file)
     if not np.isfinite(pose_offset_s):
-        raise ValueError(f"pose offset must be a finite number of seconds, got {pose_offset_s}")
+        raise UsageError(f"pose offset must be a finite number of seconds, got {pose_offset_s}")
     et, pt = read_table(emg_file, delimiter), read_table(pose_file, delimiter)
     etc, ptc = _pick_time_column(et, emg_time_column), _pick_time_column(pt, pose_time_column)
     ecols = [et.column(c, "EMG") for c in _parse_columns(emg_columns)] if emg_columns else \
@@ -508,15 +509,15 @@ def joint_columns(tab: Table, *, preset: str | None = None, joints: Sequence[str
         if layout == "blocks":
             cols = [cols[a * 21 + j] for j in range(21) for a in range(3)]
         elif layout != "interleaved":
-            raise ValueError(f"layout must be interleaved or blocks, got {layout!r}")
+            raise UsageError(f"layout must be interleaved or blocks, got {layout!r}")
         return cols
     p = _presets().get(preset or "", {})
     if preset and not p:
-        raise ValueError(f"unknown joint preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise UsageError(f"unknown joint preset {preset!r}; presets: {', '.join(PRESETS)}")
     joints = list(joints or p.get("joints") or [])
     column = column or p.get("column")
     if len(joints) != 21 or not column:
-        raise ValueError("give a joint preset, or 21 joint names (MediaPipe order) and a column template")
+        raise UsageError("give a joint preset, or 21 joint names (MediaPipe order) and a column template")
     have = {_norm(n): n for n in tab.names}
     out, missing = [], []
     for j in joints:
@@ -550,7 +551,7 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
     jcols = joint_columns(tab, preset=preset, joints=joints, column=column, pose_columns=pose_columns, layout=layout)
     units = units or p.get("units", "mm")
     if units not in ("mm", "m"):
-        raise ValueError(f"joint units must be mm or m, got {units!r}")
+        raise UsageError(f"joint units must be mm or m, got {units!r}")
     ecols = [tab.column(c, "EMG") for c in _parse_columns(emg_columns)]
     x = tab.numbers(ecols, "EMG")
     pd = _pd()
@@ -572,7 +573,7 @@ def import_table(src, dst, *, emg_columns, preset: str | None = "seed", joints: 
         t = t - t0
     else:
         if not (sample_rate_hz and np.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-            raise ValueError(f"{src.name}: give a time column or a positive finite rate")
+            raise UsageError(f"{src.name}: give a time column or a positive finite rate")
         t, t0 = np.arange(len(x)) / float(sample_rate_hz), 0.0
     if sample_rate_hz is None:
         d = np.diff(t)

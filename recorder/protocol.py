@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import UsageError
+
 IDLE, COUNTDOWN, HOLD, REST, DONE = "idle", "countdown", "hold", "rest", "done"
 
 
@@ -69,11 +71,11 @@ class Protocol:
                  countdown_s: float = 3.0, rest_label: str | None = "rest"):
         gestures = [g.strip() for g in gestures if g and g.strip()]
         if not gestures:
-            raise ValueError("protocol needs at least one gesture")
+            raise UsageError("protocol needs at least one gesture")
         if reps < 1:
-            raise ValueError(f"reps must be >= 1, got {reps}")
+            raise UsageError(f"reps must be >= 1, got {reps}")
         if hold_s <= 0 or rest_s < 0 or countdown_s < 0:
-            raise ValueError(f"bad durations hold_s={hold_s} rest_s={rest_s} countdown_s={countdown_s}")
+            raise UsageError(f"bad durations hold_s={hold_s} rest_s={rest_s} countdown_s={countdown_s}")
         self.gestures, self.reps = gestures, int(reps)
         self.hold_s, self.rest_s, self.countdown_s = float(hold_s), float(rest_s), float(countdown_s)
         self.rest_label = rest_label

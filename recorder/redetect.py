@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import Cancelled
+from .errors import Cancelled, UsageError
 from .session import SessionReader, save_landmarks
 from .types import Progress, ProgressCallback
 
@@ -27,13 +27,13 @@ def detect_session_landmarks(path, options: dict, progress: ProgressCallback | N
     Returns {"image": (F, 21, 3) float32, "world_mm": (F, 21, 3) float32 mm, "score": (F,) float32,
     "handedness": [str] * F, "options": options}; NaN rows where no hand was found. Writes nothing.
     """
-    from .landmarks import run_on_frames
+    from .landmarks import LandmarkError, run_on_frames
     from .types import Frame
 
     with SessionReader(path) as r:
         n = r.n_frames
         if n == 0:
-            raise ValueError(f"{path}: session has no video frames to run hand detection on")
+            raise UsageError(f"{path}: session has no video frames to run hand detection on")
         vt = np.asarray(r.video_t, dtype=np.float64)
         frames = (Frame(r.frame(i), float(vt[i]), i) for i in range(n))  # decoded one at a time
         lms = run_on_frames(frames, progress=(lambda p: progress(Progress(p.done, n, "hand detection")))
@@ -41,7 +41,7 @@ def detect_session_landmarks(path, options: dict, progress: ProgressCallback | N
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     if len(lms) != n:
-        raise RuntimeError(f"{path}: hand detection returned {len(lms)} results for {n} frames")
+        raise LandmarkError(f"{path}: hand detection returned {len(lms)} results for {n} frames")
     return {
         "image": np.stack([lm.image for lm in lms]).astype(np.float32),
         "world_mm": np.stack([lm.world_mm for lm in lms]).astype(np.float32),

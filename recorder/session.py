@@ -37,6 +37,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .annotations import AnnotationError
 from .clock import now
 from .errors import EmgrecError
 from .types import N_LANDMARKS, EmgChunk, Frame, Landmarks
@@ -144,7 +145,7 @@ def _encode_text(text: str, nbytes: int, what: str, strict: bool) -> bytes:
     if len(b) <= nbytes:
         return b
     if strict:
-        raise ValueError(f"{what} {text!r} is longer than {nbytes} bytes (UTF-8)")
+        raise AnnotationError(f"{what} {text!r} is longer than {nbytes} bytes (UTF-8)")
     log.warning("%s %r truncated to %d bytes", what, text, nbytes)
     return b[:nbytes].decode("utf-8", errors="ignore").encode("utf-8")
 
@@ -1533,11 +1534,11 @@ def save_annotations(path, labels: Iterable[tuple[float, float, str]],
     mk = np.array([(float(t), _encode_text(x, MARKER_TEXT_BYTES, "marker text", strict=True))
                    for t, x in markers], dtype=MARKER_DTYPE)
     if len(lab) and not (np.isfinite(lab["start_s"]).all() and np.isfinite(lab["end_s"]).all()):
-        raise ValueError(f"{path}: label times must be finite")
+        raise AnnotationError(f"{path}: label times must be finite")
     if len(lab) and (lab["end_s"] < lab["start_s"]).any():
-        raise ValueError(f"{path}: a label ends before it starts")
+        raise AnnotationError(f"{path}: a label ends before it starts")
     if len(mk) and not np.isfinite(mk["t_s"]).all():
-        raise ValueError(f"{path}: marker times must be finite")
+        raise AnnotationError(f"{path}: marker times must be finite")
     # The lock first: a file being recorded is also "flagged open", and recovering it would rename
     # a copy over the live file.
     lock = WriteLock(path, "an annotation save").acquire("save annotations")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .devices.base import EmgSource
+from .devices.base import EmgSource, SourceConfigError
 
 __all__ = ["open_emg", "EMG_SPEC_HELP", "EMG_SOURCES", "EmgKind", "emg_spec", "open_synthetic_myo",
            "open_synthetic_cyton"]
@@ -76,12 +76,12 @@ def emg_spec(kind: str, arg: str = "") -> str:
     ("myo", " /dev/x ") -> "myo:/dev/x"; ValueError saying what is missing."""
     row = next((k for k in EMG_SOURCES if k.kind == kind and k.label), None)
     if row is None:
-        raise ValueError(f"unknown armband kind {kind!r}")
+        raise SourceConfigError(f"unknown armband kind {kind!r}")
     arg = arg.strip()
     if not row.arg or (row.optional and not arg):
         return row.kind
     if not arg:
-        raise ValueError(row.ask)
+        raise SourceConfigError(row.ask)
     return f"{row.kind}:{arg}"
 
 
@@ -97,7 +97,7 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
         try:
             rate, ch = (float(arg.lower().split("x")[0]), int(arg.lower().split("x")[1]))
         except (ValueError, IndexError):
-            raise ValueError(f"bad synthetic spec {spec!r}: expected synthetic:RATExCHANNELS, e.g. synthetic:2000x16") from None
+            raise SourceConfigError(f"bad synthetic spec {spec!r}: expected synthetic:RATExCHANNELS, e.g. synthetic:2000x16") from None
         if subject is not None and subject.n_channels != ch:
             # Same person and motion (seed, time origin), an armband with another electrode count.
             from .synthetic import SyntheticSubject
@@ -109,7 +109,7 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
     if kind == "synthetic-cyton":
         return open_synthetic_cyton(subject=subject, seed=seed)
     if not arg:
-        raise ValueError(f"EMG source {spec!r} needs a port or file: {EMG_SPEC_HELP}")
+        raise SourceConfigError(f"EMG source {spec!r} needs a port or file: {EMG_SPEC_HELP}")
     if kind in ("myo", "myo50"):
         from .devices.myo import MyoDriver
         return MyoDriver(arg, mode="emg50" if kind == "myo50" else "raw")
@@ -126,7 +126,7 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
         from .devices.brainflow_src import BrainFlowSource, parse_spec
         board, params = parse_spec(arg)
         return BrainFlowSource(board, params)
-    raise ValueError(f"unknown EMG source {spec!r}: expected {EMG_SPEC_HELP}")
+    raise SourceConfigError(f"unknown EMG source {spec!r}: expected {EMG_SPEC_HELP}")
 
 
 def open_synthetic_myo(subject=None, seed: int = 0, **emulator_options):

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .clock import now
-from .devices.base import EmgSource
+from .devices.base import EmgSource, SourceConfigError
 from .types import N_LANDMARKS
 
 FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
@@ -111,9 +111,9 @@ def realism_options(realism: str | dict | None) -> dict:
         base = realism_options(r.pop("preset", None))
         unknown = set(r) - set(REALISM_OFF)
         if unknown:
-            raise ValueError(f"unknown realism option(s) {sorted(unknown)}; known: {sorted(REALISM_OFF)}")
+            raise SourceConfigError(f"unknown realism option(s) {sorted(unknown)}; known: {sorted(REALISM_OFF)}")
         return {**base, **r}
-    raise ValueError(f"realism must be None, 'none', 'realistic' or a dict, got {realism!r}")
+    raise SourceConfigError(f"realism must be None, 'none', 'realistic' or a dict, got {realism!r}")
 
 
 _TRANSITION_S = 0.5
@@ -153,7 +153,7 @@ class SyntheticSubject:
     def __init__(self, seed: int = 0, n_channels: int = 8, t_origin: float | None = None,
                  sample_rate_hz: float = 200.0, realism: str | dict | None = None, session: int = 0):
         if n_channels < 1:
-            raise ValueError(f"n_channels must be >= 1, got {n_channels}")
+            raise SourceConfigError(f"n_channels must be >= 1, got {n_channels}")
         self.seed = int(seed)
         self.n_channels = int(n_channels)
         self.t_origin = now() if t_origin is None else float(t_origin)
@@ -531,12 +531,12 @@ class SyntheticEmgSource(EmgSource):
                  n_channels: int = 16, dtype=np.float32, chunk_s: float = 0.01, seed: int = 0):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.int16)):
-            raise ValueError(f"synthetic source dtype must be float32 or int16, got {self.dtype}")
+            raise SourceConfigError(f"synthetic source dtype must be float32 or int16, got {self.dtype}")
         self.sample_rate_hz = float(sample_rate_hz)
         if subject is None:
             subject = SyntheticSubject(seed=seed, n_channels=n_channels, sample_rate_hz=self.sample_rate_hz)
         elif subject.n_channels != n_channels:
-            raise ValueError(f"subject has {subject.n_channels} channels, source asked for {n_channels}")
+            raise SourceConfigError(f"subject has {subject.n_channels} channels, source asked for {n_channels}")
         self.subject = subject
         self.channel_names = [f"ch{i + 1}" for i in range(n_channels)]
         self.units = "uV" if self.dtype.kind == "f" else "counts"

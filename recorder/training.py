@@ -126,6 +126,10 @@ class ConfigError(EmgrecError, ValueError):
     """An unknown or malformed training config key."""
 
 
+class TrainingError(EmgrecError, RuntimeError):
+    """A training that cannot run here (no CUDA device) or whose loss never became finite."""
+
+
 def _merge(base: dict, over: dict, path: str = "") -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -201,7 +205,7 @@ def _setup(device_pref: str) -> _Dist:
 
     use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
     if device_pref == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise TrainingError("train.device is 'cuda' but no CUDA device is available")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     d = _Dist()
     if world > 1 or dist.is_initialized():
@@ -567,7 +571,7 @@ def _build_net(cfg: dict, data: _Data, d: _Dist, init: Predictor | None) -> tupl
         try:
             net.load_state_dict(init.net.state_dict())
         except RuntimeError as e:
-            raise ValueError(f"the initial model does not fit this architecture and data: {e}") from e
+            raise ConfigError(f"the initial model does not fit this architecture and data: {e}") from e
     n_params = count_parameters(net)
     net.to(d.device)
     model: nn.Module = net
@@ -762,7 +766,7 @@ def _best_predictor(cfg: dict, data: _Data, net: nn.Module, best_state: dict, hi
     task = cfg["task"]
     x_mean, x_std, y_mean, y_std = data.x_mean, data.x_std, data.y_mean, data.y_std
     if history and best[1] < 0:  # every validation loss NaN: the weights diverged; save nothing
-        raise RuntimeError(f"training diverged: the validation loss was never finite in {len(history)} "
+        raise TrainingError(f"training diverged: the validation loss was never finite in {len(history)} "
                            f"epoch(s) (lower the learning rate, or check the data); no model saved")
     net.load_state_dict(best_state)
     net.cpu().eval()

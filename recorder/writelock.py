@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import EmgrecError
+from .errors import EmgrecError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def check_output(out, inputs=(), *, force: bool = False, what: str = "output") -
         except OSError:
             same = False
         if same or out.resolve() == p.resolve():
-            raise ValueError(f"{what} {out} is also an input ({p}); choose another name")
+            raise UsageError(f"{what} {out} is also an input ({p}); choose another name")
     refuse_if_busy(out, f"write {what}")
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists (use --force to overwrite it)")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MissingPackageError
 from .importers import ImportFormatError, _find_gaps, _write_session
 
 MAGIC = b"XDF:"
@@ -126,7 +127,7 @@ def import_xdf(src, dst, *, stream: str | None = None, label_names: list[str] | 
     try:
         import pyxdf
     except ImportError:
-        raise RuntimeError("XDF import needs the pyxdf package: pip install 'emgrec[formats]'") from None
+        raise MissingPackageError("XDF import needs the pyxdf package: pip install 'emgrec[formats]'") from None
     src = Path(src)
     if not is_xdf(src):
         raise ImportFormatError(f"{src}: not an XDF file (no 'XDF:' magic)")

@@ -30,6 +30,10 @@ class DeviceError(EmgrecError, RuntimeError):
     """A device failed in a way the user must hear about (bad port, wrong device, protocol error)."""
 
 
+class SourceConfigError(EmgrecError, ValueError):
+    """A bad EMG source spec or option (unknown kind or board, missing port, bad option value)."""
+
+
 class DeviceNotFound(DeviceError):
     """The port does not exist or no device answered on it."""
 

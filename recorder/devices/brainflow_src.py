@@ -30,7 +30,7 @@ import numpy as np
 
 from ..clock import now
 from ..types import DeviceState
-from .base import DeviceError, DeviceLost, DeviceNotFound, EmgSource
+from .base import DeviceError, DeviceLost, DeviceNotFound, EmgSource, SourceConfigError
 
 log = logging.getLogger(__name__)
 
@@ -70,21 +70,21 @@ def board_id(name: str) -> int:
         if cand in bs.BoardIds.__members__:
             return int(bs.BoardIds[cand].value)
     known = ", ".join(m for m in bs.BoardIds.__members__ if m.endswith("_BOARD"))
-    raise ValueError(f"unknown BrainFlow board {name!r}; known boards: {known}")
+    raise SourceConfigError(f"unknown BrainFlow board {name!r}; known boards: {known}")
 
 
 def parse_spec(arg: str) -> tuple[str, dict[str, str]]:
     """``BOARD[,key=value...]`` -> (board, params). ValueError on a malformed key=value part."""
     parts = [p.strip() for p in arg.split(",")]
     if not parts[0]:
-        raise ValueError("brainflow spec needs a board: brainflow:BOARD[,key=value...], e.g. brainflow:SYNTHETIC_BOARD")
+        raise SourceConfigError("brainflow spec needs a board: brainflow:BOARD[,key=value...], e.g. brainflow:SYNTHETIC_BOARD")
     params = {}
     for p in parts[1:]:
         if not p:
             continue
         k, eq, v = p.partition("=")
         if not eq or not k.strip():
-            raise ValueError(f"bad brainflow option {p!r}: expected key=value (e.g. serial_port=/dev/ttyUSB0)")
+            raise SourceConfigError(f"bad brainflow option {p!r}: expected key=value (e.g. serial_port=/dev/ttyUSB0)")
         params[k.strip().lower()] = v.strip()
     return parts[0], params
 
@@ -116,20 +116,20 @@ class BrainFlowSource(EmgSource):
         known = set(vars(bs.BrainFlowInputParams()))
         unknown = sorted(set(self.params) - known)
         if unknown:
-            raise ValueError(f"unknown brainflow option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise SourceConfigError(f"unknown brainflow option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         if self.board_id == int(bs.BoardIds.PLAYBACK_FILE_BOARD.value):
             if "file" not in self.params or "master_board" not in self.params:
-                raise ValueError("PLAYBACK_FILE_BOARD needs file=PATH and master_board=BOARD (the board that wrote it)")
+                raise SourceConfigError("PLAYBACK_FILE_BOARD needs file=PATH and master_board=BOARD (the board that wrote it)")
             self.params["master_board"] = str(board_id(self.params["master_board"]))
         self._descr_id = int(self.params.get("master_board", self.board_id)) if "master_board" in self.params \
             else self.board_id
         try:
             d = bs.BoardShim.get_board_descr(self._descr_id)
         except bs.BrainFlowError as e:
-            raise ValueError(f"BrainFlow has no descriptor for board {board!r}: {e}") from None
+            raise SourceConfigError(f"BrainFlow has no descriptor for board {board!r}: {e}") from None
         rows = d.get("emg_channels") or d.get("exg_channels")
         if not rows:
-            raise ValueError(f"BrainFlow board {board!r} ({d.get('name')}) has no EMG or EXG channels")
+            raise SourceConfigError(f"BrainFlow board {board!r} ({d.get('name')}) has no EMG or EXG channels")
         self.rows = [int(r) for r in rows]
         self.package_row = d.get("package_num_channel")
         self.timestamp_row = d.get("timestamp_channel")

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..clock import now
 from . import bgapi, myo_gatt
-from .base import DeviceError, DeviceLost, DeviceNotFound, SerialEmgSource
+from .base import DeviceError, DeviceLost, DeviceNotFound, SerialEmgSource, SourceConfigError
 from .bgapi import BgapiParser, Packet
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class MyoDriver(SerialEmgSource):
     def __init__(self, port: str, mode: str = "raw", reconnect: bool = True, *, address: str | None = None,
                  scan_timeout_s: float = 10.0, response_timeout_s: float | None = None):
         if mode not in MODES:
-            raise ValueError(f"Myo mode must be one of {sorted(MODES)}, got {mode!r}")
+            raise SourceConfigError(f"Myo mode must be one of {sorted(MODES)}, got {mode!r}")
         self.mode = mode
         self.sample_rate_hz, self.dtype, self._emg_mode = MODES[mode]
         super().__init__(port, reconnect)

@@ -13,7 +13,7 @@ import numpy as np
 from ..clock import now
 from ..session import SessionReader
 from ..types import DeviceState
-from .base import EmgSource
+from .base import EmgSource, SourceConfigError
 
 
 class _StoredClock:
@@ -55,7 +55,7 @@ class ReplaySource(EmgSource):
             a, b = np.searchsorted(t, [-np.inf if start_s is None else start_s,
                                        np.inf if end_s is None else end_s])
             if b <= a:
-                raise ValueError(f"{path}: no EMG samples to replay in the chosen range")
+                raise SourceConfigError(f"{path}: no EMG samples to replay in the chosen range")
             self._t = t[a:b].copy()
             self._x = r.emg_data[a:b]  # raw, exact; a session's EMG is small (8 ch x 200 Hz = 5.8 MB/h)
             self._labels = r.labels

@@ -11,6 +11,7 @@ import os
 import pkgutil
 import re
 import sys
+import traceback
 
 from . import __version__, commands
 from .errors import EmgrecError
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 EXIT_ERROR = 1   # an expected failure (bad file, device, option); 2 is argparse's usage error
+EXIT_BUG = 70    # an unexpected exception (EX_SOFTWARE of sysexits.h): a traceback was printed
+BUG_LINE = "this is a bug, please report it"
 
 
 def error_message(e: BaseException) -> str | None:
@@ -47,8 +50,8 @@ def error_message(e: BaseException) -> str | None:
 
     The engine's own errors (:class:`~recorder.errors.EmgrecError`, command-line mistakes included)
     are shown as they are: their messages name the file or option. An OS error (disk full, no
-    permission, missing file) names its file as ``FILE: reason``. A plain ValueError or RuntimeError
-    still counts as expected: engine checks not yet under EmgrecError raise those.
+    permission, missing file) names its file as ``FILE: reason``. Anything else (a plain ValueError
+    or RuntimeError included) is a bug.
     """
     if isinstance(e, EmgrecError):
         return str(e)
@@ -57,8 +60,6 @@ def error_message(e: BaseException) -> str | None:
             return str(e)
         files = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else f"{e.filename}"
         return f"{files}: {e.strerror}"
-    if isinstance(e, (ValueError, RuntimeError)):
-        return str(e)
     return None
 
 
@@ -84,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, what a shell reports for a killed pipeline member
     except Exception as e:
         message = error_message(e)
-        if message is None or args.verbose:
-            raise   # a bug (or -v): the traceback is what helps
+        if message is not None and args.verbose:
+            raise   # -v: the traceback of an expected failure too
+        if message is None:   # a bug: the traceback is what helps
+            traceback.print_exc()
+            print(f"emgrec {args.command}: {BUG_LINE} ({type(e).__name__}: {e})", file=sys.stderr)
+            return EXIT_BUG
         print(f"emgrec {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 

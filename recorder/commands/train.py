@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import EmgrecError, UsageError
 
 
 def register(sub) -> None:
@@ -76,8 +76,11 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
 
 
 def build_config(args) -> dict:
-    from ..training import parse_value, set_path
-    cfg = json.loads(args.config.read_text()) if args.config else {}
+    from ..training import ConfigError, parse_value, set_path
+    try:
+        cfg = json.loads(args.config.read_text()) if args.config else {}
+    except ValueError as e:   # a bad file is the user's mistake, not a bug
+        raise ConfigError(f"{args.config}: not a JSON config ({e})") from None
     cfg.pop("sessions", None)
     cfg.pop("out", None)
     for opt, key in (("task", "task"), ("model", "model.name"), ("window_ms", "data.window_ms"),
@@ -119,7 +122,7 @@ def run(args) -> int:
     from ..training import jsonl_progress
     try:
         return _run(args)
-    except (OSError, ValueError, RuntimeError) as e:  # the one error event a parent reads
+    except (EmgrecError, OSError) as e:  # the one error event a parent reads; a bug keeps its traceback
         jsonl_progress()({"event": "error", "error": f"{type(e).__name__}: {e}"})
         return 1
 
@@ -133,7 +136,10 @@ def _run(args) -> int:
     cfg = build_config(args)
     if getattr(args, "lag", None) is not None and args.lag not in ("stored", "auto", "none"):
         from ..training import set_path
-        set_path(cfg, "data.lag", float(args.lag))
+        try:
+            set_path(cfg, "data.lag", float(args.lag))
+        except ValueError:
+            raise UsageError(f"--lag must be stored, auto, none or a number of ms, got {args.lag!r}") from None
     progress = jsonl_progress() if args.jsonl_progress else _human_progress
     if args.init is not None:
         return _calibrate(args, cfg, progress)

@@ -68,7 +68,6 @@ def _run_info_raising(monkeypatch, capsys, exc):
     (OSError(errno.EXDEV, "Invalid cross-device link", "a.h5", None, "b.h5"), "a.h5 -> b.h5: Invalid cross-device link"),
     (FileExistsError("out.h5 exists (use --force)"), "out.h5 exists (use --force)"),
     (UsageError("--rate must be positive, got -1"), "--rate must be positive, got -1"),
-    (ValueError("plain engine check"), "plain engine check"),
 ])
 def test_cli_prints_one_line_and_exit_code_1(monkeypatch, capsys, exc, line):
     rc, err = _run_info_raising(monkeypatch, capsys, exc)
@@ -81,7 +80,114 @@ def test_lag_error_reaches_the_cli_as_one_line(monkeypatch, capsys):
     assert rc == 1 and err == "emgrec info: error: s.h5: too few frames\n"
 
 
-def test_a_bug_keeps_its_traceback(monkeypatch, capsys):
-    with pytest.raises(TypeError):
-        _run_info_raising(monkeypatch, capsys, TypeError("unsupported operand"))
-    assert cli.error_message(KeyError("k")) is None
+@pytest.mark.parametrize("exc", [TypeError("unsupported operand"), ValueError("plain check"),
+                                 RuntimeError("plain state"), KeyError("k")])
+def test_a_bug_keeps_its_traceback(monkeypatch, capsys, exc):
+    rc, err = _run_info_raising(monkeypatch, capsys, exc)
+    assert rc == cli.EXIT_BUG != cli.EXIT_ERROR
+    assert err.startswith("Traceback (most recent call last):"), err
+    assert err.splitlines()[-1] == f"emgrec info: this is a bug, please report it ({type(exc).__name__}: {exc})"
+    assert cli.error_message(exc) is None
+
+
+def test_jsonl_training_reports_engine_errors_and_lets_bugs_through(monkeypatch, tmp_path, capsys):
+    """`emgrec train --jsonl-progress` (the GUI's child process): an EmgrecError is its one error
+    event, exit code 1; a bug is no event but a traceback and the bug line."""
+    import json
+    from recorder import training
+
+    def boom(exc):
+        def train(*a, **k):
+            raise exc
+        return train
+    argv = ["train", str(tmp_path / "s.h5"), "--out", str(tmp_path / "m"), "--jsonl-progress"]
+    monkeypatch.setattr(training, "train", boom(training.TrainingError("training diverged")))
+    assert cli.main(argv) == cli.EXIT_ERROR
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"event": "error",
+                                                                     "error": "TrainingError: training diverged"}
+    monkeypatch.setattr(training, "train", boom(ValueError("plain check")))
+    assert cli.main(argv) == cli.EXIT_BUG
+    out, err = capsys.readouterr()
+    assert '"error"' not in out and "Traceback" in err and "this is a bug, please report it" in err
+
+
+# -- no user-facing plain ValueError / RuntimeError left in the engine ------------------------------
+_SHAPE = "array shape or length check of a public function: the caller's bug, not the user's input"
+_LIFECYCLE = "started twice or used before start: the caller's bug"
+_WRITTEN = "the importer checked every row before writing: samples lost on the way are a bug"
+_JPEG = "OpenCV failing to encode a valid frame is a bug, not something the user can fix"
+# (file under recorder/, function) -> why a plain ValueError/RuntimeError is right there
+INTERNAL_INVARIANTS = {
+    ("angles.py", "angles_from_landmarks"): _SHAPE, ("angles.py", "angle_metrics"): _SHAPE,
+    ("baselines.py", "window_features"): _SHAPE, ("quality.py", "assess"): _SHAPE,
+    ("metrics.py", "_as_joints"): _SHAPE, ("metrics.py", "mpjpe"): _SHAPE, ("metrics.py", "gesture_metrics"): _SHAPE,
+    ("modelio.py", "predict"): _SHAPE + " (evaluate and predict check the sessions against the model first)",
+    ("ringbuffer.py", "__init__"): _SHAPE, ("ringbuffer.py", "push"): _SHAPE,
+    ("landmarks.py", "process"): _SHAPE, ("lsl.py", "push"): _SHAPE,
+    ("dataset.py", "tail"): "a window view cut to more samples than it has: the caller's bug",
+    ("session.py", "_save_landmarks"): _SHAPE + " (redetect and pose import build them from the session's frames)",
+    ("session.py", "__init__"): "writer settings come from a source or an importer that checked them",
+    ("clock.py", "__init__"): "the nominal rate comes from a driver or a checked option",
+    ("devices/bgapi.py", "encode"): "BGAPI packets are built by the driver from constants",
+    ("camera.py", "start"): _LIFECYCLE, ("capture.py", "start_recording"): _LIFECYCLE,
+    ("clock.py", "times"): _LIFECYCLE, ("devices/base.py", "start"): _LIFECYCLE,
+    ("devices/replay.py", "session_to_host"): _LIFECYCLE, ("landmarks.py", "start"): _LIFECYCLE,
+    ("session.py", "start"): _LIFECYCLE, ("synthetic.py", "truth_times"): _LIFECYCLE,
+    ("streaming.py", "take"): "an empty loader after the dataset found windows: a bug",
+    ("importers.py", "_write_session"): _WRITTEN, ("importers.py", "_import_csv_once"): _WRITTEN,
+    ("session.py", "_accept"): _JPEG, ("simulate.py", "_placeholder_jpeg"): _JPEG,
+}
+# the firmware emulators are test and bench fixtures: their checks are the caller's bugs
+INTERNAL_FOLDERS = ("emulators/",)
+
+
+def _is_text(node) -> bool:
+    """A message written in place: a str literal, an f-string, or a concatenation / % / .format of one."""
+    if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _is_text(node.left) or _is_text(node.right)
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+            and _is_text(node.func.value))
+
+
+class _PlainRaises(ast.NodeVisitor):
+    """(function, line) of every `raise ValueError/RuntimeError("...")`, named by its innermost function."""
+
+    def __init__(self):
+        self.stack, self.found = ["<module>"], []
+
+    def visit_FunctionDef(self, node):
+        self.stack.append(node.name)
+        self.generic_visit(node)
+        self.stack.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Raise(self, node):
+        e = node.exc
+        if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in ("ValueError", "RuntimeError")
+                and e.args and _is_text(e.args[0])):
+            self.found.append((self.stack[-1], node.lineno))
+
+
+def _plain_raises() -> dict[tuple[str, str], list[int]]:
+    """{(file under recorder/, function): [lines]} of the plain raises with a written message."""
+    out: dict = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        v = _PlainRaises()
+        v.visit(ast.parse(path.read_text()))
+        for fn, line in v.found:
+            out.setdefault((path.relative_to(ROOT).as_posix(), fn), []).append(line)
+    return out
+
+
+def test_engine_raises_its_own_errors_for_users():
+    """A message for the user must be an EmgrecError (the CLI shows a plain ValueError as a bug):
+    use the module's error class, UsageError for a bad option value, or list an internal invariant."""
+    sites = _plain_raises()
+    bad = sorted(f"recorder/{rel}:{lines[0]} {fn}()" for (rel, fn), lines in sites.items()
+                 if (rel, fn) not in INTERNAL_INVARIANTS and not rel.startswith(INTERNAL_FOLDERS))
+    assert not bad, "plain ValueError/RuntimeError with a user message (raise an EmgrecError subclass): " + ", ".join(bad)
+    stale = sorted(set(INTERNAL_INVARIANTS) - set(sites))
+    assert not stale, f"allow-list entries with no such raise left (remove them): {stale}"

@@ -51,6 +51,21 @@ def test_command_line_mistakes_are_engine_errors():
     assert issubclass(UsageError, ValueError)
 
 
+def test_bad_option_values_and_specs_are_engine_errors(tmp_path):
+    """A sample of the engine's user-facing checks: each is an EmgrecError and still a ValueError."""
+    from recorder.devices.base import SourceConfigError
+    from recorder.library import rename_session
+    from recorder.protocol import Protocol
+    from recorder.sources import open_emg
+    cases = [(lambda: open_emg("nonsense:1"), SourceConfigError), (lambda: open_emg("synthetic:fast"), SourceConfigError),
+             (lambda: Protocol(["fist"], reps=0), UsageError), (lambda: rename_session(tmp_path / "s.h5", "a/b"), UsageError)]
+    for bad, cls in cases:
+        with pytest.raises(cls) as info:
+            bad()
+        assert isinstance(info.value, EmgrecError) and isinstance(info.value, ValueError)
+        assert cli.error_message(info.value) == str(info.value)
+
+
 def _run_info_raising(monkeypatch, capsys, exc):
     import recorder.commands.info as info
 

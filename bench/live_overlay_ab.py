@@ -36,7 +36,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="30 s pump instead of 10 s (ctx.pick)")
     ap.add_argument("--label", default="")
+    ap.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured 5 s (stderr)")
+    ap.add_argument("--switch-ms", type=float, help="sys.setswitchinterval (ms) for this run (default: as is)")
     args = ap.parse_args()
+    if args.switch_ms:
+        sys.setswitchinterval(args.switch_ms / 1e3)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import psutil
     from PySide6 import QtCore, QtWidgets
@@ -123,7 +127,15 @@ def main() -> int:
         run = live._loop
         cpu["t0"], cpu["c0"], cpu["p0"] = now(), threads_cpu(), proc.cpu_times()
         cpu["n0"], cpu["d0"] = run.predictions, live.overlays_drawn
+        if args.profile:
+            import cProfile
+            import pstats
+            prof = cProfile.Profile()
+            prof.enable()
         pump(5.0)
+        if args.profile:
+            prof.disable()
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         cpu["t1"], cpu["c1"], cpu["p1"] = now(), threads_cpu(), proc.cpu_times()
         cpu["n1"], cpu["d1"] = run.predictions, live.overlays_drawn
         cpu["ids"] = {"runner": run._thread.native_id, "gui": threading.main_thread().native_id}
@@ -153,7 +165,7 @@ def main() -> int:
         per[name] = round(used, 3)
     p0, p1 = cpu["p0"], cpu["p1"]
     span = t1 - t0
-    out = {"label": args.label, "tree": str(Path(gui.__file__).resolve().parents[1]),
+    out = {"label": args.label, "switch_ms": sys.getswitchinterval() * 1e3, "tree": str(Path(gui.__file__).resolve().parents[1]),
            "load_before": [round(x, 2) for x in load0], "load_after": [round(x, 2) for x in load1],
            "rows": {r.name: (None if r.value is None else round(r.value, 2)) for r in rows},
            "stages_ms": {k: _pct(v) for k, v in st.items()},

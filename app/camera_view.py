@@ -42,6 +42,8 @@ class CameraView(QtWidgets.QWidget):
         self._landmarks = landmarks.image if self.has_hand else None
         self._message = ""
         self._info = info
+        if self.isVisible():
+            self._scaled_frame(self.image_rect())  # here, not in the next overlay's repaint
         self.update()
 
     def set_overlay(self, hands: list[tuple[np.ndarray, str]], immediate: bool = False,
@@ -115,8 +117,9 @@ class CameraView(QtWidgets.QWidget):
             pts = to_pixels(lm, r)
             if pts is not None:
                 draw_hand(p, pts, color=color, width=width)
+        clip = QtCore.QRectF(event.rect())  # an overlay's repaint is its box: skip what lies outside
         if self._overlays and self._legend:
-            self._paint_legend(p, r)
+            self._paint_legend(p, r, clip)
         if self._overlays and self.painted_hook is not None:
             self.painted_hook()
         # Status pill: hand / no hand and rates.
@@ -127,6 +130,8 @@ class CameraView(QtWidgets.QWidget):
         p.setFont(f)
         fm = QtGui.QFontMetrics(f)
         box = QtCore.QRectF(r.x() + 8, r.y() + 8, fm.horizontalAdvance(text) + 16, fm.height() + 8)
+        if not box.intersects(clip):
+            return
         p.setPen(QtCore.Qt.PenStyle.NoPen)
         p.setBrush(QtGui.QColor(0, 0, 0, 160))
         p.drawRoundedRect(box, 6, 6)
@@ -145,7 +150,7 @@ class CameraView(QtWidgets.QWidget):
             self._scaled.setDevicePixelRatio(dpr)
         return self._scaled
 
-    def _paint_legend(self, p: QtGui.QPainter, r: QtCore.QRectF) -> None:
+    def _paint_legend(self, p: QtGui.QPainter, r: QtCore.QRectF, clip: QtCore.QRectF) -> None:
         """Bottom-left box: a line sample in each hand's colour and its name."""
         from .skeleton import FINGER_COLORS
 
@@ -156,6 +161,8 @@ class CameraView(QtWidgets.QWidget):
         row_h, sample_w = fm.height() + 4, 26
         w = sample_w + 14 + max(fm.horizontalAdvance(t) for t, _ in self._legend)
         box = QtCore.QRectF(r.x() + 8, r.bottom() - 8 - row_h * len(self._legend) - 6, w, row_h * len(self._legend) + 6)
+        if not box.intersects(clip):
+            return
         p.setPen(QtCore.Qt.PenStyle.NoPen)
         p.setBrush(QtGui.QColor(0, 0, 0, 170))
         p.drawRoundedRect(box, 6, 6)

@@ -55,6 +55,7 @@ def main() -> int:
 
     stamps: dict[float, dict] = {}  # arrival -> stage times (host s)
     paints: list[tuple[float, float]] = []  # (t, duration s)
+    show_cpu: list[tuple[float, float]] = []  # (t, GUI thread CPU s of one _show: place + paint)
     lock = threading.Lock()
     LP, CV = lpmod.LivePreview, cvmod.CameraView
     orig_pred, orig_show, orig_painted, orig_paint = LP._on_prediction, LP._show, LP._on_painted, CV.paintEvent
@@ -70,7 +71,11 @@ def main() -> int:
         if d is not None:
             d["gui"] = now()
         self._ab_current = d
-        return orig_show(self, latest)
+        c0 = time.thread_time()
+        try:
+            return orig_show(self, latest)
+        finally:
+            show_cpu.append((now(), time.thread_time() - c0))
 
     def on_painted(self):
         d = getattr(self, "_ab_current", None)
@@ -135,6 +140,8 @@ def main() -> int:
         pump(5.0)
         if args.profile:
             prof.disable()
+            prof.dump_stats(str(tmp / "gui.prof"))
+            print(f"profile: {tmp / 'gui.prof'}", file=sys.stderr)
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         cpu["t1"], cpu["c1"], cpu["p1"] = now(), threads_cpu(), proc.cpu_times()
         cpu["n1"], cpu["d1"] = run.predictions, live.overlays_drawn
@@ -170,6 +177,7 @@ def main() -> int:
            "rows": {r.name: (None if r.value is None else round(r.value, 2)) for r in rows},
            "stages_ms": {k: _pct(v) for k, v in st.items()},
            "paint_ms": _pct([d for t, d in paints if t0 <= t <= t1]),
+           "show_cpu_ms": _pct([c for t, c in show_cpu if t0 <= t <= t1]),
            "paints_per_s": round(sum(1 for t, _ in paints if t0 <= t <= t1) / span, 1),
            "predictions": n_pred, "overlays": n_drawn, "span_s": round(span, 2),
            "thread_cpu_s": per,

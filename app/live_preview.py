@@ -272,7 +272,8 @@ class LivePreview(QtCore.QObject):
         # Runner thread: fill the slot and wake the GUI thread; no widget is touched here.
         with self._latest_lock:
             self._latest = _Latest(self._latest.seq + 1, pred, arrival, t_ready)
-        QtCore.QCoreApplication.postEvent(self, _NewPrediction())
+        # High priority: ahead of the queued signals and paint requests already waiting on the GUI thread.
+        QtCore.QCoreApplication.postEvent(self, _NewPrediction(), QtCore.Qt.EventPriority.HighEventPriority.value)
 
     def event(self, ev) -> bool:
         if isinstance(ev, _NewPrediction):

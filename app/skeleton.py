@@ -37,6 +37,31 @@ def to_pixels(image_landmarks: np.ndarray, rect: QtCore.QRectF) -> np.ndarray | 
     return np.column_stack([rect.x() + p[:, 0] * rect.width(), rect.y() + p[:, 1] * rect.height()])
 
 
+def _bone_color(a: int, b: int) -> str:
+    same = _FINGER_OF.get(a) == _FINGER_OF.get(b) or (a, b) == (0, 1)
+    finger = _FINGER_OF.get(b) if same else None  # palm edges get the palm colour
+    return FINGER_COLORS[finger] if finger else PALM_COLOR
+
+
+# Per-finger colours of each bone and joint, and the bones as runs of one colour in drawing order
+# (one drawLines call per run: a call per bone was most of an overlay repaint).
+_BONE_COLORS = [_bone_color(a, b) for a, b in HAND_CONNECTIONS]
+_JOINT_COLORS = [FINGER_COLORS[_FINGER_OF[i]] if i in _FINGER_OF else PALM_COLOR for i in range(21)]
+
+
+def _runs(colors: list[str]) -> list[tuple[str, list[int]]]:
+    out: list[tuple[str, list[int]]] = []
+    for k, c in enumerate(colors):
+        if out and out[-1][0] == c:
+            out[-1][1].append(k)
+        else:
+            out.append((c, [k]))
+    return out
+
+
+_BONE_RUNS = _runs(_BONE_COLORS)
+
+
 def draw_hand(painter: QtGui.QPainter, pts: np.ndarray, color: str | None = None,
               width: float = 3.0, joint_radius: float = 3.5) -> None:
     """Draw bones (types.HAND_CONNECTIONS) and joints of a hand given as (21, 2) pixel points.
@@ -47,19 +72,21 @@ def draw_hand(painter: QtGui.QPainter, pts: np.ndarray, color: str | None = None
         return
     painter.save()
     painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-    for a, b in HAND_CONNECTIONS:
-        same = _FINGER_OF.get(a) == _FINGER_OF.get(b) or (a, b) == (0, 1)
-        finger = _FINGER_OF.get(b) if same else None  # palm edges get the palm colour
-        c = color or (FINGER_COLORS[finger] if finger else PALM_COLOR)
+    p = [QtCore.QPointF(float(x), float(y)) for x, y in pts]
+    runs = [(color, list(range(len(HAND_CONNECTIONS))))] if color else _BONE_RUNS
+    for c, bones in runs:
         pen = QtGui.QPen(QtGui.QColor(c), width)
         pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
         painter.setPen(pen)
-        painter.drawLine(QtCore.QPointF(*pts[a]), QtCore.QPointF(*pts[b]))
+        painter.drawLines([QtCore.QLineF(p[HAND_CONNECTIONS[k][0]], p[HAND_CONNECTIONS[k][1]]) for k in bones])
     painter.setPen(QtGui.QPen(QtGui.QColor("#101418"), 1.0))
-    for i, (x, y) in enumerate(pts):
-        c = color or (FINGER_COLORS[_FINGER_OF[i]] if i in _FINGER_OF else PALM_COLOR)
-        painter.setBrush(QtGui.QColor(c))
-        painter.drawEllipse(QtCore.QPointF(x, y), joint_radius, joint_radius)
+    brush = None
+    for i, q in enumerate(p):
+        c = color or _JOINT_COLORS[i]
+        if c != brush:
+            painter.setBrush(QtGui.QColor(c))
+            brush = c
+        painter.drawEllipse(q, joint_radius, joint_radius)
     painter.restore()
 
 

@@ -168,5 +168,5 @@ def _live_overlay(ctx: Context, w, tmp: Path, pump) -> list[Row]:
     ov, pr = st["overlay"], st["prediction"]
     note = f"small_lstm, {st['rate_hz']:.1f} predictions/s, {ov.get('n', 0)} overlays in the window"
     return [Row(GROUP, "live preview: EMG arrival -> overlay painted p50", ov.get("p50_ms"), "ms", note=note),
-            Row(GROUP, "live preview: EMG arrival -> overlay painted p95", ov.get("p95_ms"), "ms", "< 30"),
+            Row(GROUP, "live preview: EMG arrival -> overlay painted p95", ov.get("p95_ms"), "ms", "< 16"),
             Row(GROUP, "live preview: EMG arrival -> prediction p95", pr.get("p95_ms"), "ms")]

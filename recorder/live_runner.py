@@ -77,7 +77,9 @@ class LiveRunner(CaptureListenerBase):
     capture listener: :meth:`on_emg`), predictions out through ``on_prediction``, at most ``rate_hz`` a second.
 
     Deadlines advance by one period (not from "now"), so with chunks every 20 ms and rate_hz 30 the
-    loop alternates 20/40 ms steps and averages 30 Hz; far behind, it restarts from now. A
+    loop alternates 20/40 ms steps and averages 30 Hz; far behind, it restarts from now. Only a
+    prediction made spends a deadline (not a call that found no full window yet), and a chunk that
+    comes when the last prediction is a period old or more is predicted at once. A
     prediction that raises (a model failing on live data, or a failing ``on_prediction``) is
     counted (``errors``), kept (``last_error``), logged once per distinct message and passed to
     ``on_error``; the loop goes on. :meth:`stop` ends the thread at once (it waits on an event).
@@ -145,20 +147,30 @@ class LiveRunner(CaptureListenerBase):
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        due = -1e9
+        due = -1e9   # the next deadline: advances by one period per prediction made
+        last = -1e9  # when the last prediction was made
         while True:
             self._wake.wait()
             if self._stopping.is_set():
                 return
             self._wake.clear()
             t = now()
-            if t < due - 0.002:
+            if t < due - 0.002 and t - last < self.period:
                 continue  # too soon: a later chunk triggers the next prediction
-            due = due + self.period if t - due < self.period else t + self.period
             try:
                 pred = self.predictor.predict()
-                if pred is None:
-                    continue  # no full window yet (start, or after a gap)
+            except Exception as e:  # noqa: BLE001 - counted and reported; the loop keeps predicting
+                pred = e
+            if pred is None:
+                # No full window yet (start, or after a gap): no deadline spent, so the chunk that
+                # completes the window is predicted at once, not up to a period later.
+                continue
+            due = due + self.period if t - due < self.period else t + self.period
+            last = t
+            if isinstance(pred, Exception):  # a failing model still keeps to the rate
+                self._failed(pred)
+                continue
+            try:
                 t_ready = now()
                 arrival = self.arrival_of(pred.t)
                 if np.isfinite(arrival):

@@ -176,3 +176,52 @@ def test_a_model_that_raises_once_does_not_stop_the_preview(qtbot, models, no_th
     finally:
         lp.shutdown()
         cap.stop()
+
+
+def test_overlay_repaint_is_the_hands_box_and_leaves_no_trace(qtbot):
+    """A new overlay repaints only the box around the old and new hand (over the cached scaled
+    frame), and what is on screen then is the same as a full repaint: no stale hand left behind;
+    after a resize the next one is a full repaint again."""
+    from PySide6 import QtCore, QtGui
+
+    from recorder.types import Frame
+
+    class Spy(CameraView):
+        def __init__(self):
+            super().__init__()
+            self.rects = []
+
+        def paintEvent(self, ev):  # noqa: N802
+            self.rects.append(QtCore.QRect(ev.rect()))
+            super().paintEvent(ev)
+
+    view = Spy()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    img = (np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8)
+    view.set_frame(Frame(img, 0.0, 0))
+    qtbot.wait(50)
+    a = np.zeros((21, 3), np.float32)
+    a[:, 0], a[:, 1] = np.linspace(0.2, 0.3, 21), np.linspace(0.3, 0.5, 21)
+    b = a + (0.4, 0.1, 0.0)
+    legend = [("model: m", "#ff006e")]
+
+    def on_screen_is_full_render():
+        shot = view.screen().grabWindow(view.winId()).toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
+        return shot == view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB32)
+
+    view.set_overlay([(a, "#ff006e")], immediate=True, legend=legend)  # first one (new legend): full
+    assert view.rects[-1] == view.rect()
+    view.rects.clear()
+    view.set_overlay([(b, "#ff006e")], immediate=True, legend=legend)
+    assert len(view.rects) == 1
+    box = view.rects[0]
+    assert box.width() * box.height() < 0.5 * view.width() * view.height()
+    assert on_screen_is_full_render()
+    view.resize(700, 500)
+    qtbot.wait(50)
+    view.rects.clear()
+    view.set_overlay([(a, "#ff006e")], immediate=True, legend=legend)
+    assert view.rects == [view.rect()] and on_screen_is_full_render()

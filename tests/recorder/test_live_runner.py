@@ -142,3 +142,56 @@ def test_lsl_publish_runs_the_runner_and_survives_a_failing_model(monkeypatch, c
     assert r["errors"] == 1 and r["predictions"] >= 5
     assert "prediction failed (RuntimeError: model blew up on live data); still predicting" in err
     assert f"publishing {name}-Predictions" in out and "1 failed (last: RuntimeError" in out
+
+
+class RestartingPredictor(FlakyPredictor):
+    """Like LivePredictor after an EMG gap: no prediction (None) until ``full`` is set (a full window)."""
+
+    def __init__(self):
+        super().__init__(fail_on=0)
+        self.full = True
+        self.nones = 0
+
+    def predict(self):
+        if not self.full:
+            self.nones += 1
+            return None
+        return super().predict()
+
+
+def test_the_chunk_completing_a_window_after_a_gap_is_predicted_at_once():
+    """After an idle gap the window restarts; the chunks before it is full give no prediction and
+    must not spend the rate's deadline, so the chunk that completes it is predicted at once, not a
+    period later (the old loop waited for the next chunk after that deadline; here none comes)."""
+    pred = RestartingPredictor()
+    got = []
+    runner = LiveRunner(pred, rate_hz=2.0, on_prediction=lambda p, a, t: got.append((a, t))).start()
+
+    def push():
+        t = now()
+        runner.push(EmgChunk(x=np.zeros((4, 8), np.float32), t=t - np.arange(4)[::-1] / 200.0, first_index=0,
+                             arrival=t))
+
+    try:
+        push()
+        deadline = time.monotonic() + 2.0
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(got) == 1
+        time.sleep(0.6)  # idle gap, longer than the 0.5 s period
+        pred.full = False
+        push()  # the window restarts: no prediction
+        deadline = time.monotonic() + 2.0
+        while pred.nones == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert pred.nones == 1 and len(got) == 1
+        pred.full = True
+        push()  # completes the window, well within a period of the one before
+        deadline = time.monotonic() + 0.4
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        assert runner.stop(2.0)
+    assert len(got) == 2, "the completing chunk waited for a deadline spent on a call with no window"
+    arrival, t_ready = got[1]
+    assert t_ready - arrival < 0.4

@@ -10,7 +10,7 @@ import sys
 def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect: bool = True,
         settings_path: str | None = None) -> int:
     """Open the main window and, if ``connect``, connect the given sources; returns the exit code."""
-    from . import syslibs
+    from app.qt import syslibs
 
     problem = syslibs.check()
     if problem:
@@ -19,8 +19,8 @@ def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect
         return 1
     from PySide6 import QtWidgets
 
-    from .main_window import MainWindow, apply_theme
-    from .settings import Settings
+    from app.main_window import MainWindow, apply_theme
+    from app.qt.settings import Settings
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("emgrec")

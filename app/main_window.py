@@ -9,10 +9,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from recorder import __version__
 
-from .capture_view import CaptureView
-from .live_preview import LivePreview
-from .settings import Settings
-from .train_view import TrainView
+from app.capture.view import CaptureView
+from app.train.live_preview import LivePreview
+from app.qt.settings import Settings
+from app.train.view import TrainView
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.capture_view = CaptureView(self.settings)
         self.tabs = QtWidgets.QTabWidget(documentMode=True)
         self.tabs.addTab(self.capture_view, "Capture")
-        self.review = self._optional_tab("app.review", "ReviewView", "Review")
-        self.library = self._optional_tab("app.library", "LibraryView", "Library")
+        self.review = self._optional_tab("app.review.view", "ReviewView", "Review")
+        self.library = self._optional_tab("app.review.library", "LibraryView", "Library")
         self.train_view = TrainView(self.settings, load_engine=False)
         self.tabs.addTab(self.train_view, "Train")
         self.train_view.message.connect(self._status)
@@ -278,7 +278,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_export_dialog(self, paths: list | None = None):
         """Open the Export dialog (non-modal) with ``paths`` or the current selection; returns it."""
-        from .export_dialog import ExportDialog
+        from app.dialogs.export_dialog import ExportDialog
 
         if self.export_dlg is not None:
             self.export_dlg.close()
@@ -291,7 +291,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_import_dialog(self, source=None):
         """Open the Import dialog (non-modal); imports land in the library folder. Returns it."""
-        from .import_dialog import ImportDialog
+        from app.dialogs.import_dialog import ImportDialog
 
         if self.import_dlg is not None:
             self.import_dlg.close()
@@ -305,7 +305,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_calibrate_dialog(self, config: dict | None = None):
         """Open the Calibrate dialog (non-modal) for the live model; its result goes live. Returns it.
         config: overrides of the earlier model's training config (tests: fewer epochs)."""
-        from .calibrate_dialog import CalibrateDialog
+        from app.train.calibrate_dialog import CalibrateDialog
 
         if self.calibrate_dlg is not None:
             if self.calibrate_dlg.running:

@@ -37,16 +37,16 @@ KINDS = {"myo": "Myo emulator 200 Hz x 8", "cyton": "Cyton emulator 250 Hz x 8",
 
 def _open(kind: str, seconds: float):
     """(subject, emg source, truth-times function, sent-values function or None)."""
-    from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
+    from recorder.sources.synthetic import SyntheticEmgSource, SyntheticSubject
 
     if kind == "myo":
-        from recorder.sources import open_synthetic_myo
+        from recorder.sources.factory import open_synthetic_myo
         subject = SyntheticSubject(seed=0)
         src = open_synthetic_myo(subject=subject, seed=0, log_s=seconds + 120)
         emu = src.emulator
         return subject, src, emu.truth_times, emu.sent_values
     if kind == "cyton":
-        from recorder.sources import open_synthetic_cyton
+        from recorder.sources.factory import open_synthetic_cyton
         subject = SyntheticSubject(seed=0)
         src = open_synthetic_cyton(subject=subject, seed=0)
         emu = src.emulator
@@ -149,11 +149,11 @@ class _Kept:
 
 def soak(kind: str, seconds: float, workdir: Path) -> dict:
     """Record ``seconds`` from source ``kind`` through a full Capture; returns figures (see module doc)."""
-    from recorder.camera import open_camera
-    from recorder.capture import Capture, CaptureListenerBase
-    from recorder.clock import now
-    from recorder.landmarks import LandmarkWorker
-    from recorder.session import SessionReader
+    from recorder.capture.camera import open_camera
+    from recorder.capture.engine import Capture, CaptureListenerBase
+    from recorder.core.clock import now
+    from recorder.capture.landmarks import LandmarkWorker
+    from recorder.session.format import SessionReader
 
     subject, src, truth, sent = _open(kind, seconds)
     kept = _Kept(with_values=sent is not None)  # index, stamped time (and value) of every sample

@@ -29,7 +29,7 @@ def _child(fmt: str, session: str, out: str, window_ms: float, trace: bool) -> N
     import h5py  # noqa: F401
     import cv2  # noqa: F401
 
-    from recorder import export as ex
+    from recorder.export import files as ex
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if trace:  # slows allocation-heavy code (the CSV formatting) several-fold: time it without
@@ -65,7 +65,7 @@ def main() -> int:
     sim_s = None
     if not session.exists():
         sys.path.insert(0, str(ROOT))
-        from recorder.simulate import make_synthetic_session
+        from recorder.imports.synthetic_sessions import make_synthetic_session
         t = time.perf_counter()
         make_synthetic_session(session, duration_s=args.minutes * 60, seed=0, hand_dropout=0.05)
         sim_s = round(time.perf_counter() - t, 1)

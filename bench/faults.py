@@ -28,10 +28,10 @@ GROUP = "faults"
 def _open_emulated(kind: str, subject, log_s: float = 600.0):
     """(driver, emulator, sent(first, n) -> (n, 8) values; KeyError/IndexError if never produced)."""
     if kind == "myo":
-        from recorder.sources import open_synthetic_myo
+        from recorder.sources.factory import open_synthetic_myo
         src = open_synthetic_myo(subject=subject, seed=1, log_s=log_s)
         return src, src.emulator, src.emulator.sent_values
-    from recorder.sources import open_synthetic_cyton
+    from recorder.sources.factory import open_synthetic_cyton
     src = open_synthetic_cyton(subject=subject, seed=1)
     return src, src.emulator, src.emulator.sent_counts
 
@@ -59,7 +59,7 @@ def _produced(sent, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _wait_streaming(src, timeout: float = 20.0) -> None:
-    from recorder.types import DeviceState
+    from recorder.core.types import DeviceState
     deadline = time.monotonic() + timeout
     while src.status().state != DeviceState.STREAMING or src.status().samples_received == 0:
         if time.monotonic() > deadline:
@@ -72,9 +72,9 @@ def _wait_streaming(src, timeout: float = 20.0) -> None:
 def unplug_case(kind: str, cycles: int, workdir: Path, seed: int = 0) -> dict:
     """Record while pulling the emulator's port ``cycles`` times; every produced sample whose true
     time lies outside the file's recorded gaps must be in the file with the right value."""
-    from recorder.capture import Capture
-    from recorder.session import SessionReader
-    from recorder.synthetic import SyntheticSubject
+    from recorder.capture.engine import Capture
+    from recorder.session.format import SessionReader
+    from recorder.sources.synthetic import SyntheticSubject
 
     rng = random.Random(seed)
     subject = SyntheticSubject(seed=1)
@@ -162,8 +162,8 @@ def unplug_case(kind: str, cycles: int, workdir: Path, seed: int = 0) -> dict:
 def garbage_case(kind: str, seconds: float) -> dict:
     """Stream with garbage, truncated and duplicated packets, then clean; the driver must survive,
     count bad packets, resynchronise, and never deliver a sample with a wrong value or index."""
-    from recorder.synthetic import SyntheticSubject
-    from recorder.types import DeviceState
+    from recorder.sources.synthetic import SyntheticSubject
+    from recorder.core.types import DeviceState
 
     subject = SyntheticSubject(seed=2)
     src, emu, sent = _open_emulated(kind, subject, log_s=seconds + 60)
@@ -216,7 +216,7 @@ def garbage_case(kind: str, seconds: float) -> dict:
 
 def _kill_child(path: str) -> int:
     """Child: record synthetic Myo + camera until killed; prints READY when recording."""
-    from recorder.capture import Capture, CaptureListenerBase
+    from recorder.capture.engine import Capture, CaptureListenerBase
     cap = Capture.from_specs("synthetic", "synthetic", "auto", seed=3)
     cap.start()
     first = threading.Event()
@@ -235,8 +235,8 @@ def _kill_child(path: str) -> int:
 
 
 def kill_case(runs: int, workdir: Path, seed: int = 0) -> dict:
-    from recorder.clock import now
-    from recorder.session import SessionReader
+    from recorder.core.clock import now
+    from recorder.session.format import SessionReader
 
     rng = random.Random(seed)
     worst_emg = worst_video = 0.0
@@ -290,7 +290,7 @@ def _diskfull_child(path: str, limit_bytes: int) -> int:
     import resource
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
-    from recorder.capture import Capture, CaptureListenerBase
+    from recorder.capture.engine import Capture, CaptureListenerBase
 
     errors: list[str] = []
     got = threading.Event()
@@ -317,7 +317,7 @@ def _diskfull_child(path: str, limit_bytes: int) -> int:
 
 
 def diskfull_case(workdir: Path, limit_mb: float = 3.0) -> dict:
-    from recorder.session import SessionReader
+    from recorder.session.format import SessionReader
 
     path = workdir / "diskfull.h5"
     path.unlink(missing_ok=True)
@@ -355,7 +355,7 @@ def diskfull_case(workdir: Path, limit_mb: float = 3.0) -> dict:
 
 def _attempt_session(path: Path) -> tuple[str, str]:
     """('opened' | 'clear' | 'unclear', detail). Clear: SessionFormatError/FileNotFoundError naming the file."""
-    from recorder.session import SessionFormatError, SessionReader
+    from recorder.session.format import SessionFormatError, SessionReader
     try:
         with SessionReader(path) as r:
             r.summary()
@@ -388,7 +388,7 @@ def _attempt_in_child(path: Path, timeout_s: float = 30.0) -> tuple[str, str]:
 def corrupt_files_case(workdir: Path) -> dict:
     import h5py
 
-    from recorder.simulate import make_synthetic_session
+    from recorder.imports.synthetic_sessions import make_synthetic_session
 
     d = workdir / "corrupt"
     shutil.rmtree(d, ignore_errors=True)
@@ -452,9 +452,9 @@ class _Evil:
 def corrupt_models_case(workdir: Path) -> dict:
     import torch
 
-    from recorder.modelio import ModelFormatError, load_model
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import train
+    from recorder.model.folder import ModelFormatError, load_model
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import train
 
     d = workdir / "models"
     shutil.rmtree(d, ignore_errors=True)
@@ -676,8 +676,8 @@ def run(ctx: Context) -> list[Row]:
 _WRITER_CHILD = """
 import os, sys, time
 import numpy as np
-from recorder.session import SessionWriter
-from recorder.types import EmgChunk
+from recorder.session.format import SessionWriter
+from recorder.core.types import EmgChunk
 path, seconds = sys.argv[1], float(sys.argv[2])
 w = SessionWriter(path, sample_rate_hz=200, channel_names=["a", "b"], t0=0.0, flush_interval_s=0.1).start()
 print("started", flush=True)
@@ -712,12 +712,12 @@ def one_writer_case(workdir: Path) -> dict:
     recording checked sample by sample; overwrites of existing files without --force; repair."""
     import h5py
 
-    from recorder.cli import main as cli
-    from recorder.export import export
-    from recorder.importers import import_csv
-    from recorder.session import (SessionReader, SessionWriter, recover, repair, save_annotations,
+    from recorder.cli.emgrec import main as cli
+    from recorder.export.files import export
+    from recorder.imports.tables import import_csv
+    from recorder.session.format import (SessionReader, SessionWriter, recover, repair, save_annotations,
                                   save_landmarks)
-    from recorder.simulate import make_synthetic_session
+    from recorder.imports.synthetic_sessions import make_synthetic_session
 
     d = workdir / "writers"
     shutil.rmtree(d, ignore_errors=True)

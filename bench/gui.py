@@ -59,7 +59,7 @@ def run(ctx: Context) -> list[Row]:
         from PySide6 import QtCore, QtWidgets
 
         from app.main_window import MainWindow
-        from app.settings import Settings
+        from app.qt.settings import Settings
     except ImportError as e:
         return rows + [Row(GROUP, "redraw rate", None, status="not yet measured", note=f"app not importable: {e}")]
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
@@ -98,7 +98,7 @@ def run(ctx: Context) -> list[Row]:
     pump(3)
     # Steady state: the window defers scipy.signal and the training engine (torch) to after it shows
     # (start-up rows above); those imports hold the GIL for 2-4 s once, so redraw is measured after them.
-    from app import emg_plot
+    from app.widgets import emg_plot
     t_imp = time.monotonic()
     imports_done = pump(60, lambda: emg_plot._signal_module is not None and w.train_view.model.count() > 0)
     t_imp = time.monotonic() - t_imp
@@ -156,8 +156,8 @@ def _dense_source(ctx: Context, w, pump) -> list[Row]:
 def _live_overlay(ctx: Context, w, tmp: Path, pump) -> list[Row]:
     """EMG chunk arrival -> predicted hand painted over the camera image, with the app's own probe
     (LivePreview.latency_stats), for a small pose model trained on the same synthetic subject."""
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import train
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import train
 
     s = make_synthetic_session(tmp / "live.h5", duration_s=30.0, seed=0)
     cfg = {"task": "pose", "model": {"name": "small_lstm"}, "train": {"epochs": 2, "threads": 1}}

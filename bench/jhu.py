@@ -1,5 +1,5 @@
 """A small loader of the raw JHU NTX 2023 rows (../shared/data/emg-pose/jhu-ntx2023) for the quality
-bench's feature-model comparison (the network rows import the sessions with recorder.pose_import,
+bench's feature-model comparison (the network rows import the sessions with recorder.imports.pose,
 the documented way; this reads the irregular rows as they are): EMG rows on a 12-hour clock
 (+12 h), exact repeats of the previous row dropped, angle rows kept where all five angles lie
 strictly inside (1, 179.5) degrees (0 / 180 are MediaPipe failures, see the data's README)."""

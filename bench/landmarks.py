@@ -27,15 +27,15 @@ def _frames(n_images: int, hold: int) -> tuple[list[np.ndarray], str, list[Path]
         paths = sorted(folder.glob("*.png"))[:n_images]
         imgs = [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in paths]
         return [im for im in imgs for _ in range(hold)], f"HaGRID photos ({len(paths)} x {hold} frames)", paths
-    from recorder.camera import SyntheticCamera
-    from recorder.synthetic import SyntheticSubject
+    from recorder.capture.camera import SyntheticCamera
+    from recorder.sources.synthetic import SyntheticSubject
     cam = SyntheticCamera(SyntheticSubject(seed=0))
     imgs = [cam.capture(1000.0 + i / 30)[0] for i in range(n_images * hold)]
     return imgs, "synthetic renders (HaGRID folder absent)", []
 
 
 def _direct(frames) -> float:
-    from recorder.landmarks import HandDetector
+    from recorder.capture.landmarks import HandDetector
     with HandDetector(static_image_mode=False) as det:
         det.process(frames[0])  # model warm-up outside the timing, as the worker does in start()
         t = time.perf_counter()
@@ -45,9 +45,9 @@ def _direct(frames) -> float:
 
 
 def _pipeline(frames) -> float:
-    from recorder.clock import now
-    from recorder.landmarks import LandmarkWorker
-    from recorder.types import Frame
+    from recorder.core.clock import now
+    from recorder.capture.landmarks import LandmarkWorker
+    from recorder.core.types import Frame
 
     done = threading.Event()
     count = [0]
@@ -88,16 +88,16 @@ def run(ctx: Context) -> list[Row]:
             Row(GROUP, "pipeline / direct frames/s", p / d, "ratio", ">= 0.95",
                 note=f"runs direct {', '.join(f'{v:.1f}' for v in direct)}; pipeline {', '.join(f'{v:.1f}' for v in pipe)}")]
     # End-to-end: a paced camera (15 fps) -> worker; latency = capture time to landmarks ready.
-    from recorder.camera import ImageFolderSource
-    from recorder.landmarks import LandmarkWorker
+    from recorder.capture.camera import ImageFolderSource
+    from recorder.capture.landmarks import LandmarkWorker
     lat: list[float] = []
     w = LandmarkWorker(mode="mediapipe")
     w.start(lambda f, lm: lat.append(lm.latency_s))
     if paths:
         cam = ImageFolderSource(paths, fps=15.0, hold=3, size=(640, 480))
     else:
-        from recorder.camera import SyntheticCamera
-        from recorder.synthetic import SyntheticSubject
+        from recorder.capture.camera import SyntheticCamera
+        from recorder.sources.synthetic import SyntheticSubject
         cam = SyntheticCamera(SyntheticSubject(seed=0), fps=15.0)
     cam.start(w.submit)
     time.sleep(ctx.pick(10.0, 30.0))

@@ -45,13 +45,13 @@ def main() -> int:
     import psutil
     from PySide6 import QtCore, QtWidgets
 
-    import app.camera_view as cvmod
-    import app.live_preview as lpmod
+    import app.widgets.camera_view as cvmod
+    import app.train.live_preview as lpmod
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.qt.settings import Settings
     from bench import gui
     from bench.core import Context
-    from recorder.clock import now
+    from recorder.core.clock import now
 
     stamps: dict[float, dict] = {}  # arrival -> stage times (host s)
     paints: list[tuple[float, float]] = []  # (t, duration s)
@@ -152,7 +152,7 @@ def main() -> int:
     cv.connect_sources("synthetic", "synthetic")
     assert pump(60, lambda: cv.capture is not None), "capture did not connect"
     pump(3)
-    from app import emg_plot
+    from app.widgets import emg_plot
     pump(60, lambda: emg_plot._signal_module is not None and w.train_view.model.count() > 0)
     load0 = os.getloadavg()
     rows = gui._live_overlay(ctx, w, tmp, measured_pump)

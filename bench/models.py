@@ -1,4 +1,4 @@
-"""Models: training windows/s of recorder.training.train per model vs a minimal PyTorch loop on the
+"""Models: training windows/s of recorder.model.training.train per model vs a minimal PyTorch loop on the
 same tensors (same model, optimiser, batch size, threads), the batch-gathered windows (the default)
 vs materialised windows, inference latency per window, and training memory: peak RSS of training
 on 10 and 60 min of 16 ch x 2 kHz (a child process each), and one epoch of a 10-hour data set
@@ -50,11 +50,11 @@ def _minimal_loop(net, X, Y, batch: int, epochs: int, lr: float) -> float:
 def run(ctx: Context) -> list[Row]:
     import torch
 
-    from recorder import dataset as ds
-    from recorder.models import build_model, model_names
-    from recorder.modelio import load_model
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import train
+    from recorder.dataset import windows as ds
+    from recorder.model.architectures import build_model, model_names
+    from recorder.model.folder import load_model
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import train
 
     torch.set_num_threads(1)  # the machine is shared; one thread for both sides keeps the ratio fair
     sess = make_synthetic_session(ctx.workdir / "models-session.h5", duration_s=ctx.pick(120.0, 300.0), seed=7)
@@ -88,7 +88,7 @@ def run(ctx: Context) -> list[Row]:
         torch.manual_seed(0)
         net = build_model({"name": name, "params": {}}, len(ws.channel_names), ws.window_n, ws.y.shape[1])
         r_min = _minimal_loop(net, X, Y, 128, epochs, 2e-3)
-        rows += [Row(GROUP, f"{name}: training (recorder.training.train)", r_train, "windows/s",
+        rows += [Row(GROUP, f"{name}: training (recorder.model.training.train)", r_train, "windows/s",
                      note=f"{len(tr)} training windows of {ws.window_n} x {len(ws.channel_names)}, 1 thread; "
                           f"includes per-epoch validation"),
                  Row(GROUP, f"{name}: train / minimal PyTorch loop", r_train / r_min, "ratio", ">= 0.9",
@@ -131,8 +131,8 @@ def _child_train(spec: dict) -> dict:
 
     import psutil
 
-    from recorder import dataset as ds
-    from recorder.training import train
+    from recorder.dataset import windows as ds
+    from recorder.model.training import train
 
     me = psutil.Process()
     peak = [0]
@@ -181,8 +181,8 @@ def write_random_sessions(folder: Path, hours: float, n_sessions: int, rate: flo
     """EMG-only sessions of random int16 samples with random gesture labels, written straight
     through SessionWriter (no simulation: a 10-hour set in minutes). For throughput and memory only;
     there is nothing to learn in them."""
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk
+    from recorder.session.format import SessionWriter
+    from recorder.core.types import EmgChunk
 
     rng = np.random.default_rng(seed)
     paths = []
@@ -215,8 +215,8 @@ def write_random_sessions(folder: Path, hours: float, n_sessions: int, rate: flo
 
 
 def memory_rows(ctx: Context) -> list[Row]:
-    from recorder.simulate import make_synthetic_session
-    from recorder.streaming import should_stream
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.streaming import should_stream
 
     rows: list[Row] = []
     d = ctx.workdir / "memory"
@@ -267,12 +267,12 @@ def live_rows(ctx: Context, model_dir) -> list[Row]:
     import threading
 
     try:
-        from recorder.live import LivePredictor
+        from recorder.live.predictor import LivePredictor
     except ImportError as e:
         return [Row(GROUP, "live preview latency (EMG arrival to prediction)", None, status="not yet measured",
-                    note=f"recorder.live not importable: {e}")]
-    from recorder.capture import Capture, CaptureListenerBase
-    from recorder.clock import now
+                    note=f"recorder.live.predictor not importable: {e}")]
+    from recorder.capture.engine import Capture, CaptureListenerBase
+    from recorder.core.clock import now
 
     live = LivePredictor(model_dir)
     arrival_of: dict[float, float] = {}
@@ -318,11 +318,11 @@ def onnx_rows(ctx: Context, model_dir, X: np.ndarray) -> list[Row]:
     and its largest difference from PyTorch on 100 windows. X: (N, T, C) windows of the session."""
     name = "ONNX (onnxruntime) inference latency per window p50"
     try:
-        from recorder.onnx_export import OnnxRunner, check_onnx, export_onnx
+        from recorder.model.onnx_export import OnnxRunner, check_onnx, export_onnx
         import onnx, onnxruntime  # noqa: F401
     except ImportError as e:
         return [Row(GROUP, name, None, status="not yet measured", note=f"pip install 'emgrec[onnx]' ({e})")]
-    from recorder.modelio import load_model
+    from recorder.model.folder import load_model
 
     m = load_model(model_dir)
     f = export_onnx(m.module, m.window_n, len(m.channel_names), ctx.workdir / "bench-model.onnx")

@@ -38,12 +38,12 @@ def run(ctx: Context) -> list[Row]:
 
 # -- synthetic pose --------------------------------------------------------------------------------
 def pose_rows(ctx: Context) -> list[Row]:
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import DEFAULT_CONFIG, train
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import DEFAULT_CONFIG, train
 
     duration = ctx.pick(300.0, 600.0)
     sess = make_synthetic_session(ctx.workdir / "quality-synthetic.h5", duration_s=duration, seed=SUBJECT_SEED)
-    from recorder.dataset import read_session
+    from recorder.dataset.windows import read_session
     # The session writer drops frames (and their landmarks) when its queue backs up on a loaded
     # machine, so the anchors, and the figures in their last digit, depend on load: say how many.
     n_frames = len(read_session(sess).frame_t)
@@ -98,9 +98,9 @@ def gesture_rows(ctx: Context) -> list[Row]:
 
 
 def _hand_rows(ctx: Context, hand: str, files: list[Path]) -> list[Row]:
-    from recorder import dataset as ds
-    from recorder.importers import import_myo_readings
-    from recorder.training import evaluate_windows, train
+    from recorder.dataset import windows as ds
+    from recorder.imports.tables import import_myo_readings
+    from recorder.model.training import evaluate_windows, train
 
     out = ctx.workdir / f"myo-{hand}"
     out.mkdir(parents=True, exist_ok=True)
@@ -136,11 +136,11 @@ def realistic_rows(ctx: Context) -> list[Row]:
     """Three sessions of the realistic subject (different band rotation/placement, drifts, camera
     latency): within-session (val of the cross split) and new-session (test) ratios of the default
     model with the lag estimated per session; then a fourth session calibrated on its first 60 s."""
-    from recorder.calibrate import calibrate
-    from recorder.lag import estimate_session_lag, write_lag
-    from recorder.training import train
-    from recorder.simulate import make_synthetic_session
-    from recorder import dataset as ds
+    from recorder.model.calibrate import calibrate
+    from recorder.dataset.lag import estimate_session_lag, write_lag
+    from recorder.model.training import train
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.dataset import windows as ds
     import h5py, json
 
     duration = ctx.pick(240.0, 600.0)
@@ -193,7 +193,7 @@ def _hgb_predict(models: list, X: np.ndarray) -> np.ndarray:
 
 def jhu_rows(ctx: Context) -> list[Row]:
     """Angle MAE / mean-angle baseline on the JHU recordings, imported with the documented command
-    (recorder.pose_import, 50 Hz, label cleaning on): the default network with angle targets within
+    (recorder.imports.pose, 50 Hz, label cleaning on): the default network with angle targets within
     session B (train the first 70 %, test the last 20 %) beside the ridge; B's model calibrated on
     A's first 60 s, on the rest of A (baseline: the mean of those 60 s) beside the references; and
     a gradient-boosted feature model on the raw rows (bench/jhu.py) for comparison."""
@@ -202,9 +202,9 @@ def jhu_rows(ctx: Context) -> list[Row]:
     if not (jhu.JHU_ROOT / "session-b_emg.csv").is_file():
         return [Row(GROUP, "JHU: angle MAE / mean-angle baseline, within B", None, status=SKIP,
                     note=f"data not found under {jhu.JHU_ROOT}")]
-    from recorder.calibrate import calibrate
-    from recorder.pose_import import import_paired
-    from recorder.training import train
+    from recorder.model.calibrate import calibrate
+    from recorder.imports.pose import import_paired
+    from recorder.model.training import train
 
     paths = {}
     for k in ("a", "b"):

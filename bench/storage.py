@@ -18,8 +18,8 @@ def _payload(seconds: float, rate: float = 2000.0, n_ch: int = 16, fps: float = 
     """EMG chunks (10 ms each) and JPEG frames equivalent to ``seconds`` of recording."""
     import cv2
 
-    from recorder.camera import SyntheticCamera
-    from recorder.synthetic import SyntheticSubject
+    from recorder.capture.camera import SyntheticCamera
+    from recorder.sources.synthetic import SyntheticSubject
 
     rng = np.random.default_rng(0)
     n = int(seconds * rate)
@@ -35,8 +35,8 @@ def _payload(seconds: float, rate: float = 2000.0, n_ch: int = 16, fps: float = 
 
 def _write_session(path, x, t, jpegs, n_frames, libver) -> tuple[float, int, object]:
     """Seconds to write the payload through SessionWriter in the given HDF5 format; frames; error."""
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk, Frame, Landmarks
+    from recorder.session.format import SessionWriter
+    from recorder.core.types import EmgChunk, Frame, Landmarks
 
     step = 20  # 10 ms chunks at 2 kHz
     path.unlink(missing_ok=True)
@@ -60,7 +60,7 @@ def _write_session(path, x, t, jpegs, n_frames, libver) -> tuple[float, int, obj
 
 
 def run(ctx: Context) -> list[Row]:
-    from recorder.session import LIBVER, SessionReader
+    from recorder.session.format import LIBVER, SessionReader
 
     seconds = ctx.pick(60.0, 300.0)
     x, t, jpegs, n_frames = _payload(seconds)
@@ -118,8 +118,8 @@ def run(ctx: Context) -> list[Row]:
 def checksum_rows(ctx: Context) -> list[Row]:
     """Write cost of the Fletcher32 chunk checksums: the same payload written with and without them,
     alternately in one run (best of each), so machine load hits both alike."""
-    from recorder import session
-    from recorder.types import EmgChunk, Frame
+    from recorder.session import format as session
+    from recorder.core.types import EmgChunk, Frame
 
     seconds = ctx.pick(30.0, 120.0)
     x, t, jpegs, n_frames = _payload(seconds)

@@ -3,6 +3,6 @@
 if __name__ == "__main__":
     import sys
 
-    from .cli import main
+    from recorder.cli.emgrec import main
 
     sys.exit(main())

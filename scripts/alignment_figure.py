@@ -18,12 +18,12 @@ import numpy as np
 def curves(path, rate: float = 20.0, smooth_s: float = 0.4):
     """(t (M,), envelope, angle speed, mean bend (180 - angle)), (M,) each on a common grid of
     ``rate`` Hz, z-scored."""
-    from recorder.session import SessionReader
+    from recorder.session.format import SessionReader
     with SessionReader(path) as r:
         t, x = r.emg_t, np.asarray(r.emg_data[:], np.float64)
         ft, a = r.video_t, r.angles
         if a is None:
-            from recorder.angles import angles_from_landmarks
+            from recorder.dataset.angles import angles_from_landmarks
             a = angles_from_landmarks(np.asarray(r.landmarks_world[:]))
     a = np.asarray(a, np.float64)
     ok = np.isfinite(a).all(axis=1) & ((a > 1) & (a < 179.5)).all(axis=1)

@@ -13,7 +13,7 @@ protocol running, and grabs the window (QWidget.grab) into ``capture.png``. Prin
 display redraw rate (frames/s) while recording.
 
 ``train``: writes a synthetic session (``--train-minutes``, default 10) and trains the default model
-of :data:`recorder.training.DEFAULT_CONFIG` on it from the Train tab (the real subprocess run), then
+of :data:`recorder.model.training.DEFAULT_CONFIG` on it from the Train tab (the real subprocess run), then
 grabs the finished run (curves, metrics beside the mean-pose baseline, per-finger bars) into
 ``train.png`` and prints the held-out figures (the default envelope_lstm trained in 38 s on 2 busy
 cores; small_lstm took 23 min).
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
 def _window(a, tmp: Path):
     """A main window of ``--size`` with its settings (output folder, subject metadata) in ``tmp``."""
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.qt.settings import Settings
 
     settings = Settings(tmp / "settings.ini")
     settings.set_output_dir(tmp)
@@ -134,7 +134,7 @@ def _window(a, tmp: Path):
 
 def shot_capture(a, out: Path) -> int:
     """Record with the synthetic devices and grab the Capture tab into capture.png."""
-    from app.emg_plot import FpsMeter
+    from app.widgets.emg_plot import FpsMeter
 
     w = _window(a, Path(tempfile.mkdtemp(prefix="emgrec-shots-")))
     cv = w.capture_view
@@ -166,8 +166,8 @@ def shot_capture(a, out: Path) -> int:
 
 def shot_train(a, out: Path) -> int:
     """Train DEFAULT_CONFIG's model on a synthetic session from the Train tab; grab it into train.png."""
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import DEFAULT_CONFIG, resolve_split
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import DEFAULT_CONFIG, resolve_split
 
     tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
     sessions = tmp / "sessions"
@@ -232,8 +232,8 @@ def shot_train(a, out: Path) -> int:
 
 def shot_calibrate(a, out: Path) -> int:
     """Go live with a small model, run the Calibrate flow on the synthetic devices, grab its dialog."""
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import train
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import train
 
     tmp = Path(tempfile.mkdtemp(prefix="emgrec-shots-"))
     t = time.monotonic()

@@ -30,7 +30,7 @@ def _digest(path: Path) -> str:
 
 
 def _shared(tmp_path_factory, name: str, **kw):
-    from recorder.simulate import make_synthetic_session
+    from recorder.imports.synthetic_sessions import make_synthetic_session
     p = make_synthetic_session(tmp_path_factory.mktemp(name) / f"{name}.h5", **kw)
     before = _digest(p)
     yield p
@@ -74,8 +74,8 @@ def session_copy(tmp_path):
 _CRASH = textwrap.dedent("""
     import os, sys, time
     import numpy as np
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk, Frame, Landmarks
+    from recorder.session.format import SessionWriter
+    from recorder.core.types import EmgChunk, Frame, Landmarks
     w = SessionWriter(sys.argv[1], sample_rate_hz=200, channel_names=["a", "b", "c"], t0=0.0,
                       flush_interval_s=0.1, metadata={"subject": "crash"}).start()
     for k in range(0, 3000, 25):
@@ -112,7 +112,7 @@ def crashed_session(_crashed_once, tmp_path) -> Path:
     """A writable copy (``tmp_path/crashed.h5``, with its stale lock sidecar) of a session whose writer
     died (see :func:`crash_session`; the child runs once per test run). Only a SWMR reader opens it
     until it is recovered or repaired."""
-    from recorder.writelock import lock_path
+    from recorder.session.writelock import lock_path
     dst = tmp_path / "crashed.h5"
     shutil.copyfile(_crashed_once, dst)
     if lock_path(_crashed_once).exists():

@@ -8,7 +8,7 @@ import pytest
 
 def live_threads() -> set[threading.Thread]:
     # QThreadPool threads that ran Python code appear as _DummyThread; they belong to Qt's pool.
-    # The one-shot scipy.signal import of app.emg_plot ends by itself (once per process).
+    # The one-shot scipy.signal import of app.widgets.emg_plot ends by itself (once per process).
     return {t for t in threading.enumerate()
             if not isinstance(t, threading._DummyThread) and t.name != "import-scipy-signal"}
 

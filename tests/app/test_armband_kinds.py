@@ -1,7 +1,7 @@
 """The Armband list offers the BrainFlow and Bluetooth-Myo sources, and builds their specs."""
 import pytest
 
-from app.capture_view import EMG_KINDS, emg_spec
+from app.capture.view import EMG_KINDS, emg_spec
 
 
 def test_app_armband_list_offers_brainflow():

@@ -6,9 +6,9 @@ import threading
 import numpy as np
 from PySide6 import QtCore
 
-from app.bridge import CaptureBridge
-from recorder.clock import now
-from recorder.types import CaptureListener, DeviceState, EmgChunk, Frame, Landmarks
+from app.qt.bridge import CaptureBridge
+from recorder.core.clock import now
+from recorder.core.types import CaptureListener, DeviceState, EmgChunk, Frame, Landmarks
 
 
 class FakeCapture:
@@ -67,8 +67,8 @@ def test_worker_thread_events_arrive_typed_on_the_gui_thread(qtbot):
 
 
 def test_capture_view_banner_follows_typed_device_states(qtbot, tmp_path):
-    from app.capture_view import CaptureView
-    from app.settings import Settings
+    from app.capture.view import CaptureView
+    from app.qt.settings import Settings
 
     cv = CaptureView(Settings(tmp_path / "settings.ini"))
     qtbot.addWidget(cv)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from app.calibrate_dialog import REPORT_ROWS
+from app.train.calibrate_dialog import REPORT_ROWS
 from app.main_window import MainWindow
-from app.settings import Settings
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
-from recorder.training import train
+from app.qt.settings import Settings
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.model.training import train
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
-"""The Capture tab's Recording and Session boxes (app.capture_panels), apart from the view: they
+"""The Capture tab's Recording and Session boxes (app.capture.panels), apart from the view: they
 start from the settings, the folder typed is saved back, and metadata() reads the fields."""
-from app.capture_panels import ErrorBanner, RecordingPanel, SessionPanel
-from app.settings import Settings
+from app.capture.panels import ErrorBanner, RecordingPanel, SessionPanel
+from app.qt.settings import Settings
 
 
 def test_panels_read_and_save_settings(qtbot, tmp_path):

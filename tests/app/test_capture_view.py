@@ -6,8 +6,8 @@ import pytest
 from PySide6 import QtCore
 
 from app.main_window import MainWindow
-from app.settings import Settings
-from recorder.session import SessionReader
+from app.qt.settings import Settings
+from recorder.session.format import SessionReader
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from app.emg_plot import EmgPlot, peak_decimate
+from app.widgets.emg_plot import EmgPlot, peak_decimate
 
 
 def test_peak_decimate_keeps_spikes_and_the_newest_edge():

@@ -1,4 +1,4 @@
-"""The GUI's one error relay (app.errors.friendly_error): the texts the dialogs and the training view
+"""The GUI's one error relay (app.qt.errors.friendly_error): the texts the dialogs and the training view
 show, the engine's error root as the pivot, and no second copy of the relay in app/."""
 import ast
 import errno
@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 import app
-from app.errors import error_from_line, friendly_error
-from recorder.camera import CameraError
-from recorder.dataset import DatasetError
-from recorder.errors import EmgrecError
-from recorder.export import ExportError
-from recorder.importers import ImportFormatError
-from recorder.session import SessionFormatError
-from recorder.writelock import SessionBusyError
+from app.qt.errors import error_from_line, friendly_error
+from recorder.capture.camera import CameraError
+from recorder.dataset.windows import DatasetError
+from recorder.core.errors import EmgrecError
+from recorder.export.files import ExportError
+from recorder.imports.tables import ImportFormatError
+from recorder.session.format import SessionFormatError
+from recorder.session.writelock import SessionBusyError
 
 
 def test_only_one_relay_in_the_gui():

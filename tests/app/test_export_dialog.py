@@ -10,9 +10,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices
 
-from app.export_dialog import ExportDialog
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
+from app.dialogs.export_dialog import ExportDialog
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_cancel_button_and_errors(qtbot, make_dialog, session, tmp_path):
 def test_formats_and_default_names_come_from_the_engine(qtbot, make_dialog, session, tmp_path, monkeypatch):
     import dataclasses
 
-    from recorder import export as ex
+    from recorder.export import files as ex
 
     dlg = make_dialog([session])
     offered = [(dlg.format_combo.itemData(i), dlg.format_combo.itemText(i)) for i in range(dlg.format_combo.count())]

@@ -48,8 +48,8 @@ def test_demo_subject_performs_the_pressed_gesture(qtbot, window):  # noqa: F811
     import numpy as np
     from PySide6 import QtCore
 
-    from recorder.clock import now
-    from recorder.synthetic import POSES
+    from recorder.core.clock import now
+    from recorder.sources.synthetic import POSES
 
     w, cv = window, window.capture_view
     cap = _connect(qtbot, w)

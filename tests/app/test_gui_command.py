@@ -29,7 +29,7 @@ def test_emgrec_gui_starts_and_keeps_running(tmp_path):
 
 def test_missing_qt_system_libraries_are_named_with_the_install_command(monkeypatch):
     """On a fresh Linux desktop Qt names one library and aborts; `emgrec gui` names all of them."""
-    from app import syslibs
+    from app.qt import syslibs
 
     ldd = ("\tlibxcb-cursor.so.0 => /lib/x86_64-linux-gnu/libxcb-cursor.so.0 (0x1)\n"
            "\tlibxcb-icccm.so.4 => not found\n\tlibxkbcommon-x11.so.0 => not found\n"

@@ -6,8 +6,8 @@ import functools
 import numpy as np
 import pytest
 
-from app.import_dialog import ImportDialog, guess_format
-from recorder.session import SessionReader
+from app.dialogs.import_dialog import ImportDialog, guess_format
+from recorder.session.format import SessionReader
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_guess_format(shared_data, tmp_path):
 
 def test_main_window_import_refreshes_library(qtbot, tmp_path, monkeypatch):
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.qt.settings import Settings
 
     settings = Settings(tmp_path / "settings.ini")
     lib = tmp_path / "sessions"
@@ -274,8 +274,8 @@ def test_xdf_is_guessed_and_imported(qtbot, make_dialog, tmp_path):
 
 
 def test_dialog_and_cli_import_through_the_same_function(qtbot, make_dialog, tmp_path, monkeypatch):
-    from recorder import import_job
-    from recorder.cli import main
+    from recorder.imports import job as import_job
+    from recorder.cli.emgrec import main
 
     calls = []
     real = import_job.import_to_session

@@ -1,11 +1,11 @@
-"""The GUI's Armband list is the engine's table of EMG source kinds (recorder.sources.EMG_SOURCES),
+"""The GUI's Armband list is the engine's table of EMG source kinds (recorder.sources.factory.EMG_SOURCES),
 which also writes the CLI help (EMG_SPEC_HELP); each entry builds a spec the engine's factory accepts."""
 import re
 
 import pytest
 
-from app.capture_view import EMG_KINDS, emg_spec, panel_choice
-from recorder.sources import EMG_SOURCES, EMG_SPEC_HELP, open_emg
+from app.capture.view import EMG_KINDS, emg_spec, panel_choice
+from recorder.sources.factory import EMG_SOURCES, EMG_SPEC_HELP, open_emg
 
 
 def _engine_kinds() -> set[str]:
@@ -27,7 +27,7 @@ def test_the_help_is_the_engine_table():
 def test_the_gui_and_record_commands_show_the_engine_list():
     import argparse
 
-    from recorder.cli import build_parser
+    from recorder.cli.emgrec import build_parser
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for cmd in ("gui", "record"):
         emg = next(a for a in sub.choices[cmd]._actions if a.dest == "emg")

@@ -2,9 +2,9 @@
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.labeling import LabelController, LabelPanel, normalize_key
-from app.protocol_view import ProtocolView
-from app.settings import Gesture, Settings
+from app.capture.labeling import LabelController, LabelPanel, normalize_key
+from app.capture.protocol_view import ProtocolView
+from app.qt.settings import Gesture, Settings
 
 
 class FakeCapture:
@@ -84,7 +84,7 @@ def test_unflagged_x_autorepeat_pairs_are_one_label(panel, qtbot):
         qtbot.wait(20)
         _key(target, QtCore.Qt.Key.Key_2, release=True)
         _key(target, QtCore.Qt.Key.Key_2)
-    from recorder.clock import now
+    from recorder.core.clock import now
     t_release = now()
     _key(target, QtCore.Qt.Key.Key_2, release=True)
     qtbot.waitUntil(lambda: len(cap.calls) == 2, timeout=2000)

@@ -6,10 +6,10 @@ import threading
 import pytest
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from app.library import COLUMNS, LibraryView
-from app.workers import Cancelled, WorkerPool
-from recorder.types import Progress
-from recorder.simulate import make_synthetic_session
+from app.review.library import COLUMNS, LibraryView
+from app.qt.workers import Cancelled, WorkerPool
+from recorder.core.types import Progress
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 @pytest.fixture(autouse=True)
@@ -196,8 +196,8 @@ def test_an_export_in_the_folder_is_not_listed_as_a_session(qtbot, folder, tmp_p
     nor the Train list shows it as an "unreadable" session; the Library says it skipped it."""
     import h5py
 
-    from app.settings import Settings
-    from app.train_view import TrainView
+    from app.qt.settings import Settings
+    from app.train.view import TrainView
 
     with h5py.File(folder / "alpha_windows.h5", "w") as f:
         f.attrs["format"] = "emgrec-windows"
@@ -224,7 +224,7 @@ def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, di
                                                              session_copy):
     """A crashed (never closed) file offers Repair…: declined, nothing changes; confirmed, the
     engine's repair runs off the GUI thread, the result is shown and the row is no longer "not closed"."""
-    from recorder.session import SessionReader
+    from recorder.session.format import SessionReader
 
     p = crashed_session
     session_copy(short_session, "fine.h5")
@@ -259,7 +259,7 @@ def test_repair_a_crashed_session_asks_then_runs_in_a_worker(qtbot, tmp_path, di
 
 
 def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path, dialogs, short_session, session_copy):
-    from recorder.writelock import WriteLock
+    from recorder.session.writelock import WriteLock
 
     p = session_copy(short_session, "live.h5")
     lock = WriteLock(p, "a recording").acquire("record")  # what a recorder holds while it writes
@@ -281,7 +281,7 @@ def test_a_session_being_recorded_shows_recording_and_no_repair(qtbot, tmp_path,
 
 def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs, crashed_session):
     """A writer that took the file after the scan: the engine refuses, the error names the file."""
-    from recorder.writelock import WriteLock
+    from recorder.session.writelock import WriteLock
 
     p = crashed_session
     v = LibraryView()

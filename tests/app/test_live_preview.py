@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from app.camera_view import CameraView
-from app.live_preview import LivePreview, place_on_image
+from app.widgets.camera_view import CameraView
+from app.train.live_preview import LivePreview, place_on_image
 from app.main_window import MainWindow
-from app.settings import Settings
-from recorder.capture import Capture
-from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
-from recorder.training import train
+from app.qt.settings import Settings
+from recorder.capture.engine import Capture
+from recorder.sources.synthetic import SyntheticEmgSource, SyntheticSubject
+from recorder.model.training import train
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_no_camera_gesture_model_and_mismatch(qtbot, models, no_thread_leaks):
 def test_a_model_that_raises_once_does_not_stop_the_preview(qtbot, models, no_thread_leaks, monkeypatch):
     """The preview runs the engine's LiveRunner: a failing prediction is counted and shown in the
     status, and the hand keeps being drawn."""
-    import app.live_preview as lpmod
+    import app.train.live_preview as lpmod
 
     real = lpmod._load_predictor
 
@@ -184,7 +184,7 @@ def test_overlay_repaint_is_the_hands_box_and_leaves_no_trace(qtbot):
     after a resize the next one is a full repaint again."""
     from PySide6 import QtCore, QtGui
 
-    from recorder.types import Frame
+    from recorder.core.types import Frame
 
     class Spy(CameraView):
         def __init__(self):

@@ -2,10 +2,10 @@
 cancelled (``aborted``), not as an error, with no translation by the caller."""
 import threading
 
-from app.workers import Cancelled, WorkerPool
-from recorder.errors import Cancelled as EngineCancelled
-from recorder.errors import EmgrecError
-from recorder.export import ExportCancelled
+from app.qt.workers import Cancelled, WorkerPool
+from recorder.core.errors import Cancelled as EngineCancelled
+from recorder.core.errors import EmgrecError
+from recorder.export.files import ExportCancelled
 
 
 def test_the_gui_and_the_engine_share_the_cancel_type():

@@ -1,11 +1,11 @@
-"""The GUI's side of the one progress type: a worker job reports recorder.types.Progress (and
+"""The GUI's side of the one progress type: a worker job reports recorder.core.types.Progress (and
 nothing else), bars show it the same whatever its unit, and training's JSONL epochs map into it."""
 import pytest
 from PySide6.QtWidgets import QProgressBar
 
-from app.train_view import training_progress
-from app.workers import BAR_STEPS, WorkerPool, show_progress
-from recorder.types import Progress
+from app.train.view import training_progress
+from app.qt.workers import BAR_STEPS, WorkerPool, show_progress
+from recorder.core.types import Progress
 
 
 def test_show_progress_scales_any_unit_and_busy_when_unknown(qtbot):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from app.review import ReviewView
-from app.timeline import minmax_downsample
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
+from app.review.view import ReviewView
+from app.review.timeline import minmax_downsample
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 def _raw(path):
@@ -288,8 +288,8 @@ def test_toolbar_actions(view, session, monkeypatch):
 
 
 def test_label_lane_makes_items_only_for_the_visible_span(qtbot):
-    from app.timeline import TimelineWidget
-    from recorder.annotations import AnnotationModel
+    from app.review.timeline import TimelineWidget
+    from recorder.session.annotations import AnnotationModel
 
     tl = TimelineWidget()
     qtbot.addWidget(tl)

@@ -4,11 +4,11 @@ baseline, model list), Cancel, and a clear error for sessions without usable win
 import pytest
 from PySide6 import QtCore
 
-from app.errors import friendly_error
-from app.settings import Settings
-from app.train_view import TrainView
-from recorder.modelio import ModelMeta
-from recorder.simulate import make_synthetic_session
+from app.qt.errors import friendly_error
+from app.qt.settings import Settings
+from app.train.view import TrainView
+from recorder.model.folder import ModelMeta
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_nothing_selected_is_refused(qtbot, view):
 def test_best_epoch_marker_says_what_it_marks(qtbot):
     """The kept epoch is chosen by validation loss; the validation-MPJPE plot marks it as such
     and stars the lowest-MPJPE epoch separately (they differ here: 4 vs 5)."""
-    from app.plots import CurvesPlot
+    from app.train.plots import CurvesPlot
 
     c = CurvesPlot()
     qtbot.addWidget(c)

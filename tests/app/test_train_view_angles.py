@@ -1,8 +1,8 @@
 """The Train tab shows a joint-angle model's metrics (MAE in degrees beside the mean-angle baseline)."""
 
-from app.settings import Settings
-from recorder.modelio import ModelMeta
-from app.train_view import TrainView, headline
+from app.qt.settings import Settings
+from recorder.model.folder import ModelMeta
+from app.train.view import TrainView, headline
 
 ANGLE_METRICS = {"n": 10, "mae_deg": 14.7, "baseline_mae_deg": 34.0, "ratio": 0.432,
                  "per_finger_deg": {"thumb": 13.2, "index": 23.8}, "baseline_per_finger_deg": {"thumb": 32.5, "index": 49.4},
@@ -29,7 +29,7 @@ def test_target_selector_sets_data_target_and_set_config_round_trips(qtbot, tmp_
     and refuses unknown values without changing the form."""
     import pytest
 
-    from recorder.training import DEFAULT_CONFIG
+    from recorder.model.training import DEFAULT_CONFIG
 
     settings = Settings(tmp_path / "settings.ini")
     settings.set_output_dir(tmp_path / "empty")
@@ -62,7 +62,7 @@ def test_target_selector_sets_data_target_and_set_config_round_trips(qtbot, tmp_
         v.set_config({"model": {"name": "nope"}})
 
     # The engine's defaults (what scripts/screenshots.py shows) go in whole and come back out.
-    from recorder.training import resolve_split
+    from recorder.model.training import resolve_split
     v._fill_registry(([(DEFAULT_CONFIG["model"]["name"], "x"), ("dense", "b")], "dense"))
     full = {**DEFAULT_CONFIG, "split": resolve_split(DEFAULT_CONFIG["split"], 1)}
     v.set_config(full)

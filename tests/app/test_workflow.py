@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from recorder.session import SessionReader
+from recorder.session.format import SessionReader
 
 from .test_capture_view import _connect, window  # noqa: F401  (the real main window fixture)
 

@@ -11,9 +11,9 @@ import time
 import pytest
 from PySide6 import QtCore, QtWidgets
 
-from app import syslibs
-from app.labeling import LabelController, LabelPanel
-from app.settings import Gesture
+from app.qt import syslibs
+from app.capture.labeling import LabelController, LabelPanel
+from app.qt.settings import Gesture
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("QT_QPA_PLATFORM", "") != "xcb" or not os.environ.get("DISPLAY")

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from recorder.types import DeviceState
+from recorder.core.types import DeviceState
 
 
 class Collector:

@@ -2,7 +2,7 @@
 
 It implements the parts of bleak's API that MyoBleSource uses (BleakScanner.discover with
 return_adv, find_device_by_address, BleakClient connect/services/read/write/start_notify/disconnect)
-and the Myo's GATT behaviour: the characteristics of recorder.devices.myo_gatt, the command
+and the Myo's GATT behaviour: the characteristics of recorder.sources.myo.gatt, the command
 characteristic (sleep mode, set mode), and raw EMG notifications round-robin over the four
 characteristics every 10 ms once raw mode is set. Sample k's values are ``truth(k)``; the stream
 index is a function of time (as on the armband: samples of an outage are lost).
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from recorder.devices import myo_gatt
+from recorder.sources.myo import gatt as myo_gatt
 
 
 def truth(k: np.ndarray) -> np.ndarray:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recorder import dataset as ds
-from recorder.angles import ANGLE_NAMES, angle_metrics, angles_from_landmarks, finger_of
-from recorder.modelio import evaluate, load_model
-from recorder.simulate import make_synthetic_session
-from recorder.training import train
+from recorder.dataset import windows as ds
+from recorder.dataset.angles import ANGLE_NAMES, angle_metrics, angles_from_landmarks, finger_of
+from recorder.model.folder import evaluate, load_model
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.model.training import train
 
 
 def _straight_hand() -> np.ndarray:
@@ -111,7 +111,7 @@ def test_training_on_angles_reports_mae_beside_the_mean_angle_baseline(session, 
 
 
 def test_live_preview_refuses_an_angle_model_clearly(session, tmp_path):
-    from recorder.live import LivePredictor
+    from recorder.live.predictor import LivePredictor
     cfg = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 150, "target": "angles"},
            "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
     train(cfg, [session], tmp_path / "m")
@@ -122,7 +122,7 @@ def test_live_preview_refuses_an_angle_model_clearly(session, tmp_path):
 def test_calibration_scores_an_unchanged_angle_model_against_its_mean_angles(session, tmp_path):
     """When calibration keeps the earlier model, its metrics are recomputed with the model's own
     baseline; a joint-angle model keeps mean angles (``angles_deg``), not ``pose_mm``."""
-    from recorder.calibrate import _metrics_of
+    from recorder.model.calibrate import _metrics_of
     cfg = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 150, "target": "angles"},
            "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
     res = train(cfg, [session], tmp_path / "m")

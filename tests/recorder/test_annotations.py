@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.annotations import AnnotationError, AnnotationModel
+from recorder.session.annotations import AnnotationError, AnnotationModel
 
 
 def make():
@@ -179,7 +179,7 @@ def _raw(path):
 
 
 def test_edit_save_reload_leaves_raw_data_untouched(short_session, session_copy):
-    from recorder.session import SessionReader, save_annotations
+    from recorder.session.format import SessionReader, save_annotations
 
     path = session_copy(short_session)
     before = _raw(path)
@@ -199,7 +199,7 @@ def test_edit_save_reload_leaves_raw_data_untouched(short_session, session_copy)
 
 def test_save_landmarks_replaces_only_landmarks(short_session, session_copy):
     import h5py
-    from recorder.session import SessionReader, save_landmarks
+    from recorder.session.format import SessionReader, save_landmarks
 
     path = session_copy(short_session)
     before = _raw(path)

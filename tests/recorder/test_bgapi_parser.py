@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.devices import bgapi
-from recorder.devices.bgapi import FROM_DEVICE, TO_DEVICE, BgapiParser, Packet
+from recorder.sources.myo import bgapi
+from recorder.sources.myo.bgapi import FROM_DEVICE, TO_DEVICE, BgapiParser, Packet
 
 KEYS = sorted(FROM_DEVICE)
 

@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("mne_bids", reason="pip install 'emgrec[formats]'")
 pytest.importorskip("edfio", reason="pip install 'emgrec[formats]'")
 
-from recorder.cli import main  # noqa: E402
-from recorder.session import SessionReader  # noqa: E402
-from recorder.simulate import make_synthetic_session  # noqa: E402
+from recorder.cli.emgrec import main  # noqa: E402
+from recorder.session.format import SessionReader  # noqa: E402
+from recorder.imports.synthetic_sessions import make_synthetic_session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_bids_dataset_reads_back_with_mne_bids(sessions, tmp_path, capsys):
 
 def test_bdf_is_24_bit_and_readable_by_edfio(sessions, tmp_path):
     import edfio
-    from recorder.bids_export import export_bids
+    from recorder.export.bids import export_bids
     f = export_bids([sessions[1]], tmp_path / "b")[0]
     assert f.suffix == ".bdf"
     bdf = edfio.read_bdf(f)
@@ -82,7 +82,7 @@ def test_bdf_is_24_bit_and_readable_by_edfio(sessions, tmp_path):
 
 
 def test_landmarks_are_a_motion_recording(sessions, tmp_path):
-    from recorder.bids_export import export_bids
+    from recorder.export.bids import export_bids
     a = sessions[0]
     export_bids([a], tmp_path / "m")
     mdir = tmp_path / "m" / "sub-synthetic2" / "ses-01" / "motion"
@@ -122,7 +122,7 @@ def test_bids_validator_finds_no_errors(sessions, tmp_path):
     exe = shutil.which("bids-validator-deno") or str(Path(sys.executable).with_name("bids-validator-deno"))
     if not Path(exe).exists():
         pytest.skip("pip install bids-validator-deno (in 'emgrec[formats]')")
-    from recorder.bids_export import export_bids
+    from recorder.export.bids import export_bids
     out = tmp_path / "v"
     export_bids(list(sessions), out)
     p = subprocess.run([exe, str(out), "--json"], capture_output=True, text=True, timeout=240)

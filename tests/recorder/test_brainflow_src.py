@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("brainflow", reason="pip install 'emgrec[devices]'")
 
-from recorder.sources import open_emg  # noqa: E402
-from recorder.devices.brainflow_src import BrainFlowSource, board_id, list_boards, parse_spec  # noqa: E402
-from recorder.types import DeviceState  # noqa: E402
+from recorder.sources.factory import open_emg  # noqa: E402
+from recorder.sources.brainflow import BrainFlowSource, board_id, list_boards, parse_spec  # noqa: E402
+from recorder.core.types import DeviceState  # noqa: E402
 
 
 def _collect(src, until, timeout=15.0):
@@ -171,8 +171,8 @@ def test_playback_of_a_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_cli_records_a_session_from_the_synthetic_board(tmp_path):
-    from recorder.cli import main
-    from recorder.session import SessionReader
+    from recorder.cli.emgrec import main
+    from recorder.session.format import SessionReader
     out = tmp_path / "bf.h5"
     assert main(["record", "--emg", "brainflow:synthetic", "--camera", "none", "--duration", "1.5",
                  "--out", str(out)]) == 0
@@ -183,7 +183,7 @@ def test_cli_records_a_session_from_the_synthetic_board(tmp_path):
 
 
 def test_devices_command_lists_brainflow_boards(capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
     assert main(["devices", "--all"]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC_BOARD" in out and "GANGLION_BOARD" in out

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from recorder.camera import (CameraError, ImageFolderSource, SyntheticCamera, VideoFileSource, WebcamSource,
+from recorder.capture.camera import (CameraError, ImageFolderSource, SyntheticCamera, VideoFileSource, WebcamSource,
                              open_camera)
-from recorder.clock import now
-from recorder.synthetic import SyntheticSubject
-from recorder.types import Frame
+from recorder.core.clock import now
+from recorder.sources.synthetic import SyntheticSubject
+from recorder.core.types import Frame
 
 
 class Collector:

@@ -3,9 +3,9 @@ session file, with the synthetic camera and landmarks running."""
 import numpy as np
 import pytest
 
-from recorder.capture import Capture, CaptureListenerBase
-from recorder.clock import now
-from recorder.session import SessionReader
+from recorder.capture.engine import Capture, CaptureListenerBase
+from recorder.core.clock import now
+from recorder.session.format import SessionReader
 
 
 def _wait_for(cond, timeout=15.0):
@@ -124,9 +124,9 @@ def test_landmark_model_loads_before_the_first_real_frame(tmp_path):
 
     import cv2
 
-    from recorder.camera import ImageFolderSource
-    from recorder.landmarks import LandmarkWorker
-    from recorder.synthetic import SyntheticEmgSource, SyntheticSubject
+    from recorder.capture.camera import ImageFolderSource
+    from recorder.capture.landmarks import LandmarkWorker
+    from recorder.sources.synthetic import SyntheticEmgSource, SyntheticSubject
 
     folder = tmp_path / "imgs"
     folder.mkdir()

@@ -1,4 +1,4 @@
-"""Capture's typed listeners (recorder.types.CaptureListener): each event reaches its own method,
+"""Capture's typed listeners (recorder.core.types.CaptureListener): each event reaches its own method,
 a listener implementing one event gets only that one, and the old ``fn(kind, payload)`` shape is
 refused. The sinks are driven by hand (no device threads), so the order of events is exact."""
 import logging
@@ -6,10 +6,10 @@ import logging
 import numpy as np
 import pytest
 
-from recorder.capture import Capture, CaptureListener, CaptureListenerBase
-from recorder.clock import now
-from recorder.sources import open_emg
-from recorder.types import DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks
+from recorder.capture.engine import Capture, CaptureListener, CaptureListenerBase
+from recorder.core.clock import now
+from recorder.sources.factory import open_emg
+from recorder.core.types import DeviceState, DeviceStatus, EmgChunk, Frame, Landmarks
 
 
 class Recorder(CaptureListenerBase):
@@ -92,7 +92,7 @@ def test_a_listener_implementing_one_event_gets_only_that(capture, caplog):
             errors.append(message)
 
     capture.add_listener(OnlyErrors())
-    with caplog.at_level(logging.ERROR, logger="recorder.capture"):
+    with caplog.at_level(logging.ERROR, logger="recorder.capture.engine"):
         _feed_all(capture)
         capture._on_writer_error(OSError(28, "No space left on device"))
     assert errors == ["myo: link lost", "recording stopped: could not write None: [Errno 28] No space left on device"]
@@ -124,7 +124,7 @@ def test_a_failing_listener_does_not_stop_the_others_and_remove_works(capture, c
     rec = Recorder()
     capture.add_listener(Broken())
     capture.add_listener(rec)
-    with caplog.at_level(logging.ERROR, logger="recorder.capture"):
+    with caplog.at_level(logging.ERROR, logger="recorder.capture.engine"):
         capture._on_emg(_chunk(0))
     assert [g[0] for g in rec.got] == ["emg"]
     assert any("failed" in r.getMessage() for r in caplog.records)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recorder import dataset as ds
-from recorder.clean import RULES, clean_mask, smooth
+from recorder.dataset import windows as ds
+from recorder.dataset.clean import RULES, clean_mask, smooth
 
 
 def _hands(F=60):

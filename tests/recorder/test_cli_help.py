@@ -1,7 +1,7 @@
 """`emgrec --help` and each command's --help read as plain text and state the real defaults."""
 import re
 
-from recorder.cli import build_parser
+from recorder.cli.emgrec import build_parser
 
 
 def _subparsers(p):
@@ -16,8 +16,8 @@ def test_help_pages_have_no_docstring_markup():
 
 
 def test_train_help_names_the_default_architecture_and_window():
-    from recorder.models import REGISTRY
-    from recorder.training import DEFAULT_CONFIG
+    from recorder.model.architectures import REGISTRY
+    from recorder.model.training import DEFAULT_CONFIG
 
     text = " ".join(_subparsers(build_parser())["train"].format_help().split())
     assert f"{DEFAULT_CONFIG['model']['name']} (default)" in text

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from recorder.session import SessionReader
+from recorder.session.format import SessionReader
 
 
 def test_ctrl_c_stops_and_keeps_the_file(tmp_path):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from recorder.clock import SampleClock
+from recorder.core.clock import SampleClock
 
 
 def simulate(rate=200.0, ppm=150.0, seconds=60.0, burst=6, latency_ms=(0.05, 3.0), seed=1):
@@ -89,7 +89,7 @@ def test_stamped_times_never_step_back_when_the_envelope_moves_earlier():
     backwards steps in /emg/t on a loaded machine)."""
     import numpy as np
 
-    from recorder.devices.base import EmgSource
+    from recorder.sources.base import EmgSource
 
     class Src(EmgSource):
         sample_rate_hz = 200.0

@@ -10,7 +10,7 @@ import pytest
 
 def test_pyomyo_reads_the_myo_emulator_sample_exact():
     pyomyo = pytest.importorskip("pyomyo", reason="pip install 'emgrec[devices]'")
-    from recorder.emulators.myo_fw import MyoEmulator
+    from recorder.sources.myo.emulator import MyoEmulator
 
     got = []
     errors = []
@@ -43,8 +43,8 @@ def test_pyomyo_reads_the_myo_emulator_sample_exact():
 
 def test_brainflow_cyton_driver_reads_the_cyton_emulator_sample_exact():
     bf = pytest.importorskip("brainflow.board_shim", reason="pip install 'emgrec[devices]'")
-    from recorder.devices.brainflow_src import _brainflow
-    from recorder.emulators.cyton_fw import UV_PER_COUNT, CytonEmulator
+    from recorder.sources.brainflow import _brainflow
+    from recorder.sources.cyton.emulator import UV_PER_COUNT, CytonEmulator
 
     _brainflow()  # quiet BrainFlow's logger
     with CytonEmulator(seed=4) as emu:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import serial
 
-from recorder.clock import now
-from recorder.devices.base import DeviceNotFound
-from recorder.devices.cyton import SCALE_TO_UV, CytonDriver
-from recorder.sources import open_synthetic_cyton
-from recorder.emulators.cyton_fw import CytonEmulator
-from recorder.emulators.pty_port import PtyEmulator
-from recorder.types import DeviceState
+from recorder.core.clock import now
+from recorder.sources.base import DeviceNotFound
+from recorder.sources.cyton.driver import SCALE_TO_UV, CytonDriver
+from recorder.sources.factory import open_synthetic_cyton
+from recorder.sources.cyton.emulator import CytonEmulator
+from recorder.sources.pty_port import PtyEmulator
+from recorder.core.types import DeviceState
 
 from .collect import Collector
 
@@ -245,7 +245,7 @@ def test_timestamp_error_against_truth_long_run():
               f"{np.percentile(np.abs(err_all), 99):.3f} ms; fitted rate {d.clock.rate_hz:.4f} Hz "
               f"(true {emu.true_rate_hz:.4f})")
         assert p99 < 0.5
-        # The rate is fitted to arrival times (recorder.clock), so queueing trends bias it a little.
+        # The rate is fitted to arrival times (recorder.core.clock), so queueing trends bias it a little.
         assert d.clock.rate_hz == pytest.approx(emu.true_rate_hz, abs=0.025)
 
 

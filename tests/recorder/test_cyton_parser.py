@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.devices.cyton import ACCEL_SCALE_G, SCALE_TO_UV, CytonParser
+from recorder.sources.cyton.driver import ACCEL_SCALE_G, SCALE_TO_UV, CytonParser
 
 SYNC = 0xA0
 FOOTERS = range(0xC0, 0xC7)

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from recorder import dataset as ds
-from recorder.simulate import make_synthetic_session
+from recorder.dataset import windows as ds
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 RATE = 200.0
 
@@ -195,8 +195,8 @@ def test_gathered_windows_bit_identical_to_materialised(tmp_path):
     without a hand) plus an in-memory session with missing samples, pose and gesture."""
     import torch
 
-    from recorder.simulate import make_synthetic_session
-    from recorder.training import BatchGather
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.model.training import BatchGather
 
     p1 = make_synthetic_session(tmp_path / "a.h5", duration_s=12, seed=1, gaps=[(5.0, 5.6)], hand_dropout=0.2)
     p2 = make_synthetic_session(tmp_path / "b.h5", duration_s=8, seed=2)

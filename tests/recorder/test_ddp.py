@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from recorder.modelio import load_model
-from recorder.simulate import make_synthetic_session
+from recorder.model.folder import load_model
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 @pytest.mark.slow

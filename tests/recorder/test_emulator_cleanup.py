@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recorder.emulators.pty_port import PtyEmulator
+from recorder.sources.pty_port import PtyEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = ("import sys, time\n"
-         "from recorder.emulators.pty_port import PtyEmulator\n"
+         "from recorder.sources.pty_port import PtyEmulator\n"
          "e = PtyEmulator('tty').start()\n"
          "print(e.port, flush=True)\n"
          "time.sleep(60)\n")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import recorder
-from recorder import cli
-from recorder.errors import Cancelled, EmgrecError, UsageError
+from recorder.cli import emgrec as cli
+from recorder.core.errors import Cancelled, EmgrecError, UsageError
 
 ROOT = Path(recorder.__file__).parent
 
@@ -38,13 +38,13 @@ def test_every_engine_error_class_has_the_root():
 
 
 def test_lag_error_is_still_a_value_error():
-    from recorder.lag import LagError
+    from recorder.dataset.lag import LagError
     assert issubclass(LagError, EmgrecError) and issubclass(LagError, ValueError)
 
 
 def test_command_line_mistakes_are_engine_errors():
-    from recorder.commands.import_ import parse_label_names
-    from recorder.commands.train import parse_sweep
+    from recorder.cli.commands.import_ import parse_label_names
+    from recorder.cli.commands.train import parse_sweep
     for bad in (lambda: parse_label_names("0=rest,x"), lambda: parse_sweep(["lr"])):
         with pytest.raises(UsageError):
             bad()
@@ -53,10 +53,10 @@ def test_command_line_mistakes_are_engine_errors():
 
 def test_bad_option_values_and_specs_are_engine_errors(tmp_path):
     """A sample of the engine's user-facing checks: each is an EmgrecError and still a ValueError."""
-    from recorder.devices.base import SourceConfigError
-    from recorder.library import rename_session
-    from recorder.protocol import Protocol
-    from recorder.sources import open_emg
+    from recorder.sources.base import SourceConfigError
+    from recorder.session.library import rename_session
+    from recorder.capture.protocol import Protocol
+    from recorder.sources.factory import open_emg
     cases = [(lambda: open_emg("nonsense:1"), SourceConfigError), (lambda: open_emg("synthetic:fast"), SourceConfigError),
              (lambda: Protocol(["fist"], reps=0), UsageError), (lambda: rename_session(tmp_path / "s.h5", "a/b"), UsageError)]
     for bad, cls in cases:
@@ -67,7 +67,7 @@ def test_bad_option_values_and_specs_are_engine_errors(tmp_path):
 
 
 def _run_info_raising(monkeypatch, capsys, exc):
-    import recorder.commands.info as info
+    import recorder.cli.commands.info as info
 
     def boom(args):
         raise exc
@@ -90,7 +90,7 @@ def test_cli_prints_one_line_and_exit_code_1(monkeypatch, capsys, exc, line):
 
 
 def test_lag_error_reaches_the_cli_as_one_line(monkeypatch, capsys):
-    from recorder.lag import LagError
+    from recorder.dataset.lag import LagError
     rc, err = _run_info_raising(monkeypatch, capsys, LagError("s.h5: too few frames"))
     assert rc == 1 and err == "emgrec info: error: s.h5: too few frames\n"
 
@@ -109,7 +109,7 @@ def test_jsonl_training_reports_engine_errors_and_lets_bugs_through(monkeypatch,
     """`emgrec train --jsonl-progress` (the GUI's child process): an EmgrecError is its one error
     event, exit code 1; a bug is no event but a traceback and the bug line."""
     import json
-    from recorder import training
+    from recorder.model import training
 
     def boom(exc):
         def train(*a, **k):
@@ -133,27 +133,27 @@ _WRITTEN = "the importer checked every row before writing: samples lost on the w
 _JPEG = "OpenCV failing to encode a valid frame is a bug, not something the user can fix"
 # (file under recorder/, function) -> why a plain ValueError/RuntimeError is right there
 INTERNAL_INVARIANTS = {
-    ("angles.py", "angles_from_landmarks"): _SHAPE, ("angles.py", "angle_metrics"): _SHAPE,
-    ("baselines.py", "window_features"): _SHAPE, ("quality.py", "assess"): _SHAPE,
-    ("metrics.py", "_as_joints"): _SHAPE, ("metrics.py", "mpjpe"): _SHAPE, ("metrics.py", "gesture_metrics"): _SHAPE,
-    ("modelio.py", "predict"): _SHAPE + " (evaluate and predict check the sessions against the model first)",
-    ("ringbuffer.py", "__init__"): _SHAPE, ("ringbuffer.py", "push"): _SHAPE,
-    ("landmarks.py", "process"): _SHAPE, ("lsl.py", "push"): _SHAPE,
-    ("dataset.py", "tail"): "a window view cut to more samples than it has: the caller's bug",
-    ("session.py", "_save_landmarks"): _SHAPE + " (redetect and pose import build them from the session's frames)",
-    ("session.py", "__init__"): "writer settings come from a source or an importer that checked them",
-    ("clock.py", "__init__"): "the nominal rate comes from a driver or a checked option",
-    ("devices/bgapi.py", "encode"): "BGAPI packets are built by the driver from constants",
-    ("camera.py", "start"): _LIFECYCLE, ("capture.py", "start_recording"): _LIFECYCLE,
-    ("clock.py", "times"): _LIFECYCLE, ("devices/base.py", "start"): _LIFECYCLE,
-    ("devices/replay.py", "session_to_host"): _LIFECYCLE, ("landmarks.py", "start"): _LIFECYCLE,
-    ("session.py", "start"): _LIFECYCLE, ("synthetic.py", "truth_times"): _LIFECYCLE,
-    ("streaming.py", "take"): "an empty loader after the dataset found windows: a bug",
-    ("importers.py", "_write_session"): _WRITTEN, ("importers.py", "_import_csv_once"): _WRITTEN,
-    ("session.py", "_accept"): _JPEG, ("simulate.py", "_placeholder_jpeg"): _JPEG,
+    ("dataset/angles.py", "angles_from_landmarks"): _SHAPE, ("dataset/angles.py", "angle_metrics"): _SHAPE,
+    ("model/baselines.py", "window_features"): _SHAPE, ("capture/quality.py", "assess"): _SHAPE,
+    ("model/metrics.py", "_as_joints"): _SHAPE, ("model/metrics.py", "mpjpe"): _SHAPE, ("model/metrics.py", "gesture_metrics"): _SHAPE,
+    ("model/folder.py", "predict"): _SHAPE + " (evaluate and predict check the sessions against the model first)",
+    ("capture/ringbuffer.py", "__init__"): _SHAPE, ("capture/ringbuffer.py", "push"): _SHAPE,
+    ("capture/landmarks.py", "process"): _SHAPE, ("sources/lsl.py", "push"): _SHAPE,
+    ("dataset/windows.py", "tail"): "a window view cut to more samples than it has: the caller's bug",
+    ("session/format.py", "_save_landmarks"): _SHAPE + " (redetect and pose import build them from the session's frames)",
+    ("session/format.py", "__init__"): "writer settings come from a source or an importer that checked them",
+    ("core/clock.py", "__init__"): "the nominal rate comes from a driver or a checked option",
+    ("sources/myo/bgapi.py", "encode"): "BGAPI packets are built by the driver from constants",
+    ("capture/camera.py", "start"): _LIFECYCLE, ("capture/engine.py", "start_recording"): _LIFECYCLE,
+    ("core/clock.py", "times"): _LIFECYCLE, ("sources/base.py", "start"): _LIFECYCLE,
+    ("sources/replay.py", "session_to_host"): _LIFECYCLE, ("capture/landmarks.py", "start"): _LIFECYCLE,
+    ("session/format.py", "start"): _LIFECYCLE, ("sources/synthetic.py", "truth_times"): _LIFECYCLE,
+    ("model/streaming.py", "take"): "an empty loader after the dataset found windows: a bug",
+    ("imports/tables.py", "_write_session"): _WRITTEN, ("imports/tables.py", "_import_csv_once"): _WRITTEN,
+    ("session/format.py", "_accept"): _JPEG, ("imports/synthetic_sessions.py", "_placeholder_jpeg"): _JPEG,
 }
 # the firmware emulators are test and bench fixtures: their checks are the caller's bugs
-INTERNAL_FOLDERS = ("emulators/",)
+INTERNAL_FOLDERS = ("sources/myo/emulator.py", "sources/cyton/emulator.py", "sources/pty_port.py")
 
 
 def _is_text(node) -> bool:

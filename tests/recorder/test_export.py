@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from recorder import export as ex
-from recorder.dataset import build_windows, labels_at
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
+from recorder.export import files as ex
+from recorder.dataset.windows import build_windows, labels_at
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 WINDOW_MS = 200.0
 
@@ -169,7 +169,7 @@ def test_csv_seed_layout_round_trip(sessions, tmp_path):
 
 
 def test_import_then_export_keeps_samples_and_labels(shared_data, tmp_path):
-    importers = pytest.importorskip("recorder.importers")
+    importers = pytest.importorskip("recorder.imports.tables")
     src = shared_data / "emg" / "myo-readings" / "_readings_right_hand" / "12345-1" / "3.txt"
     if not src.is_file():
         pytest.skip(f"{src} not present")
@@ -214,7 +214,7 @@ def test_mp4_has_one_video_frame_per_stored_frame(tmp_path, camera_session):
 
 
 def test_cli_export_npz(sessions, tmp_path, capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
 
     out = tmp_path / "cli.npz"
     assert main(["export", str(sessions[1]), "--format", "npz", "--window-ms", "150", "--out", str(out), "-q"]) == 0

@@ -1,4 +1,4 @@
-"""recorder.export.TARGETS: the one table of export formats behind `emgrec export` (choices, help,
+"""recorder.export.files.TARGETS: the one table of export formats behind `emgrec export` (choices, help,
 the suffix rule, the unit printed) and the Export dialog (labels, suffixes, default names)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder import export as ex
-from recorder.cli import build_parser, main
+from recorder.export import files as ex
+from recorder.cli.emgrec import build_parser, main
 
 
 def test_table_is_complete():
@@ -61,7 +61,7 @@ def test_default_output_names(tmp_path):
 
 
 def test_export_runs_the_tables_writer(tmp_path, monkeypatch):
-    from recorder.simulate import make_synthetic_session
+    from recorder.imports.synthetic_sessions import make_synthetic_session
 
     s = make_synthetic_session(tmp_path / "s.h5", duration_s=2, seed=0)
     called = []

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.folder_import import find_recordings, import_folder, pattern_regex
-from recorder.importers import ImportFormatError
-from recorder.session import SessionReader
+from recorder.imports.folder import find_recordings, import_folder, pattern_regex
+from recorder.imports.tables import ImportFormatError
+from recorder.session.format import SessionReader
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,8 +19,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.session import SessionReader, SessionWriter, repair, save_annotations, save_landmarks
-from recorder.simulate import make_synthetic_session
+from recorder.session.format import SessionReader, SessionWriter, repair, save_annotations, save_landmarks
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 ROOT = Path(__file__).resolve().parents[2]
 H5DUMP = shutil.which("h5dump")
@@ -167,7 +167,7 @@ def test_docs_example_reads_a_session(recorded, tmp_path):
 
 @needs_h5dump
 def test_hdf5_export_reads_in_hdf5_tools(recorded, tmp_path):
-    from recorder.export import export
+    from recorder.export.files import export
     out = tmp_path / "windows.h5"
     (res,) = export([recorded], out, "h5", window_ms=200.0)
     assert res.items > 0
@@ -178,8 +178,8 @@ def test_hdf5_export_reads_in_hdf5_tools(recorded, tmp_path):
 def test_repair_compat_rewrites_a_newest_format_file(tmp_path):
     """A file from before the pin (libver latest): emgrec still reads it; ``repair --compat``
     rewrites it so h5dump does too, with the same values and ``complete`` kept."""
-    from recorder.cli import main
-    from recorder.types import EmgChunk
+    from recorder.cli.emgrec import main
+    from recorder.core.types import EmgChunk
     p = tmp_path / "old.h5"
     w = SessionWriter(p, sample_rate_hz=100, channel_names=["a", "b"], t0=0.0, libver=("latest", "latest")).start()
     w.add_emg(EmgChunk(np.arange(400, dtype=np.int16).reshape(200, 2), np.arange(200) / 100, 0, 0.0))

@@ -15,9 +15,9 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.session import SessionFormatError, SessionReader, SessionWriter
-from recorder.simulate import make_synthetic_session
-from recorder.types import EmgChunk, Frame
+from recorder.session.format import SessionFormatError, SessionReader, SessionWriter
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.core.types import EmgChunk, Frame
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG_S = 60  # generous: a hang is minutes or forever; a loaded CI machine is a few seconds
@@ -256,7 +256,7 @@ def test_frame_that_makes_opencv_raise(good, tmp_path):
 
 def test_info_into_a_closed_pipe_is_quiet(good, tmp_path):
     """`emgrec info FILE --labels | head -1`: no BrokenPipeError traceback or error line."""
-    from recorder.session import save_annotations
+    from recorder.session.format import save_annotations
     p = _copy(good, tmp_path)
     save_annotations(p, [(i * 0.001, i * 0.001 + 0.0005, f"label-{i}") for i in range(3000)], [])
     proc = subprocess.Popen([sys.executable, "-m", "recorder", "info", str(p), "--labels"], stdout=subprocess.PIPE,
@@ -296,7 +296,7 @@ def test_damaged_global_heap_does_not_hang(good, tmp_path):
 
 def test_tables_holding_too_many_rows_are_refused(good, tmp_path, monkeypatch):
     """Rows really stored beyond the cap (a huge /labels or /emg/gaps) are refused, not read."""
-    import recorder.session as session
+    import recorder.session.format as session
     p = _copy(good, tmp_path)
     with h5py.File(p, "r+") as f:
         f["emg/gaps"].resize(500, axis=0)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from recorder import dataset as ds
-from recorder import modelio
-from recorder.modelio import ModelFormatError, load_model, read_meta
-from recorder.training import train
+from recorder.dataset import windows as ds
+from recorder.model import folder as modelio
+from recorder.model.folder import ModelFormatError, load_model, read_meta
+from recorder.model.training import train
 
 TINY = {"model": {"name": "dense", "params": {"hidden": [16]}}, "data": {"window_ms": 100},
         "train": {"epochs": 2, "batch_size": 64, "threads": 1}}

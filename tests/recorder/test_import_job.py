@@ -1,4 +1,4 @@
-"""recorder.import_job: the one crash-safe import of `emgrec import` and the Import dialog.
+"""recorder.imports.job: the one crash-safe import of `emgrec import` and the Import dialog.
 
 Hostile cases: an existing output without force, a cancel at each check, a damaged input (the
 error names the file), a failure in a folder the import created, a folder import cancelled between
@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder import import_job
-from recorder.errors import Cancelled
-from recorder.import_job import guess_format, import_to_session
-from recorder.importers import ImportFormatError
-from recorder.session import SessionReader
-from recorder.writelock import holder
+from recorder.imports import job as import_job
+from recorder.core.errors import Cancelled
+from recorder.imports.job import guess_format, import_to_session
+from recorder.imports.tables import ImportFormatError
+from recorder.session.format import SessionReader
+from recorder.session.writelock import holder
 
 
 def _csv(path: Path, n: int = 200, bad_line: int | None = None) -> Path:
@@ -113,7 +113,7 @@ def test_damaged_input_names_the_file_and_leaves_nothing(tmp_path):
 
 def test_error_without_a_file_name_gets_the_source_name(tmp_path, monkeypatch):
     """An importer error that names no file (or only the hidden temporary) is re-raised naming one."""
-    from recorder import importers
+    from recorder.imports import tables as importers
 
     def nameless(src, dst, **kw):
         Path(dst).write_bytes(b"partial")
@@ -199,7 +199,7 @@ def test_guess_format(tmp_path, shared_data):
 
 
 def test_cli_imports_through_import_to_session(tmp_path, monkeypatch, capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
 
     calls = []
     real = import_job.import_to_session

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.importers import ImportFormatError, import_csv
-from recorder.session import SessionReader
+from recorder.imports.tables import ImportFormatError, import_csv
+from recorder.session.format import SessionReader
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recorder.importers import ImportFormatError, import_csv, import_myo_readings, import_neurotron
-from recorder.session import SessionReader
+from recorder.imports.tables import ImportFormatError, import_csv, import_myo_readings, import_neurotron
+from recorder.session.format import SessionReader
 
 
 def _lines(path):
@@ -102,7 +102,7 @@ def test_myo_readings_bad_line(tmp_path):
 
 
 def test_cli_import(shared_data, tmp_path, capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
     out = tmp_path / "c.h5"
     assert main(["import", str(shared_data / "emg/neurotron/emg50.csv"), "--format", "csv", "--emg-columns", "0-7",
                  "--time-column", "ts", "--out", str(out)]) == 0

@@ -9,11 +9,11 @@ import threading
 import numpy as np
 import pytest
 
-from recorder.camera import SyntheticCamera, VideoFileSource
-from recorder.clock import now
-from recorder.landmarks import HandDetector, LandmarkWorker, run_on_frames
-from recorder.synthetic import SyntheticSubject
-from recorder.types import Frame, Landmarks
+from recorder.capture.camera import SyntheticCamera, VideoFileSource
+from recorder.core.clock import now
+from recorder.capture.landmarks import HandDetector, LandmarkWorker, run_on_frames
+from recorder.sources.synthetic import SyntheticSubject
+from recorder.core.types import Frame, Landmarks
 
 from .videos import make_gesture_video
 

@@ -1,6 +1,5 @@
 """The import contracts (docs/architecture.md), and what breaking the cycles moved: `emgrec bench`
-runs bench/ as a child process, the factory that left recorder.devices still answers there with a
-warning, predict_array is still importable from training, and the one error root."""
+runs bench/ as a child process, predict_array is still importable from training, and the one error root."""
 import subprocess
 import sys
 from pathlib import Path
@@ -30,27 +29,21 @@ def test_emgrec_bench_runs_the_bench_package_as_a_child_from_any_folder(tmp_path
     assert "python -m bench" in p.stderr  # bench's prog name, not emgrec's
 
 
-def test_open_emg_moved_to_sources_and_the_old_name_warns():
-    import recorder.devices
-    import recorder.sources
-    with pytest.warns(DeprecationWarning, match="recorder.sources.open_emg"):
-        assert recorder.devices.open_emg is recorder.sources.open_emg
-    with pytest.warns(DeprecationWarning):
-        assert recorder.devices.EMG_SPEC_HELP == recorder.sources.EMG_SPEC_HELP
-    with pytest.raises(AttributeError):
-        recorder.devices.no_such_name  # noqa: B018
-
-
 def test_training_still_exports_predict_array():
-    from recorder import predict, training
+    from recorder.model import predict, training
     assert training.predict_array is predict.predict_array
 
 
 def test_every_engine_error_class_has_the_one_root_and_keeps_its_builtin_base():
-    from recorder import (annotations, bids_export, camera, dataset, export, importers, landmarks, live, modelio,
-                          models, session, training, writelock)
-    from recorder.devices import base
-    from recorder.errors import EmgrecError
+    from recorder.session import annotations, format as session, writelock
+    from recorder.export import bids as bids_export, files as export
+    from recorder.capture import camera, landmarks
+    from recorder.dataset import windows as dataset
+    from recorder.imports import tables as importers
+    from recorder.live import predictor as live
+    from recorder.model import folder as modelio, architectures as models, training
+    from recorder.sources import base
+    from recorder.core.errors import EmgrecError
     expected = {annotations.AnnotationError: ValueError, bids_export.BidsExportError: ValueError,
                 camera.CameraError: RuntimeError, dataset.DatasetError: ValueError, export.ExportError: ValueError,
                 importers.ImportFormatError: ValueError, landmarks.LandmarkError: RuntimeError,
@@ -61,5 +54,5 @@ def test_every_engine_error_class_has_the_one_root_and_keeps_its_builtin_base():
     for cls, builtin in expected.items():
         assert issubclass(cls, EmgrecError) and issubclass(cls, builtin), cls
     # Cancelling is not an error: the one cancel type is outside the root.
-    from recorder.errors import Cancelled
+    from recorder.core.errors import Cancelled
     assert issubclass(export.ExportCancelled, Cancelled) and not issubclass(export.ExportCancelled, EmgrecError)

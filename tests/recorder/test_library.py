@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.library import delete_session, list_session_files, rename_session, scan, summarize
-from recorder.simulate import make_synthetic_session
+from recorder.session.library import delete_session, list_session_files, rename_session, scan, summarize
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
 @pytest.fixture(scope="module")

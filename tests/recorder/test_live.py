@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from recorder import dataset as ds
-from recorder.live import LiveInputError, LivePredictor
-from recorder.modelio import load_model
-from recorder.training import train
-from recorder.types import EmgChunk
+from recorder.dataset import windows as ds
+from recorder.live.predictor import LiveInputError, LivePredictor
+from recorder.model.folder import load_model
+from recorder.model.training import train
+from recorder.core.types import EmgChunk
 
 
 @pytest.fixture(scope="module")

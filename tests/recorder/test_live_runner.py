@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from recorder.clock import now
-from recorder.live import LivePrediction
-from recorder.live_runner import LiveRunner
-from recorder.types import EmgChunk
+from recorder.core.clock import now
+from recorder.live.predictor import LivePrediction
+from recorder.live.runner import LiveRunner
+from recorder.core.types import EmgChunk
 
 
 class FlakyPredictor:
@@ -121,9 +121,9 @@ def test_lsl_publish_runs_the_runner_and_survives_a_failing_model(monkeypatch, c
     pytest.importorskip("pylsl")
     import uuid
 
-    import recorder.live
-    import recorder.live_runner
-    from recorder.cli import main
+    import recorder.live.predictor
+    import recorder.live.runner
+    from recorder.cli.emgrec import main
 
     made = []
 
@@ -131,8 +131,8 @@ def test_lsl_publish_runs_the_runner_and_survives_a_failing_model(monkeypatch, c
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             made.append(self)
-    monkeypatch.setattr(recorder.live, "LivePredictor", lambda path: FlakyPredictor(fail_on=1))
-    monkeypatch.setattr(recorder.live_runner, "LiveRunner", Spy)
+    monkeypatch.setattr(recorder.live.predictor, "LivePredictor", lambda path: FlakyPredictor(fail_on=1))
+    monkeypatch.setattr(recorder.live.runner, "LiveRunner", Spy)
     name = f"test-runner-{uuid.uuid4().hex[:8]}"
     assert main(["lsl", "publish", "--emg", "synthetic:200x8", "--name", name, "--model", "fake",
                  "--duration", "2", "--predict-hz", "25"]) == 0

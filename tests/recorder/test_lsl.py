@@ -15,11 +15,11 @@ import pytest
 
 pylsl = pytest.importorskip("pylsl")
 
-from recorder.clock import now  # noqa: E402
-from recorder.devices.base import DeviceNotFound  # noqa: E402
-from recorder.lsl import (LANDMARK_CHANNELS, EmgOutlet, LslEmgSource, LslOutlets, MarkerOutlet,  # noqa: E402
+from recorder.core.clock import now  # noqa: E402
+from recorder.sources.base import DeviceNotFound  # noqa: E402
+from recorder.sources.lsl import (LANDMARK_CHANNELS, EmgOutlet, LslEmgSource, LslOutlets, MarkerOutlet,  # noqa: E402
                           lsl_to_host_offset)
-from recorder.types import DeviceState, EmgChunk, Landmarks  # noqa: E402
+from recorder.core.types import DeviceState, EmgChunk, Landmarks  # noqa: E402
 
 RATE = 200.0
 CH = [f"emg{i + 1}" for i in range(8)]
@@ -254,7 +254,7 @@ def test_lsl_outlets_publish_capture_events():
 
 
 def test_cli_lsl_list_shows_stream(capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
 
     name = _name("listed")
     out = EmgOutlet(name, RATE, CH)  # noqa: F841  (kept alive while listing)
@@ -265,7 +265,7 @@ def test_cli_lsl_list_shows_stream(capsys):
 
 
 def test_recording_an_lsl_stream_gives_a_session_with_the_right_samples_and_times(tmp_path):
-    from recorder.session import SessionReader, SessionWriter
+    from recorder.session.format import SessionReader, SessionWriter
 
     name = _name("rec")
     out = EmgOutlet(name, RATE, CH, "counts", float("nan"), np.int8)
@@ -325,7 +325,7 @@ def test_cli_publish_streams_a_synthetic_source():
 
 
 def test_lsl_spec_opens_an_lsl_source():
-    from recorder.sources import open_emg
+    from recorder.sources.factory import open_emg
 
     name = _name("spec")
     out = EmgOutlet(name, RATE, CH)  # noqa: F841
@@ -357,7 +357,7 @@ def test_two_streams_with_one_name_are_warned_about(caplog):
     a = EmgOutlet(name, RATE, CH, "counts", 0.5, np.int8, device="myo")
     b = EmgOutlet(name, RATE, CH, "counts", 0.5, np.int8, device="myo")
     try:
-        with caplog.at_level("WARNING", logger="recorder.lsl"):
+        with caplog.at_level("WARNING", logger="recorder.sources.lsl"):
             deadline = now() + 10
             while now() < deadline and "LSL streams are named" not in caplog.text:
                 LslEmgSource(name=name, resolve_timeout_s=2.0)

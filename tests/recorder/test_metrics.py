@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from recorder.metrics import (confusion_matrix, format_confusion, format_metrics_table, gesture_metrics, mpjpe,
+from recorder.model.metrics import (confusion_matrix, format_confusion, format_metrics_table, gesture_metrics, mpjpe,
                               pose_metrics, r2_score)
-from recorder.types import FINGERS
+from recorder.core.types import FINGERS
 
 
 def _poses(n=4, seed=0):

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from recorder.cli import main
+from recorder.cli.emgrec import main
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def test_mne_bids_missing(without, capsys, tmp_path, short_session):
 
 def test_onnx_missing(without, capsys, tmp_path):
     import torch
-    from recorder.models import Predictor, build_model
-    from recorder.onnx_export import export_onnx
+    from recorder.model.architectures import Predictor, build_model
+    from recorder.model.onnx_export import export_onnx
     without("onnx")
     p = Predictor(build_model({"name": "dense", "params": {}}, 8, 20, 63), "pose", torch.zeros(8), torch.ones(8),
                   torch.zeros(63), torch.ones(63))
@@ -69,7 +69,7 @@ def test_onnx_missing(without, capsys, tmp_path):
 
 def test_pyav_missing_falls_back_to_mp4v_with_a_warning(without, tmp_path, caplog, camera_session):
     import numpy as np
-    from recorder import export as ex
+    from recorder.export import files as ex
     s = camera_session
     without("av")
     res = ex.export_video(s, tmp_path / "c.mp4", predict=lambda X: np.zeros((len(X), 63), np.float32))

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from recorder import baselines, dataset as ds
-from recorder.calibrate import calibrate
-from recorder.cli import main as cli_main
-from recorder.lag import estimate_session_lag, read_lag, write_lag
-from recorder.modelio import read_meta
-from recorder.simulate import make_synthetic_session
-from recorder.synthetic import REALISTIC, SyntheticSubject, realism_options
-from recorder.training import _rotate_channels, train
+from recorder.model import baselines
+from recorder.dataset import windows as ds
+from recorder.model.calibrate import calibrate
+from recorder.cli.emgrec import main as cli_main
+from recorder.dataset.lag import estimate_session_lag, read_lag, write_lag
+from recorder.model.folder import read_meta
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.sources.synthetic import REALISTIC, SyntheticSubject, realism_options
+from recorder.model.training import _rotate_channels, train
 
 TINY = {"model": {"name": "small_lstm", "params": {"hidden": 16}}, "data": {"window_ms": 150},
         "train": {"epochs": 2, "threads": 1, "batch_size": 64}}
@@ -60,7 +61,7 @@ def test_every_model_has_ridge_and_mean_ratios_and_a_short_session_is_flagged_no
         assert {"ratio", "ridge_ratio", "ridge_mpjpe_mm"} <= set(m)
     # Blending never leaves validation worse than the mean pose (factor 0 is the mean pose itself).
     assert meta.metrics["val"]["ratio"] <= 1.0 + 1e-6 or meta.blend["factor"] == 1.0
-    from app.train_view import headline
+    from app.train.view import headline
     assert headline(meta)[0].startswith("NO SKILL")
 
 
@@ -172,7 +173,7 @@ def test_jhu_quality_rows_are_skipped_with_a_reason_without_the_data(tmp_path, m
 def test_ridge_baseline_equals_sklearn_ridge():
     """The closed-form ridge is scikit-learn's Ridge(fit_intercept=True) on the same features."""
     from sklearn.linear_model import Ridge
-    from recorder import baselines as b
+    from recorder.model import baselines as b
     rng = np.random.default_rng(0)
     X = rng.normal(size=(500, 40, 8)) * rng.uniform(0.5, 2, size=(500, 1, 8))
     y = rng.normal(size=(500, 63)) + (X.std(axis=1) @ rng.normal(size=(8, 63)))

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from recorder import modelio
-from recorder.modelio import ModelFormatError, ModelMeta, load_model, read_meta
-from recorder.simulate import make_synthetic_session
-from recorder.training import train
+from recorder.model import folder as modelio
+from recorder.model.folder import ModelFormatError, ModelMeta, load_model, read_meta
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.model.training import train
 
 #: Top-level keys of a model.json written by train(), in file order (byte compatibility).
 WRITTEN_KEYS = ["format", "format_version", "created_utc", "task", "architecture", "config", "input",

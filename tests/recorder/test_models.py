@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from recorder.models import (REGISTRY, ModelConfigError, Predictor, build_model, count_parameters,
+from recorder.model.architectures import (REGISTRY, ModelConfigError, Predictor, build_model, count_parameters,
                              model_names)
 
 

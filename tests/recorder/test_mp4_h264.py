@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("av", reason="pip install 'emgrec[formats]'")
 
-from recorder import export as ex  # noqa: E402
-from recorder.session import SessionReader  # noqa: E402
-from recorder.simulate import make_synthetic_session  # noqa: E402
+from recorder.export import files as ex  # noqa: E402
+from recorder.session.format import SessionReader  # noqa: E402
+from recorder.imports.synthetic_sessions import make_synthetic_session  # noqa: E402
 
 
 def probe(path) -> dict:

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from recorder.devices.myo import H_EMG50_CCCD, MyoDriver
-from recorder.sources import open_synthetic_myo
-from recorder.emulators.myo_fw import MyoEmulator
-from recorder.emulators.pty_port import PtyEmulator
-from recorder.types import DeviceState
+from recorder.sources.myo.driver import H_EMG50_CCCD, MyoDriver
+from recorder.sources.factory import open_synthetic_myo
+from recorder.sources.myo.emulator import MyoEmulator
+from recorder.sources.pty_port import PtyEmulator
+from recorder.core.types import DeviceState
 
 from .collect import Collector
 
@@ -334,7 +334,7 @@ def test_no_fixed_rotation_falls_back_to_arrival_order():
 
 
 def test_learn_rotation():
-    from recorder.devices.myo import learn_rotation
+    from recorder.sources.myo.driver import learn_rotation
     std = [0x2B, 0x2E, 0x31, 0x34] * 3
     assert learn_rotation(std) == {0x2B: 0, 0x2E: 1, 0x31: 2, 0x34: 3}
     other = [0x2E, 0x2B, 0x34, 0x31] * 3
@@ -372,7 +372,7 @@ def test_a_stall_of_our_own_process_is_not_loss(emu):
                 if data and ser.in_waiting:
                     data += ser.read(ser.in_waiting)
         except (serial.SerialException, OSError) as e:
-            from recorder.devices.base import DeviceLost
+            from recorder.sources.base import DeviceLost
             raise DeviceLost(str(e)) from e
         return data, time.monotonic()
 

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("bleak", reason="pip install 'emgrec[devices]'")
 
-from recorder.devices import myo_gatt  # noqa: E402
-from recorder.sources import open_emg  # noqa: E402
-from recorder.devices.myo_ble import MyoBleSource  # noqa: E402
-from recorder.types import DeviceState  # noqa: E402
+from recorder.sources.myo import gatt as myo_gatt  # noqa: E402
+from recorder.sources.factory import open_emg  # noqa: E402
+from recorder.sources.myo.ble import MyoBleSource  # noqa: E402
+from recorder.core.types import DeviceState  # noqa: E402
 
 from .fake_bleak import FakeClient, FakeMyo, FakeScanner, truth  # noqa: E402
 
@@ -125,7 +125,7 @@ def test_no_adapter_and_no_myo_are_clear_errors():
 def test_spec_and_devices_listing_without_an_adapter(capsys):
     assert isinstance(open_emg("myo-ble"), MyoBleSource)
     assert open_emg("myo-ble:AA:BB:CC:DD:EE:FF").address == "AA:BB:CC:DD:EE:FF"
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
     assert main(["devices"]) == 0  # this machine has no Bluetooth: a line says so, nothing breaks
     err = capsys.readouterr().err
     assert "Myo over Bluetooth:" in err

@@ -3,13 +3,13 @@ labels: gesture classification on a held-out time block of every file, well abov
 import numpy as np
 import pytest
 
-from recorder.metrics import format_confusion
-from recorder.training import train
+from recorder.model.metrics import format_confusion
+from recorder.model.training import train
 
 
 @pytest.mark.slow
 def test_myo_gesture_classification(shared_data, tmp_path):
-    importers = pytest.importorskip("recorder.importers")
+    importers = pytest.importorskip("recorder.imports.tables")
     src = shared_data / "emg" / "myo-readings" / "_readings_right_hand"
     files = sorted(src.rglob("*.txt"))
     assert len(files) == 8

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from recorder.cli import main
-from recorder.landmarks import LandmarkWorker
-from recorder.session import SessionReader, SessionWriter
-from recorder.types import EmgChunk, Frame, Landmarks
+from recorder.cli.emgrec import main
+from recorder.capture.landmarks import LandmarkWorker
+from recorder.session.format import SessionReader, SessionWriter
+from recorder.core.types import EmgChunk, Frame, Landmarks
 
 
 def test_info_counts_frames_never_processed_apart_from_no_hand(tmp_path, capsys):

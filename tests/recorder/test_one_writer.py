@@ -14,11 +14,11 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.cli import main
-from recorder.session import (SessionBusyError, SessionFormatError, SessionReader, SessionWriter, recover, repair,
+from recorder.cli.emgrec import main
+from recorder.session.format import (SessionBusyError, SessionFormatError, SessionReader, SessionWriter, recover, repair,
                               save_annotations, save_landmarks)
-from recorder.types import EmgChunk
-from recorder.writelock import holder, lock_path, unique_path
+from recorder.core.types import EmgChunk
+from recorder.session.writelock import holder, lock_path, unique_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 _RECORDER = textwrap.dedent("""
     import os, sys, time
     import numpy as np
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk
+    from recorder.session.format import SessionWriter
+    from recorder.core.types import EmgChunk
     path, seconds = sys.argv[1], float(sys.argv[2])
     w = SessionWriter(path, sample_rate_hz=200, channel_names=["a", "b"], t0=0.0, flush_interval_s=0.1).start()
     print("started", flush=True)
@@ -80,12 +80,12 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
             recover(path)
         with pytest.raises(SessionBusyError, match="cannot repair it"):
             repair(path)
-        from recorder.importers import import_csv
+        from recorder.imports.tables import import_csv
         src = tmp_path / "emg.csv"
         src.write_text("a,b\n1,2\n3,4\n")
         with pytest.raises(SessionBusyError, match="cannot import into it"):
             import_csv(src, path, sample_rate_hz=100, emg_columns="0-1")
-        from recorder.export import export_csv
+        from recorder.export.files import export_csv
         other = short_session
         with pytest.raises(SessionBusyError):
             export_csv(other, path)
@@ -94,7 +94,7 @@ def test_edits_of_a_file_being_recorded_are_refused_and_the_recording_survives(t
             assert r.opened_swmr and not r.complete
         assert main(["info", str(path)]) == 0
         assert f"no: open for writing by a recording (process {rec.pid})" in capsys.readouterr().out
-        from recorder.library import summarize
+        from recorder.session.library import summarize
         li = summarize(path)
         assert li.ok and li.recording and not li.repairable
         assert path.stat().st_ino == ino
@@ -136,7 +136,7 @@ def test_a_crashed_writer_never_blocks(crashed_session):
     """The kernel drops a dead writer's lock: the file can be repaired, annotated, re-recorded."""
     p = crashed_session
     assert lock_path(p).exists() and holder(p) is None  # stale sidecar, no holder
-    from recorder.library import summarize
+    from recorder.session.library import summarize
     li = summarize(p)
     assert li.repairable and not li.recording and not li.complete
     save_annotations(p, [(0.0, 1.0, "rest")], [])
@@ -154,7 +154,7 @@ def test_save_on_a_crashed_file_keeps_its_mode(crashed_session):
 
 
 def test_repair_finalises_in_place_and_keeps_the_original_until_verified(crashed_session, tmp_path, monkeypatch, capsys):
-    import recorder.session as session
+    import recorder.session.format as session
     p = crashed_session
     os.chmod(p, 0o640)
     assert main(["info", str(p)]) == 0
@@ -233,7 +233,7 @@ def test_unique_default_names(tmp_path):
 def test_disk_full_stop_exits_non_zero(tmp_path, monkeypatch, capsys):
     """`emgrec record` used to print 'recording stopped' and exit 0 after the writer stopped."""
     import shutil
-    import recorder.session as session
+    import recorder.session.format as session
     real = shutil.disk_usage
     calls = {"n": 0}
 

@@ -9,9 +9,9 @@ import torch
 pytest.importorskip("onnx", reason="pip install 'emgrec[onnx]'")
 pytest.importorskip("onnxruntime", reason="pip install 'emgrec[onnx]'")
 
-from recorder.cli import main as cli_main  # noqa: E402
-from recorder.models import Predictor, build_model, model_names  # noqa: E402
-from recorder.onnx_export import OnnxRunner, check_onnx, export_onnx, sample_windows  # noqa: E402
+from recorder.cli.emgrec import main as cli_main  # noqa: E402
+from recorder.model.architectures import Predictor, build_model, model_names  # noqa: E402
+from recorder.model.onnx_export import OnnxRunner, check_onnx, export_onnx, sample_windows  # noqa: E402
 
 
 @pytest.mark.parametrize("name", model_names())
@@ -39,8 +39,8 @@ def test_every_architecture_matches_pytorch_on_100_windows(name, task, tmp_path)
 
 
 def test_cli_export_model_onnx(tmp_path, synthetic_session):
-    from recorder.training import train
-    from recorder.modelio import load_model
+    from recorder.model.training import train
+    from recorder.model.folder import load_model
 
     s = synthetic_session
     cfg = {"model": {"name": "small_lstm", "params": {"hidden": 16, "dense": [16]}}, "data": {"window_ms": 150},

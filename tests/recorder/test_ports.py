@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from recorder.cli import main
-from recorder.devices import ports
+from recorder.cli.emgrec import main
+from recorder.sources import ports
 
 
 def test_kind_for_known_dongles():

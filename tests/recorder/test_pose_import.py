@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.importers import ImportFormatError, detect_format
-from recorder.pose_import import import_paired, regularise
-from recorder.session import SessionReader
+from recorder.imports.tables import ImportFormatError, detect_format
+from recorder.imports.pose import import_paired, regularise
+from recorder.session.format import SessionReader
 
 ROOT = Path(__file__).resolve().parents[2]
 JHU = ROOT.parent / "shared" / "data" / "emg-pose" / "jhu-ntx2023"
@@ -200,7 +200,7 @@ def test_jhu_sessions_import(tmp_path, session, emg_start, pose_start):
 def test_jhu_session_b_angle_training_beats_the_mean_angle_baseline(tmp_path):
     """The documented JHU command (docs/models.md): the baseline matches the dataset README's
     33.9 deg (first 70 % train, last 20 % test, glitch frames out) and the model beats it."""
-    from recorder.training import train
+    from recorder.model.training import train
     out, _ = import_paired(JHU / "session-b_emg.csv", JHU / "session-b_angles.csv", tmp_path / "b.h5",
                            resample_hz=50, hand="right")
     cfg = {"data": {"target": "angles", "clean": {"enabled": True}},

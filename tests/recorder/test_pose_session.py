@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.session import SessionFormatError, SessionReader, SessionWriter
-from recorder.types import EmgChunk, Frame, Landmarks
+from recorder.session.format import SessionFormatError, SessionReader, SessionWriter
+from recorder.core.types import EmgChunk, Frame, Landmarks
 
 CH = [f"ch{i}" for i in range(4)]
 

@@ -1,12 +1,12 @@
-"""recorder.types.Progress, the one progress type of the engine's long jobs: its fraction and
+"""recorder.core.types.Progress, the one progress type of the engine's long jobs: its fraction and
 clipping, and that export, the folder scan and redetect report with it."""
 import dataclasses
 
 import pytest
 
-from recorder.library import scan
-from recorder.simulate import make_synthetic_session
-from recorder.types import Progress
+from recorder.session.library import scan
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.core.types import Progress
 
 
 def test_fraction_clips_and_knows_an_unknown_total():
@@ -23,7 +23,7 @@ def test_fraction_clips_and_knows_an_unknown_total():
 
 
 def test_scan_and_export_report_progress_objects(tmp_path):
-    from recorder.export import export
+    from recorder.export.files import export
 
     a = make_synthetic_session(tmp_path / "a.h5", duration_s=2.0, seed=1)
     b = make_synthetic_session(tmp_path / "b.h5", duration_s=2.0, seed=2)

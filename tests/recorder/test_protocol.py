@@ -1,7 +1,7 @@
 """Prompted protocol state machine, driven by a fake clock."""
 import pytest
 
-from recorder.protocol import COUNTDOWN, DONE, HOLD, IDLE, REST, Protocol
+from recorder.capture.protocol import COUNTDOWN, DONE, HOLD, IDLE, REST, Protocol
 
 
 def run(p, t0, t1, dt=0.1):

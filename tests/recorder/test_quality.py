@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from recorder.quality import BAD, GOOD, WARN, QualityThresholds, assess, thresholds_for
+from recorder.capture.quality import BAD, GOOD, WARN, QualityThresholds, assess, thresholds_for
 
 
 def _emg(n=1000, c=8, seed=0, scale=20.0):

@@ -25,7 +25,7 @@ def test_gesture_rows_are_skipped_with_a_reason_without_the_data(tmp_path, monke
 def test_envelope_blocks_are_block_amplitudes_ending_at_the_last_sample():
     import torch
 
-    from recorder.models import ModelConfigError, envelope_blocks
+    from recorder.model.architectures import ModelConfigError, envelope_blocks
 
     x = torch.zeros(1, 10, 2)
     x[0, 2:6, 0] = torch.tensor([1.0, -1.0, 1.0, -1.0])  # block 0 of the last 8 samples (2 dropped)
@@ -41,7 +41,7 @@ def test_envelope_blocks_are_block_amplitudes_ending_at_the_last_sample():
 def test_weight_average_warms_up_then_follows_slowly():
     import torch
 
-    from recorder.training import ConfigError, _Ema, resolve_config
+    from recorder.model.training import ConfigError, _Ema, resolve_config
 
     net = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():

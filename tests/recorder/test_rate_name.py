@@ -8,24 +8,24 @@ from pathlib import Path
 import pytest
 
 import recorder
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 ROOT = Path(recorder.__file__).parent.parent
 
 # the files where the old names may appear, and why (a set: other branches edit these files)
 ALLOWED = {
-    "recorder/clock.py",            # SampleClock.rate_hz: the fitted rate beside nominal_rate_hz
-    "recorder/devices/replay.py",   # its stand-in for SampleClock
-    "recorder/lsl.py",              # LSL streams of any kind (landmarks too) and the `lsl list` keys
-    "recorder/commands/lsl.py",     # the `emgrec lsl --list` column
-    "recorder/session.py",          # the emg_resampling JSON attribute's key (file format)
-    "recorder/pose_import.py",      # the same key, written and read
-    "recorder/simulate.py",         # the deprecated keyword and the metadata key "emg_rate" (file)
+    "recorder/core/clock.py",            # SampleClock.rate_hz: the fitted rate beside nominal_rate_hz
+    "recorder/sources/replay.py",   # its stand-in for SampleClock
+    "recorder/sources/lsl.py",              # LSL streams of any kind (landmarks too) and the `lsl list` keys
+    "recorder/cli/commands/lsl.py",     # the `emgrec lsl --list` column
+    "recorder/session/format.py",          # the emg_resampling JSON attribute's key (file format)
+    "recorder/imports/pose.py",      # the same key, written and read
+    "recorder/imports/synthetic_sessions.py",         # the deprecated keyword and the metadata key "emg_rate" (file)
     "bench/acquisition.py",         # a key of the bench's result JSON
     "bench/gui.py",                 # live preview: predictions per second
-    "app/live_preview.py",          # predictions per second, not the EMG rate
-    "recorder/live_runner.py",      # predictions per second, not the EMG rate
+    "app/train/live_preview.py",          # predictions per second, not the EMG rate
+    "recorder/live/runner.py",      # predictions per second, not the EMG rate
 }
 
 
@@ -52,6 +52,6 @@ def test_the_old_keyword_still_works_with_a_warning(tmp_path):
 
 
 def test_dataset_and_model_use_the_name():
-    from recorder.dataset import SessionArrays, WindowSet
+    from recorder.dataset.windows import SessionArrays, WindowSet
     assert "sample_rate_hz" in SessionArrays.__dataclass_fields__
     assert "sample_rate_hz" in WindowSet.__dataclass_fields__

@@ -3,8 +3,8 @@ nothing else; a session without frames is refused naming the file."""
 import h5py
 import numpy as np
 
-from recorder.cli import main
-from recorder.session import SessionReader, SessionWriter
+from recorder.cli.emgrec import main
+from recorder.session.format import SessionReader, SessionWriter
 
 
 def _raw(path):

@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 
-from recorder.clock import now
-from recorder.devices.replay import ReplaySource
-from recorder.session import SessionReader, SessionWriter
-from recorder.types import EmgChunk
+from recorder.core.clock import now
+from recorder.sources.replay import ReplaySource
+from recorder.session.format import SessionReader, SessionWriter
+from recorder.core.types import EmgChunk
 
 
 def _session(path, n=1000, rate=200.0):

@@ -3,7 +3,7 @@ import threading
 import numpy as np
 import pytest
 
-from recorder.ringbuffer import RingBuffer
+from recorder.capture.ringbuffer import RingBuffer
 
 
 def test_wraps_and_keeps_newest_in_order():

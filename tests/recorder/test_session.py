@@ -13,9 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder.session import (LABEL_NAME_BYTES, SessionFormatError, SessionReader, SessionWriter,
+from recorder.session.format import (LABEL_NAME_BYTES, SessionFormatError, SessionReader, SessionWriter,
                               save_annotations)
-from recorder.types import EmgChunk, Frame, Landmarks
+from recorder.core.types import EmgChunk, Frame, Landmarks
 
 ROOT = Path(__file__).resolve().parents[2]
 CH = [f"ch{i}" for i in range(8)]
@@ -183,7 +183,7 @@ def test_bad_files_raise_session_format_error(tmp_path, make, problem):
 
 
 def test_cli_info(tmp_path, capsys):
-    from recorder.cli import main
+    from recorder.cli.emgrec import main
     _, path, *_ = _write_session(tmp_path / "a.h5", n_frames=5)
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
@@ -198,8 +198,8 @@ def test_cli_info(tmp_path, capsys):
 DISK_FULL_CHILD = textwrap.dedent("""
     import json, os, subprocess, sys, threading
     import numpy as np
-    from recorder.session import SessionWriter, SessionReader
-    from recorder.types import EmgChunk, Frame
+    from recorder.session.format import SessionWriter, SessionReader
+    from recorder.core.types import EmgChunk, Frame
     mnt = sys.argv[1]
     # A real 3 MB filesystem, private to this process's mount namespace (unshare -rm).
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], check=True)
@@ -256,7 +256,7 @@ def test_write_error_keeps_file_up_to_last_flush(tmp_path, monkeypatch):
     """An OSError from the HDF5 layer mid-batch: writing stops, the error is reported once, nothing raises
     into the producer, and the file holds every batch flushed before."""
     import errno
-    import recorder.session as session
+    import recorder.session.format as session
     real_append = session._append
     calls = {"n": 0}
 
@@ -289,7 +289,7 @@ def test_write_error_keeps_file_up_to_last_flush(tmp_path, monkeypatch):
 def test_low_free_space_stops_cleanly(tmp_path, monkeypatch):
     """The writer stops before the disk is full and closes the file normally."""
     import shutil as _shutil
-    import recorder.session as session
+    import recorder.session.format as session
     calls = {"n": 0}
     real = _shutil.disk_usage
 

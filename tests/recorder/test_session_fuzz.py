@@ -35,29 +35,29 @@ def _entry(kind: str, path: Path, work: Path):
         import contextlib
         import io
 
-        from recorder.commands.info import format_summary
-        from recorder.session import SessionReader
+        from recorder.cli.commands.info import format_summary
+        from recorder.session.format import SessionReader
         with SessionReader(path) as r, contextlib.redirect_stdout(io.StringIO()):
             print(format_summary(r.summary(), r.labels, r.markers))
     elif kind == "export":
-        from recorder.export import export
+        from recorder.export.files import export
         out = work / f"{path.stem}.npz"
         out.unlink(missing_ok=True)
         export([path], out, "npz", window_ms=100.0)
     elif kind == "train":
-        from recorder.training import train
+        from recorder.model.training import train
         cfg = {"model": {"name": "dense", "params": {"hidden": [8]}}, "data": {"window_ms": 100},
                "train": {"epochs": 1, "batch_size": 64, "threads": 1}}
         out = work / f"{path.stem}.model"
         shutil.rmtree(out, ignore_errors=True)
         train(cfg, [path], out)
     elif kind == "library":
-        from recorder.library import summarize
+        from recorder.session.library import summarize
         info = summarize(path)
         if info.error and not info.error.startswith(str(path)):
             raise AssertionError(f"Library row error does not name the file: {info.error}")
-    elif kind == "review":  # what app.review.ReviewView.open_session reads, without Qt
-        from recorder.session import SessionReader
+    elif kind == "review":  # what app.review.view.ReviewView.open_session reads, without Qt
+        from recorder.session.format import SessionReader
         with SessionReader(path) as r:
             r.labels, r.markers, r.duration_s
             np.asarray(r.video_t)
@@ -70,7 +70,7 @@ def _entry(kind: str, path: Path, work: Path):
 def worker() -> None:
     import logging
     logging.disable(logging.CRITICAL)
-    from recorder.session import SessionFormatError
+    from recorder.session.format import SessionFormatError
     work = Path(sys.argv[2])
     for line in sys.stdin:
         path = Path(line.strip())
@@ -92,9 +92,9 @@ def worker() -> None:
 
 # -- mutants -----------------------------------------------------------------------------------------
 def _good_and_crash(tmp: Path) -> tuple[Path, Path]:
-    from recorder.session import SessionWriter
-    from recorder.simulate import make_synthetic_session
-    from recorder.types import EmgChunk, Frame, Landmarks
+    from recorder.session.format import SessionWriter
+    from recorder.imports.synthetic_sessions import make_synthetic_session
+    from recorder.core.types import EmgChunk, Frame, Landmarks
     good = make_synthetic_session(tmp / "good.h5", duration_s=8, seed=5)
     # A crash file: bytes copied while its writer still holds it open (as after a SIGKILL).
     n = 1600

@@ -34,9 +34,9 @@ def _grey(i):
 
 
 def child(path: str) -> None:
-    from recorder.clock import now
-    from recorder.session import SessionWriter
-    from recorder.types import EmgChunk, Frame, Landmarks
+    from recorder.core.clock import now
+    from recorder.session.format import SessionWriter
+    from recorder.core.types import EmgChunk, Frame, Landmarks
 
     t0 = now()
     w = SessionWriter(path, sample_rate_hz=RATE, channel_names=[f"ch{i}" for i in range(C)], units="counts",
@@ -93,7 +93,7 @@ class _Child:
         return done[-1] if done else (0, 0)
 
     def kill(self) -> float:
-        from recorder.clock import now
+        from recorder.core.clock import now
         t = now()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
@@ -104,7 +104,7 @@ class _Child:
 
 
 def _check_contents(path: Path, need_samples: int, need_frames: int) -> tuple[int, int]:
-    from recorder.session import SessionReader
+    from recorder.session.format import SessionReader
 
     with SessionReader(path) as r:
         n, nf = r.n_samples, r.n_frames
@@ -155,8 +155,8 @@ def test_sigkill_twenty_times(tmp_path):
 
 def test_reader_sees_recent_data_while_recording(tmp_path):
     """A second process reading the file while it is written sees data at most ~1 s old."""
-    from recorder.clock import now
-    from recorder.session import SessionReader, save_annotations
+    from recorder.core.clock import now
+    from recorder.session.format import SessionReader, save_annotations
 
     path = tmp_path / "live.h5"
     ch = _Child(path)

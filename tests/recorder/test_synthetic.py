@@ -5,8 +5,8 @@ import threading
 import numpy as np
 import pytest
 
-from recorder.synthetic import GESTURES, MUSCLES, POSES, SyntheticEmgSource, SyntheticSubject
-from recorder.types import FINGERS, HAND_CONNECTIONS
+from recorder.sources.synthetic import GESTURES, MUSCLES, POSES, SyntheticEmgSource, SyntheticSubject
+from recorder.core.types import FINGERS, HAND_CONNECTIONS
 
 TIPS = [4, 8, 12, 16, 20]
 
@@ -199,7 +199,7 @@ def test_perform_moves_the_subject_to_a_pose_and_back():
     returns to the schedule; unknown names change nothing."""
     import numpy as np
 
-    from recorder.synthetic import POSES, SyntheticSubject
+    from recorder.sources.synthetic import POSES, SyntheticSubject
 
     s, ref = SyntheticSubject(seed=0, t_origin=0.0), SyntheticSubject(seed=0, t_origin=0.0)
     assert s.perform("point", 10.0) and not s.perform("no-such-pose", 10.0)

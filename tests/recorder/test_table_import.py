@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recorder.export import SEED_JOINT_NAMES
-from recorder.importers import ImportFormatError
-from recorder.pose_import import MEDIAPIPE_JOINT_NAMES, import_table
-from recorder.session import SessionReader
-from recorder.simulate import make_synthetic_session
+from recorder.export.files import SEED_JOINT_NAMES
+from recorder.imports.tables import ImportFormatError
+from recorder.imports.pose import MEDIAPIPE_JOINT_NAMES, import_table
+from recorder.session.format import SessionReader
+from recorder.imports.synthetic_sessions import make_synthetic_session
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from recorder import dataset as ds
-from recorder.cli import main as cli_main
-from recorder.modelio import (Ensemble, ModelFormatError, WEIGHTS_FILE, evaluate, export_model, load_model,
+from recorder.dataset import windows as ds
+from recorder.cli.emgrec import main as cli_main
+from recorder.model.folder import (Ensemble, ModelFormatError, WEIGHTS_FILE, evaluate, export_model, load_model,
                               predict_session)
-from recorder.simulate import make_synthetic_session
-from recorder.training import (EPOCH_METRICS, PROGRESS_EVENTS, expand_grid, resolve_config, ConfigError, sweep,
+from recorder.imports.synthetic_sessions import make_synthetic_session
+from recorder.model.training import (EPOCH_METRICS, PROGRESS_EVENTS, expand_grid, resolve_config, ConfigError, sweep,
                                train)
 
 TINY = {"model": {"name": "small_lstm", "params": {"hidden": 24, "dense": [32]}},
@@ -224,7 +224,7 @@ def test_exported_programs_match(trained, tmp_path):
 
 
 def _check_schema(e: dict) -> None:
-    """An event holds exactly the keys recorder.training.PROGRESS_EVENTS documents for its kind."""
+    """An event holds exactly the keys recorder.model.training.PROGRESS_EVENTS documents for its kind."""
     keys = set(PROGRESS_EVENTS[e["event"]])
     if e["event"] == "epoch":
         assert len(set(e) & set(EPOCH_METRICS)) == 1, e
@@ -283,8 +283,8 @@ def test_file_windows_match_memory_and_read_only_their_sessions(two_files, tmp_p
 
 
 def test_block_stream_covers_every_window_once_shuffled_by_blocks(two_files):
-    from recorder.streaming import BlockStream, loader
-    from recorder.training import BatchGather
+    from recorder.model.streaming import BlockStream, loader
+    from recorder.model.training import BatchGather
 
     ws = ds.build_windows(two_files, window_ms=150, signal="file")
     idx = np.arange(0, len(ws), 2)

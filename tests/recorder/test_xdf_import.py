@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("pyxdf", reason="pip install 'emgrec[formats]'")
 
-from recorder.cli import main  # noqa: E402
-from recorder.importers import ImportFormatError  # noqa: E402
-from recorder.session import SessionReader  # noqa: E402
-from recorder.xdf_import import import_xdf, is_xdf, markers_to_labels  # noqa: E402
+from recorder.cli.emgrec import main  # noqa: E402
+from recorder.imports.tables import ImportFormatError  # noqa: E402
+from recorder.session.format import SessionReader  # noqa: E402
+from recorder.imports.xdf import import_xdf, is_xdf, markers_to_labels  # noqa: E402
 
 from .xdf_writer import XdfWriter  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""The Capture tab: sources, live view, recording, labelling hotkeys, the prompted protocol."""

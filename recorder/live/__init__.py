@@ -1,0 +1,1 @@
+"""Live prediction: EMG chunks in, the current hand pose or gesture out, at display rate."""

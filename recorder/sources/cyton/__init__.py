@@ -1,0 +1,1 @@
+"""OpenBCI Cyton: the driver and its firmware emulator."""

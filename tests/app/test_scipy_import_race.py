@@ -7,7 +7,7 @@ import sys
 CHILD = r"""
 import sys, time, types
 sys.modules["torch"] = types.ModuleType("torch")   # what another thread's unfinished import leaves
-from app import emg_plot
+from app.widgets import emg_plot
 assert "scipy.signal" not in sys.modules
 emg_plot._scipy_signal()
 time.sleep(1.2)

@@ -56,7 +56,7 @@ def run(ctx: Context) -> list[Row]:
     rows = startup(ctx)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
-        from PySide6 import QtCore, QtWidgets
+        from PySide6 import QtWidgets
 
         from app.main_window import MainWindow
         from app.qt.settings import Settings
@@ -70,26 +70,7 @@ def run(ctx: Context) -> list[Row]:
     w.show()
     cv = w.capture_view
 
-    def pump(seconds: float, until=None) -> bool:
-        """Run the real Qt event loop (as app.exec() does: it wakes on posted events at once) for
-        ``seconds``, or until ``until()`` is true (checked every 10 ms)."""
-        loop = QtCore.QEventLoop()
-        done = {"ok": until is None}
-        end = QtCore.QTimer(singleShot=True, interval=int(seconds * 1000))
-        end.timeout.connect(loop.quit)
-        check = QtCore.QTimer(interval=10)
-        if until is not None:
-            def poll():
-                if until():
-                    done["ok"] = True
-                    loop.quit()
-            check.timeout.connect(poll)
-            check.start()
-        end.start()
-        loop.exec()
-        check.stop()
-        end.stop()
-        return done["ok"]
+    pump = pump_events
 
     cv.connect_sources("synthetic", "synthetic")
     if not pump(60, lambda: cv.capture is not None):
@@ -151,6 +132,29 @@ def _dense_source(ctx: Context, w, pump) -> list[Row]:
     return [Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (mean)", float(a.mean()), "fps", ">= 60",
                 note=f"{n} points per trace in the 5 s window (peak downsampling)"),
             Row(GROUP, "redraw rate, 16 ch x 2 kHz + camera (worst 1 s)", float(a.min()), "fps", ">= 30")]
+
+
+def pump_events(seconds: float, until=None) -> bool:
+    """Run the real Qt event loop (as app.exec() does: it wakes on posted events at once) for
+    ``seconds``, or until ``until()`` is true (checked every 10 ms); True unless ``until`` timed out."""
+    from PySide6 import QtCore
+    loop = QtCore.QEventLoop()
+    done = {"ok": until is None}
+    end = QtCore.QTimer(singleShot=True, interval=int(seconds * 1000))
+    end.timeout.connect(loop.quit)
+    check = QtCore.QTimer(interval=10)
+    if until is not None:
+        def poll():
+            if until():
+                done["ok"] = True
+                loop.quit()
+        check.timeout.connect(poll)
+        check.start()
+    end.start()
+    loop.exec()
+    check.stop()
+    end.stop()
+    return done["ok"]
 
 
 def _live_overlay(ctx: Context, w, tmp: Path, pump) -> list[Row]:

@@ -43,7 +43,7 @@ def main() -> int:
         sys.setswitchinterval(args.switch_ms / 1e3)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import psutil
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtWidgets
 
     import app.widgets.camera_view as cvmod
     import app.train.live_preview as lpmod
@@ -104,24 +104,7 @@ def main() -> int:
     def threads_cpu() -> dict[int, float]:
         return {t.id: t.user_time + t.system_time for t in proc.threads()}
 
-    def pump(seconds: float, until=None) -> bool:
-        loop = QtCore.QEventLoop()
-        done = {"ok": until is None}
-        end = QtCore.QTimer(singleShot=True, interval=int(seconds * 1000))
-        end.timeout.connect(loop.quit)
-        check = QtCore.QTimer(interval=10)
-        if until is not None:
-            def poll():
-                if until():
-                    done["ok"] = True
-                    loop.quit()
-            check.timeout.connect(poll)
-            check.start()
-        end.start()
-        loop.exec()
-        check.stop()
-        end.stop()
-        return done["ok"]
+    pump = gui.pump_events
 
     def measured_pump(seconds: float, until=None) -> bool:
         """The live-overlay pump: its last 5 s (the app's latency window) are the measured span."""

@@ -24,6 +24,33 @@ def no_thread_leaks():
 
 
 @pytest.fixture
+def make_main_window(qtbot, tmp_path, no_thread_leaks):
+    """``make_main_window(size=None, model_dir=None)``: the app's MainWindow on a settings file and
+    sessions folder in ``tmp_path``, shown and exposed; closed at teardown."""
+    from app.main_window import MainWindow
+    from app.qt.settings import Settings
+    made = []
+
+    def make(size: tuple[int, int] | None = None, model_dir=None):
+        settings = Settings(tmp_path / "settings.ini")
+        settings.set_output_dir(tmp_path / "sessions")
+        w = MainWindow(settings)
+        if model_dir is not None:
+            w.train_view.model_dir.setText(str(model_dir))
+        qtbot.addWidget(w)
+        if size is not None:
+            w.resize(*size)
+        w.show()
+        qtbot.waitExposed(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+@pytest.fixture
 def open_dialog(qtbot, no_thread_leaks):
     """``open_dialog(cls, *args, shutdown_timeout_s=..., **kw)`` shows a dialog for the test; at
     teardown each is closed and its worker pool must finish within its timeout."""

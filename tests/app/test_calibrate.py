@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from app.train.calibrate_dialog import REPORT_ROWS
-from app.main_window import MainWindow
-from app.qt.settings import Settings
 from recorder.session.format import SessionReader
 from recorder.imports.synthetic_sessions import make_synthetic_session
 from recorder.model.training import train
@@ -28,17 +26,8 @@ def models(tmp_path_factory):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, no_thread_leaks):
-    settings = Settings(tmp_path / "settings.ini")
-    settings.set_output_dir(tmp_path / "sessions")
-    w = MainWindow(settings)
-    w.train_view.model_dir.setText(str(tmp_path / "models"))
-    qtbot.addWidget(w)
-    w.resize(1500, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(make_main_window, tmp_path):
+    return make_main_window(size=(1500, 900), model_dir=tmp_path / "models")
 
 
 def test_no_skill_model_gets_a_plain_words_banner(qtbot, window, models):

@@ -5,21 +5,13 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from app.main_window import MainWindow
 from app.qt.settings import Settings
 from recorder.session.format import SessionReader
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, no_thread_leaks):
-    settings = Settings(tmp_path / "settings.ini")
-    settings.set_output_dir(tmp_path / "sessions")
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(make_main_window):
+    return make_main_window()
 
 
 def _connect(qtbot, w, emg=None, camera=None, timeout=30000):

@@ -8,8 +8,6 @@ import pytest
 
 from app.widgets.camera_view import CameraView
 from app.train.live_preview import LivePreview, place_on_image
-from app.main_window import MainWindow
-from app.qt.settings import Settings
 from recorder.capture.engine import Capture
 from recorder.sources.synthetic import SyntheticEmgSource, SyntheticSubject
 from recorder.model.training import train
@@ -48,16 +46,8 @@ def test_place_on_image_follows_the_projection():
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, no_thread_leaks):
-    settings = Settings(tmp_path / "settings.ini")
-    settings.set_output_dir(tmp_path / "sessions")
-    w = MainWindow(settings)
-    qtbot.addWidget(w)
-    w.resize(1500, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(make_main_window):
+    return make_main_window(size=(1500, 900))
 
 
 def test_live_preview_over_the_camera(qtbot, window, models):

@@ -51,7 +51,7 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
     """
     from recorder.capture.camera import render_hand
     from recorder.session.format import SessionWriter
-    from recorder.sources.synthetic import SyntheticSubject
+    from recorder.sources.synthetic import CameraEffects, SyntheticSubject
 
     if emg_rate is not None:   # the old keyword: docs/models.md shows users this function
         import warnings
@@ -65,6 +65,9 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
                                sample_rate_hz=sample_rate_hz, realism=realism, session=session)
     real = subject.realism
     rng = np.random.default_rng([seed, 0xF4A3] + ([int(session), 1] if session else []))
+    # The live SyntheticCamera's effects (latency, landmark noise, dropouts, wrong hand); dropout runs
+    # are cut at each 2 s frame chunk, as they always were here, so a seed writes the same session.
+    effects = CameraEffects(subject, rng, hand_dropout=hand_dropout, runs_across_calls=False)
     meta = {"subject": f"synthetic-{seed}", "hand": "right", "notes": "written by recorder.imports.synthetic_sessions",
             "device": {"kind": "synthetic", "sample_rate_hz": sample_rate_hz, "seed": seed,
                        "channel_names": [f"ch{i + 1}" for i in range(n_channels)]},
@@ -102,35 +105,22 @@ def make_synthetic_session(path: str | Path, duration_s: float = 60.0, seed: int
         for f0 in range(0, n_frames, fstep):
             fi = np.arange(f0, min(f0 + fstep, n_frames))
             tf = t0 + fi / frame_rate
-            shown = tf
-            if real["camera_latency"]:  # each frame shows the hand as it was latency +- 10 ms earlier
-                shown = tf - subject.camera_latency_s - rng.uniform(-0.01, 0.01, len(tf))
-            world = subject.pose_world_mm(shown)
-            if real["landmark_noise_mm"]:
-                world = world + rng.normal(0.0, float(real["landmark_noise_mm"]), world.shape).astype(np.float32)
-                world[:, 0] = 0.0
-            img = subject.image_landmarks(shown, w, h, world=world)
-            drop = rng.random(len(fi)) < hand_dropout
-            if real["dropouts"]:  # runs of about 5 frames (a hand lost for ~150 ms)
-                drop |= np.convolve(rng.random(len(fi)) < real["dropouts"] / 5, np.ones(5))[:len(fi)] > 0
-            wrong = (rng.random(len(fi)) < float(real["wrong_hand"])) if real["wrong_hand"] else np.zeros(len(fi), bool)
-            if wrong.any():  # the other hand's answer: mirrored across the image's vertical axis
-                world[wrong, :, 0] *= -1
-                img[wrong, :, 0] = 1.0 - img[wrong, :, 0]
+            obs = effects.observe(tf, w, h)
             for k, i in enumerate(fi):
                 t = float(tf[k])
                 if camera:
                     image = np.empty((h, w, 3), np.uint8)
-                    render_hand(image, img[k])
+                    render_hand(image, obs.image[k])  # the camera films the real hand, not the detector's answer
                 else:
                     image = np.zeros((1, 1, 3), np.uint8)
-                writer.add_frame(Frame(image=image, t=t, index=int(i), truth_world_mm=world[k], truth_image=img[k]),
+                writer.add_frame(Frame(image=image, t=t, index=int(i), truth_world_mm=obs.world_mm[k],
+                                       truth_image=obs.image[k]),
                                  jpeg=placeholder, block=True)  # offline: wait for the encoder, drop nothing
-                if drop[k]:
+                if not obs.hand[k]:
                     writer.add_landmarks(Landmarks.empty(t, int(i)))
                 else:
-                    writer.add_landmarks(Landmarks(image=img[k], world_mm=world[k], score=1.0,
-                                                   handedness="Left" if wrong[k] else "Right",
+                    writer.add_landmarks(Landmarks(image=obs.det_image[k], world_mm=obs.det_world_mm[k], score=1.0,
+                                                   handedness="Left" if obs.wrong[k] else "Right",
                                                    t=t, frame_index=int(i)))
         for s, e, name in subject.segments_between(t0, t0 + duration_s):
             writer.add_label(s, e, name)

@@ -25,6 +25,7 @@ values for the same times, and consecutive calls are continuous by construction.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -514,6 +515,84 @@ class SyntheticSubject:
         return np.clip(x, -127.0, 127.0)
 
     __call__ = emg  # an emulator's ``generator(t)``
+
+
+class CameraObservation(NamedTuple):
+    """What the synthetic camera and a MediaPipe-like detector give for n frames (see :class:`CameraEffects`)."""
+
+    shown_t: np.ndarray       # (n,) host seconds of the hand each frame shows (its stamp - latency - jitter)
+    world_mm: np.ndarray      # (n, 21, 3) float32 exact landmarks (mm) of the hand shown: the frame's truth
+    image: np.ndarray         # (n, 21, 3) float32 exact normalised image landmarks of the hand shown
+    det_world_mm: np.ndarray  # (n, 21, 3) float32 what the detector reports: noisy, mirrored on wrong-hand frames
+    det_image: np.ndarray     # (n, 21, 3) float32 the same in normalised image coordinates
+    hand: np.ndarray          # (n,) bool: the detector found a hand (False: a dropout)
+    wrong: np.ndarray         # (n,) bool: reported as the other hand (handedness "Left")
+
+
+class CameraEffects:
+    """The camera and landmark-detector effects of a subject's realism switches, in one place: the
+    live :class:`~recorder.capture.camera.SyntheticCamera` and the offline
+    :func:`~recorder.imports.synthetic_sessions.make_synthetic_session` both call :meth:`observe`.
+
+    - ``camera_latency``: a frame stamped t shows the hand at ``t - subject.camera_latency_s`` +- 10 ms
+      (uniform jitter per frame); this is the camera (image and truth both show that moment).
+    - ``landmark_noise_mm``: Gaussian noise (std, mm, per coordinate; the wrist stays at the origin) on
+      the reported world landmarks, the image landmarks projected from them.
+    - ``dropouts``: that fraction of frames has no hand, in runs of 5 frames (~150 ms at 30 fps).
+    - ``wrong_hand``: that fraction of frames is reported as the other hand: mirrored across the
+      image's vertical axis (x -> -x in mm, x -> 1 - x in the image), handedness "Left".
+    - ``hand_dropout`` (not a realism switch; make_synthetic_session's): single frames without a hand.
+
+    rng: the draws, made in a fixed order per call (jitter, noise, hand_dropout, dropouts, wrong hand)
+    and only for the effects that are on (hand_dropout always draws). runs_across_calls: a dropout run
+    that starts near the end of one call continues into the next (a live camera observes one frame at
+    a time); False cuts runs at each call's end, as make_synthetic_session always did, so the sessions
+    it writes stay the same.
+    """
+
+    def __init__(self, subject: "SyntheticSubject", rng: np.random.Generator, hand_dropout: float = 0.0,
+                 runs_across_calls: bool = True):
+        self.subject = subject
+        self.rng = rng
+        self.hand_dropout = float(hand_dropout)
+        self.runs_across_calls = bool(runs_across_calls)
+        self._run_starts = np.zeros(0, bool)  # dropout run starts of the last 4 frames observed
+
+    @property
+    def detector_effects(self) -> bool:
+        """True when what the detector reports can differ from the exact landmarks of the frame."""
+        r = self.subject.realism
+        return bool(r["landmark_noise_mm"] or r["dropouts"] or r["wrong_hand"] or self.hand_dropout)
+
+    def observe(self, t, width: int, height: int) -> CameraObservation:
+        """Frames stamped at host times t (n,) by a width x height camera: see :class:`CameraObservation`."""
+        subject, real, rng = self.subject, self.subject.realism, self.rng
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        n = len(t)
+        shown = t
+        if real["camera_latency"]:
+            shown = t - subject.camera_latency_s - rng.uniform(-0.01, 0.01, n)
+        world = subject.pose_world_mm(shown)
+        det_world = world
+        if real["landmark_noise_mm"]:
+            det_world = world + rng.normal(0.0, float(real["landmark_noise_mm"]), world.shape).astype(np.float32)
+            det_world[:, 0] = 0.0
+        image = subject.image_landmarks(shown, width, height, world=world)
+        det_image = subject.image_landmarks(shown, width, height, world=det_world) if det_world is not world else image
+        drop = rng.random(n) < self.hand_dropout
+        if real["dropouts"]:  # runs of 5 frames (a hand lost for ~150 ms at 30 fps)
+            starts = rng.random(n) < real["dropouts"] / 5
+            m = len(self._run_starts)
+            drop |= np.convolve(np.concatenate([self._run_starts, starts]), np.ones(5))[m:m + n] > 0
+            if self.runs_across_calls:
+                self._run_starts = np.concatenate([self._run_starts, starts])[-4:]
+        wrong = (rng.random(n) < float(real["wrong_hand"])) if real["wrong_hand"] else np.zeros(n, bool)
+        if wrong.any():
+            det_world = det_world.copy() if det_world is world else det_world
+            det_image = det_image.copy() if det_image is image else det_image
+            det_world[wrong, :, 0] *= -1
+            det_image[wrong, :, 0] = 1.0 - det_image[wrong, :, 0]
+        return CameraObservation(shown, world, image, det_world, det_image, ~drop, wrong)
 
 
 class SyntheticEmgSource(EmgSource):

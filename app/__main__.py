@@ -1,4 +1,4 @@
-"""``python -m app [--emg SPEC] [--camera SPEC]``: the desktop app (same as ``emgrec gui``)."""
+"""``python -m app [--emg SPEC] [--camera SPEC] [--realism none|realistic]``: the desktop app (same as ``emgrec gui``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 
 
 def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect: bool = True,
-        settings_path: str | None = None) -> int:
-    """Open the main window and, if ``connect``, connect the given sources; returns the exit code."""
+        settings_path: str | None = None, realism: str | None = None) -> int:
+    """Open the main window and, if ``connect``, connect the given sources (a synthetic subject with
+    ``realism``; None: the Sources panel's choice); returns the exit code."""
     from app.qt import syslibs
 
     problem = syslibs.check()
@@ -29,7 +30,7 @@ def run(emg: str | None = "synthetic", camera: str | None = "synthetic", connect
     win = MainWindow(Settings(settings_path))
     win.show()
     if connect:
-        win.capture_view.connect_sources(emg, camera)
+        win.capture_view.connect_sources(emg, camera, realism)
     if os.environ.get("EMGREC_STARTUP_PROBE"):
         _startup_probe(app, win)
     return app.exec()
@@ -58,13 +59,18 @@ def _startup_probe(app, win) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from recorder.sources.factory import DEMO_REALISM, REALISM_CHOICES  # names only: no device opened
+
     p = argparse.ArgumentParser(prog="python -m app", description=__doc__.split("\n")[0])
     p.add_argument("--emg", default="synthetic", help="EMG source spec (default: synthetic)")
     p.add_argument("--camera", default="synthetic", help="camera spec: synthetic | none | INDEX | FILE")
+    p.add_argument("--realism", choices=REALISM_CHOICES,
+                   help=f"the synthetic subject: {' | '.join(REALISM_CHOICES)} (default: the Sources panel's "
+                        f"last choice, {DEMO_REALISM} at first)")
     p.add_argument("--no-connect", action="store_true", help="open without connecting")
     p.add_argument("--settings", help="INI file for settings (default: the user's settings)")
     a = p.parse_args(argv)
-    return run(a.emg, a.camera, not a.no_connect, a.settings)
+    return run(a.emg, a.camera, not a.no_connect, a.settings, a.realism)
 
 
 if __name__ == "__main__":

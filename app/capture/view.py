@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from recorder.capture.quality import assess, thresholds_for
-from recorder.sources.factory import EMG_SOURCES
+from recorder.sources.factory import DEMO_REALISM, EMG_SOURCES, SYNTHETIC_REALISM
 from recorder.sources.factory import emg_spec as _engine_spec
 from recorder.core.types import DeviceState
 
@@ -119,17 +119,18 @@ def list_serial_ports() -> tuple[list[tuple[str, str]], str]:
         return [], f"could not list serial ports: {e}"
 
 
-def _open_capture(emg: str, camera: str, cancel: threading.Event):
-    """Worker job: build and start a capture. Returns (capture, warning). If the camera fails, the
-    armband is still connected without it (the warning says why)."""
+def _open_capture(emg: str, camera: str, cancel: threading.Event, realism: str | None = None):
+    """Worker job: build and start a capture (a synthetic subject with ``realism``). Returns
+    (capture, warning). If the camera fails, the armband is still connected without it (the
+    warning says why)."""
     from recorder.capture.engine import Capture
     warning = ""
     try:
-        cap = Capture.from_specs(emg, camera)
+        cap = Capture.from_specs(emg, camera, realism=realism)
     except Exception as e:
         if camera == "none":
             raise
-        cap = Capture.from_specs(emg, "none")
+        cap = Capture.from_specs(emg, "none", realism=realism)
         warning = f"Camera {camera!r} unavailable ({e}); recording EMG without video."
     if cancel.is_set():
         cap.stop()
@@ -269,6 +270,12 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_arg.lineEdit().setPlaceholderText("port or file")
         self.emg_browse = QtWidgets.QToolButton(text="…", toolTip="Refresh ports / choose a file")
         self.emg_browse.clicked.connect(self._browse_emg)
+        # The synthetic subject (armband and camera): shown in the argument's place for Synthetic.
+        self.realism = QtWidgets.QComboBox()
+        for name, text, what in SYNTHETIC_REALISM:
+            self.realism.addItem(text, name)
+            self.realism.setItemData(self.realism.count() - 1, what, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.realism.setToolTip("The synthetic subject: " + "; ".join(f"{t}: {w}" for _, t, w in SYNTHETIC_REALISM))
         self.cam_kind = QtWidgets.QComboBox()
         for text, kind in CAMERA_KINDS:
             self.cam_kind.addItem(text, kind)
@@ -288,6 +295,7 @@ class CaptureView(QtWidgets.QWidget):
         self.emg_arg.setEditText(e.get("arg", ""))
         self.cam_kind.setCurrentIndex(max(0, self.cam_kind.findData(c.get("kind", "synthetic"))))
         self.cam_arg.setText(c.get("arg", ""))
+        self.realism.setCurrentIndex(max(0, self.realism.findData(self.settings.realism_choice(DEMO_REALISM))))
         self._on_emg_kind()
         self._on_cam_kind()
 
@@ -301,6 +309,7 @@ class CaptureView(QtWidgets.QWidget):
         g.addWidget(QtWidgets.QLabel("Armband"), 0, 0)
         g.addWidget(self.emg_kind, 0, 1, 1, 2)
         g.addWidget(self.emg_arg, 1, 1)
+        g.addWidget(self.realism, 1, 1)
         g.addWidget(self.emg_browse, 1, 2)
         g.addWidget(self.ports_note, 2, 1, 1, 2)
         g.addWidget(QtWidgets.QLabel("Camera"), 3, 0)
@@ -336,6 +345,8 @@ class CaptureView(QtWidgets.QWidget):
         needs = kind != "synthetic"
         self.emg_arg.setEnabled(needs)
         self.emg_browse.setEnabled(needs)
+        self.emg_arg.setVisible(needs)
+        self.realism.setVisible(not needs)
         self.ports_note.setText("")
         row = _ARMBAND.get(kind)
         if row is not None and row.arg == "PORT":
@@ -388,11 +399,17 @@ class CaptureView(QtWidgets.QWidget):
         else:
             self.connect_sources()
 
-    def connect_sources(self, emg: str | None = None, camera: str | None = None) -> None:
+    def connect_sources(self, emg: str | None = None, camera: str | None = None, realism: str | None = None) -> None:
         """Connect the sources chosen in the panel, or the given spec strings (CLI); non-blocking.
+        realism: the synthetic subject's preset (``--realism``); None: the panel's Subject choice.
         Results arrive as capture_changed (success) or a banner message (failure)."""
         if self._busy or self.capture is not None or self._closing:
             return
+        if realism is None:
+            realism = self.realism.currentData()
+            self.settings.set_realism_choice(realism)
+        else:
+            self.realism.setCurrentIndex(max(0, self.realism.findData(realism)))
         try:
             if emg is None:
                 emg = emg_spec(self.emg_kind.currentData(), self.emg_arg.currentText())
@@ -408,7 +425,7 @@ class CaptureView(QtWidgets.QWidget):
         self.banner.hide()
         self.emg_status.setText(f"connecting to <b>{emg}</b>…")
         self.status_message.emit(f"Connecting to {emg} / camera {camera}…")
-        w = self.pool.start(_open_capture, emg, camera)
+        w = self.pool.start(_open_capture, emg, camera, realism=realism)
         w.signals.returned.connect(self._on_connected)
         w.signals.errored.connect(lambda e, spec=emg: self._on_connect_failed(spec, e))
         w.signals.finished.connect(self._job_done)
@@ -731,7 +748,8 @@ class CaptureView(QtWidgets.QWidget):
         self.connect_btn.setEnabled(not self._busy)
         self.act_connect.setText("Disconnect" if connected else "Connect")
         self.act_connect.setEnabled(not self._busy)
-        for w in (self.emg_kind, self.emg_arg, self.emg_browse, self.cam_kind, self.cam_arg, self.cam_browse):
+        for w in (self.emg_kind, self.emg_arg, self.emg_browse, self.realism, self.cam_kind, self.cam_arg,
+                  self.cam_browse):
             w.setEnabled(not connected and not self._busy)
         if not connected and not self._busy:
             self._on_emg_kind_enable()

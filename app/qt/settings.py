@@ -55,6 +55,13 @@ class Settings:
     def set_emg_choice(self, kind: str, arg: str = "") -> None:
         self.q.setValue("sources/emg", json.dumps({"kind": kind, "arg": arg}))
 
+    def realism_choice(self, default: str = "realistic") -> str:
+        """The synthetic subject's realism preset last chosen ("realistic" | "none")."""
+        return str(self._get("sources/realism", default))
+
+    def set_realism_choice(self, name: str) -> None:
+        self.q.setValue("sources/realism", name)
+
     def camera_choice(self) -> dict:
         """{"kind": "synthetic"|"none"|"webcam"|"file", "arg": index or path}."""
         return self._json("sources/camera", {"kind": "synthetic", "arg": ""})

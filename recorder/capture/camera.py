@@ -19,7 +19,7 @@ import numpy as np
 
 from recorder.core.clock import now
 from recorder.core.errors import EmgrecError, UsageError
-from recorder.core.types import HAND_CONNECTIONS, DeviceState, Frame
+from recorder.core.types import HAND_CONNECTIONS, DeviceState, Frame, Landmarks
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,13 @@ class CameraSource(abc.ABC):
             if error:
                 self._last_error = error
 
-    def _emit(self, image: np.ndarray, t: float, truth_world_mm=None, truth_image=None) -> Frame:
+    def _emit(self, image: np.ndarray, t: float, truth_world_mm=None, truth_image=None, detected=None) -> Frame:
         with self._lock:
             index = self._frames
             self._frames += 1
             self._times.append(now())
-        frame = Frame(image=image, t=t, index=index, truth_world_mm=truth_world_mm, truth_image=truth_image)
+        frame = Frame(image=image, t=t, index=index, truth_world_mm=truth_world_mm, truth_image=truth_image,
+                      detected=detected)
         if self._sink is not None:
             self._sink(frame)
         return frame
@@ -382,34 +383,57 @@ def render_hand(image: np.ndarray, img_lm: np.ndarray, background=BACKGROUND_BGR
 
 
 class SyntheticCamera(CameraSource):
-    """Renders the synthetic subject's hand at ``fps``; each frame carries its exact landmarks
-    (``truth_world_mm`` in mm, ``truth_image`` normalised). Frame time = host time at capture."""
+    """Renders the synthetic subject's hand at ``fps``. Frame time = host time at capture.
+
+    Each frame carries the exact landmarks of the hand it shows (``truth_world_mm`` in mm,
+    ``truth_image`` normalised). With the subject's realism switches (``subject.realism``, applied by
+    :class:`~recorder.sources.synthetic.CameraEffects`, as in offline synthetic sessions): a frame
+    stamped t shows the hand at t - ``subject.camera_latency_s`` +- 10 ms (the image and the truth
+    alike), and ``frame.detected`` holds what a MediaPipe-like detector would report (landmark
+    noise, dropout runs, wrong-hand frames), which the landmark worker's truth/auto mode passes on;
+    MediaPipe mode sees only the image. seed: the effects' random draws (default from the subject's
+    seed and session).
+    """
 
     kind = "synthetic"
 
-    def __init__(self, subject, fps: float = 30.0, size: tuple[int, int] = (640, 480)):
+    def __init__(self, subject, fps: float = 30.0, size: tuple[int, int] = (640, 480), seed: int | None = None):
         super().__init__(fps, size)
+        from recorder.sources.synthetic import CameraEffects
         self.subject = subject
+        seq = [subject.seed, subject.session, 0xCA3E] if seed is None else [int(seed), 0xCA3E]
+        self.effects = CameraEffects(subject, np.random.default_rng(seq))
 
     def describe(self) -> dict:
-        return {**super().describe(), "seed": self.subject.seed}
+        return {**super().describe(), "seed": self.subject.seed,
+                "camera_latency_s": self.subject.camera_latency_s}
 
     def capture(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Render the hand at host time t: (BGR image (H, W, 3), world (21, 3) mm, image (21, 3))."""
+        """Render the frame stamped at host time t: (BGR image (H, W, 3), world (21, 3) mm, image (21, 3))
+        of the hand it shows (at t with an ideal subject, t - latency with a realistic one)."""
+        image, obs = self._observe(t)
+        return image, obs.world_mm[0], obs.image[0]
+
+    def _observe(self, t: float):
         w, h = self.size
-        world = self.subject.pose_world_mm([t])
-        img_lm = self.subject.image_landmarks([t], w, h, world=world)[0]
+        obs = self.effects.observe([t], w, h)
         image = np.empty((h, w, 3), np.uint8)
-        render_hand(image, img_lm)
-        return image, world[0], img_lm
+        render_hand(image, obs.image[0])
+        return image, obs
 
     def _run(self) -> None:
         t_start = now()
         i = 0
+        detector = self.effects.detector_effects
         while not self._pace(t_start + i / self.fps):
             t = now()
-            image, world, img_lm = self.capture(t)
-            self._emit(image, t, truth_world_mm=world, truth_image=img_lm)
+            image, obs = self._observe(t)
+            detected = None
+            if detector:  # t and frame_index are the frame's (truth_landmarks stamps them)
+                detected = (Landmarks(obs.det_image[0], obs.det_world_mm[0], 1.0,
+                                      "Left" if obs.wrong[0] else "Right", t, -1)
+                            if obs.hand[0] else Landmarks.empty(t, -1))
+            self._emit(image, t, truth_world_mm=obs.world_mm[0], truth_image=obs.image[0], detected=detected)
             i += 1
             late = now() - (t_start + i / self.fps)
             if late > 1.0:  # the host stalled: skip ahead instead of bursting to catch up

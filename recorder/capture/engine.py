@@ -70,15 +70,19 @@ class Capture:
     # -- construction from user-facing specs ------------------------------------------------------
     @classmethod
     def from_specs(cls, emg: str = "synthetic", camera: str | None = "synthetic",
-                   landmarks: str | None = "auto", seed: int = 0, **kwargs) -> "Capture":
+                   landmarks: str | None = "auto", seed: int = 0, realism: str | dict | None = None,
+                   **kwargs) -> "Capture":
         """Build a capture from spec strings (see :func:`recorder.sources.factory.open_emg` and
         :func:`recorder.capture.camera.open_camera`). A synthetic EMG source and a synthetic camera share one
-        synthetic subject, so the hand on screen is the hand that makes the EMG."""
+        synthetic subject, so the hand on screen is the hand that makes the EMG. realism: that
+        subject's effects (None / "none": ideal, exact; "realistic": every effect, see
+        :data:`recorder.sources.synthetic.REALISTIC`; or a dict of switches). The CLI and the app
+        default to "realistic" (:data:`recorder.sources.factory.DEMO_REALISM`)."""
         subject = None
         camera = None if camera in (None, "", "none") else str(camera)
         if emg.startswith("synthetic") or camera == "synthetic":
             from recorder.sources.synthetic import SyntheticSubject
-            subject = SyntheticSubject(seed=seed)
+            subject = SyntheticSubject(seed=seed, realism=realism)
         src = open_emg(emg, subject=subject, seed=seed)
         cam = lm = None
         try:
@@ -200,6 +204,10 @@ class Capture:
             settings.setdefault("camera", self.camera.describe())
         if self.landmarks is not None:
             settings.setdefault("landmarks", self.landmarks.stats() | {"mode": getattr(self.landmarks, "mode", "")})
+        if self.subject is not None:  # as make_synthetic_session writes it: the truth a test can check against
+            settings.setdefault("realism", dict(self.subject.realism))
+            settings.setdefault("truth_lag_s", self.subject.true_lag_s)
+            settings.setdefault("camera_latency_s", self.subject.camera_latency_s)
         meta["settings"] = settings
         meta.setdefault("device", self.emg.describe())
         t0 = now()

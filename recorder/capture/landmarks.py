@@ -92,7 +92,12 @@ class HandDetector:
 
 
 def truth_landmarks(frame: Frame) -> Landmarks:
-    """Landmarks from a synthetic frame's exact truth (score 1, a right hand); empty if it has none."""
+    """Landmarks from a synthetic frame: its emulated detector's answer (``frame.detected``) when it
+    has one, else its exact truth (score 1, a right hand); empty if it has neither."""
+    d = frame.detected
+    if d is not None:
+        return Landmarks(image=d.image, world_mm=d.world_mm, score=d.score, handedness=d.handedness,
+                         t=frame.t, frame_index=frame.index)
     if frame.truth_world_mm is None or frame.truth_image is None:
         return Landmarks.empty(frame.t, frame.index)
     return Landmarks(image=np.asarray(frame.truth_image, np.float32).reshape(N_LANDMARKS, 3),
@@ -103,9 +108,10 @@ def truth_landmarks(frame: Frame) -> Landmarks:
 class LandmarkWorker:
     """Finds landmarks for submitted frames on its own thread and passes (frame, landmarks) to a sink.
 
-    mode: "mediapipe" always runs MediaPipe; "truth" uses the frame's exact landmarks (synthetic
-        camera; frames without truth get empty landmarks); "auto" uses truth when the frame has it
-        and MediaPipe otherwise.
+    mode: "mediapipe" always runs MediaPipe; "truth" uses the frame's own landmarks (synthetic
+        camera: exact, or its emulated detector's answer with a realistic subject, see
+        :func:`truth_landmarks`; frames without truth get empty landmarks); "auto" uses truth when
+        the frame has it and MediaPipe otherwise.
     queue_size: frames waiting at most; when full, :meth:`submit` drops the oldest waiting frame
         (the newest is the most useful live) and counts it.
     detector_options: passed to :class:`HandDetector` (built lazily on the worker thread).

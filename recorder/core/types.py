@@ -71,6 +71,9 @@ class Frame:
     truth_world_mm: (21, 3) float32 exact world landmarks (mm) when the source knows them
         (the synthetic camera); None for real cameras.
     truth_image: (21, 3) float32 exact normalised image landmarks, or None.
+    detected: what a MediaPipe-like detector reports for this frame when the source emulates one
+        (the synthetic camera of a realistic subject: noisy landmarks, no hand, the wrong hand);
+        None when the truth is the answer. Its t and frame_index are the frame's.
     """
 
     image: np.ndarray
@@ -78,6 +81,7 @@ class Frame:
     index: int
     truth_world_mm: np.ndarray | None = None
     truth_image: np.ndarray | None = None
+    detected: Landmarks | None = None
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from recorder.sources.base import EmgSource, SourceConfigError
 
 __all__ = ["open_emg", "EMG_SPEC_HELP", "EMG_SOURCES", "EmgKind", "emg_spec", "open_synthetic_myo",
-           "open_synthetic_cyton"]
+           "open_synthetic_cyton", "SYNTHETIC_REALISM", "REALISM_CHOICES", "DEMO_REALISM"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,18 @@ EMG_SOURCES = (
 
 EMG_SPEC_HELP = " | ".join(k.usage for k in EMG_SOURCES)
 
+#: The synthetic subject's realism presets (``--realism`` of ``emgrec gui``/``record``/``lsl publish``
+#: and the GUI's Subject list, for the synthetic armband and camera): (name, label, what it is).
+SYNTHETIC_REALISM = (
+    ("realistic", "Realistic subject",
+     "band shifted between sessions, gain drift, fatigue, 50 Hz hum, motion artefacts, 50 ms "
+     "electromechanical delay; camera latency 30-120 ms, landmark noise, dropouts, wrong-hand frames"),
+    ("none", "Ideal subject", "exact EMG and landmarks, no latency: the ground truth tests check against"),
+)
+REALISM_CHOICES = tuple(name for name, _, _ in SYNTHETIC_REALISM)
+#: The demo's subject (``emgrec gui``, ``emgrec record``, the app): every effect on (issue 11).
+DEMO_REALISM = "realistic"
+
 
 def emg_spec(kind: str, arg: str = "") -> str:
     """The spec of an Armband-list entry (a labelled row of :data:`EMG_SOURCES`) and its argument:
@@ -99,9 +111,11 @@ def open_emg(spec: str, subject=None, seed: int = 0) -> EmgSource:
         except (ValueError, IndexError):
             raise SourceConfigError(f"bad synthetic spec {spec!r}: expected synthetic:RATExCHANNELS, e.g. synthetic:2000x16") from None
         if subject is not None and subject.n_channels != ch:
-            # Same person and motion (seed, time origin), an armband with another electrode count.
+            # Same person, motion and effects (seed, time origin, realism, session), an armband with
+            # another electrode count.
             from recorder.sources.synthetic import SyntheticSubject
-            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, sample_rate_hz=rate)
+            subject = SyntheticSubject(seed=subject.seed, n_channels=ch, t_origin=subject.t_origin, sample_rate_hz=rate,
+                                       realism=subject.realism, session=subject.session)
         return SyntheticEmgSource(subject=subject, sample_rate_hz=rate, n_channels=ch, seed=seed)
     if kind == "myo-ble":  # the MAC is optional: the strongest Myo seen
         from recorder.sources.myo.ble import MyoBleSource

@@ -10,6 +10,8 @@ def register(subparsers) -> None:
     p.add_argument("--emg", default="synthetic", help=f"EMG source: {EMG_SPEC_HELP} (default: synthetic)")
     p.add_argument("--camera", default="synthetic",
                    help="camera: synthetic | none | webcam index | video file (default: synthetic)")
+    from recorder.cli.commands import add_realism_argument
+    add_realism_argument(p, None, "the app's last choice, realistic at first")
     p.add_argument("--no-connect", action="store_true", help="open without connecting")
     p.add_argument("--settings", help="INI file for settings (default: the user's settings)")
     p.set_defaults(func=_run)
@@ -21,6 +23,8 @@ def _run(args) -> int:
     import sys
 
     cmd = [sys.executable, "-m", "app", "--emg", args.emg, "--camera", args.camera]
+    if args.realism:
+        cmd += ["--realism", args.realism]
     if args.no_connect:
         cmd.append("--no-connect")
     if args.settings:

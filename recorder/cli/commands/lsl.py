@@ -18,6 +18,8 @@ def register(subparsers) -> None:
     pub.add_argument("--name", default="emgrec", help="stream name prefix (default: emgrec -> emgrec-EMG, ...)")
     pub.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
     pub.add_argument("--seed", type=int, default=0, help="synthetic subject seed")
+    from recorder.cli.commands import add_realism_argument
+    add_realism_argument(pub)
     pub.add_argument("--model", metavar="DIR",
                      help="also publish this model's live predictions (pose: NAME-Predictions; gesture: markers)")
     pub.add_argument("--predict-hz", type=float, default=25.0, help="prediction rate with --model (default: 25)")
@@ -58,7 +60,8 @@ def _publish(args) -> int:
     if args.model:
         from recorder.live.predictor import LivePredictor
         predictor = LivePredictor(args.model)
-    capture = Capture.from_specs(emg=args.emg, camera=args.camera, landmarks=args.landmarks, seed=args.seed)
+    capture = Capture.from_specs(emg=args.emg, camera=args.camera, landmarks=args.landmarks, seed=args.seed,
+                                   realism=args.realism)
     if predictor is not None:
         predictor.check_source(capture.emg.sample_rate_hz, capture.emg.n_channels)
     outlets = LslOutlets(capture, name=args.name, landmarks=capture.landmarks is not None,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from recorder.cli.commands import add_realism_argument
     from recorder.sources.factory import EMG_SPEC_HELP
     p = sub.add_parser("record", help="record EMG (+ camera and hand landmarks) into a session file",
                        description="Record a session. Ctrl-C stops cleanly and keeps the file.")
@@ -17,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--camera", default="synthetic",
                    help="camera: synthetic | none | webcam index | video file | image folder (default: synthetic)")
     p.add_argument("--landmarks", default="auto", choices=["auto", "mediapipe", "truth", "none"],
-                   help="hand landmarks: auto = exact for the synthetic camera, MediaPipe otherwise")
+                   help="hand landmarks: auto = the synthetic camera's own (exact, or MediaPipe-like with "
+                        "--realism realistic), MediaPipe otherwise")
     p.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C)")
     p.add_argument("--out", type=Path, default=None,
                    help="session file (default: ~/emgrec-sessions/session-DATE.h5, the app's folder)")
@@ -25,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--hand", default="right", help="recorded hand/arm")
     p.add_argument("--notes", default="", help="free-text notes saved in the file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic subject")
+    add_realism_argument(p)
     p.add_argument("--force", action="store_true", help="replace --out if it exists (never one being recorded)")
     p.add_argument("--store-video", default="jpeg", choices=["jpeg", "none"],
                    help="jpeg: store camera frames; none: frame times and landmarks only (privacy, size)")
@@ -45,7 +48,7 @@ def run(args) -> int:
     stop = threading.Event()
     prev = signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cap = Capture.from_specs(args.emg, args.camera, args.landmarks, seed=args.seed)
+    cap = Capture.from_specs(args.emg, args.camera, args.landmarks, seed=args.seed, realism=args.realism)
     try:
         # A video file or image folder starts with the recording clock, so its first frame is stored.
         from_file = getattr(cap.camera, "kind", "") in ("video", "images")

@@ -132,7 +132,7 @@ def main() -> int:
         return True
 
     cv = w.capture_view
-    cv.connect_sources("synthetic", "synthetic")
+    cv.connect_sources("synthetic", "synthetic", "none")  # the ideal subject, as before the realistic default
     assert pump(60, lambda: cv.capture is not None), "capture did not connect"
     pump(3)
     from app.widgets import emg_plot

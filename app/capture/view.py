@@ -275,7 +275,8 @@ class CaptureView(QtWidgets.QWidget):
         for name, text, what in SYNTHETIC_REALISM:
             self.realism.addItem(text, name)
             self.realism.setItemData(self.realism.count() - 1, what, QtCore.Qt.ItemDataRole.ToolTipRole)
-        self.realism.setToolTip("The synthetic subject: " + "; ".join(f"{t}: {w}" for _, t, w in SYNTHETIC_REALISM))
+        self.realism.setToolTip("The synthetic subject (armband, camera, typed synthetic specs): "
+                                + "; ".join(f"{t}: {w}" for _, t, w in SYNTHETIC_REALISM))
         self.cam_kind = QtWidgets.QComboBox()
         for text, kind in CAMERA_KINDS:
             self.cam_kind.addItem(text, kind)

@@ -20,6 +20,7 @@ import numpy as np
 from recorder.core.clock import now
 from recorder.core.errors import EmgrecError, UsageError
 from recorder.core.types import HAND_CONNECTIONS, DeviceState, Frame, Landmarks
+from recorder.core.worker import WorkerThreadOwner, run_reporting_errors
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class CameraError(EmgrecError, RuntimeError):
     """A camera, video file or image folder cannot be opened or read; the message names it."""
 
 
-class CameraSource(abc.ABC):
+class CameraSource(WorkerThreadOwner, abc.ABC):
     """Base class: one capture thread, explicit state, cooperative stop.
 
     Subclasses set ``kind``, ``fps`` (frames per second) and ``size`` ((width, height) px), and
@@ -48,8 +49,7 @@ class CameraSource(abc.ABC):
             raise UsageError(f"fps must be positive, got {fps}")
         self.fps = float(fps)
         self.size = (int(size[0]), int(size[1]))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()  # _stop, _thread
         self._sink: FrameSink | None = None
         self._lock = threading.Lock()
         self._state = DeviceState.IDLE
@@ -60,8 +60,7 @@ class CameraSource(abc.ABC):
     # -- public API ---------------------------------------------------------------------------
     def start(self, sink: FrameSink) -> None:
         """Open the camera (raises CameraError) and capture on a new thread into ``sink``."""
-        if self._thread is not None:
-            raise RuntimeError(f"{self.kind} camera already started")
+        self._refuse_second_start(f"{self.kind} camera")
         self._set_state(DeviceState.CONNECTING)
         try:
             self._open()
@@ -69,17 +68,11 @@ class CameraSource(abc.ABC):
             self._set_state(DeviceState.ERROR, str(e))
             raise
         self._sink = sink
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._thread_main, name=f"camera-{self.kind}", daemon=True)
-        self._thread.start()
+        self._start_thread(self._thread_main, f"camera-{self.kind}")
 
     def stop(self, timeout: float = 3.0) -> None:
         """Ask the capture thread to finish and wait for it. Safe to call twice."""
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout)
-        self._thread = None
+        self._stop_thread(timeout)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the capture thread to end by itself (end of a video); True if it has."""
@@ -88,10 +81,6 @@ class CameraSource(abc.ABC):
             return True
         t.join(timeout)
         return not t.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def status(self) -> dict:
         """dict(state, frames, measured_fps, last_error)."""
@@ -123,16 +112,14 @@ class CameraSource(abc.ABC):
         """Release the device (runs on the capture thread after :meth:`_run`)."""
 
     def _thread_main(self) -> None:
-        self._set_state(DeviceState.STREAMING)
-        try:
+        def body() -> None:
             self._run()
             self._set_state(DeviceState.STOPPED)
-        except CameraError as e:
-            log.error("%s camera: %s", self.kind, e)
-            self._set_state(DeviceState.ERROR, str(e))
-        except Exception as e:  # a bug (also in the sink) must reach the user, not vanish with the thread
-            log.exception("%s camera crashed", self.kind)
-            self._set_state(DeviceState.ERROR, f"{type(e).__name__}: {e}")
+
+        self._set_state(DeviceState.STREAMING)
+        try:  # a bug (also in the sink) is reported as an error state too
+            run_reporting_errors(body, CameraError, lambda msg: self._set_state(DeviceState.ERROR, msg),
+                                 log, f"{self.kind} camera")
         finally:
             self._close()
 

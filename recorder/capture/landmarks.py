@@ -20,6 +20,7 @@ import numpy as np
 from recorder.core.clock import now
 from recorder.core.errors import EmgrecError, UsageError
 from recorder.core.types import N_LANDMARKS, Frame, Landmarks, Progress, ProgressCallback
+from recorder.core.worker import WorkerThreadOwner
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def truth_landmarks(frame: Frame) -> Landmarks:
                      score=1.0, handedness="Right", t=frame.t, frame_index=frame.index)
 
 
-class LandmarkWorker:
+class LandmarkWorker(WorkerThreadOwner):
     """Finds landmarks for submitted frames on its own thread and passes (frame, landmarks) to a sink.
 
     mode: "mediapipe" always runs MediaPipe; "truth" uses the frame's own landmarks (synthetic
@@ -125,11 +126,11 @@ class LandmarkWorker:
         self.mode = mode
         self.queue_size = int(queue_size)
         self.detector_options = detector_options
+        super().__init__()  # _thread (stop requests go through _stopping, under _cond)
         self._queue: deque[Frame] = deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._drain = True
-        self._thread: threading.Thread | None = None
         self._sink: LandmarkSink | None = None
         self._detector: HandDetector | None = None
         self._processed = self._dropped = self._with_hand = 0
@@ -146,15 +147,13 @@ class LandmarkWorker:
         camera: loading at the first frame left its first 0.25-0.5 s without landmarks). "auto"
         with ``frames_have_truth`` None (not known) loads it at the first frame without truth.
         """
-        if self._thread is not None:
-            raise RuntimeError("landmark worker already started")
+        self._refuse_second_start("landmark worker")
         if (self.mode == "mediapipe" or (self.mode == "auto" and frames_have_truth is False)) \
                 and self._detector is None:
             self._detector = HandDetector(**self.detector_options)
         self._sink = sink
         self._stopping = False
-        self._thread = threading.Thread(target=self._main, name="landmarks", daemon=True)
-        self._thread.start()
+        self._start_thread(self._main, "landmarks")
 
     def submit(self, frame: Frame) -> bool:
         """Queue a frame without blocking; False if an older frame had to be dropped for it."""
@@ -173,14 +172,7 @@ class LandmarkWorker:
             self._stopping = True
             self._drain = drain
             self._cond.notify()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        self._join_thread(timeout)
 
     def stats(self) -> dict:
         """processed, dropped, with_hand, queue, fps (processed per second, recent),

@@ -19,6 +19,7 @@ import numpy as np
 from recorder.core.clock import SampleClock, now
 from recorder.core.errors import EmgrecError
 from recorder.core.types import DeviceState, DeviceStatus, EmgChunk
+from recorder.core.worker import WorkerThreadOwner, run_reporting_errors
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class DeviceLost(DeviceError):
     """The device vanished mid-stream (unplugged, port closed); the driver will try to reconnect."""
 
 
-class EmgSource(abc.ABC):
+class EmgSource(WorkerThreadOwner, abc.ABC):
     """An EMG device or stream. Subclasses implement :meth:`_run` and set the attributes below.
 
     Attributes (set by subclasses before :meth:`start`):
@@ -63,10 +64,9 @@ class EmgSource(abc.ABC):
     dtype = np.int16
 
     def __init__(self) -> None:
+        super().__init__()  # _stop, _thread
         self._status = DeviceStatus()
         self._status_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._sink: Sink | None = None
         self._on_status: StatusCallback | None = None
         self.clock = SampleClock(self.sample_rate_hz)
@@ -87,24 +87,13 @@ class EmgSource(abc.ABC):
 
     def start(self, sink: Sink, on_status: StatusCallback | None = None) -> None:
         """Start streaming on a new thread; chunks go to ``sink`` (called on that thread)."""
-        if self._thread is not None:
-            raise RuntimeError(f"{self.kind} source already started")
+        self._refuse_second_start(f"{self.kind} source")
         self._sink, self._on_status = sink, on_status
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._thread_main, name=f"emg-{self.kind}", daemon=True)
-        self._thread.start()
+        self._start_thread(self._thread_main, f"emg-{self.kind}")
 
     def stop(self, timeout: float = 3.0) -> None:
         """Ask the reader thread to finish and wait for it. Safe to call twice."""
-        self._stop.set()
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        self._stop_thread(timeout)
 
     def status(self) -> DeviceStatus:
         with self._status_lock:
@@ -126,15 +115,13 @@ class EmgSource(abc.ABC):
         """Acquire until ``self._stop`` is set. Raise DeviceError for fatal problems."""
 
     def _thread_main(self) -> None:
-        try:
+        def body() -> None:
             self._run()
             self._set_state(DeviceState.STOPPED)
-        except DeviceError as e:
-            log.error("%s: %s", self.kind, e)
-            self._set_state(DeviceState.ERROR, str(e))
-        except Exception as e:  # a bug must still reach the user, not vanish with the thread
-            log.exception("%s reader crashed", self.kind)
-            self._set_state(DeviceState.ERROR, f"{type(e).__name__}: {e}")
+
+        try:
+            run_reporting_errors(body, DeviceError, lambda msg: self._set_state(DeviceState.ERROR, msg),
+                                 log, self.kind, bug_label=f"{self.kind} reader")
         finally:
             self._finish()
 

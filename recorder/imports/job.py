@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -189,12 +190,11 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
     inputs = [src] + ([options["pose_file"]] if fmt == "paired" and options.get("pose_file") else [])
     check_output(out, inputs, force=force, what="import output")
     made = _make_parent(out)
-    tmp: Path | None = None
-    try:
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.importing")
+    with _undone_on_failure(made, src, out, tmp):
         lock = WriteLock(out, "an import").acquire("import into it")
         try:
             step(0.0, f"importing {src.name}")
-            tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.importing")
             try:
                 alignment = _one_file(fmt, src, tmp, options)
                 step(1.0, f"writing {out.name}")
@@ -203,12 +203,6 @@ def import_to_session(src, out, fmt: str | None = None, *, force: bool = False, 
                 tmp.unlink(missing_ok=True)
         finally:
             lock.release()
-    except BaseException as e:
-        _remove_made(made)
-        better = _with_file_named(e, src, out, tmp) if isinstance(e, Exception) else None
-        if better is not None:
-            raise better from e
-        raise
     if progress is not None:
         progress(Progress.of_fraction(1.0, f"wrote {out}"))
     return ImportResult([out], fmt, _summaries([out]), alignment)
@@ -225,14 +219,8 @@ def _import_folder(src: Path, out: Path, force: bool, step, options: dict) -> Im
     made = _make_parent(out)
     if not out.exists():
         made.append(out)  # a folder of sessions (or, for several groups, even when named .h5)
-    try:
+    with _undone_on_failure(made, src, out, None):
         paths = import_folder(src, out, force=force, step=step, **options)
-    except BaseException as e:
-        _remove_made(made)
-        better = _with_file_named(e, src, out, None) if isinstance(e, Exception) else None
-        if better is not None:
-            raise better from e
-        raise
     return ImportResult(list(paths), "folder", _summaries(paths))
 
 
@@ -245,6 +233,20 @@ def _make_parent(out: Path) -> list[Path]:
         p = p.parent
     out.parent.mkdir(parents=True, exist_ok=True)
     return made[::-1]
+
+
+@contextmanager
+def _undone_on_failure(made: list[Path], src: Path, out: Path, tmp: Path | None):
+    """On any exception in the block (a cancel too): remove the folders the import created
+    (``made``), then raise again, as the error that names the file (:func:`_with_file_named`)."""
+    try:
+        yield
+    except BaseException as e:
+        _remove_made(made)
+        better = _with_file_named(e, src, out, tmp) if isinstance(e, Exception) else None
+        if better is not None:
+            raise better from e
+        raise
 
 
 def _remove_made(made: list[Path]) -> None:

@@ -249,8 +249,7 @@ class Capture:
             if writer is None:
                 return None
             t = now()
-            for name in list(self._open_labels):
-                self._close_label(name, t)
+            closed = [name for name in list(self._open_labels) if self._close_label(name, t)]
             if self._paused_at is not None:
                 writer.add_gap(self._paused_at, t)
             elif self._last_t is None or t - self._last_t > self.end_silence_s:
@@ -259,6 +258,8 @@ class Capture:
                 writer.add_gap(self._t0 if self._last_t is None else max(self._last_t, self._t0), t)
             self._writer = None
             self._paused_at = None
+        for name in closed:
+            self._label_closed(name, t)
         path = writer.close()
         self._recording_state("stopped")
         return path
@@ -279,42 +280,61 @@ class Capture:
     def label_off(self, name: str, t_host: float | None = None) -> None:
         """Close the open segment ``name`` (e.g. on hotkey release) and store it."""
         with self._lock:
-            self._close_label(name, now() if t_host is None else t_host)
+            t = now() if t_host is None else t_host
+            closed = self._close_label(name, t)
+        if closed:
+            self._label_closed(name, t)
 
     def toggle_label(self, name: str) -> bool:
         """Open ``name`` if closed, close it if open; returns whether it is now open."""
         with self._lock:
-            if name in self._open_labels:
-                self._close_label(name, now())
-                return False
-            t = self._open_labels[name] = now()
-        self._label_opened(name, t)
-        return True
+            t = now()
+            opening = name not in self._open_labels
+            if opening:
+                self._open_labels[name] = t
+            else:
+                closed = self._close_label(name, t)
+        if opening:
+            self._label_opened(name, t)
+        elif closed:
+            self._label_closed(name, t)
+        return opening
 
     def _label_opened(self, name: str, t: float) -> None:
         if self._writer is not None:   # listeners hear of labels only while recording, like markers
             self._notify(lambda listener: listener.on_label(name, t, True))
 
+    def _label_closed(self, name: str, t_end: float) -> None:
+        self._notify(lambda listener: listener.on_label(name, t_end, False))
+
     @property
     def active_labels(self) -> list[str]:
         return list(self._open_labels)
 
-    def _close_label(self, name: str, t_end: float) -> None:
+    # Listeners are called after the lock is released (a listener may wait on a thread that calls
+    # back into the capture): the helpers below run under it and say what to announce.
+    def _close_label(self, name: str, t_end: float) -> bool:
+        """Under the lock: close the open segment ``name`` at ``t_end`` and store it; True if stored."""
         start = self._open_labels.pop(name, None)
-        if start is not None:
-            self.add_label(start, t_end, name)
+        return start is not None and self._store_label(start, t_end, name)
+
+    def _store_label(self, start_host: float, end_host: float, name: str) -> bool:
+        """Under the lock: store a finished segment, clipped to the recording; True if stored."""
+        if self._writer is None or end_host <= self._t0:
+            return False
+        start_host = max(start_host, self._t0)
+        if end_host <= start_host:
+            return False
+        self.labels.append((start_host, end_host, name))
+        self._writer.add_label(start_host, end_host, name)
+        return True
 
     def add_label(self, start_host: float, end_host: float, name: str) -> None:
         """Store a finished segment (host seconds); clipped to the recording; ignored when not recording."""
         with self._lock:
-            if self._writer is None or end_host <= self._t0:
-                return
-            start_host = max(start_host, self._t0)
-            if end_host <= start_host:
-                return
-            self.labels.append((start_host, end_host, name))
-            self._writer.add_label(start_host, end_host, name)
-        self._notify(lambda listener: listener.on_label(name, end_host, False))
+            stored = self._store_label(start_host, end_host, name)
+        if stored:
+            self._label_closed(name, end_host)
 
     def add_marker(self, text: str, t_host: float | None = None) -> None:
         with self._lock:

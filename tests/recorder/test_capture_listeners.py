@@ -2,6 +2,7 @@
 a listener implementing one event gets only that one, and the old ``fn(kind, payload)`` shape is
 refused. The sinks are driven by hand (no device threads), so the order of events is exact."""
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -150,3 +151,33 @@ def test_markers_and_labels_reach_listeners_only_while_recording(capture, tmp_pa
     assert [e for e in rec.got if e[0] != "recording"] == [
         ("marker", "redo"), ("label", "fist", True), ("label", "fist", False),
         ("label", "point", True), ("label", "point", False)]
+
+
+def test_a_label_listener_may_wait_on_another_thread_that_calls_back_into_the_capture(capture, tmp_path):
+    # A listener that hands the event to another thread and waits for it (as a GUI relay blocking
+    # on its own thread would): that thread's call into the capture must not wait for the caller's
+    # lock, so each label event reaches listeners after the capture released it.
+    class CallsBack(CaptureListenerBase):
+        def __init__(self):
+            self.got, self.stuck = [], []
+
+        def on_label(self, name, t_host, opened):
+            worker = threading.Thread(target=lambda: (capture.add_marker(f"{name} {opened}"), capture.status()),
+                                      daemon=True)
+            worker.start()
+            worker.join(2.0)
+            (self.stuck if worker.is_alive() else self.got).append((name, opened))
+
+    listener = CallsBack()
+    capture.add_listener(listener)
+    capture.start_recording(tmp_path / "s.h5")
+    capture.label_on("fist")
+    capture.label_off("fist")                      # closed under label_off
+    capture.toggle_label("point")
+    capture.toggle_label("point")                  # closed under toggle_label
+    capture.label_on("rest")
+    capture.add_label(now() - 0.5, now(), "open")  # stored directly
+    capture.stop_recording()                       # closes "rest"
+    assert listener.stuck == []
+    assert listener.got == [("fist", True), ("fist", False), ("point", True), ("point", False),
+                            ("rest", True), ("open", False), ("rest", False)]

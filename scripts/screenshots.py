@@ -8,8 +8,10 @@ server (QScreen.grabWindow): what a user's screen shows, fonts and all; offscree
 own rendering (QWidget.grab).
 
 ``capture``: connects the synthetic armband (8 channels through the Myo emulator and driver) and the
-synthetic camera with landmarks, records to a temporary folder with a label held and the prompted
-protocol running, and grabs the window (QWidget.grab) into ``capture.png``. Prints the measured
+synthetic camera with landmarks, records to a temporary folder with the prompted protocol running,
+and grabs the window (QWidget.grab) into ``capture.png`` during a hold, so the label held (the
+protocol's) is the gesture prompted. (No key is pressed as well: the label box would show the
+gesture twice, "fist  fist (protocol)".) Prints the measured
 display redraw rate (frames/s) while recording.
 
 ``train``: writes a synthetic session (``--train-minutes``, default 10) and trains the default model
@@ -84,11 +86,23 @@ def wait_signal(signal, timeout_s: float, trigger=None) -> list | None:
     return got[0] if got else None
 
 
+def next_hold(protocol, timeout_s: float) -> str | None:
+    """Run the event loop until the prompted protocol (a ProtocolView) starts holding a gesture;
+    its name, or None after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        got = wait_signal(protocol.holding, left)
+        if got and got[0]:
+            return got[0]
+    return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "screenshots"))
     p.add_argument("--shots", default=",".join(SHOTS), help=f"comma-separated, of: {', '.join(SHOTS)}")
-    p.add_argument("--seconds", type=float, default=8.0, help="capture: recording time before the grab")
+    p.add_argument("--seconds", type=float, default=8.0,
+                   help="capture: recording time before the grab (at least: it waits for the next hold)")
     p.add_argument("--emg", default="synthetic")
     p.add_argument("--camera", default="synthetic")
     p.add_argument("--train-minutes", type=float, default=10.0, help="train: length of the synthetic session")
@@ -148,13 +162,16 @@ def shot_capture(a, out: Path) -> int:
         cv.protocol.reps.setValue(3)
         cv.protocol.start()
         cv.fps = FpsMeter(window_s=max(2.0, a.seconds - 1.0))  # measure over the whole recording
-        wait(int(a.seconds * 1000 * 0.6))
-        cv.labels.press("fist")
-        wait(int(a.seconds * 1000 * 0.4))
+        wait(int(max(0.0, a.seconds - 1.0) * 1000))
+        p = cv.protocol.params()
+        held = next_hold(cv.protocol, p["countdown_s"] + p["hold_s"] + p["rest_s"] + 5.0)
+        if held is None:
+            print("the prompted protocol never reached a hold", file=sys.stderr)
+            return 1
+        wait(int(1000 * min(1.0, p["hold_s"] / 2)))  # grab well inside the hold
         cv.refresh_status()
         fps = cv.redraw_fps
         grab(w).save(str(out / "capture.png"))
-        cv.labels.release_all()
         print(f"display redraw rate while recording: {fps:.1f} frames/s "
               f"({cv.capture.emg.n_channels} channels at {cv.capture.emg.sample_rate_hz:g} Hz, "
               f"camera {'on' if cv.capture.camera else 'off'}, landmarks {'on' if cv.capture.landmarks else 'off'})")

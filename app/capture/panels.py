@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.qt.settings import Settings
+from app.widgets.style import MESSAGE_COLORS
 
 __all__ = ["ErrorBanner", "RecordingPanel", "SessionPanel"]
 
@@ -30,8 +31,7 @@ class ErrorBanner(QtWidgets.QFrame):
         self.hide()
 
     def show_message(self, text: str, level: str = "error") -> None:
-        bg, fg = {"error": ("#5c1a1b", "#ffd6d6"), "warn": ("#4d3800", "#ffe8a3"),
-                  "info": ("#123524", "#c7f0d8")}[level]
+        bg, fg = MESSAGE_COLORS[level]
         self.setStyleSheet(f"QFrame#banner {{ background: {bg}; border-radius: 6px; }}"
                            f" QFrame#banner QLabel {{ color: {fg}; font-weight: bold; }}")
         self.label.setText(text)

@@ -27,6 +27,7 @@ from recorder.session.format import SessionFormatError, SessionReader, save_anno
 from app.widgets.skeleton import bgr_to_qimage, draw_hand, to_pixels
 from app.review.timeline import TimelineWidget
 from app.qt.workers import BAR_STEPS, Progress, Worker, WorkerPool, show_progress
+from app.widgets.style import MESSAGE_COLORS
 
 log = logging.getLogger(__name__)
 
@@ -287,12 +288,12 @@ class ReviewView(QWidget):
         self.offer_button.clicked.connect(lambda: self.offered is not None and self.open_session(self.offered))
         ob.addWidget(self.offer_label, 1)
         ob.addWidget(self.offer_button)
-        self.offer_bar.setStyleSheet("background: #123524; color: #c7f0d8; border-radius: 6px;")
+        self.offer_bar.setStyleSheet("background: {}; color: {}; border-radius: 6px;".format(*MESSAGE_COLORS["info"]))
         self.offer_bar.hide()
         self.read_only_note = QLabel()
         self.read_only_note.setWordWrap(True)
-        self.read_only_note.setStyleSheet("background: #4d3800; color: #ffe8a3; font-weight: bold;"
-                                          " border-radius: 6px; padding: 3px 8px;")
+        self.read_only_note.setStyleSheet("background: {}; color: {}; font-weight: bold;"
+                                          " border-radius: 6px; padding: 3px 8px;".format(*MESSAGE_COLORS["warn"]))
         self.read_only_note.hide()
 
         lay = QVBoxLayout(self)

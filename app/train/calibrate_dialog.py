@@ -25,6 +25,7 @@ from PySide6 import QtCore, QtWidgets
 from app.train.plots import bold, table_item
 from app.train.view import TrainRunner, training_progress
 from app.qt.workers import Progress, show_progress
+from app.widgets.style import MESSAGE_COLORS
 
 #: Rows of the report, in the engine's names (recorder.model.calibrate), with the words shown.
 REPORT_ROWS = [("calibrated", "calibrated (this model)"),
@@ -156,7 +157,7 @@ class CalibrateDialog(QtWidgets.QDialog):
         return self.state in ("recording", "calibrating")
 
     def _show(self, text: str, level: str) -> None:
-        bg, fg = {"error": ("#5c1a1b", "#ffd6d6"), "warn": ("#4d3800", "#ffe8a3"), "info": ("#123524", "#c7f0d8")}[level]
+        bg, fg = MESSAGE_COLORS[level]
         self.banner.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 6px; padding: 6px; }}")
         self.banner.setText(text)
         self.banner.show()

@@ -30,6 +30,7 @@ from recorder.live.runner import LatencyWindow, LiveRunner
 from recorder.core.types import CaptureListenerBase, EmgChunk, Frame, Landmarks
 
 from app.qt.workers import WorkerPool
+from app.widgets.style import MESSAGE_COLORS
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,8 @@ class LivePreview(QtCore.QObject):
         self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         # Shown while the loaded model is flagged no-skill (model.json "quality", recorder.model.guard).
         self.banner = QtWidgets.QLabel(wordWrap=True, objectName="liveNoSkillBanner")
-        self.banner.setStyleSheet("QLabel { background: #4d3800; color: #ffe8a3; border-radius: 6px; padding: 6px;"
-                                  " font-weight: bold; }")
+        self.banner.setStyleSheet("QLabel {{ background: {}; color: {}; border-radius: 6px; padding: 6px;"
+                                  " font-weight: bold; }}".format(*MESSAGE_COLORS["warn"]))
         self.banner.hide()
         self.no_skill = False
         self._loop: LiveRunner | None = None

@@ -29,6 +29,7 @@ from app.qt.errors import friendly_error
 from app.train.plots import ConfusionMatrixPlot, CurvesPlot, FingerErrorPlot, bold, table_item
 from app.qt.settings import Settings
 from app.qt.workers import Progress, WorkerPool, show_progress
+from app.widgets.style import MESSAGE_COLORS
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +298,7 @@ class _Banner(QtWidgets.QLabel):
         self.hide()
 
     def show_message(self, text: str, level: str = "error") -> None:
-        bg, fg = {"error": ("#5c1a1b", "#ffd6d6"), "warn": ("#4d3800", "#ffe8a3"),
-                  "info": ("#123524", "#c7f0d8")}[level]
+        bg, fg = MESSAGE_COLORS[level]
         self.setStyleSheet(f"QLabel {{ background: {bg}; color: {fg}; border-radius: 6px; padding: 6px;"
                            f" font-weight: bold; }}")
         self.setText(text)

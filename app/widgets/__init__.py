@@ -1,1 +1,1 @@
-"""Widgets shared by the tabs: live EMG plot, camera view, hand skeleton drawing."""
+"""Widgets shared by the tabs: live EMG plot, camera view, hand skeleton drawing, message banner colours."""

@@ -812,40 +812,36 @@ class TrainView(QtWidgets.QWidget):
 
         def f(v, d=1):
             return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{d}f}"
+
+        def per_finger(unit: str, error: str, baseline: str) -> None:
+            """Rows and bars of per-finger ``error`` in ``unit`` ("mm", "deg") beside the ``baseline``."""
+            key, base_key = f"per_finger_{unit}", f"baseline_per_finger_{unit}"
+            for finger in first.get(key, {}):
+                rows.append((f"{finger} ({unit}, baseline)",
+                             [f"{f(metrics[p][key].get(finger))}  ({f(metrics[p].get(base_key, {}).get(finger))})"
+                              for p in parts], False))
+            held = metrics[parts[-1]]
+            self.fingers.set_errors(held.get(key, {}), held.get(base_key, {}))
+            self.fingers.setTitle(f"Per-finger {error} ({'test' if parts[-1] == 'test' else 'validation'}, {unit}): "
+                                  f"model vs {baseline}", color="#c8d0d8", size="10pt")
+            self.result_plot.setCurrentWidget(self.fingers)
+
+        rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))
         if "mpjpe_mm" in first:
-            rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))
             rows.append(("MPJPE (mm)", [f(metrics[p].get("mpjpe_mm")) for p in parts], True))
             rows.append(("mean-pose baseline (mm)", [f(metrics[p].get("baseline_mpjpe_mm")) for p in parts], True))
             rows.append(("ratio model / baseline", [f(metrics[p].get("ratio"), 3) for p in parts], True))
             rows.append(("ridge baseline (mm)", [f(metrics[p].get("ridge_mpjpe_mm")) for p in parts], False))
             rows.append(("ratio ridge / baseline", [f(metrics[p].get("ridge_ratio"), 3) for p in parts], False))
             rows.append(("R²", [f(metrics[p].get("r2"), 3) for p in parts], False))
-            for finger in first.get("per_finger_mm", {}):
-                rows.append((f"{finger} (mm, baseline)",
-                             [f"{f(metrics[p]['per_finger_mm'].get(finger))}  ({f(metrics[p].get('baseline_per_finger_mm', {}).get(finger))})"
-                              for p in parts], False))
-            held = metrics[parts[-1]]
-            self.fingers.set_errors(held.get("per_finger_mm", {}), held.get("baseline_per_finger_mm", {}))
-            self.fingers.setTitle(f"Per-finger MPJPE ({'test' if parts[-1] == 'test' else 'validation'}, mm): "
-                                  "model vs mean-pose baseline", color="#c8d0d8", size="10pt")
-            self.result_plot.setCurrentWidget(self.fingers)
+            per_finger("mm", "MPJPE", "mean-pose baseline")
         elif "mae_deg" in first:  # joint-angle targets (recorder.dataset.angles.angle_metrics)
-            rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))
             rows.append(("angle MAE (deg)", [f(metrics[p].get("mae_deg")) for p in parts], True))
             rows.append(("mean-angle baseline (deg)", [f(metrics[p].get("baseline_mae_deg")) for p in parts], True))
             rows.append(("ratio model / baseline", [f(metrics[p].get("ratio"), 3) for p in parts], True))
             rows.append(("ratio ridge / baseline", [f(metrics[p].get("ridge_ratio"), 3) for p in parts], False))
-            for finger in first.get("per_finger_deg", {}):
-                rows.append((f"{finger} (deg, baseline)",
-                             [f"{f(metrics[p]['per_finger_deg'].get(finger))}  ({f(metrics[p].get('baseline_per_finger_deg', {}).get(finger))})"
-                              for p in parts], False))
-            held = metrics[parts[-1]]
-            self.fingers.set_errors(held.get("per_finger_deg", {}), held.get("baseline_per_finger_deg", {}))
-            self.fingers.setTitle(f"Per-finger angle MAE ({'test' if parts[-1] == 'test' else 'validation'}, deg): "
-                                  "model vs mean-angle baseline", color="#c8d0d8", size="10pt")
-            self.result_plot.setCurrentWidget(self.fingers)
+            per_finger("deg", "angle MAE", "mean-angle baseline")
         else:
-            rows.append(("windows", [str(metrics[p].get("n", "")) for p in parts], False))
             rows.append(("accuracy", [f(metrics[p].get("accuracy"), 3) for p in parts], True))
             rows.append(("balanced accuracy", [f(metrics[p].get("balanced_accuracy"), 3) for p in parts], False))
             rows.append(("majority baseline", [f(metrics[p].get("baseline_accuracy"), 3) for p in parts], True))

@@ -112,14 +112,9 @@ class CameraSource(WorkerThreadOwner, abc.ABC):
         """Release the device (runs on the capture thread after :meth:`_run`)."""
 
     def _thread_main(self) -> None:
-        def body() -> None:
-            self._run()
-            self._set_state(DeviceState.STOPPED)
-
         self._set_state(DeviceState.STREAMING)
         try:  # a bug (also in the sink) is reported as an error state too
-            run_reporting_errors(body, CameraError, lambda msg: self._set_state(DeviceState.ERROR, msg),
-                                 log, f"{self.kind} camera")
+            run_reporting_errors(self._run, CameraError, self._set_state, log, f"{self.kind} camera")
         finally:
             self._close()
 

@@ -7,6 +7,8 @@ import logging
 import threading
 from typing import Callable
 
+from recorder.core.types import DeviceState
+
 
 class WorkerThreadOwner:
     """Base for an object that runs one daemon worker thread at a time.
@@ -48,21 +50,22 @@ class WorkerThreadOwner:
         self._join_thread(timeout)
 
 
-def run_reporting_errors(body: Callable[[], None], expected: type[Exception],
-                         report: Callable[[str], None], log: logging.Logger, label: str,
+def run_reporting_errors(run: Callable[[], None], expected: type[Exception],
+                         set_state: Callable[[DeviceState, str], None], log: logging.Logger, label: str,
                          bug_label: str | None = None) -> None:
-    """Run ``body`` (a worker thread's main loop) and report how it failed, if it did.
+    """Run ``run`` (a worker thread's main loop), then ``set_state(DeviceState.STOPPED, "")``.
 
     An ``expected`` error (the device's own, with a message for the user) is logged as
-    ``"<label>: <message>"`` and reported as its message; any other exception is a bug, which must
-    still reach the user rather than vanish with the thread: logged with its traceback as
-    ``"<bug_label or label> crashed"`` and reported as ``"<Type>: <message>"``.
+    ``"<label>: <message>"`` and reported as ``set_state(DeviceState.ERROR, message)``; any other
+    exception is a bug, which must still reach the user rather than vanish with the thread: logged
+    with its traceback as ``"<bug_label or label> crashed"`` and reported as ``"<Type>: <message>"``.
     """
     try:
-        body()
+        run()
+        set_state(DeviceState.STOPPED, "")
     except expected as e:
         log.error("%s: %s", label, e)
-        report(str(e))
+        set_state(DeviceState.ERROR, str(e))
     except Exception as e:
         log.exception("%s crashed", bug_label or label)
-        report(f"{type(e).__name__}: {e}")
+        set_state(DeviceState.ERROR, f"{type(e).__name__}: {e}")

@@ -115,13 +115,9 @@ class EmgSource(WorkerThreadOwner, abc.ABC):
         """Acquire until ``self._stop`` is set. Raise DeviceError for fatal problems."""
 
     def _thread_main(self) -> None:
-        def body() -> None:
-            self._run()
-            self._set_state(DeviceState.STOPPED)
-
         try:
-            run_reporting_errors(body, DeviceError, lambda msg: self._set_state(DeviceState.ERROR, msg),
-                                 log, self.kind, bug_label=f"{self.kind} reader")
+            run_reporting_errors(self._run, DeviceError, self._set_state, log, self.kind,
+                                 bug_label=f"{self.kind} reader")
         finally:
             self._finish()
 

@@ -57,6 +57,15 @@ def load_registry() -> tuple[list[tuple[str, str]], str]:
     return [(name, REGISTRY[name][2]) for name in sorted(REGISTRY)], DEFAULT_CONFIG["model"]["name"]
 
 
+def _vs_mean(m: dict, base_key: str, label: str) -> str:
+    """The headline's " (LABEL baseline, ×ratio; ridge ×ratio)" for pose or angle metrics ``m``;
+    "" without the mean baseline and its ratio."""
+    base, ratio, ridge = m.get(base_key), m.get("ratio"), m.get("ridge_ratio")
+    if base is None or ratio is None:
+        return ""
+    return f" ({label} {base:.1f}, ×{ratio:.2f}" + (f"; ridge ×{ridge:.2f}" if ridge is not None else "") + ")"
+
+
 def headline(meta) -> tuple[str, float]:
     """The held-out (test, else validation) headline of a model (its ``recorder.model.folder.ModelMeta``):
     text and a sortable value (MPJPE mm, or 1 - accuracy; NaN when unknown)."""
@@ -67,18 +76,10 @@ def headline(meta) -> tuple[str, float]:
     m = metrics[part]
     flag = "NO SKILL: " if meta.no_skill else ""
     if m.get("mpjpe_mm") is not None:
-        base, ratio = m.get("baseline_mpjpe_mm"), m.get("ratio")
-        extra = f" (baseline {base:.1f}, ×{ratio:.2f}" if base is not None and ratio is not None else ""
-        if extra and m.get("ridge_ratio") is not None:
-            extra += f"; ridge ×{m['ridge_ratio']:.2f}"
-        extra += ")" if extra else ""
+        extra = _vs_mean(m, "baseline_mpjpe_mm", "baseline")
         return f"{flag}{part} MPJPE {m['mpjpe_mm']:.1f} mm{extra}", float(m["mpjpe_mm"])
     if m.get("mae_deg") is not None:  # joint-angle targets
-        base, ratio = m.get("baseline_mae_deg"), m.get("ratio")
-        extra = f" (mean-angle baseline {base:.1f}, ×{ratio:.2f}" if base is not None and ratio is not None else ""
-        if extra and m.get("ridge_ratio") is not None:
-            extra += f"; ridge ×{m['ridge_ratio']:.2f}"
-        extra += ")" if extra else ""
+        extra = _vs_mean(m, "baseline_mae_deg", "mean-angle baseline")
         return f"{flag}{part} angle MAE {m['mae_deg']:.1f}°{extra}", float(m["mae_deg"])
     if m.get("accuracy") is not None:
         base = m.get("baseline_accuracy")

@@ -198,13 +198,12 @@ def read_lag(path: str | Path) -> float | None:
 def write_lag(path: str | Path, lag_s: float, method: str = METHOD) -> None:
     """Store a lag in a (closed) session file's root attributes; the only change made to the file."""
     import h5py
-    from recorder.session.format import LIBVER
+    from recorder.session.format import LIBVER, set_root_attrs
     from recorder.session.writelock import WriteLock
     lock = WriteLock(path, "a lag update").acquire("store the lag in it")  # one writer per session
     try:
         with h5py.File(path, "r+", libver=LIBVER) as f:
-            f.attrs[LAG_ATTR] = float(lag_s)
-            f.attrs[LAG_METHOD_ATTR] = str(method)
+            set_root_attrs(f, {LAG_ATTR: float(lag_s), LAG_METHOD_ATTR: str(method)})
     except OSError as e:
         raise OSError(f"{path}: cannot store the EMG-to-video lag: {e}") from e
     finally:

@@ -442,7 +442,7 @@ def _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definitio
     import h5py
 
     # One resize + one write per dataset, as the writer does.
-    from recorder.session.format import HANDEDNESS_CODES, _append
+    from recorder.session.format import HANDEDNESS_CODES, _append, _str_array, set_attrs, set_root_attrs
     F = len(t)
     with h5py.File(dst, "r+") as f:
         off = f["video/jpeg"].shape[0]
@@ -459,11 +459,9 @@ def _append_frames(dst, t, world, has, nan, angles, angle_names, angle_definitio
             ang = np.asarray(angles, np.float32)
             d = f.create_dataset("pose/angles", data=ang, chunks=(max(1, min(F, 4096)), ang.shape[1]),
                                  maxshape=(None, ang.shape[1]))
-            d.attrs["names"] = [str(c) for c in angle_names]
-            d.attrs["units"] = "deg"
-            d.attrs["definition"] = angle_definition or "as given by the source file"
-        f.attrs["has_video"] = True
-        f.attrs["video_storage"] = "none"
+            set_attrs(d, {"names": _str_array(angle_names), "units": "deg",
+                          "definition": angle_definition or "as given by the source file"})
+        set_root_attrs(f, {"has_video": True, "video_storage": "none"})
 
 
 # -- one table: EMG and 3-D joints on the same rows -------------------------------------------------------

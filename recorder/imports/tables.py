@@ -468,10 +468,10 @@ def _import_csv_once(src, dst, sample_rate_hz, emg_columns, time_column, time_un
             names_of = {i: str(label_names.get(k, k)) for i, k in inv_names.items()}
             labels = tl.segments(period, names_of)
         with h5py.File(tmp, "r+") as f:
+            from recorder.session.format import set_root_attrs
             f["emg/data"].attrs["sample_rate_hz"] = float(sample_rate_hz)
             if tcol is not None:
-                f.attrs["source_start_time"] = t_first
-                f.attrs["source_time_unit"] = time_unit
+                set_root_attrs(f, {"source_start_time": t_first, "source_time_unit": time_unit})
             if gaps:
                 _append(f["emg/gaps"], np.asarray(gaps, "<f8").reshape(-1, 2))
             if labels:

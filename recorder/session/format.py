@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import hashlib
 import json
 import logging
 import math
@@ -89,11 +90,77 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _fixed_str(s: str) -> np.ndarray:
+    """``s`` as a fixed-length UTF-8 HDF5 string (0-d, at least 1 byte; NUL padding is stripped on
+    read). Unlike h5py's default variable-length strings, its bytes live inside the attribute
+    message, which HDF5 checksums, and not in a global heap, which it does not (docs/session-format.md)."""
+    b = s.encode("utf-8")
+    return np.array(b, dtype=h5py.string_dtype("utf-8", max(1, len(b))))
+
+
+def _str_array(items) -> np.ndarray:
+    """A list of str as a fixed-length UTF-8 string array (1-d)."""
+    b = [str(x).encode("utf-8") for x in items]
+    return np.array(b, dtype=h5py.string_dtype("utf-8", max([1, *map(len, b)])))
+
+
 def _to_attr(v):
-    """Attributes hold str/number/bool as they are; everything else as JSON text."""
-    if isinstance(v, (str, bool, int, float, np.integer, np.floating)):
+    """The value an attribute is stored as: numbers and bools as they are, str (and bytes) as a
+    fixed-length UTF-8 string, arrays as they are (string arrays as fixed-length ones), anything
+    else as JSON text."""
+    if isinstance(v, (bool, int, float, np.integer, np.floating, np.bool_)):
         return v
-    return json.dumps(v, default=str)
+    if isinstance(v, str):
+        return _fixed_str(v)
+    if isinstance(v, bytes):
+        return np.array(v, dtype=h5py.string_dtype("utf-8", max(1, len(v))))
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind in "OU":  # variable-length strings as h5py reads them
+            return _str_array([x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v.ravel()]
+                              ).reshape(v.shape)
+        return v
+    return _fixed_str(json.dumps(v, default=str))
+
+
+def set_attrs(obj, values: dict) -> None:
+    """Write attributes of a dataset or group as :func:`_to_attr` stores them. Root attributes of a
+    session go through :func:`set_root_attrs` (they carry a checksum)."""
+    for k, v in values.items():
+        obj.attrs[k] = _to_attr(v)
+
+
+#: Root attribute holding a checksum over the other root attributes (see :func:`_attrs_digest`).
+ATTRS_CHECKSUM = "attrs_checksum"
+
+
+def _attr_plain(v):
+    """An attribute value as Python data: bytes -> str (UTF-8), numpy scalars and arrays -> Python."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return [_attr_plain(x) for x in v.tolist()] if v.ndim else _attr_plain(v[()])
+    return v
+
+
+def _attrs_digest(values: dict, names) -> str:
+    """sha256 (hex) over the named attributes as Python data (name, type and value; floats by repr):
+    the same for a variable- or fixed-length string of the same text."""
+    canon = [[k, type(v).__name__, v] for k, v in ((k, _attr_plain(values[k])) for k in sorted(names))]
+    return hashlib.sha256(json.dumps(canon, default=repr, allow_nan=True).encode()).hexdigest()
+
+
+def set_root_attrs(f: h5py.File, values: dict) -> None:
+    """Write root attributes of a session and restamp :data:`ATTRS_CHECKSUM` over all of them.
+    HDF5 checksums the attribute messages of small values itself but not values over ~4 kB (kept
+    as "huge objects" of its fractal heap) nor variable-length strings of older files; the stamp
+    covers those. Every emgrec write of a root attribute must come through here: the reader
+    refuses a file whose root attributes do not match it."""
+    set_attrs(f, values)
+    names = [k for k in f.attrs.keys() if k != ATTRS_CHECKSUM]
+    raw = {k: f.attrs[k] for k in names}
+    f.attrs[ATTRS_CHECKSUM] = _fixed_str(json.dumps({"sha256": _attrs_digest(raw, names), "names": sorted(names)}))
 
 
 def _create_layout(f: h5py.File, *, n_channels: int, emg_dtype, sample_rate_hz: float,
@@ -106,38 +173,36 @@ def _create_layout(f: h5py.File, *, n_channels: int, emg_dtype, sample_rate_hz: 
     g = f.create_group("emg")
     d = g.create_dataset("data", (0, n_channels), maxshape=(None, n_channels),
                          chunks=(emg_rows, n_channels), dtype=np.dtype(emg_dtype), **ck)
-    d.attrs["sample_rate_hz"] = float(sample_rate_hz)
-    d.attrs["channel_names"] = [str(c) for c in channel_names]
-    d.attrs["units"] = str(units)
-    d.attrs["scale_to_uV"] = float(scale_to_uV)
+    set_attrs(d, {"sample_rate_hz": float(sample_rate_hz), "channel_names": _str_array(channel_names),
+                  "units": str(units), "scale_to_uV": float(scale_to_uV)})
     t = g.create_dataset("t", (0,), maxshape=(None,), chunks=(emg_rows,), dtype="<f8", fillvalue=np.nan, **ck)
-    t.attrs["units"] = "s (session clock)"
+    set_attrs(t, {"units": "s (session clock)"})
     gp = g.create_dataset("gaps", (0, 2), maxshape=(None, 2), chunks=(64, 2), dtype="<f8", fillvalue=np.nan, **ck)
-    gp.attrs["units"] = "s (session clock); columns start, end"
+    set_attrs(gp, {"units": "s (session clock); columns start, end"})
 
     v = f.create_group("video")
-    v.create_dataset("t", (0,), maxshape=(None,), chunks=(1024,), dtype="<f8",
-                     fillvalue=np.nan, **ck).attrs["units"] = "s (session clock)"
+    set_attrs(v.create_dataset("t", (0,), maxshape=(None,), chunks=(1024,), dtype="<f8", fillvalue=np.nan, **ck),
+              {"units": "s (session clock)"})
     v.create_dataset("index", (0,), maxshape=(None,), chunks=(1024,), dtype="<i8", fillvalue=-1, **ck)
-    v.create_dataset("jpeg", (0,), maxshape=(None,), chunks=(1 << 18,), dtype="u1", **ck).attrs["layout"] = (
-        "concatenated JPEG files; frame i is jpeg[offset:offset+nbytes] with jpeg_index[i]")
-    v.create_dataset("jpeg_index", (0, 2), maxshape=(None, 2), chunks=(1024, 2), dtype="<i8",
-                     fillvalue=-1, **ck).attrs["columns"] = ["offset", "nbytes"]
+    set_attrs(v.create_dataset("jpeg", (0,), maxshape=(None,), chunks=(1 << 18,), dtype="u1", **ck), {"layout": (
+        "concatenated JPEG files; frame i is jpeg[offset:offset+nbytes] with jpeg_index[i]")})
+    set_attrs(v.create_dataset("jpeg_index", (0, 2), maxshape=(None, 2), chunks=(1024, 2), dtype="<i8",
+                               fillvalue=-1, **ck), {"columns": _str_array(["offset", "nbytes"])})
 
     lm = f.create_group("landmarks")
-    lm.create_dataset("image", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
-                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck
-                      ).attrs["units"] = "MediaPipe normalised image coordinates"
-    lm.create_dataset("world", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
-                      chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck).attrs["units"] = "mm"
+    set_attrs(lm.create_dataset("image", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
+                                chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck),
+              {"units": "MediaPipe normalised image coordinates"})
+    set_attrs(lm.create_dataset("world", (0, N_LANDMARKS, 3), maxshape=(None, N_LANDMARKS, 3),
+                                chunks=(256, N_LANDMARKS, 3), dtype="<f4", fillvalue=np.nan, **ck), {"units": "mm"})
     lm.create_dataset("score", (0,), maxshape=(None,), chunks=(1024,), dtype="<f4", fillvalue=np.nan, **ck)
-    lm.create_dataset("handedness", (0,), maxshape=(None,), chunks=(1024,), dtype="u1",
-                      fillvalue=0, **ck).attrs["codes"] = json.dumps(_HANDEDNESS_NAMES)
+    set_attrs(lm.create_dataset("handedness", (0,), maxshape=(None,), chunks=(1024,), dtype="u1", fillvalue=0, **ck),
+              {"codes": json.dumps(_HANDEDNESS_NAMES)})
 
-    f.create_dataset("labels", (0,), maxshape=(None,), chunks=(64,), dtype=LABEL_DTYPE, **ck
-                     ).attrs["units"] = "s (session clock)"
-    f.create_dataset("markers", (0,), maxshape=(None,), chunks=(64,), dtype=MARKER_DTYPE, **ck
-                     ).attrs["units"] = "s (session clock)"
+    set_attrs(f.create_dataset("labels", (0,), maxshape=(None,), chunks=(64,), dtype=LABEL_DTYPE, **ck),
+              {"units": "s (session clock)"})
+    set_attrs(f.create_dataset("markers", (0,), maxshape=(None,), chunks=(64,), dtype=MARKER_DTYPE, **ck),
+              {"units": "s (session clock)"})
 
 
 def _encode_text(text: str, nbytes: int, what: str, strict: bool) -> bytes:
@@ -253,22 +318,19 @@ class SessionWriter:
             raise OSError(f"cannot create session file {self.path}: {e}") from e
         try:
             md = self.metadata
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["created_utc"] = _utc_now()
-            f.attrs["software_version"] = __version__
+            a = {"format": FORMAT, "format_version": FORMAT_VERSION, "created_utc": _utc_now(),
+                 "software_version": __version__}
             for key in ("subject", "hand", "notes"):
-                f.attrs[key] = str(md.get(key, ""))
+                a[key] = str(md.get(key, ""))
             for key in ("device", "settings"):
-                f.attrs[key] = json.dumps(md.get(key, {}), default=str)
+                a[key] = json.dumps(md.get(key, {}), default=str)
             for key, val in md.items():
                 if key not in ("subject", "hand", "notes", "device", "settings"):
-                    f.attrs[key] = _to_attr(val)
-            f.attrs["t0_host_s"] = self.t0
-            f.attrs["clock"] = "session seconds = host monotonic seconds - t0_host_s"
-            f.attrs["has_video"] = self.video
-            f.attrs["hdf5_libver"] = ",".join(self.libver)
-            f.attrs["video_storage"] = "jpeg" if self.store_images else "none"
+                    a[key] = val
+            a.update({"t0_host_s": self.t0, "clock": "session seconds = host monotonic seconds - t0_host_s",
+                      "has_video": self.video, "hdf5_libver": ",".join(self.libver),
+                      "video_storage": "jpeg" if self.store_images else "none"})
+            set_root_attrs(f, a)  # before SWMR mode: a crash file keeps them, with their checksum
             _create_layout(f, n_channels=len(self.channel_names), emg_dtype=self.emg_dtype,
                            sample_rate_hz=self.sample_rate_hz, channel_names=self.channel_names,
                            units=self.units, scale_to_uV=self.scale_to_uV)
@@ -638,9 +700,8 @@ class SessionWriter:
         # SWMR mode cannot add attributes, so the closing facts are written after a normal reopen.
         try:
             with h5py.File(self.path, "r+", libver=self.libver) as f2:
-                f2.attrs["complete"] = True
-                f2.attrs["closed_utc"] = _utc_now()
-                f2.attrs["writer_stats"] = json.dumps(self.stats(), default=str)
+                set_root_attrs(f2, {"complete": True, "closed_utc": _utc_now(),
+                                    "writer_stats": json.dumps(self.stats(), default=str)})
         except Exception as e:
             self._fail(e)
 
@@ -811,36 +872,49 @@ def _damage_hint(path: Path) -> str:
     return "corrupt or truncated?"
 
 
-#: Bytes scanned for global heap collections: the whole file up to twice this, else its head and tail.
-GLOBAL_HEAP_SCAN_BYTES = 4 << 20
+def _uses_global_heap(t) -> bool:
+    """True when values of HDF5 type ``t`` (an h5py TypeID) may point into a global heap:
+    variable-length strings and sequences, and references (region references live there)."""
+    if isinstance(t, h5py.h5t.TypeStringID):
+        return t.is_variable_str()
+    if isinstance(t, (h5py.h5t.TypeVlenID, h5py.h5t.TypeReferenceID)):
+        return True
+    if isinstance(t, h5py.h5t.TypeCompoundID):
+        return any(_uses_global_heap(t.get_member_type(i)) for i in range(t.get_nmembers()))
+    if isinstance(t, h5py.h5t.TypeArrayID):
+        return _uses_global_heap(t.get_super())
+    return False
+
+
+def _heap_attrs(obj) -> list[str]:
+    """Names of ``obj``'s attributes whose values may live in a global heap (read from the
+    attributes' types only: no value is read)."""
+    return [k for k in obj.attrs.keys() if _uses_global_heap(obj.attrs.get_id(k).get_type())]
 
 
 def _check_global_heaps(path: Path) -> None:
-    """Refuse a file whose global heap (where HDF5 keeps variable-length strings: our attributes)
-    is damaged such that HDF5 would loop forever decoding it: the library walks the heap's objects
-    by their size fields, and a size of 0 never advances (H5HG__cache_heap_deserialize, HDF5 2.0).
+    """Refuse a file whose global heap (where HDF5 keeps variable-length strings: the attributes of
+    files written before fixed-length attributes) is damaged such that HDF5 would loop forever
+    decoding it: the library walks the heap's objects by their size fields, and a size of 0 never
+    advances (H5HG__cache_heap_deserialize, HDF5 2.0).
 
-    Heaps ("GCOL" collections) are found by their signature in the file's head and tail, where a
-    session's attributes are written (at creation, and at close or a later edit). A match counts
-    only if its header is valid (version 1, reserved bytes 0, a size that fits the file)."""
+    Run only for files whose attributes use a global heap (:func:`_heap_attrs`), before any value
+    is read. Heaps ("GCOL" collections) can lie anywhere (a later edit puts one at the end of
+    the file as it was then), so the whole file is searched; a match counts only if its header is
+    valid (version 1, reserved bytes 0, a size that fits the file)."""
     import mmap
     size = path.stat().st_size
     if size < 16:
         return
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        if size <= 2 * GLOBAL_HEAP_SCAN_BYTES:
-            regions = [(0, size)]
-        else:
-            regions = [(0, GLOBAL_HEAP_SCAN_BYTES), (size - GLOBAL_HEAP_SCAN_BYTES, size)]
-        for lo, hi in regions:
-            at = m.find(b"GCOL", lo, hi)
-            while at >= 0:
-                head = m[at: at + 16]
-                if len(head) == 16 and head[4] == 1 and head[5:8] == b"\0\0\0":
-                    n = int.from_bytes(head[8:16], "little")
-                    if 4096 <= n <= size - at:
-                        _walk_global_heap(path, m, at, n)
-                at = m.find(b"GCOL", at + 4, hi)
+        at = m.find(b"GCOL")
+        while at >= 0:
+            head = m[at: at + 16]
+            if len(head) == 16 and head[4] == 1 and head[5:8] == b"\0\0\0":
+                n = int.from_bytes(head[8:16], "little")
+                if 4096 <= n <= size - at:
+                    _walk_global_heap(path, m, at, n)
+            at = m.find(b"GCOL", at + 4)
 
 
 def _walk_global_heap(path: Path, m, start: int, n: int) -> None:
@@ -868,7 +942,6 @@ def _open_h5(path: Path) -> tuple[h5py.File, bool]:
         raise SessionFormatError(path, "file is empty")
     if not h5py.is_hdf5(path):
         raise SessionFormatError(path, "not an HDF5 file")
-    _check_global_heaps(path)
     try:
         return h5py.File(path, "r"), False
     except RuntimeError as e:  # h5py raises RuntimeError for some damaged superblocks
@@ -1014,18 +1087,22 @@ class SessionReader:
 
     def _check_and_measure(self) -> None:
         f, path = self._f, self.path
-        fmt = f.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode()
+        self._heaps_checked = False
+        self._guard_heaps(f)
+        # Every root attribute is read once, here, and checked against its stamp (set_root_attrs).
+        self._raw_attrs = _wrap_read(path, "root attributes", lambda: {k: f.attrs[k] for k in f.attrs.keys()})
+        fmt = _attr_plain(self._raw_attrs.get("format"))
         if fmt != FORMAT:
             raise SessionFormatError(path, f"not an emgrec session (format attribute is {fmt!r}, "
                                            f"expected {FORMAT!r})")
-        ver = int(f.attrs.get("format_version", -1))
+        ver = int(self._raw_attrs.get("format_version", -1))
         if ver > FORMAT_VERSION:
             raise SessionFormatError(path, f"format version {ver} is newer than this software reads "
                                            f"({FORMAT_VERSION}); update emgrec")
         if ver < 1:
             raise SessionFormatError(path, f"bad format_version {ver}")
+        #: "verified" (root attributes match their checksum) or "none (older file)": no stamp.
+        self.attrs_checksum = self._verify_attrs()
         # Links first: looking a dataset up through an external link would open another file.
         for k in REQUIRED_DATASETS:
             why = _hard_link_only(f, k)
@@ -1034,6 +1111,8 @@ class SessionReader:
         missing = [k for k in REQUIRED_DATASETS if not isinstance(f.get(k), h5py.Dataset)]
         if missing:
             raise SessionFormatError(path, "missing dataset(s) " + ", ".join("/" + k for k in missing))
+        for k in ("emg", "video", "landmarks", *REQUIRED_DATASETS):
+            self._guard_heaps(f[k])
         d = f["emg/data"]
         try:
             self.sample_rate_hz = float(d.attrs["sample_rate_hz"])
@@ -1050,7 +1129,7 @@ class SessionReader:
             raise SessionFormatError(path, f"/emg/data channel_names must be 1 to {MAX_CHANNELS} strings, "
                                            f"got {names.dtype} of shape {names.shape}")
         self.channel_names = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names]
-        self.units = str(d.attrs.get("units", "counts"))
+        self.units = str(_attr_plain(d.attrs.get("units", "counts")))
         try:
             self.scale_to_uV = float(d.attrs.get("scale_to_uV", float("nan")))
         except (TypeError, ValueError):
@@ -1078,6 +1157,7 @@ class SessionReader:
             if why:
                 raise SessionFormatError(path, why)
             if isinstance(f.get(k), h5py.Dataset):
+                self._guard_heaps(f[k])
                 if f[k].dtype.kind != "f":
                     raise SessionFormatError(path, f"/{k} has dtype {f[k].dtype}, expected float")
                 self._rows[k] = _stored_rows(path, k, f[k], size)
@@ -1089,6 +1169,34 @@ class SessionReader:
         n = min(self._rows["emg/data"], self._rows["emg/t"])
         self._n = self._trim_unwritten(f["emg/t"], n)
         self._nf = self._count_frames()
+
+    def _guard_heaps(self, obj) -> None:
+        """Before any attribute value of ``obj`` is read: if some of them live in a global heap (a
+        file written before fixed-length attributes), check the file's heaps once (see
+        :func:`_check_global_heaps`)."""
+        if not self._heaps_checked and _heap_attrs(obj):
+            _check_global_heaps(self.path)
+            self._heaps_checked = True
+
+    def _verify_attrs(self) -> str:
+        raw, path = self._raw_attrs, self.path
+        if ATTRS_CHECKSUM not in raw:
+            return "none (older file)"
+        try:
+            stamp = json.loads(_attr_plain(raw[ATTRS_CHECKSUM]))
+            want, names = stamp["sha256"], stamp["names"]
+            if not (isinstance(want, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise ValueError("bad fields")
+        except (ValueError, TypeError, KeyError) as e:
+            raise SessionFormatError(path, f"root attribute {ATTRS_CHECKSUM} is damaged ({e})") from None
+        missing = [n for n in names if n not in raw]
+        if missing:
+            raise SessionFormatError(path, f"root attribute(s) {', '.join(missing)} listed in {ATTRS_CHECKSUM} "
+                                           "are missing (damaged?)")
+        if _attrs_digest(raw, names) != want:
+            raise SessionFormatError(path, "root attributes do not match their checksum (damaged, or changed "
+                                           "by a program other than emgrec)")
+        return "verified"
 
     @staticmethod
     def _trim_unwritten(t: h5py.Dataset, n: int) -> int:
@@ -1143,13 +1251,10 @@ class SessionReader:
 
     def _read_attrs(self) -> dict:
         out = {}
-        for k, v in self._f.attrs.items():
-            if isinstance(v, bytes):
-                v = v.decode("utf-8", "replace")
-            elif isinstance(v, np.generic):
-                v = v.item()
-            elif isinstance(v, np.ndarray):
-                v = v.tolist()
+        for k, v in self._raw_attrs.items():
+            if k == ATTRS_CHECKSUM:
+                continue  # integrity data, verified at open (attrs_checksum says how)
+            v = _attr_plain(v)
             if k in ("device", "settings", "writer_stats") and isinstance(v, str):
                 try:
                     v = json.loads(v)
@@ -1161,7 +1266,7 @@ class SessionReader:
     @property
     def complete(self) -> bool:
         """True when the writer closed the file normally (False after a crash or while recording)."""
-        return bool(self._f.attrs.get("complete", False))
+        return bool(self._raw_attrs.get("complete", False))
 
     @property
     def n_samples(self) -> int:
@@ -1327,6 +1432,7 @@ class SessionReader:
             "software_version": a.get("software_version", ""),
             "created_utc": a.get("created_utc", ""),
             "complete": self.complete,
+            "attrs_checksum": self.attrs_checksum,
             "subject": a.get("subject", ""),
             "hand": a.get("hand", ""),
             "notes": a.get("notes", ""),
@@ -1375,11 +1481,6 @@ def _json_summary(text, keys) -> str:
     return ", ".join(f"{k}={round(d[k], 3) if isinstance(d[k], float) else d[k]}" for k in keys if k in d)
 
 
-def _copy_attrs(src, dst) -> None:
-    for k, v in src.attrs.items():
-        dst.attrs[k] = v
-
-
 def recover(path) -> Path:
     """Rewrite a session whose writer died into a normally closed file, in place (atomic rename).
 
@@ -1406,10 +1507,12 @@ def _rewrite(path: Path, *, recovered: bool) -> Path:
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident() % 10**6}.recover")
         try:
             with h5py.File(tmp, "w", libver=LIBVER) as out:
-                _copy_attrs(f, out)
-                out.attrs["hdf5_libver"] = ",".join(LIBVER)
+                # Rewritten as fixed-length, checksummed attributes (an older file's are converted).
+                a = {k: v for k, v in r._raw_attrs.items() if k != ATTRS_CHECKSUM}
+                a["hdf5_libver"] = ",".join(LIBVER)
                 if recovered:
-                    out.attrs["recovered_utc"] = _utc_now()
+                    a["recovered_utc"] = _utc_now()
+                set_root_attrs(out, a)
                 d = f["emg/data"]
                 _create_layout(out, n_channels=d.shape[1], emg_dtype=d.dtype, sample_rate_hz=r.sample_rate_hz,
                                channel_names=r.channel_names, units=r.units, scale_to_uV=r.scale_to_uV)
@@ -1472,34 +1575,38 @@ def _verify_copy(r: "SessionReader", copy: Path) -> None:
 def repair(path, compat: bool = False) -> dict:
     """``emgrec repair``: finalise a crashed session in place (a verified copy replaces it, with its
     permissions) so that any HDF5 reader opens it without SWMR; with ``compat``, also rewrite a
-    normally closed file that was written in the newest HDF5 format (emgrec before ``hdf5_libver``).
+    normally closed file that was written in the newest HDF5 format (emgrec before ``hdf5_libver``)
+    or whose root attributes carry no checksum (emgrec before ``attrs_checksum``).
 
     Returns {"path", "action" ("recovered" | "rewritten" | "none"), "crashed", "old_format",
-    "samples", "frames", "duration_s"}. Raises :class:`SessionBusyError` while a writer holds it.
+    "unchecked_attrs", "samples", "frames", "duration_s"} (``old_format`` / ``unchecked_attrs``: what
+    ``compat`` would still rewrite). Raises :class:`SessionBusyError` while a writer holds it.
     """
     path = Path(path)
     lock = WriteLock(path, "a repair").acquire("repair it")
     try:
         with SessionReader(path) as r:
             crashed = r.opened_swmr
-            old_format = _attr_str(r._f.attrs.get("hdf5_libver", "")) != ",".join(LIBVER)
+            old_format = _attr_str(r._raw_attrs.get("hdf5_libver", "")) != ",".join(LIBVER)
+            unchecked = r.attrs_checksum != "verified"
         action = "none"
         if crashed:
             _rewrite(path, recovered=True)
             action = "recovered"
-        elif compat and old_format:
+        elif compat and (old_format or unchecked):
             _rewrite(path, recovered=False)
             action = "rewritten"
         with SessionReader(path) as r:
             out = {"path": str(path), "action": action, "crashed": crashed,
-                   "old_format": old_format and action == "none", "samples": r.n_samples, "frames": r.n_frames, "duration_s": r.duration_s}
+                   "old_format": old_format and action == "none", "unchecked_attrs": unchecked and action == "none",
+                   "samples": r.n_samples, "frames": r.n_frames, "duration_s": r.duration_s}
     finally:
         lock.release()
     return out
 
 
 def _attr_str(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
+    return str(_attr_plain(v))
 
 
 def _open_for_update(path: Path, crashed: bool) -> h5py.File:
@@ -1596,8 +1703,8 @@ def _save_landmarks(path: Path, image, world_mm, score, handedness, settings) ->
             raise ValueError(f"{path}: handedness must be 'Left', 'Right' or '', got {e}") from None
     f = _open_for_update(path, crashed)
     with f:
-        f.attrs["landmarks_settings"] = json.dumps(settings or {}, default=str)
-        f.attrs["landmarks_updated_utc"] = _utc_now()
+        set_root_attrs(f, {"landmarks_settings": json.dumps(settings or {}, default=str),
+                           "landmarks_updated_utc": _utc_now()})
         f.swmr_mode = True  # ordered writes: a crash midway leaves a file that still opens
         if nf:
             f["landmarks/image"][:nf] = image

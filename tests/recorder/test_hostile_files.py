@@ -271,10 +271,29 @@ def test_info_into_a_closed_pipe_is_quiet(good, tmp_path):
     assert rc == 141
 
 
-def _zero_free_space_of_global_heap(raw: bytearray) -> bytearray:
-    """Set the size of the free-space object of the file's first global heap (where the attribute
-    strings live) to 0: HDF5 2.0 then loops forever decoding the heap."""
-    at = raw.find(b"GCOL")
+def _as_older_file(p: Path) -> Path:
+    """Rewrite ``p``'s string attributes as variable-length strings (h5py's default), without the
+    root attribute checksum: a session as emgrec wrote it before fixed-length attributes. Their
+    text then lives in global heaps, which HDF5 does not checksum."""
+    with h5py.File(p, "r+") as f:
+        objs = [f]
+        f.visititems(lambda name, o: objs.append(o))
+        for o in objs:
+            for k in list(o.attrs.keys()):
+                v = o.attrs[k]
+                if isinstance(v, bytes):
+                    o.attrs[k] = v.decode()
+                elif isinstance(v, np.ndarray) and v.dtype.kind == "S":
+                    o.attrs[k] = [x.decode() for x in v]
+        if "attrs_checksum" in f.attrs:
+            del f.attrs["attrs_checksum"]
+    return p
+
+
+def _zero_free_space_of_global_heap(raw: bytearray, start: int = 0) -> bytearray:
+    """Set the size of the free-space object of the first global heap at or after byte ``start``
+    (where an older file's attribute strings live) to 0: HDF5 2.0 then loops forever decoding it."""
+    at = raw.find(b"GCOL", start)
     assert at >= 0
     end = at + int.from_bytes(raw[at + 8: at + 16], "little")
     p = at + 16
@@ -287,11 +306,93 @@ def _zero_free_space_of_global_heap(raw: bytearray) -> bytearray:
     raise AssertionError("no free space object in the global heap")
 
 
+def test_new_files_have_no_global_heap_and_a_verified_attribute_checksum(good, tmp_path):
+    """Attributes are fixed-length strings (inside checksummed attribute messages) and the root ones
+    carry attrs_checksum: no global heap for a damaged one to hang HDF5 in."""
+    crash, _, _ = _crash_copy(tmp_path)
+    for p in (good, crash):
+        assert b"GCOL" not in p.read_bytes(), p
+        with SessionReader(p) as r:
+            assert r.attrs_checksum == "verified" and r.summary()["attrs_checksum"] == "verified"
+            assert "attrs_checksum" not in r.attrs
+    with SessionReader(good) as r:
+        a = r.attrs
+        assert a["subject"] == "synthetic-3" and a["format"] == "emg-hand-session" and a["complete"] is True
+        assert isinstance(a["device"], dict) and r.channel_names[0] == "ch1" and r.units == "counts"
+
+
 def test_damaged_global_heap_does_not_hang(good, tmp_path):
-    p = tmp_path / "heap.h5"
-    p.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(good.read_bytes()))))
+    p = _as_older_file(_copy(good, tmp_path, "older.h5"))
+    p.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(p.read_bytes()))))
     r = _cli("info", p)  # used to spin forever inside HDF5
     assert r.returncode == 1 and "global heap" in r.stderr and str(p) in r.stderr, r.stderr
+
+
+def test_damaged_global_heap_in_the_middle_of_a_big_file_does_not_hang(good, tmp_path):
+    """An older file over 8 MB whose attribute was edited after 5 MB of data were written: its
+    newest heap is more than 4 MB from both ends, where the head-and-tail scan did not look."""
+    p = _as_older_file(_copy(good, tmp_path, "big.h5"))
+    with h5py.File(p, "r+", libver=("v110", "v110")) as f:
+        j = f["video/jpeg"]
+        for step in range(2):
+            n = j.shape[0]
+            j.resize(n + (5 << 20), axis=0)
+            j[n:] = 7
+            f.flush()
+            if step == 0:
+                f.attrs["notes"] = "edited later"  # a variable-length string: a new heap at the end
+    raw = bytearray(p.read_bytes())
+    mid = raw.rfind(b"GCOL")
+    assert (4 << 20) < mid < len(raw) - (4 << 20)
+    p.write_bytes(bytes(_zero_free_space_of_global_heap(raw, mid)))
+    r = _cli("info", p, timeout=30)  # used to spin forever inside HDF5
+    assert r.returncode == 1 and "global heap" in r.stderr and str(p) in r.stderr, r.stderr
+
+
+def test_older_files_read_with_no_checksum_and_repair_compat_adds_one(good, tmp_path):
+    from recorder.session.format import repair
+    p = _as_older_file(_copy(good, tmp_path, "older.h5"))
+    with SessionReader(good) as r:
+        want = r.attrs, r.channel_names, r.units
+    with SessionReader(p) as r:
+        assert r.attrs_checksum == "none (older file)"
+        assert (r.attrs, r.channel_names, r.units) == want
+    out = _cli("info", p)
+    assert out.returncode == 0 and "no checksum (older file" in out.stdout, out.stdout + out.stderr
+    res = repair(p, compat=True)
+    assert res["action"] == "rewritten" and not res["unchecked_attrs"]
+    assert b"GCOL" not in p.read_bytes()
+    with SessionReader(p) as r:
+        assert r.attrs_checksum == "verified"
+        assert (r.channel_names, r.units) == want[1:]
+        assert {k: v for k, v in r.attrs.items() if k != "recovered_utc"} == want[0]
+
+
+def test_damage_hdf5_does_not_checksum_is_caught_by_the_attribute_checksum(tmp_path):
+    """A root attribute over ~4 kB is a "huge object" of HDF5's fractal heap, which HDF5 does not
+    checksum: a flipped bit in it used to come back as changed metadata without an error."""
+    p = make_synthetic_session(tmp_path / "long.h5", duration_s=2, seed=3)
+    from recorder.session.format import set_root_attrs
+    with h5py.File(p, "r+") as f:
+        set_root_attrs(f, {"notes": "N" * 6000})
+    raw = bytearray(p.read_bytes())
+    at = raw.find(b"N" * 64)
+    assert at >= 0
+    raw[at + 100] ^= 0x04
+    p.write_bytes(bytes(raw))
+    with h5py.File(p, "r") as f:  # HDF5 itself returns the changed text
+        assert "J" in f.attrs["notes"].decode()  # "N" ^ 0x04
+    with pytest.raises(SessionFormatError, match="do not match their checksum") as ei:
+        SessionReader(p)
+    assert ei.value.path == p
+
+
+def test_root_attributes_changed_outside_emgrec_are_refused(good, tmp_path):
+    p = _copy(good, tmp_path)
+    with h5py.File(p, "r+") as f:
+        f.attrs["subject"] = "someone else"
+    with pytest.raises(SessionFormatError, match="do not match their checksum"):
+        SessionReader(p)
 
 
 def test_tables_holding_too_many_rows_are_refused(good, tmp_path, monkeypatch):

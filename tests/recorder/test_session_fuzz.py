@@ -163,9 +163,9 @@ def _structural(good: Path, tmp: Path) -> list[Path]:
         np.arange(f["emg/t"].shape[0])[:, None] == 50, np.nan, f["emg/data"][:].astype(np.float32))))
     mutant("channel_names_num", lambda f: f["emg/data"].attrs.__setitem__("channel_names", 3.5))
     mutant("no_video_t", lambda f: f.__delitem__("video/t"))
-    from tests.recorder.test_hostile_files import _zero_free_space_of_global_heap
-    heap = tmp / "s_global_heap_loop.h5"
-    heap.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(good.read_bytes()))))
+    from tests.recorder.test_hostile_files import _as_older_file, _zero_free_space_of_global_heap
+    heap = _as_older_file(shutil.copyfile(good, tmp / "s_global_heap_loop.h5"))  # older files have heaps
+    heap.write_bytes(bytes(_zero_free_space_of_global_heap(bytearray(heap.read_bytes()))))
     out.append(heap)
     return out
 

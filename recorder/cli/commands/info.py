@@ -30,6 +30,8 @@ def format_summary(s: dict, labels=(), markers=()) -> str:
         ("file", s["path"]),
         ("format", f"v{s['format_version']} (emgrec {s['software_version']}), created {s['created_utc']}"),
         ("closed normally", s.get("closed", s["complete"])),
+        *([("attributes", "no checksum (older file; emgrec repair --compat adds one)")]
+          if s.get("attrs_checksum", "verified") != "verified" else []),
         ("subject / hand", f"{s['subject'] or '-'} / {s['hand'] or '-'}"),
         ("device", s["device"] or "-"),
         ("duration", f"{_fmt(s['duration_s'])} s"),

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="session files (.h5)")
     p.add_argument("--compat", action="store_true",
                    help="also rewrite normally closed files written in the newest HDF5 format into the "
-                        "HDF5 1.10 format (readable by HDF5 >= 1.10)")
+                        "HDF5 1.10 format (readable by HDF5 >= 1.10), and older files whose attributes have no "
+                        "checksum")
     p.set_defaults(func=run)
 
 
@@ -30,4 +31,6 @@ def run(args) -> int:
         if r["old_format"]:
             print(f"  written in the newest HDF5 format (HDF5 1.10 readers cannot open it): "
                   f"emgrec repair --compat {f}")
+        if r.get("unchecked_attrs"):
+            print(f"  root attributes without a checksum (older file): emgrec repair --compat {f} adds one")
     return 0

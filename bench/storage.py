@@ -1,6 +1,7 @@
 """Storage: SessionWriter throughput against plain file writes of the same bytes (one run, so the
 ratio is meaningful on a shared machine), and in the pinned HDF5 1.10 file format against the newest
-format it wrote before (same run, alternating). File size per minute with video comes from the Myo soak."""
+format it wrote before (same run, alternating). File size per minute with video comes from the Myo soak.
+Damage rows: random bit flips and byte damages in a session's metadata bytes (bench/damage.py)."""
 
 from __future__ import annotations
 
@@ -112,7 +113,31 @@ def run(ctx: Context) -> list[Row]:
         Row(GROUP, f"session write throughput, HDF5 {'/'.join(LIBVER)} format / latest", dt_latest / dt_writer, "ratio",
             note="the pinned format is what HDF5 1.10 readers (h5dump, MATLAB, older h5py) open"),
         *checksum_rows(ctx),
+        *damage_rows(ctx),
     ]
+
+
+def damage_rows(ctx: Context) -> list[Row]:
+    """Random damage to the metadata bytes of a closed and of a crashed session (bench/damage.py):
+    flips, byte damages and 8-byte runs, each read back by a worker with a deadline. Hard: none
+    returns changed content without an error, hangs, or ends in another exception."""
+    from . import damage
+
+    n = ctx.pick(15, 100)
+    work = ctx.workdir / "damage"
+    work.mkdir(exist_ok=True)
+    rows = []
+    for name, src in damage.make_sources(work).items():
+        for region in ("attributes", "metadata"):
+            res = damage.sweep(src, work, n=n, region=region, seed=15)
+            tot = {o: sum(res[k][o] for k in ("flip", "byte", "run")) for o in damage.OUTCOMES}
+            bad = tot["altered"] + tot["hang"] + tot["unclear"]
+            rows.append(Row(GROUP, f"damage in the {region} bytes of a {name} session: silent, hung or unclear",
+                            bad, "mutants", "== 0", hard=True,
+                            note=f"{3 * n} mutants (flip, byte, 8-byte run) over {res['bytes']} bytes: "
+                                 + ", ".join(f"{o} {v}" for o, v in tot.items())
+                                 + (f"; e.g. {res['examples'][0]}" if res["examples"] else "")))
+    return rows
 
 
 def checksum_rows(ctx: Context) -> list[Row]:

@@ -1185,10 +1185,10 @@ class SessionReader:
         try:
             stamp = json.loads(_attr_plain(raw[ATTRS_CHECKSUM]))
             want, names = stamp["sha256"], stamp["names"]
-            if not (isinstance(want, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)):
-                raise ValueError("bad fields")
         except (ValueError, TypeError, KeyError) as e:
             raise SessionFormatError(path, f"root attribute {ATTRS_CHECKSUM} is damaged ({e})") from None
+        if not (isinstance(want, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise SessionFormatError(path, f"root attribute {ATTRS_CHECKSUM} is damaged (unexpected fields)")
         missing = [n for n in names if n not in raw]
         if missing:
             raise SessionFormatError(path, f"root attribute(s) {', '.join(missing)} listed in {ATTRS_CHECKSUM} "

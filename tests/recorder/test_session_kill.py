@@ -108,6 +108,7 @@ def _check_contents(path: Path, need_samples: int, need_frames: int) -> tuple[in
 
     with SessionReader(path) as r:
         n, nf = r.n_samples, r.n_frames
+        assert r.attrs_checksum == "verified"  # stamped before the first sample: a killed file has it
         assert n >= need_samples, f"{path}: {n} samples stored, {need_samples} were handed over > 1 s before"
         assert nf >= need_frames, f"{path}: {nf} frames stored, {need_frames} were handed over > 1 s before"
         k = np.arange(n)
@@ -141,9 +142,16 @@ def _kill_runs(tmp_path: Path, runs: int, seed: int) -> list[dict]:
 
 
 def test_sigkill_leaves_readable_file_missing_at_most_last_second(tmp_path):
+    from recorder.session.format import SessionReader, repair
     res = _kill_runs(tmp_path, runs=5, seed=1)
     print("kill results:", res)
     assert max(r["lost_s"] for r in res) <= 1.0
+    # Repair finalises a killed file with its rows and (restamped) attributes.
+    assert repair(tmp_path / "kill0.h5")["action"] == "recovered"
+    n, nf = _check_contents(tmp_path / "kill0.h5", res[0]["stored_samples"], res[0]["stored_frames"])
+    assert (n, nf) == (res[0]["stored_samples"], res[0]["stored_frames"])
+    with SessionReader(tmp_path / "kill0.h5") as r:
+        assert not r.opened_swmr and "recovered_utc" in r.attrs
 
 
 @pytest.mark.slow
@@ -176,7 +184,7 @@ def test_reader_sees_recent_data_while_recording(tmp_path):
     with SessionReader(path) as r:
         assert not r.opened_swmr and r.n_samples == n and r.n_frames == nf
         assert r.labels == [(0.0, 0.5, "rest")] and r.markers == [(0.25, "killed")]
-        assert "recovered_utc" in r.attrs
+        assert "recovered_utc" in r.attrs and r.attrs_checksum == "verified"
 
 
 if __name__ == "__main__":

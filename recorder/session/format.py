@@ -906,15 +906,14 @@ def _check_global_heaps(path: Path) -> None:
     size = path.stat().st_size
     if size < 16:
         return
+    sig = b"GCOL\x01\0\0\0"  # signature, version 1, reserved: a longer needle searches faster (~1.5 GB/s)
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        at = m.find(b"GCOL")
+        at = m.find(sig)
         while at >= 0:
-            head = m[at: at + 16]
-            if len(head) == 16 and head[4] == 1 and head[5:8] == b"\0\0\0":
-                n = int.from_bytes(head[8:16], "little")
-                if 4096 <= n <= size - at:
-                    _walk_global_heap(path, m, at, n)
-            at = m.find(b"GCOL", at + 4)
+            n = int.from_bytes(m[at + 8: at + 16], "little")
+            if 4096 <= n <= size - at:
+                _walk_global_heap(path, m, at, n)
+            at = m.find(sig, at + 4)
 
 
 def _walk_global_heap(path: Path, m, start: int, n: int) -> None:

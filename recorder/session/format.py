@@ -1193,8 +1193,11 @@ class SessionReader:
             raise SessionFormatError(path, f"root attribute(s) {', '.join(missing)} listed in {ATTRS_CHECKSUM} "
                                            "are missing (damaged?)")
         if _attrs_digest(raw, names) != want:
+            # Say how to keep a deliberate outside edit: the checksum cannot tell it from damage.
             raise SessionFormatError(path, "root attributes do not match their checksum (damaged, or changed "
-                                           "by a program other than emgrec)")
+                                           "by a program other than emgrec); if you edited them on purpose, "
+                                           f"delete the {ATTRS_CHECKSUM} attribute and run emgrec repair "
+                                           "--compat on the file to stamp it again")
         return "verified"
 
     @staticmethod

@@ -393,6 +393,14 @@ def test_root_attributes_changed_outside_emgrec_are_refused(good, tmp_path):
         f.attrs["subject"] = "someone else"
     with pytest.raises(SessionFormatError, match="do not match their checksum"):
         SessionReader(p)
+    # The way out the message names keeps the edit and stamps the file again.
+    from recorder.session.format import ATTRS_CHECKSUM, repair
+    with h5py.File(p, "r+") as f:
+        del f.attrs[ATTRS_CHECKSUM]
+    assert SessionReader(p).attrs_checksum == "none (older file)"
+    repair(p, compat=True)
+    r = SessionReader(p)
+    assert r.attrs_checksum == "verified" and r.attrs["subject"] == "someone else"
 
 
 def test_tables_holding_too_many_rows_are_refused(good, tmp_path, monkeypatch):

@@ -30,6 +30,7 @@ from recorder.core.errors import EmgrecError, UsageError
 
 LAG_ATTR = "emg_video_lag_s"
 LAG_METHOD_ATTR = "emg_video_lag_method"
+LAG_CI_ATTR = "emg_video_lag_ci_s"
 METHOD = "ridge pose->EMG-envelope R^2 over a lag grid, flexion/hinge features (recorder.dataset.lag)"
 
 
@@ -97,12 +98,15 @@ def _pose_features(frame_t: np.ndarray, y: np.ndarray, smooth_frames: int = 5, n
     return np.hstack(cols + [np.ones((len(a), 1))])
 
 
-def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
-              lags_s: np.ndarray, alpha: float = 1.0, highpass_s: float | None = None) -> np.ndarray:
-    """R^2 (len(lags_s),) of the envelope predicted from the pose at each candidate lag (seconds).
+def _lag_stats(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+               lags_s: np.ndarray, highpass_s: float | None = None, block_s: float = 10.0,
+               max_blocks: int = 60) -> dict | None:
+    """Per-block sufficient statistics of the pose->envelope ridge at every candidate lag, or None
+    when fewer than 100 usable frames. The frames are cut into contiguous blocks of ``block_s``
+    (longer when there would be more than ``max_blocks``), so that any weighting of the blocks (all
+    ones: the whole session; a bootstrap resample) gives its R^2 curve without touching the frames.
 
-    emg_t (N,) s, emg (N, C) raw; frame_t (F,) s, y (F, D) targets (mm or degrees; NaN rows skipped).
-    """
+    Returns {"FtF" (B, K, K), "FtE" (B, L, K, C), "E2" (B, L), "Es" (B, L, C), "n" (B,), "span_s"}."""
     frame_t = np.asarray(frame_t, np.float64)
     y = np.asarray(y, np.float64).reshape(len(frame_t), -1)
     ok = np.isfinite(y).all(axis=1)
@@ -111,7 +115,7 @@ def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t
     # scored on the same frames.
     inside = (frame_t - lags_s.max() >= emg_t[0]) & (frame_t - lags_s.min() <= emg_t[-1])
     if inside.sum() < 100:
-        return np.full(len(lags_s), np.nan)
+        return None
     F = _pose_features(frame_t, y)
     # Optionally both sides high-passed (minus a centred moving mean of highpass_s), which weighs
     # movement onsets over holds; measured on the synthetic subject it added variance, so off by default.
@@ -130,42 +134,62 @@ def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t
     bad = bad | np.r_[False, bad[:-1]] | np.r_[bad[1:], False]
     keep = inside & ~bad
     if keep.sum() < 100:
-        return np.full(len(lags_s), np.nan)
+        return None
     F = Fh[keep]
     ft = frame_t[keep]
     mu, sd = F[:, :-1].mean(0), F[:, :-1].std(0)
     sd[sd < 1e-9] = 1.0
     F[:, :-1] = (F[:, :-1] - mu) / sd
-    FtF = F.T @ F
-    Gi = np.linalg.inv(FtF + alpha * np.eye(F.shape[1]))
-    # With B = F^T E the ridge residual is ||E||^2 - 2 tr(B^T Gi B) + tr(B^T Gi FtF Gi B): one
-    # (K, F) x (F, C) product per lag instead of two.
-    M2 = Gi @ FtF @ Gi
     env = envelope(emg, sample_rate_hz)
     if highpass_s:
         env = env - _movmean(env, max(3, int(round(highpass_s * sample_rate_hz)) | 1))
-    out = np.empty(len(lags_s))
+    span = float(ft[-1] - ft[0])
+    blk = np.minimum(((ft - ft[0]) // max(block_s, span / max_blocks + 1e-9)).astype(int), max_blocks - 1)
+    nb = int(blk.max()) + 1
+    if nb > 1 and (blk == nb - 1).sum() < 0.5 * (blk == 0).sum():  # a short last block joins the one before
+        blk[blk == nb - 1] = nb - 2
+        nb -= 1
+    cuts = np.searchsorted(blk, np.arange(1, nb))  # blocks are contiguous runs of frames
+    Fb = np.split(F, cuts)
+    K, C = F.shape[1], env.shape[1]
+    out = {"FtF": np.stack([f.T @ f for f in Fb]), "FtE": np.empty((nb, len(lags_s), K, C)),
+           "E2": np.empty((nb, len(lags_s))), "Es": np.empty((nb, len(lags_s), C)),
+           "n": np.array([len(f) for f in Fb], np.float64), "span_s": span}
     for i, L in enumerate(lags_s):
-        E = np.column_stack([np.interp(ft - L, emg_t, env[:, c]) for c in range(env.shape[1])])
-        B = F.T @ E
-        rss = (E ** 2).sum() - 2.0 * (B * (Gi @ B)).sum() + (B * (M2 @ B)).sum()
-        tot = ((E - E.mean(0)) ** 2).sum()
-        out[i] = 1.0 - rss / tot if tot > 0 else np.nan
+        E = np.column_stack([np.interp(ft - L, emg_t, env[:, c]) for c in range(C)])
+        for b, (f, e) in enumerate(zip(Fb, np.split(E, cuts))):
+            out["FtE"][b, i] = f.T @ e
+            out["E2"][b, i] = (e ** 2).sum()
+            out["Es"][b, i] = e.sum(0)
     return out
 
 
-def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
-                 min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005, refine_s: float = 0.04,
-                 name: str = "session") -> dict:
-    """Best lag (s) over [min_s, max_s]: {"lag_s", "r2", "r2_at_zero", "method", "lags_s", "curve"}.
+def _curve(st: dict, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """R^2 (L,) of the ridge fitted and scored on the blocks weighted by w (B,)."""
+    FtF = np.tensordot(w, st["FtF"], 1)
+    B = np.tensordot(w, st["FtE"], 1)  # (L, K, C)
+    E2, Es, n = w @ st["E2"], np.tensordot(w, st["Es"], 1), float(w @ st["n"])
+    Gi = np.linalg.inv(FtF + alpha * np.eye(FtF.shape[0]))
+    # With B = F^T E the ridge residual is ||E||^2 - 2 tr(B^T Gi B) + tr(B^T Gi FtF Gi B).
+    rss = E2 - 2.0 * (B * np.matmul(Gi, B)).sum((1, 2)) + (B * np.matmul(Gi @ FtF @ Gi, B)).sum((1, 2))
+    tot = E2 - (Es ** 2).sum(-1) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, 1.0 - rss / tot, np.nan)
 
-    Raises LagError when the frames with a pose cover too little EMG (under 100 frames)."""
-    lags = np.arange(min_s, max_s + step_s / 2, step_s)
-    curve = lag_curve(emg_t, emg, sample_rate_hz, frame_t, y, lags)
-    if not np.isfinite(curve).any():
-        raise LagError(f"{name}: too few frames with a pose inside the EMG to estimate the EMG-to-video lag")
-    # The curve is flat near its top and noisy (R^2 moves by ~1e-3 over tens of ms), so the peak is
-    # the vertex of a parabola fitted over +-refine_s around the best grid point, not the grid point.
+
+def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+              lags_s: np.ndarray, alpha: float = 1.0, highpass_s: float | None = None) -> np.ndarray:
+    """R^2 (len(lags_s),) of the envelope predicted from the pose at each candidate lag (seconds).
+
+    emg_t (N,) s, emg (N, C) raw; frame_t (F,) s, y (F, D) targets (mm or degrees; NaN rows skipped).
+    """
+    st = _lag_stats(emg_t, emg, sample_rate_hz, frame_t, y, lags_s, highpass_s)
+    return np.full(len(lags_s), np.nan) if st is None else _curve(st, np.ones(len(st["n"])), alpha)
+
+
+def _peak(lags: np.ndarray, curve: np.ndarray, refine_s: float) -> float:
+    """Lag (s) of the curve's top: the vertex of a parabola fitted over +-refine_s around the best
+    grid point (the curve is flat near its top and noisy: R^2 moves by ~1e-3 over tens of ms)."""
     k = int(np.nanargmax(curve))
     lag = float(lags[k])
     m = (np.abs(lags - lag) <= refine_s + 1e-9) & np.isfinite(curve)
@@ -173,17 +197,68 @@ def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, fram
         p = np.polyfit(lags[m] - lag, curve[m], 2)
         if p[0] < 0:
             lag += float(np.clip(-p[1] / (2 * p[0]), -refine_s, refine_s))
+    return lag
+
+
+#: A lag whose 95 % interval is wider than this (s) is reported as not to be trusted.
+TRUST_CI_WIDTH_S = 0.025
+
+
+def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
+                 min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005, refine_s: float = 0.04,
+                 name: str = "session", n_boot: int = 100, block_s: float = 10.0, seed: int = 0) -> dict:
+    """Best lag (s) over [min_s, max_s] with its uncertainty.
+
+    Returns {"lag_s", "ci_s" [lo, hi] (95 % segment-bootstrap interval, s), "sd_s" (bootstrap
+    standard deviation, s), "n_blocks", "span_s" (s of frames used), "at_edge" (best point at an
+    end of the grid), "trusted" (interval no wider than TRUST_CI_WIDTH_S and not at an edge), "r2", "r2_at_zero", "method", "lags_s", "curve"}.
+
+    The interval resamples whole ``block_s`` segments with replacement (``n_boot`` times, fixed
+    ``seed``) and re-finds the peak: it measures how much the estimate depends on which movements the
+    session happens to contain, not a bias of the model (docs/models.md). Raises LagError when the
+    frames with a pose cover too little EMG (under 100 frames)."""
+    lags = np.arange(min_s, max_s + step_s / 2, step_s)
+    st = _lag_stats(emg_t, emg, sample_rate_hz, frame_t, y, lags, block_s=block_s)
+    curve = None if st is None else _curve(st, np.ones(len(st["n"])))
+    if curve is None or not np.isfinite(curve).any():
+        raise LagError(f"{name}: too few frames with a pose inside the EMG to estimate the EMG-to-video lag")
+    k = int(np.nanargmax(curve))
+    lag = _peak(lags, curve, refine_s)
+    nb = len(st["n"])
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot if nb >= 2 else 0):
+        c = _curve(st, np.bincount(rng.integers(0, nb, nb), minlength=nb).astype(np.float64))
+        if np.isfinite(c).any():
+            boots.append(_peak(lags, c, refine_s))
+    lo, hi = (np.percentile(boots, [2.5, 97.5]) if len(boots) >= 10 else (np.nan, np.nan))
+    # A best point at either end of the grid is no peak: the true one may lie outside (or the
+    # curve is flat, e.g. a pose that does not follow the EMG).
+    at_edge = k in (0, len(lags) - 1) or not lags[0] < lag < lags[-1]
+    lag = float(np.clip(lag, lags[0], lags[-1]))
     z = int(np.argmin(np.abs(lags)))
-    return {"lag_s": lag, "r2": float(curve[k]), "r2_at_zero": float(curve[z]), "method": METHOD,
+    return {"lag_s": lag, "ci_s": [float(lo), float(hi)], "sd_s": float(np.std(boots)) if boots else float("nan"),
+            "n_blocks": nb, "span_s": st["span_s"], "at_edge": bool(at_edge),
+            "trusted": bool(hi - lo <= TRUST_CI_WIDTH_S) and not at_edge,
+            "r2": float(curve[k]), "r2_at_zero": float(curve[z]), "method": METHOD,
             "lags_s": lags.tolist(), "curve": curve.tolist()}
 
 
 def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
-    """:func:`estimate_lag` for a :class:`~recorder.dataset.windows.SessionArrays` with world landmarks."""
-    if s.world is None or not len(s.frame_t):
-        raise LagError(f"{s.name}: no frames with landmarks to estimate the EMG-to-video lag from")
-    w = s.world.astype(np.float64)
-    y = (w - w[:, :1]).reshape(len(w), -1)
+    """:func:`estimate_lag` for a :class:`~recorder.dataset.windows.SessionArrays`: from its world
+    landmarks (wrist-relative), or from its joint angles when it has no landmarks (imported angle
+    sessions). Raises LagError naming the session when it has neither with a hand in any frame."""
+    if not len(s.frame_t):
+        raise LagError(f"{s.name}: no frames to estimate the EMG-to-video lag from")
+    has_world = s.world is not None and np.isfinite(s.world).all(axis=(1, 2)).any()
+    if has_world:
+        w = s.world.astype(np.float64)
+        y = (w - w[:, :1]).reshape(len(w), -1)
+    elif s.angles is not None and np.isfinite(s.angles).all(axis=1).any():
+        y = np.asarray(s.angles, np.float64)
+    else:
+        raise LagError(f"{s.name}: none of its {len(s.frame_t)} frames has a hand (no landmarks or joint angles), "
+                       "so the EMG-to-video lag cannot be estimated; record with the hand in view")
     return estimate_lag(s.emg_t, s.emg, s.sample_rate_hz, s.frame_t, y, name=s.name)
 
 
@@ -195,15 +270,34 @@ def read_lag(path: str | Path) -> float | None:
     return None if v is None else float(v)
 
 
-def write_lag(path: str | Path, lag_s: float, method: str = METHOD) -> None:
-    """Store a lag in a (closed) session file's root attributes; the only change made to the file."""
+def read_lag_ci(path: str | Path) -> tuple[float, float] | None:
+    """The stored lag's 95 % interval (s), or None when none is stored."""
+    from recorder.session.format import SessionReader
+    with SessionReader(path) as r:
+        v = r.attrs.get(LAG_CI_ATTR)
+    try:
+        lo, hi = (float(x) for x in v)
+    except (TypeError, ValueError):  # none stored, or not two numbers
+        return None
+    return lo, hi
+
+
+def write_lag(path: str | Path, lag_s: float, method: str = METHOD, ci_s=None) -> None:
+    """Store a lag (s) in a (closed) session file's root attributes, with its 95 % interval ci_s
+    ((lo, hi) s, from :func:`estimate_lag`) when given; a stored interval of an earlier lag is
+    removed when none is given. The only change made to the file."""
     import h5py
     from recorder.session.format import LIBVER, set_root_attrs
     from recorder.session.writelock import WriteLock
     lock = WriteLock(path, "a lag update").acquire("store the lag in it")  # one writer per session
     try:
         with h5py.File(path, "r+", libver=LIBVER) as f:
-            set_root_attrs(f, {LAG_ATTR: float(lag_s), LAG_METHOD_ATTR: str(method)})
+            if ci_s is None and LAG_CI_ATTR in f.attrs:  # an earlier lag's interval is not this one's
+                del f.attrs[LAG_CI_ATTR]
+            values = {LAG_ATTR: float(lag_s), LAG_METHOD_ATTR: str(method)}
+            if ci_s is not None:
+                values[LAG_CI_ATTR] = np.asarray(ci_s, np.float64).reshape(2)
+            set_root_attrs(f, values)  # restamps the root attributes' checksum (after the delete too)
     except OSError as e:
         raise OSError(f"{path}: cannot store the EMG-to-video lag: {e}") from e
     finally:

@@ -18,13 +18,23 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from recorder.dataset.windows import read_session
-    from recorder.dataset.lag import estimate_session_lag, write_lag
+    from recorder.dataset.lag import TRUST_CI_WIDTH_S, estimate_session_lag, write_lag
 
     for path in args.sessions:
         s = read_session(path)
         r = estimate_session_lag(s)
         stored = f" (stored was {s.lag_s * 1e3:.1f} ms)" if s.lag_s == s.lag_s else ""
-        print(f"{path}: lag {r['lag_s'] * 1e3:.1f} ms (fit R^2 {r['r2']:.3f}, at 0 ms {r['r2_at_zero']:.3f}){stored}")
+        lo, hi = r["ci_s"]
+        print(f"{path}: lag {r['lag_s'] * 1e3:.1f} ms, 95 % interval {lo * 1e3:.1f} to {hi * 1e3:.1f} ms "
+              f"({r['n_blocks']} segments over {r['span_s']:.0f} s; fit R^2 {r['r2']:.3f}, at 0 ms "
+              f"{r['r2_at_zero']:.3f}){stored}")
+        if r["at_edge"]:
+            print(f"  warning: the best lag is at the end of the searched range ({r['lags_s'][0] * 1e3:.0f} to "
+                  f"{r['lags_s'][-1] * 1e3:.0f} ms), so it is no estimate: the pose may not follow this EMG")
+        elif not r["trusted"]:
+            print(f"  warning: the interval is wider than {TRUST_CI_WIDTH_S * 1e3:.0f} ms, so this lag is not to be "
+                  "trusted: the session is too short or has too little hand movement; record a longer session "
+                  "(4 min or more of varied finger movement) or pass a known lag to training (data.lag: <ms>)")
         if args.write:
-            write_lag(path, r["lag_s"])
+            write_lag(path, r["lag_s"], ci_s=r["ci_s"])
     return 0

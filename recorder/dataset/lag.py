@@ -5,18 +5,20 @@ precedes force and movement by roughly 30-100 ms) and the camera's latency (expo
 buffering and landmark detection make a frame's time stamp 30-120 ms later than the moment it
 shows, with jitter). A frame stamped ``s`` is therefore best explained by the EMG up to ``s - lag``.
 
-Estimate (:func:`estimate_lag`): a linear model predicts the EMG amplitude envelope from the pose
-(principal components, finger flexion proxies, their hinges and signed velocities: see
-:func:`_pose_features`) on the frames; it is refitted for every candidate lag on a grid
-and the lag whose envelope it explains best (highest R^2) wins, refined to a fraction of the grid step
-by a parabola through the best point and its neighbours. The features stay the same at every lag, so
-one matrix factorisation serves the whole grid (a second or two for an hour of frames). The
-envelope and the pose are smoothed with *centred* windows, so smoothing adds no delay of its own. The R^2 curve
-is flat near its top, so the lag is the vertex of a parabola fitted over +-40 ms around the best
-grid point.
+Estimate (:func:`estimate_lag`): a linear model predicts the log of the EMG amplitude envelope
+from the pose (principal components, finger flexion proxies, their hinges and signed velocities:
+see :func:`_pose_features`) on the frames; it is refitted for every candidate lag on a grid and
+the lag whose envelope it explains best (highest R^2) wins, refined below the grid step by the
+maximum of a cubic fitted over +-60 ms around the best grid point (the curve is flat, bumpy and
+skewed near its top). The features stay the same at every lag, and the fit only needs per-segment
+sums, so the whole grid costs one pass over the frames, and a bootstrap over 10 s segments
+(resampling the sums, not the frames) gives a 95 % interval: wider than 25 ms, the lag is reported
+as not to be trusted (a session too short, or a pose that does not follow the EMG). The envelope
+and the pose are smoothed with *centred* windows, so smoothing adds no delay of its own.
 
-Stored in the session file as root attributes ``emg_video_lag_s`` (float seconds) and
-``emg_video_lag_method`` (text); see docs/session-format.md. Applied when building windows: the window
+Stored in the session file as root attributes ``emg_video_lag_s`` (float seconds),
+``emg_video_lag_method`` (text) and ``emg_video_lag_ci_s`` (the interval, 2 floats, s); see
+docs/session-format.md. Applied when building windows: the window
 of the frame stamped ``s`` ends at the last EMG sample at or before ``s - lag``.
 """
 
@@ -31,7 +33,8 @@ from recorder.core.errors import EmgrecError, UsageError
 LAG_ATTR = "emg_video_lag_s"
 LAG_METHOD_ATTR = "emg_video_lag_method"
 LAG_CI_ATTR = "emg_video_lag_ci_s"
-METHOD = "ridge pose->EMG-envelope R^2 over a lag grid, flexion/hinge features (recorder.dataset.lag)"
+METHOD = ("ridge pose->log EMG envelope R^2 over a lag grid, flexion/hinge features, cubic peak, "
+          "10 s segment bootstrap (recorder.dataset.lag)")
 
 
 class LagError(EmgrecError, ValueError):
@@ -140,7 +143,12 @@ def _lag_stats(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_
     mu, sd = F[:, :-1].mean(0), F[:, :-1].std(0)
     sd[sd < 1e-9] = 1.0
     F[:, :-1] = (F[:, :-1] - mu) / sd
+    # The log of the envelope: a moving RMS of EMG has a spread proportional to its level, so a
+    # least-squares fit of the envelope itself is ruled by the noise of the strongest bursts; its
+    # log has the same spread at every level (measured: half the error on 2-min sessions, see
+    # docs/models.md). The floor keeps a silent channel finite.
     env = envelope(emg, sample_rate_hz)
+    env = np.log(env + 1e-3 * float(env.mean()) + 1e-12)
     if highpass_s:
         env = env - _movmean(env, max(3, int(round(highpass_s * sample_rate_hz)) | 1))
     span = float(ft[-1] - ft[0])
@@ -179,7 +187,7 @@ def _curve(st: dict, w: np.ndarray, alpha: float = 1.0) -> np.ndarray:
 
 def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
               lags_s: np.ndarray, alpha: float = 1.0, highpass_s: float | None = None) -> np.ndarray:
-    """R^2 (len(lags_s),) of the envelope predicted from the pose at each candidate lag (seconds).
+    """R^2 (len(lags_s),) of the log envelope predicted from the pose at each candidate lag (seconds).
 
     emg_t (N,) s, emg (N, C) raw; frame_t (F,) s, y (F, D) targets (mm or degrees; NaN rows skipped).
     """
@@ -188,15 +196,20 @@ def lag_curve(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t
 
 
 def _peak(lags: np.ndarray, curve: np.ndarray, refine_s: float) -> float:
-    """Lag (s) of the curve's top: the vertex of a parabola fitted over +-refine_s around the best
-    grid point (the curve is flat near its top and noisy: R^2 moves by ~1e-3 over tens of ms)."""
+    """Lag (s) of the curve's top: the maximum of a cubic fitted over +-refine_s around the best grid
+    point. The curve is flat near its top and bumpy (R^2 moves by ~1e-3 over tens of ms), so a
+    wide window is needed, and it falls more slowly on the late side than on the early one, which
+    pulls a parabola's vertex late (+5 ms on 10-min sessions over +-60 ms); a cubic follows the skew."""
     k = int(np.nanargmax(curve))
     lag = float(lags[k])
     m = (np.abs(lags - lag) <= refine_s + 1e-9) & np.isfinite(curve)
-    if m.sum() >= 5:
-        p = np.polyfit(lags[m] - lag, curve[m], 2)
-        if p[0] < 0:
-            lag += float(np.clip(-p[1] / (2 * p[0]), -refine_s, refine_s))
+    if m.sum() >= 7:
+        x = lags[m] - lag
+        p = np.polyfit(x, curve[m], 3)
+        r = np.roots(np.polyder(p))
+        cand = np.r_[r[np.isreal(r)].real, x.min(), x.max(), 0.0]
+        cand = cand[(cand >= x.min()) & (cand <= x.max())]
+        lag += float(cand[np.argmax(np.polyval(p, cand))])  # the cubic's maximum over the window
     return lag
 
 
@@ -205,7 +218,7 @@ TRUST_CI_WIDTH_S = 0.025
 
 
 def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, frame_t: np.ndarray, y: np.ndarray,
-                 min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005, refine_s: float = 0.04,
+                 min_s: float = -0.1, max_s: float = 0.4, step_s: float = 0.005, refine_s: float = 0.06,
                  name: str = "session", n_boot: int = 100, block_s: float = 10.0, seed: int = 0) -> dict:
     """Best lag (s) over [min_s, max_s] with its uncertainty.
 

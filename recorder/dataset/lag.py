@@ -257,10 +257,11 @@ def estimate_lag(emg_t: np.ndarray, emg: np.ndarray, sample_rate_hz: float, fram
             "lags_s": lags.tolist(), "curve": curve.tolist()}
 
 
-def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
+def estimate_session_lag(s, target_frame: str = "wrist", **kw) -> dict:
     """:func:`estimate_lag` for a :class:`~recorder.dataset.windows.SessionArrays`: from its world
     landmarks (wrist-relative), or from its joint angles when it has no landmarks (imported angle
-    sessions). Raises LagError naming the session when it has neither with a hand in any frame."""
+    sessions); ``kw`` go to :func:`estimate_lag`. Raises LagError naming the session when it has
+    neither with a hand in any frame."""
     if not len(s.frame_t):
         raise LagError(f"{s.name}: no frames to estimate the EMG-to-video lag from")
     has_world = s.world is not None and np.isfinite(s.world).all(axis=(1, 2)).any()
@@ -272,7 +273,7 @@ def estimate_session_lag(s, target_frame: str = "wrist") -> dict:
     else:
         raise LagError(f"{s.name}: none of its {len(s.frame_t)} frames has a hand (no landmarks or joint angles), "
                        "so the EMG-to-video lag cannot be estimated; record with the hand in view")
-    return estimate_lag(s.emg_t, s.emg, s.sample_rate_hz, s.frame_t, y, name=s.name)
+    return estimate_lag(s.emg_t, s.emg, s.sample_rate_hz, s.frame_t, y, name=s.name, **kw)
 
 
 def read_lag(path: str | Path) -> float | None:
@@ -328,7 +329,7 @@ def session_lag_s(s, lag: str | float | None) -> float:
             return float(s.lag_s)
         if lag == "stored":
             return 0.0
-        est = estimate_session_lag(s)["lag_s"]
+        est = estimate_session_lag(s, n_boot=0)["lag_s"]  # the interval is for `emgrec lag`
         s.lag_s = est  # once per session object: sweeps and evaluations reuse it
         return est
     if isinstance(lag, (int, float)) and not isinstance(lag, bool):

@@ -13,7 +13,7 @@ import pytest
 from recorder.cli.emgrec import main as cli_main
 from recorder.dataset import windows as ds
 from recorder.dataset.lag import (TRUST_CI_WIDTH_S, LagError, _flexion, estimate_session_lag, read_lag,
-                                  read_lag_ci, write_lag)
+                                  read_lag_ci, session_lag_s, write_lag)
 from recorder.imports.synthetic_sessions import make_synthetic_session
 
 
@@ -41,6 +41,8 @@ def test_the_interval_holds_the_estimate_and_narrows_with_a_longer_session(short
         lo, hi = r["ci_s"]
         assert lo <= r["lag_s"] <= hi and r["n_blocks"] >= 4 and not r["at_edge"]
         assert lo - 0.005 <= _truth(p) <= hi + 0.005, (r["lag_s"], r["ci_s"], _truth(p))
+    # Training's "auto" estimates without the bootstrap: the same lag.
+    assert session_lag_s(ds.read_session(p_long), "auto") == pytest.approx(long_["lag_s"])
     width = lambda r: r["ci_s"][1] - r["ci_s"][0]
     assert width(long_) < width(short)
     assert long_["trusted"] == (width(long_) <= TRUST_CI_WIDTH_S)

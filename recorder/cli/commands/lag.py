@@ -33,8 +33,9 @@ def run(args) -> int:
                   f"{r['lags_s'][-1] * 1e3:.0f} ms), so it is no estimate: the pose may not follow this EMG")
         elif not r["trusted"]:
             print(f"  warning: the interval is wider than {TRUST_CI_WIDTH_S * 1e3:.0f} ms, so this lag is not to be "
-                  "trusted: the session is too short or has too little hand movement; record a longer session "
-                  "(4 min or more of varied finger movement) or pass a known lag to training (data.lag: <ms>)")
+                  "trusted: the session is too short, has too little hand movement, or its pose follows the EMG "
+                  "only loosely; record a longer session (4 min or more of varied finger movement) or pass a "
+                  "known lag to training (data.lag: <ms>)")
         if args.write:
             write_lag(path, r["lag_s"], ci_s=r["ci_s"])
     return 0

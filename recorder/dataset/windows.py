@@ -475,7 +475,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                   background_label: str | None = "rest", target_frame: str = "wrist",
                   transition_guard_ms: float | None = None, target: str = "landmarks",
                   clean: dict | None = None, lag: str | float | None = None, materialise: bool = False,
-                  signal: str = "memory") -> WindowSet:
+                  signal: str = "memory", session_norm: dict | None = None) -> WindowSet:
     """Windows from one or more sessions (same rate and channels).
 
     task: "pose" (anchors = frames with a hand; y = 63 mm targets) or "gesture" (y omitted; label).
@@ -497,7 +497,15 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     instead of a :class:`WindowView` over the sessions' signals in their stored dtype.
     signal: "memory" (read the signals) or "file" (session paths only: X is a :class:`FileWindows`
     and no signal is read; for data larger than memory).
+    session_norm: per-session input normalisation (:mod:`recorder.dataset.session_norm`; None or
+    ``enabled`` false: off): every session's signal is divided per channel by its causal robust
+    scale (X is then float32, dimensionless) and windows ending in its warm-up are dropped.
     """
+    from recorder.dataset import session_norm as snorm
+    try:
+        sn = snorm.resolve(session_norm)
+    except snorm.SessionNormError as e:
+        raise DatasetError(str(e)) from None
     if signal not in ("memory", "file"):
         raise DatasetError(f"signal must be 'memory' or 'file', got {signal!r}")
     if target_frame not in TARGET_FRAMES:
@@ -507,6 +515,9 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     if signal == "file":
         if materialise:
             raise DatasetError("materialise needs the signal in memory (signal='memory')")
+        if sn is not None:
+            raise DatasetError("session_norm needs the signals in memory (it scales each session's whole signal); "
+                               "train with train.stream false, or data.session_norm.enabled false")
         # Read one session at a time and keep only what the window index needs: the times of ten
         # hours at 2 kHz alone are 0.6 GB.
         ss = list(sessions)
@@ -583,6 +594,10 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                                f"streaming; store the lag first (emgrec lag --write) or use lag 'stored'")
         lag_used.append(session_lag_s(s, lag) if mode == "frames" else 0.0)
         end, ok = window_ends(s.emg_t, at - lag_used[-1], T, rate, s.gaps)
+        sig = s.emg
+        if sn is not None:
+            ok &= end >= snorm.warmup_samples(sn, rate, T) - 1
+            sig = snorm.scale_signal(s.emg, rate, sn)
         lab = labels_at(at, s.labels, background_label)
         if task == "gesture":
             ok &= np.array([n is not None for n in lab], dtype=bool)
@@ -595,11 +610,11 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         dropped += int((~ok).sum())
         end, at, frame = end[ok], at[ok], frame[ok]
         if materialise:
-            Xs.append(gather_windows(s.emg, end, T))
+            Xs.append(gather_windows(sig, end, T))
         # Views index one signal: the sessions' signals end to end, each window inside its own.
         ends.append(end + offset)
         local_ends.append(end)
-        sigs.append(s.emg)
+        sigs.append(sig)
         offset += len(s.emg)
         if task == "pose":
             ys.append(Y[frame])

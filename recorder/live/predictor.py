@@ -2,7 +2,10 @@
 
 :class:`LivePredictor` keeps the newest ``window_n`` samples in a preallocated ring (raw device
 units; the model folder's normalisation runs inside the model, exactly as offline, so live and
-offline predictions of the same window are identical). ``push`` is cheap and may be called from the
+offline predictions of the same window are identical). A model with a per-session input scale
+(``ModelMeta.session_norm``) gets the stream divided by the same causal scale as offline
+(:class:`recorder.dataset.session_norm.CausalScaler`, from the first sample pushed: the live
+"session" starts with the predictor, or at ``reset``), and is not ready before its warm-up. ``push`` is cheap and may be called from the
 acquisition thread; ``predict`` runs the network (about a millisecond for the small models on a
 CPU) and is meant for one worker polling at ~30 Hz (:class:`recorder.live.runner.LiveRunner`, the
 loop the app and ``emgrec lsl`` share). Both are thread-safe.
@@ -73,6 +76,13 @@ class LivePredictor:
         self._t_last = float("nan")
         self._next_index: int | None = None
         self._lock = threading.Lock()
+        self._scaler = None
+        self._warmup = 0
+        sn = self.model.meta.session_norm
+        if sn is not None:
+            from recorder.dataset.session_norm import CausalScaler, warmup_samples
+            self._scaler = CausalScaler(self.n_channels, self.sample_rate_hz, sn)
+            self._warmup = warmup_samples(sn, self.sample_rate_hz, self.window_n)
         self.gaps = 0
         self._latencies: list[float] = []
 
@@ -92,15 +102,22 @@ class LivePredictor:
                                  f"stream gives {sample_rate_hz:g} Hz x {n_channels}")
 
     def reset(self) -> None:
+        """Forget the window (and the per-session scale: the next sample starts a new session)."""
         with self._lock:
             self._filled = 0
             self._pos = 0
             self._next_index = None
+            if self._scaler is not None:
+                self._scaler.reset()
+
+    def _ready(self) -> bool:
+        return self._filled >= self.window_n and (self._scaler is None or self._scaler.seen >= self._warmup)
 
     @property
     def ready(self) -> bool:
-        """True once a full window of continuous samples has arrived."""
-        return self._filled >= self.window_n
+        """True once a full window of continuous samples has arrived (and, with a per-session
+        scale, its warm-up: recorder.dataset.session_norm.warmup_samples)."""
+        return self._ready()
 
     def push(self, chunk: EmgChunk) -> None:
         """Append a chunk: x (n, C) raw units, t (n,) host seconds. A jump in ``first_index`` (lost
@@ -117,6 +134,8 @@ class LivePredictor:
                 self._filled = 0
                 self.gaps += 1
             self._next_index = chunk.first_index + n
+            if self._scaler is not None:  # every sample, as the session file would hold it
+                x = self._scaler.process(x)
             if n >= W:
                 self._ring[W:] = x[-W:]
                 self._ring[:W] = x[-W:]
@@ -137,7 +156,8 @@ class LivePredictor:
             self._t_last = float(chunk.t[-1])
 
     def window(self) -> np.ndarray:
-        """(T, C) copy of the newest window, oldest sample first (raw units)."""
+        """(T, C) copy of the newest window, oldest sample first (raw units; session-scaled when
+        the model has a per-session scale)."""
         with self._lock:
             p = self._pos
             return self._ring[p:p + self.window_n].copy()
@@ -146,7 +166,7 @@ class LivePredictor:
     def predict(self) -> LivePrediction | None:
         """Predict from the newest window; None until a full window of continuous samples exists."""
         with self._lock:
-            if self._filled < self.window_n:
+            if not self._ready():
                 return None
             p = self._pos
             x = torch.from_numpy(self._ring[p:p + self.window_n].copy()).unsqueeze(0)

@@ -61,11 +61,14 @@ def calibrate(init_dir: str | Path, session, out_dir: str | Path | None, calibra
     if model.task != "pose":
         raise UsageError(f"{init_dir}: calibration is implemented for pose models (this one is {model.task})")
     base_cfg = resolve_config(model.meta.config)
+    # The earlier model's own input scale (an older model without one: off, whatever the default now).
+    base_cfg["data"]["session_norm"] = model.meta.session_norm or {"enabled": False}
     cfg = _merge(base_cfg, config or {})
     dc = cfg["data"]
     s = session if isinstance(session, ds.SessionArrays) else ds.read_session(session)
     ws = ds.build_windows([s], task="pose", window_ms=model.window_ms, anchor=dc["anchor"],
-                          target_frame=dc["target_frame"], target=dc["target"], clean=dc["clean"], lag=dc["lag"])
+                          target_frame=dc["target_frame"], target=dc["target"], clean=dc["clean"], lag=dc["lag"],
+                          session_norm=dc["session_norm"])
     if abs(ws.sample_rate_hz - model.sample_rate_hz) > 1e-6 or len(ws.channel_names) != len(model.channel_names):
         raise ds.DatasetError(f"{init_dir}: model expects {model.sample_rate_hz} Hz x {len(model.channel_names)} channels, "
                          f"{s.name} has {ws.sample_rate_hz} Hz x {len(ws.channel_names)}")

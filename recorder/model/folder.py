@@ -98,7 +98,10 @@ class ModelMeta:
                          "window_n": T samples, "window_ms": ms, "units": "raw device units",
                          "layout": "(B, T, C) float32 ...", "anchor": "frames" | "grid"}
         normalisation   {"x_mean": [C] raw units, "x_std": [C] raw units, "y_mean": [n] | null,
-                         "y_std": [n] | null (pose targets' units), "note": str}; applied inside the network
+                         "y_std": [n] | null (pose targets' units), "note": str}; applied inside the network;
+                         "session": {"enabled": true, "kind", "block_ms", "window_s", "warmup_s"} (optional):
+                         the per-session scale (recorder.dataset.session_norm) applied to the EMG before the
+                         network, so x_mean / x_std are then in session-scaled units; absent: raw units
         targets         {"kind": "world_landmarks_mm_wrist_relative" | "hand_frame_landmarks_mm" |
                          "joint_angles_deg" | "class_probabilities", "n": outputs, "layout": str,
                          "frame": "wrist" | "hand" (landmarks), "names": [n str] (angles)}
@@ -185,6 +188,13 @@ class ModelMeta:
     def no_skill(self) -> bool:
         """Flagged by the no-skill guard (recorder.model.guard)."""
         return bool((self.quality or {}).get("no_skill"))
+
+    @property
+    def session_norm(self) -> dict | None:
+        """The per-session input scale (recorder.dataset.session_norm settings) the model's input
+        went through, or None (raw units; every model trained before the option existed)."""
+        from recorder.dataset.session_norm import resolve
+        return resolve(self.normalisation.get("session"))
 
     @property
     def data_config(self) -> dict:
@@ -334,6 +344,14 @@ def _validate_meta(d: Path, meta: dict) -> None:
         _need(d, len(cn) == t["n"], f"{len(cn)} class_names for {t['n']} outputs")
     norm = meta["normalisation"]
     _need(d, isinstance(norm, dict), "normalisation must be an object")
+    if norm.get("session") is not None:
+        from recorder.dataset.session_norm import SessionNormError, resolve
+        sn = norm["session"]
+        _need(d, isinstance(sn, dict), "normalisation.session must be an object or absent")
+        try:
+            resolve(sn)
+        except (SessionNormError, TypeError, ValueError) as e:
+            raise ModelFormatError(d, f"{META_FILE}: normalisation.session is malformed ({e})") from None
     b = meta["baseline"]
     _need(d, isinstance(b, dict), "baseline must be an object")
     if task == "pose":
@@ -420,8 +438,10 @@ class LoadedModel:
         return self.meta.window_ms
 
     def predict(self, X: np.ndarray, batch: int = 4096) -> np.ndarray:
-        """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used).
-        Returns (N, 63) float32 mm, or (N, K) class probabilities. A ``dataset.WindowView`` is
+        """X: (N, T', C) raw units with T' >= window_n (the last window_n samples are used); for a
+        model with a per-session scale (``meta.session_norm``), windows of the session-scaled signal
+        (:func:`model_windows` builds them; a raw window alone cannot be scaled, the scale comes
+        from the session before it). Returns (N, 63) float32 mm, or (N, K) class probabilities. A ``dataset.WindowView`` is
         gathered a batch at a time (no window array)."""
         from recorder.model.predict import predict_array
         if isinstance(X, ds.LAZY_WINDOWS):
@@ -495,6 +515,9 @@ class Ensemble:
             if m.task != a.task or abs(m.sample_rate_hz - a.sample_rate_hz) > 1e-6 or len(m.channel_names) != len(a.channel_names):
                 raise UsageError(f"{m.path} ({m.task}, {m.sample_rate_hz} Hz, {len(m.channel_names)} ch) cannot join "
                                  f"{a.path} ({a.task}, {a.sample_rate_hz} Hz, {len(a.channel_names)} ch)")
+            if m.meta.session_norm != a.meta.session_norm:
+                raise UsageError(f"{m.path} and {a.path} scale their input differently (normalisation.session "
+                                 f"{m.meta.session_norm} vs {a.meta.session_norm}); they cannot share windows")
             if a.task == "gesture" and m.class_names != a.class_names:
                 raise UsageError(f"{m.path}: classes {m.class_names} differ from {a.path}: {a.class_names}")
         self.task, self.sample_rate_hz, self.channel_names = a.task, a.sample_rate_hz, a.channel_names
@@ -539,7 +562,7 @@ def model_windows(model: Model, sessions: Iterable, anchor: str | None = None) -
                             background_label=dc.get("background_label", "rest"),
                             target_frame=dc.get("target_frame", "wrist"),
                             transition_guard_ms=dc.get("transition_guard_ms"), target=dc.get("target", "landmarks"),
-                            clean=dc.get("clean"), lag=dc.get("lag"))
+                            clean=dc.get("clean"), lag=dc.get("lag"), session_norm=model.meta.session_norm)
 
 
 def _check_compatible(model: Model, ws: ds.WindowSet) -> None:
@@ -642,7 +665,11 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
                   "channel_order": m.channel_names,
                   "order": "oldest sample first; the last sample is the newest (prediction time)"},
         "normalisation": {"included": True, "formula": "(x - x_mean) / x_std per channel, inside the model",
-                          "x_mean": meta.normalisation["x_mean"], "x_std": meta.normalisation["x_std"]},
+                          "x_mean": meta.normalisation["x_mean"], "x_std": meta.normalisation["x_std"],
+                          **({"session": meta.session_norm,
+                              "session_note": "NOT included: divide the raw stream per channel by the causal "
+                                              "per-session scale first (recorder.dataset.session_norm.CausalScaler)"}
+                             if meta.session_norm else {})},
         "output": ({"shape": ["batch", 63], "units": "mm",
                     "layout": "21 MediaPipe hand landmarks x (x, y, z), world axes, wrist-relative, flattened"}
                    if m.task == "pose" else

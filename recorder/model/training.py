@@ -53,6 +53,11 @@ def _clean_defaults() -> dict:
     return DEFAULTS
 
 
+def _session_norm_defaults() -> dict:
+    from recorder.dataset.session_norm import DEFAULTS
+    return DEFAULTS
+
+
 #: Every key a config may hold; ``resolve_config`` fills in what is missing and rejects the unknown.
 DEFAULT_CONFIG: dict = {
     "task": "pose",  # "pose" (63 mm targets) or "gesture" (class labels)
@@ -74,6 +79,9 @@ DEFAULT_CONFIG: dict = {
         # EMG-to-video lag (recorder.dataset.lag): "stored" (the session's, else 0), "auto" (stored, else
         # estimated), "none", or ms. The window of a frame stamped s ends at s - lag.
         "lag": "stored",
+        # Per-session input normalisation (recorder.dataset.session_norm): each session's EMG divided
+        # per channel by a causal robust scale of its own preceding signal, identically offline and live.
+        "session_norm": dict(_session_norm_defaults()),
     },
     "split": {
         # "auto": "time" for one session, "cross" for several (val: the end of every session but the
@@ -495,7 +503,7 @@ def _prepare_data(cfg: dict, sessions, split: dict | None, d: _Dist, init: Predi
                               grid_step_ms=dc["grid_step_ms"], class_names=dc["class_names"],
                               background_label=dc["background_label"], target_frame=dc["target_frame"],
                               transition_guard_ms=dc["transition_guard_ms"], target=dc["target"],
-                              clean=dc["clean"], lag=dc["lag"],
+                              clean=dc["clean"], lag=dc["lag"], session_norm=dc["session_norm"],
                               signal="file" if (stream or shard) else "memory")
     # Non-finite inputs or targets (a damaged or hand-made file) would train a NaN model silently.
     # (the signal, not the windows: a view holds each sample many times)
@@ -825,6 +833,24 @@ def _save(cfg: dict, data: _Data, d: _Dist, predictor: Predictor, metrics: dict,
     return out_path, meta
 
 
+def _normalisation_meta(cfg: dict, x_mean: np.ndarray, x_std: np.ndarray, y_mean: np.ndarray | None,
+                        y_std: np.ndarray | None) -> dict:
+    """model.json "normalisation": the fitted (x - x_mean) / x_std inside the network and, when
+    config.data.session_norm is on, the per-session scale applied before it ("session")."""
+    from recorder.dataset.session_norm import resolve
+    sn = resolve(cfg["data"].get("session_norm"))
+    out = {"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+           "y_mean": None if y_mean is None else y_mean.tolist(),
+           "y_std": None if y_std is None else y_std.tolist(),
+           "note": "inside the model: it takes raw units and returns mm / probabilities"}
+    if sn is not None:
+        out["session"] = sn
+        out["note"] = ("inside the model: it takes session-scaled EMG (raw units divided per channel by the "
+                       "session's causal robust scale, \"session\"; recorder.dataset.session_norm) and returns "
+                       "mm / probabilities")
+    return out
+
+
 def _model_meta(*, cfg: dict, ws: ds.WindowSet, split: dict, parts: dict, x_mean: np.ndarray, x_std: np.ndarray,
                 y_mean: np.ndarray | None, y_std: np.ndarray | None, majority: int | None, metrics: dict,
                 history: list[dict]):
@@ -847,10 +873,7 @@ def _model_meta(*, cfg: dict, ws: ds.WindowSet, split: dict, parts: dict, x_mean
                "window_ms": cfg["data"]["window_ms"], "units": "raw device units",
                "layout": "(B, T, C) float32, oldest sample first; the last sample is the one at or "
                          "before the prediction time", "anchor": ws.anchor},
-        normalisation={"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
-                       "y_mean": None if y_mean is None else y_mean.tolist(),
-                       "y_std": None if y_std is None else y_std.tolist(),
-                       "note": "inside the model: it takes raw units and returns mm / probabilities"},
+        normalisation=_normalisation_meta(cfg, x_mean, x_std, y_mean, y_std),
         targets=({"kind": "joint_angles_deg", "n": len(ws.target_names), "names": ws.target_names,
                   "layout": "joint angles in degrees, in names order (docs/models.md: computed from the 21 "
                             "landmarks, or a session's imported /pose/angles as they are)"}
@@ -917,7 +940,8 @@ def sweep(base_config: dict | None, grid: dict[str, list], sessions: Iterable, o
                                               background_label=dc["background_label"],
                                               target_frame=dc["target_frame"],
                                               transition_guard_ms=dc["transition_guard_ms"],
-                                              target=dc["target"], clean=dc["clean"], lag=dc["lag"])
+                                              target=dc["target"], clean=dc["clean"], lag=dc["lag"],
+                                              session_norm=dc["session_norm"])
             data = cache[key]
         name = _run_name(i, over)
 

@@ -92,18 +92,29 @@ def _median_of(hist: np.ndarray) -> np.ndarray:
     return _floor(np.median(hist, axis=0))
 
 
-def block_scales(x: np.ndarray, sample_rate_hz: float, cfg: dict) -> tuple[np.ndarray, int]:
-    """(K + 1, C) float32 scale per block of x (N, C) and the block length n: samples
-    [j * n, (j + 1) * n) are divided by row j (row 0 is 1; K = N // n complete blocks)."""
-    n = block_samples(cfg, sample_rate_hz)
-    W = window_blocks(cfg, sample_rate_hz)
-    N, C = x.shape
+def block_rms(x, n: int, rows: int | None = None) -> np.ndarray:
+    """(K, C) float64 RMS of the K = N // n complete blocks of n rows of x (N, C): an array or
+    anything sliced by rows (an HDF5 dataset is read a bounded piece at a time)."""
+    N = int(x.shape[0] if rows is None else rows)
+    C = int(x.shape[1])
     K = N // n
     rms = np.empty((K, C), np.float64)
     step = max(1, (1 << 22) // max(1, n * C))  # bound the float64 temporary
     for a in range(0, K, step):
         b = min(K, a + step)
         rms[a:b] = _block_rms(np.asarray(x[a * n:b * n]).reshape(b - a, n, C))
+    return rms
+
+
+def block_scales(x: np.ndarray, sample_rate_hz: float, cfg: dict, rms: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """(K + 1, C) float32 scale per block of x (N, C) and the block length n: samples
+    [j * n, (j + 1) * n) are divided by row j (row 0 is 1; K = N // n complete blocks).
+    rms: the blocks' RMS (:func:`block_rms`) when already known (x is then not read)."""
+    n = block_samples(cfg, sample_rate_hz)
+    W = window_blocks(cfg, sample_rate_hz)
+    if rms is None:
+        rms = block_rms(x, n)
+    K, C = rms.shape
     out = np.ones((K + 1, C), np.float32)
     frozen = None
     for j in range(1, K + 1):
@@ -116,17 +127,22 @@ def block_scales(x: np.ndarray, sample_rate_hz: float, cfg: dict) -> tuple[np.nd
     return out, n
 
 
+def apply_scales(x: np.ndarray, scales: np.ndarray, n: int, first_row: int = 0) -> np.ndarray:
+    """Rows [first_row, first_row + len(x)) of a signal, x (k, C), divided by their blocks' scales
+    (:func:`block_scales`) -> (k, C) float32 (a new array)."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    j0, j1 = first_row // n, (first_row + len(out) - 1) // n if len(out) else -1
+    for j in range(j0, min(j1, len(scales) - 1) + 1):  # one division per block (no (N, C) scale array)
+        a = max(0, j * n - first_row)
+        b = len(out) if j == len(scales) - 1 else min(len(out), (j + 1) * n - first_row)
+        out[a:b] /= scales[j]
+    return out
+
+
 def scale_signal(x: np.ndarray, sample_rate_hz: float, cfg: dict) -> np.ndarray:
     """x (N, C) raw units -> (N, C) float32 divided by the causal per-block scale (see module doc)."""
     scales, n = block_scales(x, sample_rate_hz, cfg)
-    out = np.asarray(x, np.float32).copy() if np.asarray(x).dtype == np.float32 else np.asarray(x, np.float32)
-    N = len(out)
-    for j in range(len(scales)):  # one division per block (no (N, C) scale array)
-        a = j * n
-        if a >= N:
-            break
-        out[a:a + n] /= scales[j]
-    return out
+    return apply_scales(x, scales, n)
 
 
 class CausalScaler:

@@ -247,21 +247,24 @@ class FileWindows:
     its own session's /emg/data; session (M,) int64 index into paths. Indexing reads, per session,
     the rows the requested windows span (keep requests local: sorted, contiguous batches) and
     gathers them like :class:`WindowView`. Files are opened per read, so worker processes forked
-    from the trainer never share an HDF5 handle.
+    from the trainer never share an HDF5 handle. scales: per session, (block scales (K + 1, C), block
+    length) of a per-session input scale (:mod:`recorder.dataset.session_norm`) that every read
+    applies (rows then float32), or None.
     """
 
     ndim = 3
     dtype = np.dtype(np.float32)
 
     def __init__(self, paths: Sequence[str], end: np.ndarray, session: np.ndarray, window_n: int,
-                 n_channels: int, rows: Sequence[int], signal_dtype):
+                 n_channels: int, rows: Sequence[int], signal_dtype, scales: list | None = None):
         self.paths = [str(p) for p in paths]
+        self.scales = scales
         self.end = np.asarray(end, dtype=np.int64)
         self.session = np.asarray(session, dtype=np.int64)
         self.window_n = int(window_n)
         self.n_channels = int(n_channels)
         self.rows = [int(n) for n in rows]  # /emg/data rows per session
-        self.signal_dtype = np.dtype(signal_dtype)
+        self.signal_dtype = np.dtype(np.float32 if scales is not None else signal_dtype)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -271,7 +274,8 @@ class FileWindows:
         return len(self.end)
 
     def _like(self, end, session, window_n) -> "FileWindows":
-        return FileWindows(self.paths, end, session, window_n, self.n_channels, self.rows, self.signal_dtype)
+        return FileWindows(self.paths, end, session, window_n, self.n_channels, self.rows, self.signal_dtype,
+                           self.scales)
 
     def take(self, idx) -> "FileWindows":
         return self._like(self.end[idx], self.session[idx], self.window_n)
@@ -282,10 +286,16 @@ class FileWindows:
         return self._like(self.end, self.session, n)
 
     def read(self, si: int, a: int, b: int) -> np.ndarray:
-        """Rows [a, b) of session ``si``'s /emg/data, (b - a, C) in the stored dtype."""
+        """Rows [a, b) of session ``si``'s /emg/data, (b - a, C) in the stored dtype (float32,
+        session-scaled, with ``scales``)."""
         from recorder.session.format import SessionReader
         with SessionReader(self.paths[si]) as r:
-            return np.asarray(r.emg_data[a:b])
+            x = np.asarray(r.emg_data[a:b])
+        if self.scales is None:
+            return x
+        from recorder.dataset.session_norm import apply_scales
+        sc, n = self.scales[si]
+        return apply_scales(x, sc, n, a)
 
     def gather(self, idx: np.ndarray) -> np.ndarray:
         """(k, T, C) float32 windows ``idx`` (in that order), one file read per session touched."""
@@ -515,9 +525,6 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     if signal == "file":
         if materialise:
             raise DatasetError("materialise needs the signal in memory (signal='memory')")
-        if sn is not None:
-            raise DatasetError("session_norm needs the signals in memory (it scales each session's whole signal); "
-                               "train with train.stream false, or data.session_norm.enabled false")
         # Read one session at a time and keep only what the window index needs: the times of ten
         # hours at 2 kHz alone are 0.6 GB.
         ss = list(sessions)
@@ -543,6 +550,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     if target not in TARGETS:
         raise DatasetError(f"target must be one of {TARGETS}, got {target!r}")
     Xs, ys, ts, fs, sis, names, ends, sigs, local_ends = [], [], [], [], [], [], [], [], []
+    file_scales: dict = {}  # session index -> its block scales (file signal with session_norm)
     offset = 0
     target_names = None
     clean = {k: v for k, v in clean.items() if k != "counts"} if clean else None
@@ -597,7 +605,10 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         sig = s.emg
         if sn is not None:
             ok &= end >= snorm.warmup_samples(sn, rate, T) - 1
-            sig = snorm.scale_signal(s.emg, rate, sn)
+            if signal == "file":  # the block scales only (small); FileWindows applies them on every read
+                file_scales[si] = _file_scales(s.path, rate, sn)
+            else:
+                sig = snorm.scale_signal(s.emg, rate, sn)
         lab = labels_at(at, s.labels, background_label)
         if task == "gesture":
             ok &= np.array([n is not None for n in lab], dtype=bool)
@@ -639,7 +650,8 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         X = np.concatenate(Xs)
     elif signal == "file":
         X = FileWindows([s.path for s in ss], np.concatenate(local_ends), np.concatenate(sis), T, len(chans),
-                        [len(s.emg) for s in ss], np.result_type(*[s.emg.dtype for s in ss]))
+                        [len(s.emg) for s in ss], np.result_type(*[s.emg.dtype for s in ss]),
+                        scales=[file_scales.get(i) for i in range(len(ss))] if sn is not None else None)
     else:
         kind = np.result_type(*[g.dtype for g in sigs])
         signal = sigs[0] if len(sigs) == 1 else np.concatenate([g.astype(kind, copy=False) for g in sigs])
@@ -657,6 +669,16 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())
     return ws
+
+
+def _file_scales(path: str, rate: float, sn: dict) -> tuple[np.ndarray, int]:
+    """(block scales, block length) of a session file's EMG, read a bounded piece at a time."""
+    from recorder.dataset import session_norm as snorm
+    from recorder.session.format import SessionReader
+    n = snorm.block_samples(sn, rate)
+    with SessionReader(path) as r:
+        rms = snorm.block_rms(r.emg_data, n)
+    return snorm.block_scales(None, rate, sn, rms=rms)
 
 
 def _slim(s: SessionArrays) -> SessionArrays:

@@ -156,3 +156,13 @@ def test_model_json_stores_the_setting_and_a_model_without_it_predicts_on_raw_un
     (d / modelio.META_FILE).write_text(json.dumps(bad))
     with pytest.raises(ModelFormatError, match="normalisation.session"):
         load_model(d)
+
+
+def test_file_backed_windows_are_scaled_as_in_memory(synthetic_session):
+    """Data larger than memory (train.stream): FileWindows reads apply the same block scales."""
+    a = ds.build_windows([synthetic_session], window_ms=200, session_norm=SN)
+    b = ds.build_windows([synthetic_session], window_ms=200, session_norm=SN, signal="file")
+    assert isinstance(b.X, ds.FileWindows) and (a.t == b.t).all()
+    idx = np.arange(0, len(a), 13)
+    np.testing.assert_array_equal(b.X[idx], a.X[idx])
+    np.testing.assert_array_equal(b.X.load()[0][idx], a.X[idx])

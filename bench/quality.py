@@ -116,7 +116,7 @@ def _hand_rows(ctx: Context, hand: str, files: list[Path]) -> list[Row]:
     dc = GESTURE_CFG["data"]
     ws_all = ds.build_windows(sessions, task="gesture", window_ms=dc["window_ms"], anchor=dc["anchor"],
                               grid_step_ms=dc["grid_step_ms"], class_names=res.meta.class_names,
-                              transition_guard_ms=None)
+                              transition_guard_ms=None, session_norm=res.meta.session_norm)
     idx = ds.split_indices(ws_all, ds.split_from_json(res.meta.split), "test")
     a = evaluate_windows(res.predictor, ws_all, idx, "gesture", majority=res.meta.baseline["class"])
     src = f"{len(files)} files x 60 s, {files[0].parent.name}"

@@ -456,6 +456,7 @@ class WindowSet:
     target: str = "landmarks"  # pose task: "landmarks" (63 mm) or "angles" (K degrees, target_names)
     target_names: list | None = None
     clean_counts: dict | None = None  # frames each label-cleaning rule removed (recorder.dataset.clean)
+    session_norm: dict | None = None  # the per-session input scale X went through (session_norm.resolve), or None
 
     def __len__(self) -> int:
         return int(len(self.X))
@@ -470,7 +471,7 @@ class WindowSet:
                          None if self.y is None else self.y[idx], self.label[idx], self.t[idx],
                          self.frame[idx], self.session[idx], self.sessions, self.class_names, self.sample_rate_hz,
                          self.channel_names, self.window_n, self.anchor, target=self.target,
-                         target_names=self.target_names)
+                         target_names=self.target_names, session_norm=self.session_norm)
 
 
 def window_samples(window_ms: float, sample_rate_hz: float) -> int:
@@ -664,7 +665,7 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
                    "lag_s": lg} for s, lg in zip(ss, lag_used)],
         class_names=list(class_names), sample_rate_hz=rate, channel_names=list(chans), window_n=T,
         anchor="+".join(sorted(used_anchor)), dropped=dropped, target=target if task == "pose" else "landmarks",
-        target_names=target_names, clean_counts=(clean or {}).get("counts"))
+        target_names=target_names, clean_counts=(clean or {}).get("counts"), session_norm=sn)
     if task == "gesture" and (label < 0).any():
         ws = ws.subset(np.flatnonzero(label >= 0))
         ws.dropped = dropped + int((label < 0).sum())

@@ -431,6 +431,8 @@ def train(config: dict | None, sessions: Iterable | ds.WindowSet, out_dir: str |
     normalisation is refitted on this training split, or kept from ``init`` when ``init_norm``.
     """
     cfg = resolve_config(config)
+    if isinstance(sessions, ds.WindowSet):  # prebuilt windows: their input scale is what the model gets
+        cfg["data"]["session_norm"] = dict(sessions.session_norm or {"enabled": False})
     tc = cfg["train"]
     t_start = time.perf_counter()
     d = _setup(tc["device"])

@@ -28,8 +28,9 @@ from collections import deque
 
 import numpy as np
 
-#: ``data.session_norm`` keys and their defaults (off: the model sees raw units, as before).
-DEFAULTS: dict = {"enabled": False, "kind": "running", "block_ms": 200.0, "window_s": 60.0, "warmup_s": 2.0}
+#: ``data.session_norm`` keys and their defaults. enabled: true, false, or "auto" (on for the pose
+#: task, off for gestures: on a 140 s synthetic gesture session the scale cost accuracy; docs/models.md).
+DEFAULTS: dict = {"enabled": "auto", "kind": "running", "block_ms": 200.0, "window_s": 60.0, "warmup_s": 2.0}
 KINDS = ("running", "start")
 
 
@@ -37,14 +38,19 @@ class SessionNormError(ValueError):
     """A malformed ``session_norm`` setting."""
 
 
-def resolve(cfg: dict | None) -> dict | None:
-    """The full setting (DEFAULTS updated with ``cfg``), or None when off / absent (older models)."""
+def resolve(cfg: dict | None, task: str = "pose") -> dict | None:
+    """The full setting (DEFAULTS updated with ``cfg``; "auto" decided by ``task``, so the result
+    says ``"enabled": true``), or None when off or absent (older models)."""
     if not cfg:
         return None
     unknown = set(cfg) - set(DEFAULTS)
     if unknown:
         raise SessionNormError(f"unknown session_norm key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     out = {**DEFAULTS, **cfg}
+    if out["enabled"] not in (True, False, "auto"):
+        raise SessionNormError(f"session_norm.enabled must be true, false or 'auto', got {out['enabled']!r}")
+    if out["enabled"] == "auto":
+        out["enabled"] = task == "pose"
     if not out["enabled"]:
         return None
     if out["kind"] not in KINDS:

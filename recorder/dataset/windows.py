@@ -509,12 +509,12 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     signal: "memory" (read the signals) or "file" (session paths only: X is a :class:`FileWindows`
     and no signal is read; for data larger than memory).
     session_norm: per-session input normalisation (:mod:`recorder.dataset.session_norm`; None or
-    ``enabled`` false: off): every session's signal is divided per channel by its causal robust
+    ``enabled`` false: off; "auto": on for the pose task): every session's signal is divided per channel by its causal robust
     scale (X is then float32, dimensionless) and windows ending in its warm-up are dropped.
     """
     from recorder.dataset import session_norm as snorm
     try:
-        sn = snorm.resolve(session_norm)
+        sn = snorm.resolve(session_norm, task)
     except snorm.SessionNormError as e:
         raise DatasetError(str(e)) from None
     if signal not in ("memory", "file"):

@@ -840,7 +840,7 @@ def _normalisation_meta(cfg: dict, x_mean: np.ndarray, x_std: np.ndarray, y_mean
     """model.json "normalisation": the fitted (x - x_mean) / x_std inside the network and, when
     config.data.session_norm is on, the per-session scale applied before it ("session")."""
     from recorder.dataset.session_norm import resolve
-    sn = resolve(cfg["data"].get("session_norm"))
+    sn = resolve(cfg["data"].get("session_norm"), cfg["task"])
     out = {"x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
            "y_mean": None if y_mean is None else y_mean.tolist(),
            "y_std": None if y_std is None else y_std.tolist(),

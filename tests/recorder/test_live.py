@@ -14,7 +14,8 @@ def setup(tmp_path_factory, synthetic_session):
     d = tmp_path_factory.mktemp("live")
     s = synthetic_session
     cfg = {"model": {"name": "conv_lstm", "params": {"conv": [8], "lstm": 16, "dense": [16]}},
-           "data": {"window_ms": 200}, "train": {"epochs": 1, "threads": 1}}
+           "data": {"window_ms": 200, "session_norm": {"enabled": False}},  # raw units (scaled: test_session_norm)
+           "train": {"epochs": 1, "threads": 1}}
     train(cfg, [s], d / "m")
     return s, d / "m"
 

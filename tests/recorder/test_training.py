@@ -55,7 +55,7 @@ def test_short_training_beats_the_mean_pose_baseline(trained):
 def test_normalisation_is_fitted_on_the_training_split(trained, session):
     res, _ = trained
     meta = res.meta
-    ws = ds.build_windows([session], window_ms=150, target_frame="hand")
+    ws = ds.build_windows([session], window_ms=150, target_frame="hand", session_norm=meta.session_norm)
     split = ds.split_from_json(meta.split)
     tr = ds.split_indices(ws, split, "train")
     mean, std = ds.fit_channel_norm(ws.X, tr)

@@ -81,6 +81,7 @@ DEFAULT_CONFIG: dict = {
         "lag": "stored",
         # Per-session input normalisation (recorder.dataset.session_norm): each session's EMG divided
         # per channel by a causal robust scale of its own preceding signal, identically offline and live.
+        # Off by default: it helped the realistic subject's new session but broke JHU's calibration.
         "session_norm": dict(_session_norm_defaults()),
     },
     "split": {

@@ -75,8 +75,10 @@ def test_scale_depends_only_on_the_past(kind):
 def test_resolve_refuses_bad_settings_and_off_is_none():
     assert sn.resolve(None) is None and sn.resolve({"enabled": False}) is None
     assert sn.resolve({"enabled": True})["kind"] == sn.DEFAULTS["kind"]
-    # the default: on for pose models, off for gestures
-    assert sn.resolve(sn.DEFAULTS, "pose")["enabled"] is True and sn.resolve(sn.DEFAULTS, "gesture") is None
+    # the default is off; "auto": on for pose models, off for gestures
+    assert sn.resolve(sn.DEFAULTS, "pose") is None
+    auto = {**sn.DEFAULTS, "enabled": "auto"}
+    assert sn.resolve(auto, "pose")["enabled"] is True and sn.resolve(auto, "gesture") is None
     for bad in ({"enabled": True, "kind": "median"}, {"enabled": True, "block_ms": 0}, {"enabled": True, "nope": 1},
                 {"enabled": "yes"}):
         with pytest.raises(sn.SessionNormError):

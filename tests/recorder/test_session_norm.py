@@ -171,3 +171,23 @@ def test_file_backed_windows_are_scaled_as_in_memory(synthetic_session):
     idx = np.arange(0, len(a), 13)
     np.testing.assert_array_equal(b.X[idx], a.X[idx])
     np.testing.assert_array_equal(b.X.load()[0][idx], a.X[idx])
+
+
+def test_calibration_keeps_the_earlier_models_setting(models, tmp_path, monkeypatch):
+    """Calibration builds the new session's windows with the earlier model's scale, and an older
+    model (no session_norm in its config) stays on raw units even when the default says otherwise."""
+    from recorder.model import training
+    from recorder.model.calibrate import calibrate
+    s, on, off = models
+    old = json.loads((off / modelio.META_FILE).read_text())
+    old["config"]["data"].pop("session_norm")
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / modelio.WEIGHTS_FILE).write_bytes((off / modelio.WEIGHTS_FILE).read_bytes())
+    (older / modelio.META_FILE).write_text(json.dumps(old))
+    monkeypatch.setitem(training.DEFAULT_CONFIG["data"], "session_norm", {**sn.DEFAULTS, "enabled": True})
+    for src, want in ((on, sn.resolve(SN)), (older, None)):
+        rep = calibrate(src, s, tmp_path / ("cal-" + src.name), calibration_s=8, config={"train": {"epochs": 1}})
+        m = load_model(rep["out_dir"])
+        assert m.meta.session_norm == want
+        assert len(model_windows(m, [s])) == len(model_windows(load_model(src), [s]))

@@ -8,6 +8,15 @@ it again by plausibility: the header must name a message we know, with a payload
 message can have. Variable-length messages end with one length-prefixed array, so their length is
 checked against that array's length byte too. On any failure the parser skips one byte and tries
 again; each run of skipped bytes counts as one bad packet.
+
+Truncated notifications. A notification cut short is completed by the bytes that follow it. When
+those are the next packet, the next packet's header lies inside the would-be notification and the
+chimera is dropped (also when that next packet was itself cut short, and when the data ends inside
+its header: the parser then waits for the bytes that decide). What cannot be caught: a notification
+whose missing tail is replaced by line noise. The result is byte for byte a whole notification with
+other values (and, when noise remains, one followed by noise, which is also what a whole
+notification followed by noise looks like); raw EMG values are arbitrary int8, BGAPI has no
+checksum, and dropping every notification followed by noise would drop intact data with it.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ EVT_ATTCLIENT_ATTRIBUTE_VALUE = (ATTCLIENT, 5)
 EVT_GAP_SCAN_RESPONSE = (GAP, 0)
 
 MAX_PAYLOAD = 0x7FF  # 11 bits of length
+WAIT = -1  # BgapiParser: a packet's fate depends on bytes not yet received
 
 
 @dataclass(slots=True, frozen=True)
@@ -208,20 +218,45 @@ class BgapiParser:
         self.skipped_bytes += 1
         self._pos += 1
 
-    @staticmethod
-    def _embedded_value_event(buf: bytearray, p: int, end: int) -> int | None:
-        """Offset of a complete-looking attribute_value event header (80 LL 04 05 conn hh hh type len,
-        LL == len + 5) starting inside the packet buf[p:end] and running past its end, or None.
-        Only checked for attribute_value events, the stream's data packets; a random match needs
-        32 specific bits, so a clean packet is practically never rejected."""
+    def _header_ok_at(self, buf: bytearray, q: int, n: int) -> bool | None:
+        """Whether buf[q:] starts with a plausible header (known message, possible length, array
+        length byte agreeing where it is already there); None while fewer than 4 bytes are there."""
+        if n - q < 4:
+            return None
+        b0 = buf[q]
+        rule = self.table.get((b0 & 0x80, buf[q + 2], buf[q + 3]))
+        length = ((b0 & 0x07) << 8) | buf[q + 1]
+        if b0 & 0x78 or rule is None or not rule.header_ok(length):
+            return False
+        k = rule.array_at
+        return not (k is not None and n > q + 4 + k and length != k + 1 + buf[q + 4 + k])
+
+    def _embedded_value_event(self, buf: bytearray, p: int, end: int, n: int) -> int | None:
+        """Offset of an attribute_value event header (80 LL 04 05) that starts inside the
+        attribute_value event buf[p:end] and runs past its end, when it says buf[p:end] is a
+        truncated notification completed by the start of the next one; WAIT when the bytes that
+        decide it have not arrived yet; None to take the packet.
+
+        Only attribute_value events (the stream's data packets) are checked. The embedded header
+        wins when its own array length byte agrees (LL == len + 5: 32 specific bits, so a clean
+        packet is practically never rejected), or when that byte disagrees (the embedded packet
+        was itself truncated: two truncations in a row) and the bytes right after buf[p:end] are
+        no header either, so nothing confirms the outer packet's length."""
         if buf[p] != 0x80 or buf[p + 2] != 4 or buf[p + 3] != 5:
             return None
         q = buf.find(b"\x80", p + 1, end)
         while q != -1:
-            if (q + 3 < len(buf) and buf[q + 2] == 4 and buf[q + 3] == 5
-                    and (q + 8 >= len(buf) or buf[q + 1] == buf[q + 8] + 5)
-                    and q + 4 + buf[q + 1] > end):
-                return q
+            h = n - q  # bytes of the candidate header already here
+            if (h < 2 or q + 4 + buf[q + 1] > end) and (h < 3 or buf[q + 2] == 4) and (h < 4 or buf[q + 3] == 5):
+                if h < 4:
+                    return WAIT  # the data ends inside what may be the next notification's header
+                if q + 8 >= n or buf[q + 1] == buf[q + 8] + 5:
+                    return q
+                confirmed = self._header_ok_at(buf, end, n)
+                if confirmed is None:
+                    return WAIT
+                if not confirmed:
+                    return q
             q = buf.find(b"\x80", q + 1, end)
         return None
 
@@ -247,7 +282,9 @@ class BgapiParser:
             end = p + 4 + length
             if end > n:
                 break  # plausible and incomplete: wait for the rest
-            q = self._embedded_value_event(buf, p, end)
+            q = self._embedded_value_event(buf, p, end, n)
+            if q == WAIT:
+                break
             if q is not None:
                 # A truncated notification swallowed the start of the next one (BGAPI has no
                 # checksum): drop the chimera, count it, and resume at the embedded header.

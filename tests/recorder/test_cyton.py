@@ -350,3 +350,34 @@ def test_short_unplug_cycles_keep_every_sample_at_its_index(emu):
     assert np.all(np.diff(idx) > 0)
     assert st.samples_lost == int(idx[-1] - idx[0] + 1 - len(idx))
     _check_exact(emu, col)
+
+
+@pytest.mark.parametrize("fade_s", [1.03, 1.5, 2.05])
+def test_a_silence_that_wraps_the_sample_number_is_placed_by_host_time(emu, fade_s):
+    """A radio dropout with the port still there: every packet is lost for fade_s, more than the
+    256 samples (1.024 s) the 8-bit sample number can count, and the board goes on counting. The
+    counter alone would put what follows 256 samples early (or drop a whole wrap as a
+    duplicate); host time says how many wraps passed. ``lost_after_s`` is raised so the driver
+    does not reconnect: with the default 1 s the same happens for dropouts that end between the
+    1 s check and the next empty read, or after late packets."""
+    col = Collector()
+    d = CytonDriver(emu.port)
+    d.lost_after_s = 5.0
+    d.start(col.sink, on_status=col.on_status)
+    try:
+        col.wait_more(300)
+        emu.drop_prob = 1.0
+        emu._stop.wait(fade_s)
+        emu.drop_prob = 0.0
+        col.wait_more(100)
+        st = d.status()
+    finally:
+        d.stop()
+    assert st.reconnects == 0 and emu.commands.count("v") == 1
+    idx, _, t = col.arrays()
+    jumps = np.flatnonzero(np.diff(idx) != 1)
+    assert len(jumps) == 1
+    assert emu.faults["dropped"] - 1 <= st.samples_lost <= emu.faults["dropped"]
+    _check_exact(emu, col)
+    err = t - emu.truth_times(int(idx[0]), 1)[0] - (idx - idx[0]) / emu.true_rate_hz
+    assert np.abs(err).max() < 0.01

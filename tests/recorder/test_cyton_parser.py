@@ -206,3 +206,20 @@ def test_arbitrary_bytes_never_crash_and_account_for_every_byte(blob, good, data
     assert np.all((cnt >= -(2**23)) & (cnt < 2**23))
     assert p.packets * 33 + p.bytes_skipped == len(blob) and p.buffered == 0
     assert p.packets == len(idx) + p.duplicates
+
+
+@pytest.mark.parametrize("lost", [3, 255, 256, 259, 515])
+def test_gap_after_a_silence_takes_its_wraps_from_the_host_estimate(lost):
+    """The counter says lost mod 256; the host's estimate of the newest index (a little high by
+    the read's lateness) says how many wraps. A packet completed from bytes read before the
+    silence keeps its place, and a whole wrap is not taken for a duplicate."""
+    c = [1] * 8
+    before = b"".join(packet(sn, c) for sn in range(10))
+    after = b"".join(packet(sn, c) for sn in range(11 + lost, 16 + lost))
+    tail = packet(10, c)  # sent just before the silence; its last 5 bytes come after it
+    p = CytonParser(strict=True)
+    assert p.feed(before + tail[:28]).index.tolist() == list(range(10))
+    newest = 15 + lost
+    got = p.feed(tail[28:] + after, expect_last=newest + 1.7)
+    assert got.index.tolist() == [10] + list(range(11 + lost, newest + 1))
+    assert p.feed(packet(newest + 1, c)).index.tolist() == [newest + 1]

@@ -122,6 +122,7 @@ class CytonParser:
         self._skipping = False
         self._last_sn: int | None = None
         self._last_index = -1
+        self._silence_at: int | None = None  # offset in _buf where bytes after a silence begin
         self.packets = 0
         self.bad_packets = 0
         self.bytes_skipped = 0
@@ -132,10 +133,21 @@ class CytonParser:
         """Bytes held back waiting for more data."""
         return len(self._buf)
 
-    def feed(self, data: bytes) -> CytonPackets:
-        """Add bytes read from the port; return the packets completed by them."""
+    def feed(self, data: bytes, expect_last: float | None = None) -> CytonPackets:
+        """Add bytes read from the port; return the packets completed by them.
+
+        expect_last: after a silence long enough for the 8-bit sample number to wrap (256
+        samples, 1.024 s), the host clock's estimate of the newest packet's index (in this
+        parser's numbering; a little high by the read's lateness). The gap at the first packet
+        whose bytes are all new is then the counter difference plus the whole wraps that bring
+        the newest index nearest that estimate: the counter alone cannot tell 3 lost samples
+        from 259 (or a whole wrap from a duplicate)."""
+        if expect_last is None:
+            self._silence_at = None
+        elif self._silence_at is None:
+            self._silence_at = len(self._buf)  # the bytes from here on came after the silence
         self._buf += data
-        return self._parse(final=False)
+        return self._parse(final=False, expect_last=expect_last)
 
     def flush(self) -> CytonPackets:
         """No more bytes will come (port closed): decide the held-back bytes."""
@@ -155,7 +167,7 @@ class CytonParser:
         self._skipping = False
         self._aligned = True
 
-    def _parse(self, final: bool) -> CytonPackets:
+    def _parse(self, final: bool, expect_last: float | None = None) -> CytonPackets:
         buf = self._buf
         arr = np.frombuffer(buf, dtype=np.uint8)
         n = arr.shape[0]
@@ -190,12 +202,21 @@ class CytonParser:
         if final and pos < n:
             pos = self._skip(pos, n)
         self._buf = buf[pos:]
+        new_from = self._silence_at
+        if new_from is not None:
+            self._silence_at = max(0, new_from - pos)
         blocks = [arr[a:a + PACKET_LEN * k].reshape(k, PACKET_LEN) for a, k in runs]
         if len(blocks) == 1:
             raw = blocks[0]
         else:
             raw = np.concatenate(blocks) if blocks else np.zeros((0, PACKET_LEN), np.uint8)
-        return self._number(*decode_packets(raw))
+        first_new = None
+        if new_from is not None and expect_last is not None and runs:  # the first packet after the silence
+            starts = np.concatenate([a + PACKET_LEN * np.arange(k) for a, k in runs])
+            fresh = np.flatnonzero(starts >= new_from)
+            if fresh.size:
+                first_new, self._silence_at = int(fresh[0]), None
+        return self._number(*decode_packets(raw), first_new=first_new, expect_last=expect_last)
 
     def _decide(self, arr: np.ndarray, pos: int, n: int, final: bool) -> int | None:
         """At ``pos``: return pos to accept the packet there, a later position to skip to, or None
@@ -234,7 +255,8 @@ class CytonParser:
         return start + int(hits[0]) if hits.size else n
 
     # -- numbering ------------------------------------------------------------------------------
-    def _number(self, sn: np.ndarray, counts, aux, footer) -> CytonPackets:
+    def _number(self, sn: np.ndarray, counts, aux, footer, first_new: int | None = None,
+                expect_last: float | None = None) -> CytonPackets:
         k = sn.shape[0]
         if not k:
             return CytonPackets(np.zeros(0, np.int64), sn, counts, aux, footer)
@@ -249,6 +271,11 @@ class CytonParser:
             prev[0] = self._last_sn
         delta = (s - prev) % 256
         index = self._last_index + np.cumsum(delta)
+        if first_new is not None and self._last_sn is not None:
+            wraps = int(round((expect_last - index[-1]) / 256))
+            if wraps > 0:
+                delta[first_new] += 256 * wraps
+                index[first_new:] += 256 * wraps
         self._last_sn = int(s[-1])
         self._last_index = int(index[-1])
         keep = delta != 0
@@ -281,6 +308,11 @@ class CytonDriver(SerialEmgSource):
     #: least delayed of them (a lower envelope, as the clock's fit): one late first read must not
     #: shift everything after it (see :meth:`_place`).
     place_hold_s = 0.25
+    #: Bytes after the port was silent this long may follow a gap that wrapped the 8-bit sample
+    #: number (a radio dropout): its length is then taken from the host clock and the counter.
+    #: Half a wrap: any shorter silence holds fewer than 256 samples even with late packets.
+    #: (While bytes flow without a usable sample, the stall watchdog acts before a wrap.)
+    wrap_silence_s = 0.5
 
     def __init__(self, port: str, reconnect: bool = True, handshake_timeout_s: float = 2.0):
         super().__init__(port, reconnect=reconnect)
@@ -340,10 +372,15 @@ class CytonDriver(SerialEmgSource):
             if arrival - self._last_data > self.lost_after_s:
                 raise DeviceLost(f"no data from the Cyton on {self.port} for {arrival - self._last_data:.1f} s")
             return
+        silence = arrival - self._last_data
         self._last_data = arrival
         p = self._parser
         bad_before, dup_before = p.bad_packets, p.duplicates
-        pk = p.feed(data)
+        expect = None
+        if self._index_offset is not None and silence > self.wrap_silence_s:
+            at = self.clock.index_at(arrival)
+            expect = None if at is None else at - self._index_offset
+        pk = p.feed(data, expect)
         if p.bad_packets > bad_before:
             self._count_bad_packet(p.bad_packets - bad_before)
         self.duplicate_packets += p.duplicates - dup_before

@@ -79,12 +79,13 @@ def main() -> int:
     from app.qt.settings import Settings
     from bench.gui import pump_events
 
-    stages = {k: _Acc() for k in ("redraw", "ring_read", "plot_update", "plot_paint", "spectrogram_update",
-                                  "spectrogram_paint", "camera_set_frame", "camera_paint")}
+    stages = {k: _Acc() for k in ("redraw", "ring_read", "plot_update", "plot_paint", "plot_quality",
+                                  "spectrogram_update", "spectrogram_paint", "camera_set_frame", "camera_paint")}
     CV, EP, CAM = viewmod.CaptureView, plotmod.EmgPlot, cammod.CameraView
     CV.redraw = stages["redraw"].wrap(CV.redraw)
     EP.update_data = stages["plot_update"].wrap(EP.update_data)
     EP.paintEvent = stages["plot_paint"].wrap(EP.paintEvent)
+    EP.set_quality = stages["plot_quality"].wrap(EP.set_quality)
     plotmod.SpectrogramView.update_data = stages["spectrogram_update"].wrap(plotmod.SpectrogramView.update_data)
     CAM.set_frame = stages["camera_set_frame"].wrap(CAM.set_frame)
     CAM.paintEvent = stages["camera_paint"].wrap(CAM.paintEvent)
@@ -118,6 +119,7 @@ def main() -> int:
     load0 = os.getloadavg()
     for s in stages.values():
         s.on = True
+    full0 = getattr(cv.plot, "full_redraws", None)
     n0, c0, t0, pc0 = cv.fps.count, gui_cpu(), time.perf_counter(), proc.cpu_times()
     if args.profile:
         import cProfile
@@ -136,6 +138,7 @@ def main() -> int:
            "load_after": [round(x, 2) for x in os.getloadavg()],
            "fps": round(frames / span, 1), "frames": frames, "span_s": round(span, 2),
            "points_per_trace": cv.plot.n_points,
+           "plot_full_redraws": None if full0 is None else cv.plot.full_redraws - full0,
            "gui_thread_cpu_ms_per_frame": round((c1 - c0) / max(frames, 1) * 1e3, 3),
            "gui_thread_cpu_pct": round(100 * (c1 - c0) / span, 1),
            "process_cpu_pct": round(100 * ((pc1.user + pc1.system) - (pc0.user + pc0.system)) / span, 1),

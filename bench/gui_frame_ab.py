@@ -6,7 +6,7 @@ display (old tree vs new tree on PYTHONPATH, in one process each, run back to ba
 
 Prints one JSON line: redraws per second (the app's FpsMeter), and per display frame the GUI
 thread's CPU time (``time.thread_time``) and wall time of: the redraw tick (ring-buffer read,
-decimation and setData of the traces, spectrogram, quality tags, camera frame hand-over), the
+the traces' update, spectrogram, quality tags, camera frame hand-over), the
 paint of the EMG plot, of the spectrogram and of the camera view, and everything the GUI thread
 did in the span (``gui_thread_cpu_ms_per_frame``: the event loop, layout, flushes included).
 Thread CPU time is what the machine's other load does not inflate much; wall time is reported too.

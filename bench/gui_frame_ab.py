@@ -77,7 +77,7 @@ def main() -> int:
     import app.widgets.emg_plot as plotmod
     from app.main_window import MainWindow
     from app.qt.settings import Settings
-    from bench.gui import pump_events
+    from bench.gui import deferred_imports_done, pump_events
 
     stages = {k: _Acc() for k in ("redraw", "ring_read", "plot_update", "plot_paint", "plot_quality",
                                   "spectrogram_update", "spectrogram_paint", "camera_set_frame", "camera_paint")}
@@ -107,7 +107,7 @@ def main() -> int:
 
     cv.connect_sources(args.emg, args.camera)
     assert pump_events(60, lambda: cv.capture is not None), "capture did not connect"
-    pump_events(60, lambda: plotmod._signal_module is not None and w.train_view.model.count() > 0)
+    pump_events(60, lambda: deferred_imports_done(w))
     pump_events(2.0)
     proc = psutil.Process()
     import threading

@@ -47,6 +47,8 @@ def write_markdown(path: Path, info: dict, groups: list[dict], quick: bool, wall
     for rr in m.get("reruns", []):
         lines += [f"- Group(s) {', '.join(rr['groups'])} re-run on {rr['date_utc']} (git {rr['git_commit']}, "
                   f"load {rr['loadavg']}); they replace the first run's."]
+        if rr.get("note"):  # what the run's author measured beside it (kept across --merge runs)
+            lines += ["  " + rr["note"]]
     if m.get("reruns"):
         lines += [""]
     lines += [

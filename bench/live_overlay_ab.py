@@ -135,8 +135,7 @@ def main() -> int:
     cv.connect_sources("synthetic", "synthetic", "none")  # the ideal subject, as before the realistic default
     assert pump(60, lambda: cv.capture is not None), "capture did not connect"
     pump(3)
-    from app.widgets import emg_plot
-    pump(60, lambda: emg_plot._signal_module is not None and w.train_view.model.count() > 0)
+    pump(60, lambda: gui.deferred_imports_done(w))
     load0 = os.getloadavg()
     rows = gui._live_overlay(ctx, w, tmp, measured_pump)
     load1 = os.getloadavg()

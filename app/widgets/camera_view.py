@@ -19,7 +19,7 @@ class CameraView(QtWidgets.QWidget):
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding)
         self._image: QtGui.QImage | None = None
-        self._scaled: QtGui.QPixmap | None = None  # _image scaled to image_rect() (device px), cached
+        self._scaled: QtGui.QPixmap | None = None  # _image scaled to image_rect() (device px), detected hand drawn in
         self._overlay_box: QtCore.QRect | None = None  # widget px the overlays were last drawn in
         self._landmarks: np.ndarray | None = None  # (21, 3) normalised, or None
         self._overlays: list[tuple[np.ndarray, str]] = []  # extra hands (e.g. model prediction)
@@ -109,10 +109,8 @@ class CameraView(QtWidgets.QWidget):
             p.drawText(self.rect(), QtCore.Qt.AlignmentFlag.AlignCenter, self._message)
             return
         r = self.image_rect()
-        p.drawPixmap(r.topLeft(), self._scaled_frame(r))
+        p.drawPixmap(r.topLeft(), self._scaled_frame(r))   # the frame and its detected hand
         width = max(2.0, r.width() / 220)
-        if self._landmarks is not None:
-            draw_hand(p, to_pixels(self._landmarks, r), width=width)
         for lm, color in self._overlays:
             pts = to_pixels(lm, r)
             if pts is not None:
@@ -139,8 +137,10 @@ class CameraView(QtWidgets.QWidget):
         p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, text)
 
     def _scaled_frame(self, r: QtCore.QRectF) -> QtGui.QPixmap:
-        """The frame smooth-scaled to ``r``'s size, made once per frame and size, so a repaint for a
-        new overlay only blits it (scaling and converting the BGR frame took most of a paint)."""
+        """The frame smooth-scaled to ``r``'s size with the detected hand drawn on it (at device
+        resolution, so it stays as sharp as drawn on the widget), made once per frame and size: a
+        repaint for a new overlay only blits it (scaling the frame took most of a paint, and the
+        detected hand was drawn again with every overlay)."""
         dpr = self.devicePixelRatioF()
         size = QtCore.QSize(max(1, round(r.width() * dpr)), max(1, round(r.height() * dpr)))
         if self._scaled is None or self._scaled.size() != size:
@@ -148,6 +148,11 @@ class CameraView(QtWidgets.QWidget):
                                      QtCore.Qt.TransformationMode.SmoothTransformation)
             self._scaled = QtGui.QPixmap.fromImage(img)
             self._scaled.setDevicePixelRatio(dpr)
+            if self._landmarks is not None:
+                p = QtGui.QPainter(self._scaled)
+                draw_hand(p, to_pixels(self._landmarks, QtCore.QRectF(0, 0, r.width(), r.height())),
+                          width=max(2.0, r.width() / 220))
+                p.end()
         return self._scaled
 
     def _paint_legend(self, p: QtGui.QPainter, r: QtCore.QRectF, clip: QtCore.QRectF) -> None:

@@ -25,7 +25,9 @@ def bgr_to_qimage(bgr: np.ndarray) -> QtGui.QImage:
     h, w, _ = bgr.shape
     buf = np.ascontiguousarray(bgr)
     img = QtGui.QImage(buf.data, w, h, buf.strides[0], QtGui.QImage.Format.Format_BGR888)
-    return img.copy()
+    # As RGB32 (a copy): smooth scaling and blits take Qt's fast paths; scaling the 24-bit BGR image
+    # itself took 3x as long, on the GUI thread, for every camera frame.
+    return img.convertToFormat(QtGui.QImage.Format.Format_RGB32)
 
 
 def to_pixels(image_landmarks: np.ndarray, rect: QtCore.QRectF) -> np.ndarray | None:
@@ -44,7 +46,7 @@ def _bone_color(a: int, b: int) -> str:
 
 
 # Per-finger colours of each bone and joint, and the bones as runs of one colour in drawing order
-# (one drawLines call per run: a call per bone was most of an overlay repaint).
+# (one pen per run; a pen made per bone was most of an overlay repaint).
 _BONE_COLORS = [_bone_color(a, b) for a, b in HAND_CONNECTIONS]
 _JOINT_COLORS = [FINGER_COLORS[_FINGER_OF[i]] if i in _FINGER_OF else PALM_COLOR for i in range(21)]
 
@@ -78,7 +80,10 @@ def draw_hand(painter: QtGui.QPainter, pts: np.ndarray, color: str | None = None
         pen = QtGui.QPen(QtGui.QColor(c), width)
         pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
         painter.setPen(pen)
-        painter.drawLines([QtCore.QLineF(p[HAND_CONNECTIONS[k][0]], p[HAND_CONNECTIONS[k][1]]) for k in bones])
+        # A line per call: one drawLines call strokes all its lines as one self-overlapping path,
+        # which with a wide antialiased pen took twice as long.
+        for k in bones:
+            painter.drawLine(p[HAND_CONNECTIONS[k][0]], p[HAND_CONNECTIONS[k][1]])
     painter.setPen(QtGui.QPen(QtGui.QColor("#101418"), 1.0))
     brush = None
     for i, q in enumerate(p):

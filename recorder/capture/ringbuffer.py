@@ -55,24 +55,45 @@ class RingBuffer:
     def last(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the newest n samples (fewer if fewer exist): t (m,), x (m, C)."""
         with self._lock:
-            m = min(n, self._total, self.capacity)
-            end = self._total % self.capacity
-            idx = (np.arange(end - m, end)) % self.capacity
-            return self._t[idx], self._x[idx]
+            return self._tail(min(n, self._total, self.capacity))
 
     def latest(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         """Samples whose time is within ``seconds`` of the newest sample."""
-        t, x = self.last(self.capacity)
-        if len(t) == 0:
-            return t, x
-        k = int(np.searchsorted(t, t[-1] - seconds, side="left"))
-        return t[k:], x[k:]
+        with self._lock:
+            m = min(self._total, self.capacity)
+            if m == 0:
+                return self._tail(0)
+            newest = self._t[(self._total - 1) % self.capacity]
+            return self._tail(m - self._older_than(newest - seconds, "left"))
 
     def since(self, t0: float) -> tuple[np.ndarray, np.ndarray]:
         """Samples with time strictly after t0 (for consumers that track what they have seen)."""
-        t, x = self.last(self.capacity)
-        k = int(np.searchsorted(t, t0, side="right"))
-        return t[k:], x[k:]
+        with self._lock:
+            return self._tail(min(self._total, self.capacity) - self._older_than(t0, "right"))
+
+    # Both below run under the lock; only the samples asked for are copied (a display frame reads
+    # 5 s of a 30 s buffer: copying the whole ring first cost most of that read).
+    def _older_than(self, t_cut: float, side: str) -> int:
+        """How many stored samples come before t_cut (np.searchsorted over them, oldest first)."""
+        m = min(self._total, self.capacity)
+        end = self._total % self.capacity
+        if m < self.capacity or end == 0:   # one run: [end - m, end) (or the whole ring, in order)
+            start = (end - m) % self.capacity
+            return int(np.searchsorted(self._t[start:start + m], t_cut, side=side))
+        k = int(np.searchsorted(self._t[end:], t_cut, side=side))   # the older run, then the newer
+        return k if k < self.capacity - end else k + int(np.searchsorted(self._t[:end], t_cut, side=side))
+
+    def _tail(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the newest n (<= stored) samples, oldest first."""
+        end = self._total % self.capacity
+        start = (end - n) % self.capacity
+        if n == 0:
+            return self._t[:0].copy(), self._x[:0].copy()
+        if start < end or end == 0:
+            stop = start + n
+            return self._t[start:stop].copy(), self._x[start:stop].copy()
+        return (np.concatenate([self._t[start:], self._t[:end]]),
+                np.concatenate([self._x[start:], self._x[:end]]))
 
     def clear(self) -> None:
         with self._lock:

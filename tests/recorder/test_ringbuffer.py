@@ -27,6 +27,35 @@ def test_latest_and_since():
     assert len(st) == 4
 
 
+def test_reads_match_a_plain_list_at_every_fill_and_wrap():
+    """last / latest / since copy only the span asked for, searching the ring's two runs; they must
+    give what searching a plain copy of the newest samples gives, wrapped or not, ties included."""
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        cap, c = int(rng.integers(1, 30)), int(rng.integers(1, 3))
+        rb = RingBuffer(cap, c)
+        all_t, all_x = np.zeros(0), np.zeros((0, c), np.float32)
+        for _ in range(int(rng.integers(1, 8))):
+            n = int(rng.integers(0, 40))
+            t = (all_t[-1] if len(all_t) else 0.0) + np.cumsum(rng.integers(0, 3, n)).astype(float)
+            x = rng.normal(size=(n, c)).astype(np.float32)
+            rb.push(t, x)
+            all_t, all_x = np.r_[all_t, t], np.r_[all_x, x]
+            kt, kx = all_t[-cap:], all_x[-cap:]
+            for n2 in (0, 1, 5, cap + 3):
+                m = min(n2, len(kt))
+                a, b = rb.last(n2)
+                assert np.array_equal(a, kt[len(kt) - m:]) and np.array_equal(b, kx[len(kx) - m:])
+            for sec in (0.0, 1.0, 3.5, 1e9):
+                a, b = rb.latest(sec)
+                k = int(np.searchsorted(kt, kt[-1] - sec, "left")) if len(kt) else 0
+                assert np.array_equal(a, kt[k:]) and np.array_equal(b, kx[k:])
+            for t0 in (-1.0, 5.0, 1e9, *kt[:2], *kt[-2:]):
+                a, b = rb.since(t0)
+                k = int(np.searchsorted(kt, t0, "right"))
+                assert np.array_equal(a, kt[k:]) and np.array_equal(b, kx[k:])
+
+
 def test_chunk_larger_than_capacity_keeps_tail():
     rb = RingBuffer(5, 1)
     t = np.arange(12, dtype=float)

@@ -16,7 +16,8 @@ from app.train.view import TrainView
 
 log = logging.getLogger(__name__)
 
-#: The Train tab's engine (torch) loads this long after start-up, or when that tab is shown.
+#: The Train tab's lists (architectures, sessions, models; no torch) load this long after start-up,
+#: or when that tab is shown.
 ENGINE_DELAY_MS = 3000
 
 
@@ -101,7 +102,7 @@ class MainWindow(QtWidgets.QMainWindow):
         g = self.settings.geometry()
         if g is None or not self.restoreGeometry(g):
             self.resize(1600, 950)
-        # torch (model lists, architectures) after the first traces, not before the window.
+        # The Train tab's folder scans after the first traces, not before the window.
         self._engine_timer = QtCore.QTimer(self, singleShot=True, interval=ENGINE_DELAY_MS)
         self._engine_timer.timeout.connect(self.train_view.load_engine)
         self._engine_timer.start()

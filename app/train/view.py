@@ -7,7 +7,7 @@ engine's progress events one JSON object per line (start, one per epoch, done or
 ``recorder.model.training.PROGRESS_EVENTS``). The GUI thread only parses those lines, so a long run never
 blocks it, and Cancel terminates the process; a cancelled run's folder is removed, so it never shows
 up as a model.
-Scanning session folders and reading model folders (which imports torch) run on a WorkerPool.
+Scanning session folders and reading model folders (model.json only, no torch) run on a WorkerPool.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ def _hint(text: str) -> QtWidgets.QLabel:
 
 
 def load_registry() -> tuple[list[tuple[str, str]], str]:
-    """([(architecture name, description)], the engine's default architecture) from recorder.model.architectures
-    and recorder.model.training (imports torch: run off the GUI thread)."""
-    from recorder.model.architectures import REGISTRY
-    from recorder.model.training import DEFAULT_CONFIG
-    return [(name, REGISTRY[name][2]) for name in sorted(REGISTRY)], DEFAULT_CONFIG["model"]["name"]
+    """([(architecture name, description)], the engine's default architecture) from recorder.model.catalogue
+    (no torch: the GUI process imports torch only to load a model for the live preview)."""
+    from recorder.model.catalogue import DEFAULT_ARCHITECTURE, descriptions
+    return descriptions(), DEFAULT_ARCHITECTURE
 
 
 def _vs_mean(m: dict, base_key: str, label: str) -> str:
@@ -323,7 +322,7 @@ class TrainView(QtWidgets.QWidget):
 
     def __init__(self, settings: Settings | None = None, parent=None, load_engine: bool = True):
         """load_engine False: call :meth:`load_engine` later (the main window does, once the
-        window is up: it imports torch, seconds of CPU that would delay the first traces)."""
+        window is up: the folder scans would delay the first traces; none of it imports torch)."""
         super().__init__(parent)
         self.settings = settings or Settings()
         self.pool = WorkerPool(self, max_threads=1)

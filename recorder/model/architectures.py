@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from recorder.core.errors import EmgrecError
+from recorder.model.catalogue import ARCHITECTURES
 
 N_POSE_OUT = 63  # 21 landmarks x (x, y, z), mm, wrist-relative
 
@@ -163,18 +164,17 @@ def _conv_lstm(C: int, T: int, n_out: int, **p) -> nn.Module:
                     dense=p.get("dense", [64]), dropout=p.get("dropout", 0.1))
 
 
-#: name -> (builder(C, T, n_out, **params), allowed parameter names, one-line description)
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "seed_lstm": _seed_lstm, "small_lstm": _small_lstm, "envelope_lstm": _envelope_lstm,
+    "dense": _dense, "conv_lstm": _conv_lstm,
+}
+if set(_BUILDERS) != set(ARCHITECTURES):
+    raise ImportError(f"recorder.model.catalogue and the builders disagree: {sorted(set(_BUILDERS) ^ set(ARCHITECTURES))}")
+
+#: name -> (builder(C, T, n_out, **params), allowed parameter names, one-line description); names,
+#: parameters and descriptions come from recorder.model.catalogue (read there without torch).
 REGISTRY: dict[str, tuple[Callable[..., nn.Module], set[str], str]] = {
-    "seed_lstm": (_seed_lstm, {"lstm", "dense", "dropout", "batchnorm", "rectify"},
-                  "seed project: LSTM 256/256/128 + dense 512/512/256 (BN, dropout); ~1.5 M params"),
-    "small_lstm": (_small_lstm, {"hidden", "dense", "dropout", "batchnorm", "rectify", "pool"},
-                   "one LSTM (128) on [x, |x|] + dense 64; ~90 k params"),
-    "envelope_lstm": (_envelope_lstm, {"hidden", "dense", "dropout", "batchnorm", "pool"},
-                      "LSTM 128 over 20 ms block envelopes (mean, MAV, RMS per channel) + dense 64; ~87 k params"),
-    "dense": (_dense, {"hidden", "features", "dropout", "batchnorm"},
-              "MLP on per-channel RMS/MAV/WL features (or the flattened window)"),
-    "conv_lstm": (_conv_lstm, {"conv", "kernel", "lstm", "dense", "dropout"},
-                  "Conv1D front end (2 x stride 2) + LSTM 64 + dense"),
+    name: (_BUILDERS[name], set(allowed), desc) for name, (allowed, desc) in ARCHITECTURES.items()
 }
 
 

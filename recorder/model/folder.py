@@ -8,6 +8,9 @@ A model is a folder::
 
 The loaded module (:class:`recorder.model.architectures.Predictor`) takes raw EMG windows (B, T, C) in device
 units and returns (B, 63) mm wrist-relative poses or (B, K) class probabilities.
+
+Reading model.json (:func:`read_meta`, :class:`ModelMeta`) does not import torch (the GUI lists model
+folders at start-up); torch and the architectures are imported by the functions that build networks.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
-import torch
 
 from recorder.dataset import windows as ds
 from recorder.core.errors import EmgrecError, UsageError
 from recorder.model.metrics import gesture_metrics, pose_metrics
-from recorder.model.architectures import ModelConfigError, Predictor, build_model
+
+if TYPE_CHECKING:
+    from recorder.model.architectures import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +270,7 @@ def save_model(out_dir: str | Path, predictor: Predictor, meta: "ModelMeta") -> 
     """Write ``model.json`` (``meta.to_json()``) and ``weights.safetensors`` into out_dir (created).
     Returns the folder. Raises ValueError, writing nothing, when a weight or buffer is NaN or
     infinite (training diverged)."""
+    import torch
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -372,6 +377,10 @@ def _validate_meta(d: Path, meta: dict) -> None:
 
 def _check_size(d: Path, meta: ModelMeta) -> None:
     """Count the parameters of the network model.json describes without allocating them (meta device)."""
+    import torch
+
+    from recorder.model.architectures import ModelConfigError, build_model
+
     inp, n_out = meta.input, meta.targets["n"]
     try:
         with torch.device("meta"):
@@ -460,8 +469,11 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> LoadedModel:
     """Load and validate a model folder. Raises ModelFormatError (naming the folder) when the folder
     is missing files, holds invalid JSON, a foreign format, a corrupt weights file, or weights that
     do not fit the described architecture."""
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
+    from recorder.model.architectures import ModelConfigError, Predictor, build_model
 
     d = Path(model_dir)
     meta = read_meta(d)
@@ -629,6 +641,8 @@ def export_model(model_dir: str | Path, fmt: str, out: str | Path) -> tuple[Path
     100 windows, see :mod:`recorder.model.onnx_export`). The exported
     program takes raw EMG (B, T, C) float32 and includes the normalisation. A sidecar ``OUT.json``
     says how to feed it. Returns (model file, sidecar)."""
+    import torch
+
     m = load_model(model_dir)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from recorder.dataset import windows as ds
 from recorder.core.errors import EmgrecError
 from recorder.model.metrics import format_metrics_table, gesture_metrics, pose_metrics
 from recorder.model.architectures import Predictor, build_model, count_parameters
+from recorder.model.catalogue import DEFAULT_ARCHITECTURE
 # predict_array lives in predict.py so modelio need not import training (re-exported here).
 from recorder.model.predict import EVAL_BATCH_ELEMENTS, _eval_batch, predict_array  # noqa: F401
 
@@ -61,9 +62,7 @@ def _session_norm_defaults() -> dict:
 #: Every key a config may hold; ``resolve_config`` fills in what is missing and rejects the unknown.
 DEFAULT_CONFIG: dict = {
     "task": "pose",  # "pose" (63 mm targets) or "gesture" (class labels)
-    # envelope_lstm: small_lstm behind fixed 20 ms block envelopes; on the synthetic 10 min session
-    # it took the test MPJPE ratio from 0.32 to 0.29 at a third of small_lstm's training time.
-    "model": {"name": "envelope_lstm", "params": {}},
+    "model": {"name": DEFAULT_ARCHITECTURE, "params": {}},  # envelope_lstm (recorder.model.catalogue says why)
     "data": {
         # 400 ms: long enough to average the EMG envelope's noise, short enough to follow a movement
         # (on synthetic sessions 200 ms gave a MPJPE ratio of 0.33, 400 ms 0.30).

@@ -191,9 +191,14 @@ def _worker() -> None:
 
 
 class Worker:
-    def __init__(self):
+    """A child process answering one JSON line per path written to its stdin (``argv``: the child's
+    command, by default this module's worker); :meth:`ask` gives up after ``timeout`` s (a hang).
+    tests/recorder/test_session_fuzz.py drives its own worker through it."""
+
+    def __init__(self, argv: list[str] | None = None):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.damage", "worker"], stdin=subprocess.PIPE,
+        argv = argv or [sys.executable, "-m", "bench.damage", "worker"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
         self.lines: list[str] = []
         self.got = threading.Event()

@@ -13,15 +13,12 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
 HANG_S = float(os.environ.get("EMGREC_FUZZ_HANG_S", "45"))  # per mutant, all entry points: a hang is forever; a loaded CI machine is seconds
 #: Per entry point; the target is 2 s on an idle machine (the test prints the slowest). The slack
 #: keeps a loaded 2-core CI machine from failing it; a hang still fails at HANG_S.
@@ -189,37 +186,9 @@ def _bytes(src: Path, tmp: Path, tag: str, rng: random.Random, n_trunc: int, n_f
 
 
 # -- parent ------------------------------------------------------------------------------------------
-class _Worker:
-    def __init__(self, work: Path):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen([sys.executable, __file__, "worker", str(work)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
-        self.lines: list[str] = []
-        self.got = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            self.got.set()
-
-    def ask(self, path: Path, timeout: float) -> dict | None:
-        self.got.clear()
-        n = len(self.lines)
-        self.proc.stdin.write(f"{path}\n")
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout
-        while len(self.lines) == n and time.monotonic() < deadline and self.proc.poll() is None:
-            self.got.wait(0.2)
-        return json.loads(self.lines[n]) if len(self.lines) > n else None
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait(10)
-        self._reader.join(5)  # EOF once the child is gone; then its pipes can be closed
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+def _Worker(work: Path):
+    from bench.damage import Worker
+    return Worker([sys.executable, __file__, "worker", str(work)])
 
 
 def test_every_entry_point_answers_every_mutant(tmp_path):

@@ -1,8 +1,8 @@
 """Models: training windows/s of recorder.model.training.train per model vs a minimal PyTorch loop on the
 same tensors (same model, optimiser, batch size, threads; interleaved one-epoch rounds), the
-batch-gathered windows (the default) vs materialised windows, inference latency per window, and training memory: peak RSS of training
-on 10 and 60 min of 16 ch x 2 kHz (a child process each), and one epoch of a 10-hour data set
-through the streaming path.
+batch-gathered windows (the default) vs materialised windows, inference latency per window, and
+training memory: peak RSS of training on 10 and 60 min of 16 ch x 2 kHz (a child process each),
+and one epoch of a 10-hour data set through the streaming path.
 
     python -m bench.models --child-train JSON   (internal: one measured training run)
 """

@@ -89,33 +89,11 @@ def worker() -> None:
 
 # -- mutants -----------------------------------------------------------------------------------------
 def _good_and_crash(tmp: Path) -> tuple[Path, Path]:
-    from recorder.session.format import SessionWriter
-    from recorder.imports.synthetic_sessions import make_synthetic_session
-    from recorder.core.types import EmgChunk, Frame, Landmarks
-    good = make_synthetic_session(tmp / "good.h5", duration_s=8, seed=5)
-    # A crash file: bytes copied while its writer still holds it open (as after a SIGKILL).
-    n = 1600
-    live = tmp / "live.h5"
-    w = SessionWriter(live, sample_rate_hz=200, channel_names=[f"c{i}" for i in range(8)], emg_dtype=np.int8,
-                      t0=0.0, flush_interval_s=0.1)
-    w.start()
-    try:
-        rng = np.random.default_rng(1)
-        w.add_emg(EmgChunk(rng.integers(-50, 50, (n, 8)).astype(np.int8), np.arange(n) / 200.0, 0, n / 200.0))
-        for i in range(200):
-            w.add_frame(Frame(np.full((24, 32, 3), i, np.uint8), i / 25.0, i))
-            w.add_landmarks(Landmarks(np.full((21, 3), 0.5, np.float32), rng.normal(0, 50, (21, 3)).astype(np.float32),
-                                      0.9, "Right", i / 25.0, i))
-        w.add_label(1.0, 3.0, "fist")
-        for _ in range(100):
-            if w.stats()["samples"] >= n and w.stats()["frames"] >= 200:
-                break
-            time.sleep(0.05)
-        crash = tmp / "crash.h5"
-        shutil.copyfile(live, crash)
-    finally:
-        w.close()
-    return good, crash
+    """A normally closed 8 s session and a crash file (bytes copied while its writer holds it open,
+    as after a SIGKILL): the damage sweep's sources (bench/damage.py)."""
+    from bench.damage import make_sources
+    src = make_sources(tmp)
+    return src["closed"], src["crash"]
 
 
 def _structural(good: Path, tmp: Path) -> list[Path]:

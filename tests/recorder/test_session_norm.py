@@ -33,6 +33,16 @@ def models(tmp_path_factory, synthetic_session):
     return ds.read_session(synthetic_session), d / "on", d / "off"
 
 
+def _older_copy(model_dir, dest):
+    """A copy of ``model_dir`` whose model.json predates session_norm (no such key in its config)."""
+    old = json.loads((model_dir / modelio.META_FILE).read_text())
+    old["config"]["data"].pop("session_norm")
+    dest.mkdir()
+    (dest / modelio.WEIGHTS_FILE).write_bytes((model_dir / modelio.WEIGHTS_FILE).read_bytes())
+    (dest / modelio.META_FILE).write_text(json.dumps(old))
+    return dest
+
+
 def _gained(s: ds.SessionArrays, g: np.ndarray) -> ds.SessionArrays:
     """The session with channel c's EMG multiplied by g[c] (float32; another electrode gain)."""
     return dataclasses.replace(s, emg=s.emg.astype(np.float32) * g.astype(np.float32), sha256="", name="gained.h5")
@@ -143,12 +153,7 @@ def test_model_json_stores_the_setting_and_a_model_without_it_predicts_on_raw_un
     ws = ds.build_windows([s], window_ms=200)
     np.testing.assert_array_equal(predict_session(m_off, s)["pred"], m_off.predict(ws.X))
     # an older model.json: no session_norm in its config either (whatever the default is now)
-    old = json.loads((off / modelio.META_FILE).read_text())
-    old["config"]["data"].pop("session_norm")
-    d = tmp_path / "old"
-    d.mkdir()
-    (d / modelio.WEIGHTS_FILE).write_bytes((off / modelio.WEIGHTS_FILE).read_bytes())
-    (d / modelio.META_FILE).write_text(json.dumps(old))
+    d = _older_copy(off, tmp_path / "old")
     m_old = load_model(d)
     assert m_old.meta.session_norm is None
     np.testing.assert_array_equal(predict_session(m_old, s)["pred"], m_off.predict(ws.X))
@@ -179,12 +184,7 @@ def test_calibration_keeps_the_earlier_models_setting(models, tmp_path, monkeypa
     from recorder.model import training
     from recorder.model.calibrate import calibrate
     s, on, off = models
-    old = json.loads((off / modelio.META_FILE).read_text())
-    old["config"]["data"].pop("session_norm")
-    older = tmp_path / "older"
-    older.mkdir()
-    (older / modelio.WEIGHTS_FILE).write_bytes((off / modelio.WEIGHTS_FILE).read_bytes())
-    (older / modelio.META_FILE).write_text(json.dumps(old))
+    older = _older_copy(off, tmp_path / "older")
     monkeypatch.setitem(training.DEFAULT_CONFIG["data"], "session_norm", {**sn.DEFAULTS, "enabled": True})
     for src, want in ((on, sn.resolve(SN)), (older, None)):
         rep = calibrate(src, s, tmp_path / ("cal-" + src.name), calibration_s=8, config={"train": {"epochs": 1}})

@@ -28,6 +28,8 @@ from collections import deque
 
 import numpy as np
 
+from recorder.core.errors import UsageError
+
 #: ``data.session_norm`` keys and their defaults. enabled: false (the default: on JHU the scale broke
 #: the calibration target, docs/models.md), true, or "auto" (on for the pose task, off for gestures:
 #: on a 140 s synthetic gesture session the scale cost accuracy).
@@ -35,7 +37,7 @@ DEFAULTS: dict = {"enabled": False, "kind": "running", "block_ms": 200.0, "windo
 KINDS = ("running", "start")
 
 
-class SessionNormError(ValueError):
+class SessionNormError(UsageError):
     """A malformed ``session_norm`` setting."""
 
 

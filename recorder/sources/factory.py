@@ -75,7 +75,8 @@ EMG_SPEC_HELP = " | ".join(k.usage for k in EMG_SOURCES)
 SYNTHETIC_REALISM = (
     ("realistic", "Realistic subject",
      "band shifted between sessions, gain drift, fatigue, 50 Hz hum, motion artefacts, 50 ms "
-     "electromechanical delay; camera latency 30-120 ms, landmark noise, dropouts, wrong-hand frames"),
+     "electromechanical delay; camera latency 30-120 ms, MediaPipe-measured landmark jitter, dropouts, "
+     "wrong-hand frames"),
     ("none", "Ideal subject", "exact EMG and landmarks, no latency: the ground truth tests check against"),
 )
 REALISM_CHOICES = tuple(name for name, _, _ in SYNTHETIC_REALISM)

@@ -91,13 +91,23 @@ REALISM_OFF: dict = {
     "artefacts": False,       # motion artefacts: brief low-frequency swings on all channels
     "emd_s": 0.0,             # electromechanical delay: EMG leads the movement by this (s)
     "camera_latency": False,  # frames stamped 30-120 ms (per session) + jitter after what they show
-    "landmark_noise_mm": 0.0,  # MediaPipe-like landmark noise (std, mm)
+    "landmark_noise_mm": 0.0,  # independent Gaussian landmark noise (std, mm, every coordinate)
+    "landmark_jitter": 0.0,   # MediaPipe's measured jitter (MEDIAPIPE_JITTER_*) times this; 1 = a 300 px hand
     "dropouts": 0.0,          # fraction of frames without a hand (in short runs)
     "wrong_hand": 0.0,        # fraction of frames reported as the other (mirrored) hand
 }
-REALISTIC: dict = {"rotation": True, "placement": True, "gain_drift": True, "fatigue": True, "hum_counts": 2.0,
-                   "artefacts": True, "emd_s": 0.05, "camera_latency": True, "landmark_noise_mm": 3.0,
-                   "dropouts": 0.03, "wrong_hand": 0.005}
+REALISTIC: dict = {**REALISM_OFF, "rotation": True, "placement": True, "gain_drift": True, "fatigue": True,
+                   "hum_counts": 2.0, "artefacts": True, "emd_s": 0.05, "camera_latency": True,
+                   "landmark_jitter": 1.0, "dropouts": 0.03, "wrong_hand": 0.005}
+
+#: MediaPipe Hands' own jitter, std (mm) per axis x / y / z of the wrist-relative world landmarks 1-20,
+#: measured by bench/landmark_jitter.py on the 44 one-hand HaGRID photos (docs/landmark_jitter.md):
+#: a 300 px hand in a 640 x 480 frame that moves up to +-8 px and +-4 % in scale between frames, video
+#: mode. Most of it is common to the frame (every finger landmark shifted together relative to the
+#: wrist; z, the depth, is worst); frame-to-frame it is uncorrelated (lag-1 -0.17), so fresh draws per
+#: frame. A still hand gives about a third of this; a 180 px moving hand 1.17 x (landmark_jitter 1.2).
+MEDIAPIPE_JITTER_COMMON_MM = np.array([0.96, 1.17, 3.14], np.float32)
+MEDIAPIPE_JITTER_LANDMARK_MM = np.array([0.82, 0.80, 1.43], np.float32)
 
 
 def realism_options(realism: str | dict | None) -> dict:
@@ -538,12 +548,16 @@ class CameraEffects:
       (uniform jitter per frame); this is the camera (image and truth both show that moment).
     - ``landmark_noise_mm``: Gaussian noise (std, mm, per coordinate; the wrist stays at the origin) on
       the reported world landmarks, the image landmarks projected from them.
+    - ``landmark_jitter``: MediaPipe's measured jitter times this factor, on the same landmarks: per
+      frame one shift of landmarks 1-20 relative to the wrist (std MEDIAPIPE_JITTER_COMMON_MM per
+      axis) plus a draw per landmark (MEDIAPIPE_JITTER_LANDMARK_MM).
     - ``dropouts``: that fraction of frames has no hand, in runs of 5 frames (~150 ms at 30 fps).
     - ``wrong_hand``: that fraction of frames is reported as the other hand: mirrored across the
       image's vertical axis (x -> -x in mm, x -> 1 - x in the image), handedness "Left".
     - ``hand_dropout`` (not a realism switch; make_synthetic_session's): single frames without a hand.
 
-    rng: the draws, made in a fixed order per call (jitter, noise, hand_dropout, dropouts, wrong hand)
+    rng: the draws, made in a fixed order per call (latency jitter, noise, landmark jitter, hand_dropout,
+    dropouts, wrong hand)
     and only for the effects that are on (hand_dropout always draws). runs_across_calls: a dropout run
     that starts near the end of one call continues into the next (a live camera observes one frame at
     a time); False cuts runs at each call's end, as make_synthetic_session always did, so the sessions
@@ -562,7 +576,8 @@ class CameraEffects:
     def detector_effects(self) -> bool:
         """True when what the detector reports can differ from the exact landmarks of the frame."""
         r = self.subject.realism
-        return bool(r["landmark_noise_mm"] or r["dropouts"] or r["wrong_hand"] or self.hand_dropout)
+        return bool(r["landmark_noise_mm"] or r["landmark_jitter"] or r["dropouts"] or r["wrong_hand"]
+                    or self.hand_dropout)
 
     def observe(self, t, width: int, height: int) -> CameraObservation:
         """Frames stamped at host times t (n,) by a width x height camera: see :class:`CameraObservation`."""
@@ -577,6 +592,12 @@ class CameraEffects:
         if real["landmark_noise_mm"]:
             det_world = world + rng.normal(0.0, float(real["landmark_noise_mm"]), world.shape).astype(np.float32)
             det_world[:, 0] = 0.0
+        if real["landmark_jitter"]:
+            k = float(real["landmark_jitter"])
+            common = rng.normal(0.0, 1.0, (n, 1, 3)) * (k * MEDIAPIPE_JITTER_COMMON_MM)
+            own = rng.normal(0.0, 1.0, (n, 20, 3)) * (k * MEDIAPIPE_JITTER_LANDMARK_MM)
+            det_world = det_world.copy() if det_world is world else det_world
+            det_world[:, 1:] += (common + own).astype(np.float32)
         image = subject.image_landmarks(shown, width, height, world=world)
         det_image = subject.image_landmarks(shown, width, height, world=det_world) if det_world is not world else image
         drop = rng.random(n) < self.hand_dropout

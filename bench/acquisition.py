@@ -48,7 +48,7 @@ def _open(kind: str, seconds: float):
     if kind == "cyton":
         from recorder.sources.factory import open_synthetic_cyton
         subject = SyntheticSubject(seed=0)
-        src = open_synthetic_cyton(subject=subject, seed=0)
+        src = open_synthetic_cyton(subject=subject, seed=0, log_s=seconds + 120)
         emu = src.emulator
         return subject, src, emu.truth_times, emu.sent_counts
     if kind == "synthetic":
@@ -156,6 +156,7 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     from recorder.session.format import SessionReader
 
     subject, src, truth, sent = _open(kind, seconds)
+    emu = getattr(src, "emulator", None)
     kept = _Kept(with_values=sent is not None)  # index, stamped time (and value) of every sample
     first = threading.Event()
 
@@ -177,8 +178,10 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
         sampler = ProcessSampler(interval_s=max(1.0, seconds / 120)).start()
         cap.start_recording(path, {"subject": "bench", "notes": f"soak {kind}"})
         t_rec0 = now()
+        n_emu0 = emu.n_generated if emu is not None else 0
         time.sleep(seconds)
         t_rec1 = now()
+        n_emu1 = emu.n_generated if emu is not None else 0
         cap.stop_recording()
         sampler.stop()
         st = cap.status()
@@ -222,7 +225,10 @@ def soak(kind: str, seconds: float, workdir: Path) -> dict:
     # that memory is the benchmark's, not the recorder's, and is taken out of the growth figure.
     kept_mb = kept.nbytes / 2**20
     kept_per_min = kept_mb / max((t_rec1 - t_rec0) / 60.0, 1e-9)
-    return {"harness_mb_per_min": kept_per_min, "kind": kind, "seconds": round(t_rec1 - t_rec0, 1), "file_samples": int(len(ft)),
+    # So does the emulator's ground-truth log (every sample it sent, to check the file against).
+    emu_per_min = ((n_emu1 - n_emu0) * emu.log_bytes_per_sample / 2**20 / max((t_rec1 - t_rec0) / 60.0, 1e-9)
+                   if emu is not None else 0.0)
+    return {"harness_mb_per_min": kept_per_min, "emulator_log_mb_per_min": emu_per_min, "kind": kind, "seconds": round(t_rec1 - t_rec0, 1), "file_samples": int(len(ft)),
             "expected_samples": span - never_sent, "missing_in_file": missing, "never_sent": never_sent, "misplaced": misplaced, "unmatched": unmatched,
             "value_mismatch": value_mismatch, "driver_samples_lost": int(emg_st.samples_lost),
             "bad_packets": int(emg_st.bad_packets), "reconnects": int(emg_st.reconnects),
@@ -260,10 +266,12 @@ def rows_from(res: dict, soak_s: float) -> list[Row]:
     rows += [Row(GROUP, f"{label}: CPU (whole capture process)", res["cpu_percent"], "% of one core",
                  note="EMG + synthetic camera 30 fps + landmarks + recording"),
              Row(GROUP, f"{label}: RSS growth (recorder, harness copies excluded)",
-                 res["rss_slope_mb_per_min"] - res.get("harness_mb_per_min", 0.0), "MB/min", "< 1",
+                 res["rss_slope_mb_per_min"] - res.get("harness_mb_per_min", 0.0)
+                 - res.get("emulator_log_mb_per_min", 0.0), "MB/min", "< 1",
                  note=f"RSS {res['rss_start_mb']:.0f} -> max {res['rss_max_mb']:.0f} MB; whole process "
                       f"{res['rss_slope_mb_per_min']:.2f} MB/min, of which the harness's copies of every sample "
-                      f"{res.get('harness_mb_per_min', 0.0):.2f} MB/min (emulator logs are in the rest)")]
+                      f"{res.get('harness_mb_per_min', 0.0):.2f} MB/min and the emulator's log of what it sent "
+                      f"{res.get('emulator_log_mb_per_min', 0.0):.2f} MB/min")]
     if k == "myo":
         rows.append(Row("storage", "session file size per minute (Myo + 640x480 30 fps video)",
                         res["file_mb_per_min"], "MB/min",

@@ -96,7 +96,8 @@ class CytonEmulator(PtyEmulator):
         return min(self.idle_tick_s, max(5e-5, self._next_due_t - self._tick_t + 2e-5))
 
     def __init__(self, generator: Generator | None = None, *, seed: int = 0,
-                 rate_error_ppm: float = 0.0, answer: bool = True, name: str = "ttyUSB-cyton"):
+                 rate_error_ppm: float = 0.0, answer: bool = True, name: str = "ttyUSB-cyton",
+                 log_s: float = 16.0):
         # Set before PtyEmulator.__init__, which plugs in (on_plug) at its end.
         self.generator: Generator = generator if generator is not None else BandLimitedEmg(seed=seed)
         self.rate_error_ppm = float(rate_error_ppm)
@@ -118,9 +119,12 @@ class CytonEmulator(PtyEmulator):
         # Firmware state is touched by the emulator thread (tick, commands) and by whoever calls
         # unplug()/replug(); one lock keeps a tick from seeing half a power cycle.
         self._fw_lock = threading.RLock()
-        self._counts = np.zeros((4096, N_CHANNELS), np.int32)
-        self._delivered = np.zeros(4096, bool)
-        self._generated = np.zeros(4096, bool)
+        # The exact log grows (doubling) past log_s seconds; a long soak preallocates it so that the
+        # copies a doubling makes do not show up in its memory figures.
+        cap = max(4096, int(log_s * NOMINAL_RATE_HZ))
+        self._counts = np.zeros((cap, N_CHANNELS), np.int32)
+        self._delivered = np.zeros(cap, bool)
+        self._generated = np.zeros(cap, bool)
         self._n_log = 0
         self._setting: bytearray | None = None
         self._block: tuple[int, np.ndarray, np.ndarray] | None = None  # (g0, counts, packets)
@@ -159,6 +163,12 @@ class CytonEmulator(PtyEmulator):
         """Wait until ``command`` has been received ``count`` times in all; False on timeout."""
         with self._commands_cond:
             return self._commands_cond.wait_for(lambda: self.commands.count(command) >= count, timeout)
+
+    @property
+    def log_bytes_per_sample(self) -> int:
+        """Bytes the ground-truth log gains per stream sample (counts, delivered, generated): its
+        zero-filled arrays take memory page by page as samples are written."""
+        return self._counts.itemsize * N_CHANNELS + 2
 
     @property
     def n_generated(self) -> int:

@@ -180,6 +180,17 @@ class MyoEmulator(PtyEmulator):
         k = np.arange(first_index, first_index + n, dtype=np.float64)
         return self._origin + k / self._origin_rate
 
+    @property
+    def n_generated(self) -> int:
+        """Stream index of the next sample the firmware takes (samples produced in this stream)."""
+        return self._next
+
+    @property
+    def log_bytes_per_sample(self) -> int:
+        """Bytes the sent-sample log gains per sample until it wraps (log_s): its zero-filled value
+        ring takes memory page by page as samples are written (the index ring is filled up front)."""
+        return self._log.itemsize * 8
+
     def sent_values(self, first_index: int, n: int) -> np.ndarray:
         """(n, 8) exact values the firmware produced for stream samples first_index.. (int8 raw,
         uint16 smoothed), whether or not a fault then dropped them. KeyError if any is not logged

@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from recorder.core.errors import EmgrecError
 from recorder.core.types import N_LANDMARKS
+from recorder.dataset import session_norm as snorm
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +294,8 @@ class FileWindows:
             x = np.asarray(r.emg_data[a:b])
         if self.scales is None:
             return x
-        from recorder.dataset.session_norm import apply_scales
         sc, n = self.scales[si]
-        return apply_scales(x, sc, n, a)
+        return snorm.apply_scales(x, sc, n, a)
 
     def gather(self, idx: np.ndarray) -> np.ndarray:
         """(k, T, C) float32 windows ``idx`` (in that order), one file read per session touched."""
@@ -512,7 +512,6 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
     ``enabled`` false: off; "auto": on for the pose task): every session's signal is divided per channel by its causal robust
     scale (X is then float32, dimensionless) and windows ending in its warm-up are dropped.
     """
-    from recorder.dataset import session_norm as snorm
     try:
         sn = snorm.resolve(session_norm, task)
     except snorm.SessionNormError as e:
@@ -674,7 +673,6 @@ def build_windows(sessions: Iterable[str | Path | SessionArrays], *, task: str =
 
 def _file_scales(path: str, rate: float, sn: dict) -> tuple[np.ndarray, int]:
     """(block scales, block length) of a session file's EMG, read a bounded piece at a time."""
-    from recorder.dataset import session_norm as snorm
     from recorder.session.format import SessionReader
     n = snorm.block_samples(sn, rate)
     with SessionReader(path) as r:

@@ -56,6 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, settings: Settings | None = None, parent=None):
         super().__init__(parent)
         self.settings = settings or Settings()
+        self._closing = False  # set by closeEvent once the close goes ahead
         self.setWindowTitle(f"emgrec {__version__}")
         self.capture_view = CaptureView(self.settings)
         self.tabs = QtWidgets.QTabWidget(documentMode=True)
@@ -243,7 +244,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_recording_saved(self, path: str, what: str = "recording") -> None:
         """Every tab follows a new session: Library and Train list it (even when the folder did not
-        exist at start-up), Review offers it, Open dialogs start in its folder."""
+        exist at start-up), Review offers it, Open dialogs start in its folder. Not once the window
+        is closing: a recording that ends as it closes must not start scans in tabs shut down."""
+        if self._closing:
+            return
         folder = Path(path).parent
         if hasattr(self.review, "offer_session"):
             if self.review.recording_path is not None and Path(self.review.recording_path) == Path(path):
@@ -353,6 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
             event.ignore()
             return
         self.settings.set_geometry(self.saveGeometry())
+        self._closing = True
         self.live.shutdown()
         for dlg in (self.export_dlg, self.import_dlg, self.calibrate_dlg):
             if dlg is not None:

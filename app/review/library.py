@@ -84,6 +84,7 @@ class LibraryView(QWidget):
         self.folder: Path | None = None
         self.infos: list[SessionInfo] = []
         self.pool = WorkerPool(self, max_threads=1)
+        self._closed = False  # shut down (window closing): no new scans
         self.scan_worker: Worker | None = None
         # Its own pool: a repair must not wait behind (or be cancelled with) a folder rescan.
         self.repair_pool = WorkerPool(self, max_threads=1)
@@ -170,8 +171,10 @@ class LibraryView(QWidget):
         self.refresh()
 
     def refresh(self) -> Worker | None:
-        """Rescan the folder in a worker (a scan still running is cancelled first)."""
-        if self.folder is None:
+        """Rescan the folder in a worker (a scan still running is cancelled first). None when there
+        is no folder, or after :meth:`shutdown` (a recording saved while the window closes must not
+        start a scan that outlives it)."""
+        if self.folder is None or self._closed:
             return None
         if self.scan_worker is not None and not self.scan_worker.done:
             self.scan_worker.cancel()
@@ -397,6 +400,7 @@ class LibraryView(QWidget):
     def shutdown(self) -> None:
         """Cancel and join a running scan, and wait for a running repair (call before the widget goes
         away; a repair is not cancellable: it ends with the verified file or the original)."""
+        self._closed = True
         self.pool.shutdown()
         self.repair_pool.shutdown(timeout_s=120.0)
 

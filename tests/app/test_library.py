@@ -302,3 +302,19 @@ def test_repair_refused_by_the_engine_is_shown(qtbot, tmp_path, dialogs, crashed
     finally:
         lock.release()
     v.shutdown()
+
+
+
+def test_a_recording_saved_after_the_window_closed_starts_no_scan(qtbot, make_main_window, tmp_path):
+    """A recording stopped just before the window closes says 'saved' from a queued signal that can
+    arrive after closeEvent: no tab may start work after its shutdown (such a library scan outlived
+    its window and held the next test's GUI thread under Xvfb)."""
+    w = make_main_window()
+    w.library.set_folder(tmp_path)
+    qtbot.waitUntil(lambda: not w.library.pool.busy, timeout=10000)
+    scans = []
+    w.library.pool.submit = lambda worker, _s=w.library.pool.submit: scans.append(worker) or _s(worker)
+    w.close()
+    w.capture_view.recording_stopped.emit(str(tmp_path / "late.h5"))   # as the queued signal would
+    qtbot.wait(300)
+    assert scans == [] and w.library.refresh() is None and not w.library.pool.busy

@@ -31,14 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-HAGRID = [ROOT.parent / "shared" / "data" / "hands" / "hagrid", Path("/work/shared/data/hands/hagrid")]
+from .landmarks import HAGRID, hagrid_folder
+
 FRAME_W, FRAME_H = 640, 480
 SETTLE = 10
-
-
-def hagrid_folder() -> Path | None:
-    return next((p for p in HAGRID if p.is_dir()), None)
 
 
 def _one_hand_photos(folder: Path) -> tuple[list[tuple[Path, np.ndarray, float]], list[str]]:

@@ -19,10 +19,15 @@ GROUP = "landmarks"
 HAGRID = [ROOT.parent / "shared" / "data" / "hands" / "hagrid", Path("/work/shared/data/hands/hagrid")]
 
 
+def hagrid_folder() -> Path | None:
+    """The real HaGRID hand photos (../shared/data/hands/hagrid), or None when absent."""
+    return next((p for p in HAGRID if p.is_dir()), None)
+
+
 def _frames(n_images: int, hold: int) -> tuple[list[np.ndarray], str, list[Path]]:
     import cv2
 
-    folder = next((p for p in HAGRID if p.is_dir()), None)
+    folder = hagrid_folder()
     if folder is not None:
         paths = sorted(folder.glob("*.png"))[:n_images]
         imgs = [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in paths]

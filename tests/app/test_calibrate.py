@@ -76,8 +76,13 @@ def test_calibrate_flow_records_calibrates_and_goes_live(qtbot, window, models, 
     assert ended.args[0] == "done", ended.args
     out = Path(ended.args[1])
     # The recording: a new session of the N + M seconds; the model beside the others, with its report.
+    # Frames: the camera ran through the whole flow. The synthetic camera asks for 30 frames/s, but
+    # CI's loaded 2 cores (MediaPipe beside the test's own training) delivered 15/s once; frame
+    # rate is measured in bench/, here a third of it is the sanity bound.
     with SessionReader(session) as r:
-        assert 8.5 <= r.emg_t[-1] - r.emg_t[0] <= 12.0 and len(r.video_t) > 150
+        span = r.emg_t[-1] - r.emg_t[0]
+        assert 8.5 <= span <= 12.0, span
+        assert len(r.video_t) > 10 * span and r.video_t[-1] - r.video_t[0] > 0.9 * span, r
     assert out.parent == tmp_path / "models" and (out / "model.json").is_file()
     rep = json.loads((out / "calibration.json").read_text())
     assert rep["calibration_s"] == 6.0 and rep["n_test"] > 0 and Path(rep["init"]) == Path(models["pose"])

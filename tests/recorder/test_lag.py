@@ -86,24 +86,16 @@ def test_a_session_without_a_hand_in_view_is_a_plain_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_lag_error_sweep_over_session_length(tmp_path):
-    """8 sessions of the realistic subject at 2, 4 and 10 min (the figures in docs/models.md).
-    Asserted: the 10-min target (10 ms) on every session; at 4 min every lag the interval calls
-    trusted is within 10 ms; the 95 % interval holds the truth (within 5 ms: its known bias) on
-    all but at most one session per length."""
-    rows = {}
-    for dur in (120, 240, 600):
-        for k in range(8):
-            p = make_synthetic_session(tmp_path / f"r{dur}-{k}.h5", duration_s=dur, seed=0, realism="realistic",
-                                       session=k)
-            r = estimate_session_lag(ds.read_session(p))
-            rows[dur, k] = (r["lag_s"] - _truth(p), r["ci_s"][0] - _truth(p), r["ci_s"][1] - _truth(p), r["trusted"])
-            p.unlink()
-    for dur in (120, 240, 600):
-        e = np.array([rows[dur, k] for k in range(8)], dtype=np.float64) * 1e3
-        print(f"{dur} s: errors (ms) {np.round(e[:, 0], 1)}, interval widths {np.round(e[:, 2] - e[:, 1], 0)}, "
-              f"trusted {int(e[:, 3].sum() / 1e3)}/8")
-        assert ((e[:, 1] - 5 <= 0) & (0 <= e[:, 2] + 5)).sum() >= 7, e
-    e10 = np.array([rows[600, k][0] for k in range(8)]) * 1e3
+    """Sessions 0-3 of the realistic subject at 4 and 10 min (bench/lag_sweep.py makes the table in
+    docs/models.md from sessions 0-11, 2 min too). Asserted: the 10-min target (10 ms) on every
+    session; at 4 min every lag the interval calls trusted is within 10 ms; the 95 % interval holds
+    the truth (within 5 ms: its known bias) on all but at most one session per length."""
+    from bench.lag_sweep import covers, sweep, table
+    rows = sweep((240, 600), range(4), tmp_path)
+    print(table(rows))
+    for dur in (240, 600):
+        assert sum(covers(rows[dur, k][1], rows[dur, k][2]) for k in range(4)) >= 3, rows
+    e10 = np.array([rows[600, k][0] for k in range(4)])
     assert np.abs(e10).max() <= 10.0, e10
-    e4 = np.array([rows[240, k][0] for k in range(8) if rows[240, k][3]]) * 1e3
-    assert len(e4) >= 4 and np.abs(e4).max() <= 10.0, e4
+    e4 = np.array([rows[240, k][0] for k in range(4) if rows[240, k][3]])
+    assert len(e4) >= 2 and np.abs(e4).max() <= 10.0, e4

@@ -84,7 +84,7 @@ def test_record_with_camera_labels_and_pause(capture, tmp_path):
         (start, end, name), = r.labels
         assert name == "fist" and end - start == pytest.approx(1.0, abs=0.2)
         assert [m[1] for m in r.markers] == ["mid"]
-        assert r.n_frames > 100
+        assert r.n_frames > 50  # 30 frames/s asked; CI's loaded 2 cores once gave 15/s (bench/ measures rates)
         assert np.isfinite(r.landmarks_world[:, 0, 0]).mean() > 0.9
         # The synthetic camera's landmarks are the subject's exact pose at the frame time.
         i = r.n_frames // 2

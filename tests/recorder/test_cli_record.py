@@ -31,7 +31,7 @@ def test_ctrl_c_stops_and_keeps_the_file(tmp_path):
     assert f"saved {out}" in stdout
     with SessionReader(out) as r:
         assert r.complete and r.attrs["subject"] == "S07"
-        assert r.duration_s > 2.0 and r.n_frames > 30 and r.n_samples > 400
+        assert r.duration_s > 2.0 and r.n_frames > 5 * r.duration_s and r.n_samples > 400
     info = subprocess.run([sys.executable, "-m", "recorder", "info", str(out)], capture_output=True, text=True,
                           timeout=60)
     assert info.returncode == 0 and "EMG" in info.stdout and "S07" in info.stdout

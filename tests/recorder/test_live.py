@@ -27,6 +27,7 @@ def test_live_matches_offline(setup):
     ws = ds.build_windows([sa], window_ms=200)
     offline = m.predict(ws.X)
     lp = LivePredictor(m)
+    assert lp.traced  # the live path runs the trace; it must still give the offline predictions
     lp.check_source(200.0, 8)
     rng = np.random.default_rng(0)
     i = 0
@@ -68,3 +69,40 @@ def test_not_ready_until_a_full_window_and_after_gaps(setup):
         lp.push(EmgChunk(x=np.zeros((3, 4), np.float32), t=np.zeros(3), first_index=0, arrival=0.0))
     with pytest.raises(LiveInputError, match="250"):
         lp.check_source(250.0, 8)
+
+
+@pytest.mark.parametrize("arch", sorted(__import__("recorder.model.architectures", fromlist=["REGISTRY"]).REGISTRY))
+def test_every_architecture_runs_traced_and_matches_eager(setup, arch):
+    """The live preview runs a TorchScript trace (no GIL between operators); every architecture in
+    the catalogue must trace, and the trace must give the module's own output on new windows."""
+    import torch
+    from recorder.model.architectures import build_model
+
+    _, model_dir = setup
+    m = load_model(model_dir)
+    torch.manual_seed(0)
+    m.module.net = build_model({"name": arch}, 8, m.window_n, 63).eval()
+    lp = LivePredictor(m)
+    assert lp.traced, f"{arch}: fell back to eager"
+    x = torch.randn(4, m.window_n, 8) * 30.0
+    with torch.no_grad():
+        for i in range(4):
+            torch.testing.assert_close(lp._forward(x[i:i + 1]), m.module(x[i:i + 1]), rtol=1e-4, atol=1e-4)
+
+
+def test_untraceable_network_falls_back_to_eager(setup, monkeypatch, caplog):
+    import torch
+
+    session, model_dir = setup
+    def no_trace(*a, **k):
+        raise RuntimeError("tracer cannot follow this")
+    monkeypatch.setattr(torch.jit, "trace", no_trace)
+    m = load_model(model_dir)
+    with caplog.at_level("WARNING"):
+        lp = LivePredictor(m)
+    assert not lp.traced and "running it eagerly" in caplog.text
+    W = lp.window_n
+    sa = ds.read_session(session)
+    lp.push(EmgChunk(x=sa.emg[:W], t=sa.emg_t[:W], first_index=0, arrival=0.0))
+    p = lp.predict()
+    np.testing.assert_allclose(p.pose.reshape(1, -1), m.predict(sa.emg[None, :W]), rtol=0, atol=1e-4)

@@ -24,23 +24,30 @@ GROUP = "models"
 
 
 class _StepClock:
-    """Process CPU and wall time at the start of every training batch: train() asks its ``cancel``
-    event once per batch (so this stands in for one), the minimal loop calls :meth:`is_set` itself.
+    """CPU time of the calling thread, wall time and process CPU time at the start of every training
+    batch. With one torch thread the whole step (forward, the CPU autograd engine's backward, the
+    optimiser, the batch gather) runs on the calling thread, so its thread time is the step's cost.
+    Process CPU time also counts numpy's OpenBLAS worker thread (it is gone with
+    OPENBLAS_NUM_THREADS=1), which spins for a while after a BLAS call: in one-epoch rounds it took
+    up to as much CPU again as the steps themselves (per-thread /proc counters), so the quick run's
+    process-CPU ratios read 0.44-1.15 where the thread-CPU and wall ratios agreed with each other. Both
+    stay in the notes. train() asks its ``cancel`` event once per batch (so this stands in for one),
+    the minimal loop calls :meth:`is_set` itself.
     The steps between the first and the last stamp are whole batches (a short last batch starts at
     the last stamp) and exclude the epoch's validation, as the trainer's samples_per_s does."""
 
     def __init__(self):
-        self.stamps: list[tuple[float, float]] = []
+        self.stamps: list[tuple[float, float, float]] = []
 
     def is_set(self) -> bool:
-        self.stamps.append((time.process_time(), time.perf_counter()))
+        self.stamps.append((time.thread_time(), time.perf_counter(), time.process_time()))
         return False
 
-    def rates(self, batch: int) -> tuple[float, float]:
-        """(windows per CPU second, windows per wall second) over the stamped steps."""
-        (c0, w0), (c1, w1) = self.stamps[0], self.stamps[-1]
+    def rates(self, batch: int) -> tuple[float, float, float]:
+        """(windows per thread-CPU second, per wall second, per process-CPU second) over the stamped steps."""
+        a, b = self.stamps[0], self.stamps[-1]
         n = (len(self.stamps) - 1) * batch
-        return n / (c1 - c0), n / (w1 - w0)
+        return tuple(n / (y - x) for x, y in zip(a, b))
 
 
 def _minimal_loop(net, X, Y, batch: int, epochs: int, lr: float, clock: _StepClock | None = None) -> float:
@@ -85,12 +92,12 @@ def run(ctx: Context) -> list[Row]:
     ws_mat = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="auto", materialise=True)
     # Interleaved rounds, not one phase after another: each round runs one epoch of the trainer on
     # materialised windows, one on batch-gathered windows and one of the minimal loop, in a rotating
-    # order, each from the same freshly seeded network. Every training step is timed in process CPU
+    # order, each from the same freshly seeded network. Every training step is timed in the calling thread's CPU
     # time (what other jobs on this shared machine take from us is not counted) and wall time; the
     # ratios are taken within a round, the median over rounds reported, judged on CPU time. (Three
     # phases run minutes apart and timed by the wall clock gave ratios from 0.54 to 1.65 that came
     # from the machine's load, not from the code: see the notes in bench/RESULTS.md.)
-    rounds = ctx.pick(2, 4)
+    rounds = 4  # quick too: with 2 rounds of its short epochs one odd round set the median (0.75-1.25 per round)
     B = 128
     rows: list[Row] = []
     names = model_names()
@@ -143,21 +150,22 @@ def run(ctx: Context) -> list[Row]:
                     step[v].append(sr)
                     own[v].append(o)
 
-        def ratio(a: str, b: str, j: int) -> list[float]:  # per round; j 0: CPU, 1: wall
+        def ratio(a: str, b: str, j: int) -> list[float]:  # per round; j 0: thread CPU, 1: wall, 2: process CPU
             return [x[j] / y[j] for x, y in zip(step[a], step[b])]
 
         def med(v: str, j: int) -> float:
             return float(np.median([x[j] for x in step[v]]))
 
         def note(a: str, b: str) -> str:
-            c, w = ratio(a, b, 0), ratio(a, b, 1)
-            return (f"median of {rounds} interleaved rounds, CPU time (per round {min(c):.2f}-{max(c):.2f}); "
-                    f"wall time {np.median(w):.2f} (per round {min(w):.2f}-{max(w):.2f})")
+            c, w, p = ratio(a, b, 0), ratio(a, b, 1), ratio(a, b, 2)
+            return (f"median of {rounds} interleaved rounds, thread CPU time (per round {min(c):.2f}-{max(c):.2f}); "
+                    f"wall time {np.median(w):.2f} (per round {min(w):.2f}-{max(w):.2f}); "
+                    f"process CPU time {np.median(p):.2f} (per round {min(p):.2f}-{max(p):.2f})")
         r_train = float(np.median(own["gat"]))
         rows += [Row(GROUP, f"{name}: training (recorder.model.training.train)", r_train, "windows/s",
                      note=f"{len(tr)} training windows of {ws.window_n} x {len(ws.channel_names)}, 1 thread; "
                           f"samples_per_s (wall; the training part of the epoch, validation excluded), median of "
-                          f"{rounds} one-epoch runs; {med('gat', 0):.0f} windows per CPU second"),
+                          f"{rounds} one-epoch runs; {med('gat', 0):.0f} windows per thread-CPU second"),
                  Row(GROUP, f"{name}: train / minimal PyTorch loop", float(np.median(ratio("gat", "min", 0))), "ratio",
                      ">= 0.9",
                      note=f"minimal loop {med('min', 0):.0f} windows per CPU s "

@@ -92,9 +92,10 @@ def run(ctx: Context) -> list[Row]:
     ws_mat = ds.build_windows([sess], task="pose", window_ms=200.0, anchor="auto", materialise=True)
     # Interleaved rounds, not one phase after another: each round runs one epoch of the trainer on
     # materialised windows, one on batch-gathered windows and one of the minimal loop, in a rotating
-    # order, each from the same freshly seeded network. Every training step is timed in the calling thread's CPU
-    # time (what other jobs on this shared machine take from us is not counted) and wall time; the
-    # ratios are taken within a round, the median over rounds reported, judged on CPU time. (Three
+    # order, each from the same freshly seeded network. Every training step is timed in the training
+    # thread's CPU time (what other jobs on this shared machine and other threads of this process
+    # take is not counted; see _StepClock) and wall time; the ratios are taken within a round, the
+    # median over rounds reported, judged on thread CPU time. (Three
     # phases run minutes apart and timed by the wall clock gave ratios from 0.54 to 1.65 that came
     # from the machine's load, not from the code: see the notes in bench/RESULTS.md.)
     rounds = 4  # quick too: with 2 rounds of its short epochs one odd round set the median (0.75-1.25 per round)
@@ -168,13 +169,13 @@ def run(ctx: Context) -> list[Row]:
                           f"{rounds} one-epoch runs; {med('gat', 0):.0f} windows per thread-CPU second"),
                  Row(GROUP, f"{name}: train / minimal PyTorch loop", float(np.median(ratio("gat", "min", 0))), "ratio",
                      ">= 0.9",
-                     note=f"minimal loop {med('min', 0):.0f} windows per CPU s "
+                     note=f"minimal loop {med('min', 0):.0f} windows per thread-CPU s "
                           f"({np.median(own['min']):.0f} per wall s); "
                           f"augmentation, EMA and clipping off on both sides; " + note("gat", "min")),
                  Row(GROUP, f"{name}: batch-gathered / materialised windows", float(np.median(ratio("gat", "mat", 0))),
                      "ratio", ">= 0.9",
                      note=f"materialised (M, T, C) array {med('mat', 0):.0f}, gathered per batch from the int8 signal "
-                          f"{med('gat', 0):.0f} windows per CPU s; " + note("gat", "mat"))]
+                          f"{med('gat', 0):.0f} windows per thread-CPU s; " + note("gat", "mat"))]
         first_model = first_model or res.out_dir
         m = load_model(res.out_dir)
         one = ws.X[:1]

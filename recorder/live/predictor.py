@@ -112,21 +112,21 @@ class LivePredictor:
         thread can hold it for up to the switch interval (5 ms) each time, which stretches the tail
         of a 1-2 ms inference. A traced module runs its whole graph in C++ without the GIL (in
         bench/live_overlay_ab.py, default model: inference p95 4.1-4.4 -> 3.2-3.4 ms, EMG arrival to
-        overlay painted p95 7.7 -> 6.7 ms in the quick gui bench; alone it is as fast as eager). The trace is checked against the module on a fixed random window (atol 1e-4, the
-        tolerance live and offline predictions are held to) and warmed up (the profiling executor
-        optimises on its first calls), so the first live prediction is not the slow one.
+        overlay painted p95 7.7 -> 6.7 ms in the quick gui bench; alone it is as fast as eager).
+        The trace is checked against the module on fixed random windows (atol 1e-4, the tolerance
+        live and offline predictions are held to) and warmed up (the profiling executor optimises
+        on its first calls), so the first live prediction is not the slow one.
         """
-        W, C = self.window_n, self.n_channels
         g = torch.Generator().manual_seed(0)
-        xs = [torch.randn(1, W, C, generator=g) * 20.0 for _ in range(2)]
+        xs = [(torch.randn(1, self.window_n, self.n_channels, generator=g) * 20.0).to(self.device)
+              for _ in range(2)]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings: shapes are fixed here by design
-                traced = torch.jit.trace(module, xs[0].to(self.device), check_trace=False)
+                traced = torch.jit.trace(module, xs[0], check_trace=False)
                 for _ in range(3):
-                    traced(xs[0].to(self.device))
+                    traced(xs[0])
             for x in xs:
-                x = x.to(self.device)
                 if not torch.allclose(traced(x), module(x), rtol=1e-4, atol=1e-4):
                     log.warning("%s: traced network differs from the module; running it eagerly", self.model.path)
                     return module

@@ -1,9 +1,11 @@
 """LivePredictor fed chunk by chunk gives the offline predictions, restarts after a gap, is fast."""
 import numpy as np
 import pytest
+import torch
 
 from recorder.dataset import windows as ds
 from recorder.live.predictor import LiveInputError, LivePredictor
+from recorder.model.architectures import build_model, model_names
 from recorder.model.folder import load_model
 from recorder.model.training import train
 from recorder.core.types import EmgChunk
@@ -71,13 +73,10 @@ def test_not_ready_until_a_full_window_and_after_gaps(setup):
         lp.check_source(250.0, 8)
 
 
-@pytest.mark.parametrize("arch", sorted(__import__("recorder.model.architectures", fromlist=["REGISTRY"]).REGISTRY))
+@pytest.mark.parametrize("arch", model_names())
 def test_every_architecture_runs_traced_and_matches_eager(setup, arch):
     """The live preview runs a TorchScript trace (no GIL between operators); every architecture in
     the catalogue must trace, and the trace must give the module's own output on new windows."""
-    import torch
-    from recorder.model.architectures import build_model
-
     _, model_dir = setup
     m = load_model(model_dir)
     torch.manual_seed(0)
@@ -91,8 +90,6 @@ def test_every_architecture_runs_traced_and_matches_eager(setup, arch):
 
 
 def test_untraceable_network_falls_back_to_eager(setup, monkeypatch, caplog):
-    import torch
-
     session, model_dir = setup
     def no_trace(*a, **k):
         raise RuntimeError("tracer cannot follow this")
